@@ -1,0 +1,14 @@
+//! The sans-IO protocol core: URIs, headers, chunks, the streaming decoder
+//! and identifiers. Nothing here touches sockets, threads, Tokio or the
+//! clock; time, when a later layer needs it here, comes in as an argument.
+
+pub mod chunk;
+pub mod decoder;
+pub mod header;
+pub mod ids;
+pub mod uri;
+
+pub use chunk::{Chunk, ChunkError, Flag};
+pub use decoder::{DecodeError, Decoder, Event, Limits};
+pub use header::{ByteRange, ContentDisposition, DigestParams, HeaderError, HeaderName, ReportMode, Status};
+pub use uri::{Host, Uri, UriError, UriRef};
