@@ -7,6 +7,7 @@
 //! expected to use the C API.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 pub mod ffi;
 pub mod proto;

@@ -37,7 +37,11 @@ fn decode_pieces(wire: &[u8], cuts: &[usize]) -> Vec<Ev> {
     let mut d = Decoder::new(Limits::default());
     let mut out = Vec::new();
     let mut start = 0;
-    let mut bounds: Vec<usize> = cuts.iter().copied().filter(|&c| c > 0 && c < wire.len()).collect();
+    let mut bounds: Vec<usize> = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > 0 && c < wire.len())
+        .collect();
     bounds.sort_unstable();
     bounds.push(wire.len());
     for end in bounds {
@@ -52,7 +56,10 @@ fn decode_pieces(wire: &[u8], cuts: &[usize]) -> Vec<Ev> {
         }
         start = end;
     }
-    assert!(d.is_idle(), "decoder not idle at the end of a complete stream");
+    assert!(
+        d.is_idle(),
+        "decoder not idle at the end of a complete stream"
+    );
     out
 }
 
@@ -91,28 +98,42 @@ struct Spec {
 fn spec() -> impl Strategy<Value = Spec> {
     let tid = "[A-Za-z0-9][A-Za-z0-9.+%=-]{3,31}";
     let extra = prop::collection::vec(("X-[A-Za-z]{1,6}", "[ -~]{0,12}"), 0..3);
-    let frags = prop::collection::vec((any::<u8>(), prop::collection::vec(any::<u8>(), 0..40)), 0..6);
+    let frags = prop::collection::vec(
+        (any::<u8>(), prop::collection::vec(any::<u8>(), 0..40)),
+        0..6,
+    );
     let flag = prop_oneof![Just(Flag::End), Just(Flag::More), Just(Flag::Abort)];
     (
         tid,
         any::<bool>(),
-        prop_oneof![Just("SEND"), Just("REPORT"), Just("AUTH"), Just("NICKNAME"), Just("FOO")],
+        prop_oneof![
+            Just("SEND"),
+            Just("REPORT"),
+            Just("AUTH"),
+            Just("NICKNAME"),
+            Just("FOO")
+        ],
         100u16..1000,
         extra,
         frags,
         any::<bool>(),
         flag,
     )
-        .prop_map(|(tid, request, method, code, extra, body_frags, content_type, flag)| Spec {
-            tid,
-            request,
-            method,
-            code,
-            extra: extra.into_iter().map(|(k, v)| (k, v.trim().to_string())).collect(),
-            body_frags,
-            content_type,
-            flag,
-        })
+        .prop_map(
+            |(tid, request, method, code, extra, body_frags, content_type, flag)| Spec {
+                tid,
+                request,
+                method,
+                code,
+                extra: extra
+                    .into_iter()
+                    .map(|(k, v)| (k, v.trim().to_string()))
+                    .collect(),
+                body_frags,
+                content_type,
+                flag,
+            },
+        )
 }
 
 /// Whether `body` framed for `tid` would be cut early by a conforming
@@ -140,14 +161,21 @@ fn wire_of(s: &Spec) -> Option<(Vec<u8>, Vec<u8>)> {
     } else {
         Chunk::response(&s.tid, s.code, Some("Comment here")).unwrap()
     };
-    c.add_header_raw("To-Path", "msrp://127.0.0.1:2855/abc;tcp").unwrap();
-    c.add_header_raw("From-Path", "msrp://[::1]:9/x;tcp msrp://h:1/y;tcp").unwrap();
+    c.add_header_raw("To-Path", "msrp://127.0.0.1:2855/abc;tcp")
+        .unwrap();
+    c.add_header_raw("From-Path", "msrp://[::1]:9/x;tcp msrp://h:1/y;tcp")
+        .unwrap();
     for (k, v) in &s.extra {
         c.add_header_raw(k, v).unwrap();
     }
-    let body: Vec<u8> = s.body_frags.iter().flat_map(|(k, b)| fragment(&s.tid, *k, b.clone())).collect();
+    let body: Vec<u8> = s
+        .body_frags
+        .iter()
+        .flat_map(|(k, b)| fragment(&s.tid, *k, b.clone()))
+        .collect();
     if s.content_type || !body.is_empty() {
-        c.add_header_raw("Content-Type", "application/octet-stream").unwrap();
+        c.add_header_raw("Content-Type", "application/octet-stream")
+            .unwrap();
     }
     if c.has_body() && body_breaks_framing(&s.tid, &body) {
         return None;

@@ -158,7 +158,10 @@ impl Chunk {
     fn push_text(&mut self, s: &str) -> Span {
         let start = self.text.len() as u32;
         self.text.push_str(s);
-        Span { start, len: s.len() as u32 }
+        Span {
+            start,
+            len: s.len() as u32,
+        }
     }
 
     fn get(&self, s: Span) -> &str {
@@ -169,7 +172,10 @@ impl Chunk {
         let mut c = Chunk {
             text: String::with_capacity(capacity),
             tid: Span::default(),
-            kind: Kind::Response { code: 0, comment: None },
+            kind: Kind::Response {
+                code: 0,
+                comment: None,
+            },
             headers: Vec::new(),
             data: Vec::new(),
             flag: Flag::End,
@@ -235,8 +241,12 @@ impl Chunk {
         if !self.is_request() {
             return Err(ChunkError::WrongKind("only a request can be answered"));
         }
-        let from = self.header(HeaderName::FromPath).ok_or(ChunkError::MissingHeader("From-Path"))?;
-        let to = self.header(HeaderName::ToPath).ok_or(ChunkError::MissingHeader("To-Path"))?;
+        let from = self
+            .header(HeaderName::FromPath)
+            .ok_or(ChunkError::MissingHeader("From-Path"))?;
+        let to = self
+            .header(HeaderName::ToPath)
+            .ok_or(ChunkError::MissingHeader("To-Path"))?;
         let first = |s: &str| s.split_ascii_whitespace().next().unwrap_or("").to_owned();
         let (from_first, to_first) = (first(from), first(to));
         let mut r = Chunk::response(self.transaction_id(), code, comment)?;
@@ -283,7 +293,9 @@ impl Chunk {
     /// The comment of a response, if any.
     pub fn comment(&self) -> Option<&str> {
         match self.kind {
-            Kind::Response { comment: Some(c), .. } => Some(self.get(c)),
+            Kind::Response {
+                comment: Some(c), ..
+            } => Some(self.get(c)),
             _ => None,
         }
     }
@@ -350,7 +362,9 @@ impl Chunk {
         }
         self.headers
             .iter()
-            .find(|e| e.name == HeaderName::Other && self.get(e.raw_name).eq_ignore_ascii_case(name))
+            .find(|e| {
+                e.name == HeaderName::Other && self.get(e.raw_name).eq_ignore_ascii_case(name)
+            })
             .map(|e| self.get(e.value))
     }
 
@@ -360,7 +374,9 @@ impl Chunk {
 
     /// Every header in stored order as (name, value); known names in canonical case.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.headers.iter().map(|e| (self.entry_name(e), self.get(e.value)))
+        self.headers
+            .iter()
+            .map(|e| (self.entry_name(e), self.get(e.value)))
     }
 
     /// Number of headers.
@@ -370,15 +386,25 @@ impl Chunk {
 
     /// Header `i` in stored order.
     pub fn header_at(&self, i: usize) -> Option<(&str, &str)> {
-        self.headers.get(i).map(|e| (self.entry_name(e), self.get(e.value)))
+        self.headers
+            .get(i)
+            .map(|e| (self.entry_name(e), self.get(e.value)))
     }
 
     /// Appends a header without checks (the decoder has checked framing and
     /// reports value errors separately).
     pub(crate) fn push_header_unchecked(&mut self, name: HeaderName, raw_name: &str, value: &str) {
-        let raw_name = if name == HeaderName::Other { self.push_text(raw_name) } else { Span::default() };
+        let raw_name = if name == HeaderName::Other {
+            self.push_text(raw_name)
+        } else {
+            Span::default()
+        };
         let value = self.push_text(value);
-        self.headers.push(Entry { name, raw_name, value });
+        self.headers.push(Entry {
+            name,
+            raw_name,
+            value,
+        });
     }
 
     /// Sets a header by name (reference `add_header`): a header of the same
@@ -397,7 +423,8 @@ impl Chunk {
 
     fn set_entry(&mut self, known: HeaderName, name: &str, value: &str) {
         let pos = self.headers.iter().position(|e| {
-            e.name == known && (known != HeaderName::Other || self.get(e.raw_name).eq_ignore_ascii_case(name))
+            e.name == known
+                && (known != HeaderName::Other || self.get(e.raw_name).eq_ignore_ascii_case(name))
         });
         let v = self.push_text(value);
         match pos {
@@ -408,7 +435,8 @@ impl Chunk {
                 while j < self.headers.len() {
                     let e = self.headers[j];
                     let same = e.name == known
-                        && (known != HeaderName::Other || self.get(e.raw_name).eq_ignore_ascii_case(name));
+                        && (known != HeaderName::Other
+                            || self.get(e.raw_name).eq_ignore_ascii_case(name));
                     if same {
                         self.headers.remove(j);
                     } else {
@@ -417,8 +445,16 @@ impl Chunk {
                 }
             }
             None => {
-                let raw = if known == HeaderName::Other { self.push_text(name) } else { Span::default() };
-                self.headers.push(Entry { name: known, raw_name: raw, value: v });
+                let raw = if known == HeaderName::Other {
+                    self.push_text(name)
+                } else {
+                    Span::default()
+                };
+                self.headers.push(Entry {
+                    name: known,
+                    raw_name: raw,
+                    value: v,
+                });
             }
         }
     }
@@ -431,7 +467,8 @@ impl Chunk {
         self.headers.retain(|e| {
             let same = e.name == known
                 && (known != HeaderName::Other
-                    || text[e.raw_name.start as usize..(e.raw_name.start + e.raw_name.len) as usize]
+                    || text
+                        [e.raw_name.start as usize..(e.raw_name.start + e.raw_name.len) as usize]
                         .eq_ignore_ascii_case(name));
             !same
         });
@@ -462,7 +499,10 @@ impl Chunk {
     fn path(&self, h: HeaderName, name: &'static str) -> Result<Vec<Uri>, ChunkError> {
         let v = self.header(h).ok_or(ChunkError::MissingHeader(name))?;
         parse_path(v).map_err(|e| {
-            ChunkError::Header(HeaderError { name: name.into(), what: e.to_string() })
+            ChunkError::Header(HeaderError {
+                name: name.into(),
+                what: e.to_string(),
+            })
         })
     }
 
@@ -511,7 +551,10 @@ impl Chunk {
 
     /// Status, if present.
     pub fn status(&self) -> Result<Option<Status>, ChunkError> {
-        self.header(HeaderName::Status).map(Status::parse).transpose().map_err(ChunkError::from)
+        self.header(HeaderName::Status)
+            .map(Status::parse)
+            .transpose()
+            .map_err(ChunkError::from)
     }
 
     /// Sets Status.
@@ -724,11 +767,21 @@ mod tests {
 
     fn send() -> Chunk {
         let mut c = Chunk::request_with_id("a786hjs2", "SEND").unwrap();
-        c.add_header_raw("From-Path", "msrp://alicepc.example.com:7777/iau39soe2843z;tcp").unwrap();
+        c.add_header_raw(
+            "From-Path",
+            "msrp://alicepc.example.com:7777/iau39soe2843z;tcp",
+        )
+        .unwrap();
         c.add_header_raw("Content-Type", "text/plain").unwrap();
-        c.add_header_raw("To-Path", "msrp://bob.example.com:8888/9di4eae923wzd;tcp").unwrap();
+        c.add_header_raw("To-Path", "msrp://bob.example.com:8888/9di4eae923wzd;tcp")
+            .unwrap();
         c.set_message_id("87652491").unwrap();
-        c.set_byte_range(ByteRange { start: 1, end: Some(25), total: Some(25) }).unwrap();
+        c.set_byte_range(ByteRange {
+            start: 1,
+            end: Some(25),
+            total: Some(25),
+        })
+        .unwrap();
         c.set_data(b"Hey Bob, are you there?");
         c
     }
@@ -736,7 +789,12 @@ mod tests {
     #[test]
     fn encodes_rfc4975_example_with_paths_first_and_content_type_last() {
         let mut c = send();
-        c.set_byte_range(ByteRange { start: 1, end: Some(23), total: Some(23) }).unwrap();
+        c.set_byte_range(ByteRange {
+            start: 1,
+            end: Some(23),
+            total: Some(23),
+        })
+        .unwrap();
         let wire = String::from_utf8(c.to_bytes().unwrap()).unwrap();
         assert_eq!(
             wire,
@@ -757,7 +815,12 @@ mod tests {
         let mut c = Chunk::request_with_id("tid1", "SEND").unwrap();
         c.add_header_raw("To-Path", "msrp://b:1/s;tcp").unwrap();
         c.add_header_raw("From-Path", "msrp://a:1/s;tcp").unwrap();
-        c.set_byte_range(ByteRange { start: 1, end: Some(0), total: Some(0) }).unwrap();
+        c.set_byte_range(ByteRange {
+            start: 1,
+            end: Some(0),
+            total: Some(0),
+        })
+        .unwrap();
         let wire = String::from_utf8(c.to_bytes().unwrap()).unwrap();
         assert_eq!(
             wire,
@@ -779,7 +842,10 @@ mod tests {
              From-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
              -------a786hjs2$\r\n"
         );
-        assert!(matches!(r.make_response(200, None), Err(ChunkError::WrongKind(_))));
+        assert!(matches!(
+            r.make_response(200, None),
+            Err(ChunkError::WrongKind(_))
+        ));
     }
 
     #[test]
@@ -801,7 +867,14 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["To-Path", "From-Path", "X-Ext", "Content-Disposition", "Content-ID", "Content-Type"]
+            [
+                "To-Path",
+                "From-Path",
+                "X-Ext",
+                "Content-Disposition",
+                "Content-ID",
+                "Content-Type"
+            ]
         );
     }
 
@@ -813,22 +886,51 @@ mod tests {
         c.add_header_raw("content-type", "text/html").unwrap();
         assert_eq!(c.header_by_name("X-THING"), Some("2"));
         assert_eq!(c.content_type(), Some("text/html"));
-        assert_eq!(c.headers().filter(|(n, _)| n.eq_ignore_ascii_case("x-thing")).count(), 1);
+        assert_eq!(
+            c.headers()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-thing"))
+                .count(),
+            1
+        );
         assert_eq!(c.remove_header("X-thing"), 1);
         assert_eq!(c.header_by_name("x-thing"), None);
     }
 
     #[test]
     fn rejects_bad_builder_input() {
-        assert_eq!(Chunk::request("send").unwrap_err(), ChunkError::InvalidMethod);
-        assert_eq!(Chunk::request_with_id("ab", "SEND").unwrap_err(), ChunkError::InvalidTransactionId);
-        assert_eq!(Chunk::response("abcd", 99, None).unwrap_err(), ChunkError::InvalidCode);
-        assert_eq!(Chunk::response("abcd", 200, Some("a\r\nb")).unwrap_err(), ChunkError::LineBreakInValue);
+        assert_eq!(
+            Chunk::request("send").unwrap_err(),
+            ChunkError::InvalidMethod
+        );
+        assert_eq!(
+            Chunk::request_with_id("ab", "SEND").unwrap_err(),
+            ChunkError::InvalidTransactionId
+        );
+        assert_eq!(
+            Chunk::response("abcd", 99, None).unwrap_err(),
+            ChunkError::InvalidCode
+        );
+        assert_eq!(
+            Chunk::response("abcd", 200, Some("a\r\nb")).unwrap_err(),
+            ChunkError::LineBreakInValue
+        );
         let mut c = send();
-        assert_eq!(c.add_header_raw("X-A", "v\nInjected: 1").unwrap_err(), ChunkError::LineBreakInValue);
-        assert_eq!(c.add_header_raw("Bad Name", "v").unwrap_err(), ChunkError::InvalidHeaderName);
-        assert!(matches!(c.add_header_raw("Byte-Range", "0-1/1"), Err(ChunkError::Header(_))));
-        assert!(matches!(c.add_header_raw("To-Path", "msrp://x"), Err(ChunkError::Header(_))));
+        assert_eq!(
+            c.add_header_raw("X-A", "v\nInjected: 1").unwrap_err(),
+            ChunkError::LineBreakInValue
+        );
+        assert_eq!(
+            c.add_header_raw("Bad Name", "v").unwrap_err(),
+            ChunkError::InvalidHeaderName
+        );
+        assert!(matches!(
+            c.add_header_raw("Byte-Range", "0-1/1"),
+            Err(ChunkError::Header(_))
+        ));
+        assert!(matches!(
+            c.add_header_raw("To-Path", "msrp://x"),
+            Err(ChunkError::Header(_))
+        ));
         assert!(c.set_message_id("x").is_err());
         assert!(c.set_success_report(ReportMode::Partial).is_err());
     }
@@ -847,9 +949,15 @@ mod tests {
     #[test]
     fn verify_headers_names_what_is_missing() {
         let mut c = Chunk::request("SEND").unwrap();
-        assert_eq!(c.verify_headers().unwrap_err(), ChunkError::MissingHeader("To-Path"));
+        assert_eq!(
+            c.verify_headers().unwrap_err(),
+            ChunkError::MissingHeader("To-Path")
+        );
         c.add_header_raw("To-Path", "msrp://b:1/s;tcp").unwrap();
-        assert_eq!(c.verify_headers().unwrap_err(), ChunkError::MissingHeader("From-Path"));
+        assert_eq!(
+            c.verify_headers().unwrap_err(),
+            ChunkError::MissingHeader("From-Path")
+        );
         c.add_header_raw("From-Path", "msrp://a:1/s;tcp").unwrap();
         c.verify_headers().unwrap();
         c.push_header_unchecked(HeaderName::ByteRange, "", "garbage");
@@ -871,13 +979,25 @@ mod tests {
         let mut c = send();
         assert_eq!(c.to_path().unwrap()[0].port, Some(8888));
         assert_eq!(c.byte_range().unwrap().unwrap().total, Some(25));
-        c.set_status(&Status { namespace: 0, code: 200, comment: Some("OK".into()) }).unwrap();
+        c.set_status(&Status {
+            namespace: 0,
+            code: 200,
+            comment: Some("OK".into()),
+        })
+        .unwrap();
         assert_eq!(c.status().unwrap().unwrap().code, 200);
         c.add_header_raw("Expires", "600").unwrap();
         assert_eq!(c.expires(HeaderName::Expires).unwrap(), Some(600));
         assert_eq!(c.expires(HeaderName::MinExpires).unwrap(), None);
-        c.add_header_raw("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\"").unwrap();
-        assert_eq!(c.digest(HeaderName::WwwAuthenticate).unwrap().unwrap().get("realm"), Some("r"));
+        c.add_header_raw("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\"")
+            .unwrap();
+        assert_eq!(
+            c.digest(HeaderName::WwwAuthenticate)
+                .unwrap()
+                .unwrap()
+                .get("realm"),
+            Some("r")
+        );
         assert!(c.use_path().is_err());
         let u = c.to_path().unwrap();
         c.set_use_path(&u);

@@ -65,7 +65,9 @@ impl fmt::Display for DecodeError {
             DecodeError::BadStartLine(w) => write!(f, "malformed MSRP start line: {w}"),
             DecodeError::BareLineFeed => f.write_str("line ends with LF without CR"),
             DecodeError::LineTooLong => f.write_str("line longer than the configured limit"),
-            DecodeError::TooManyHeaders => f.write_str("more header lines than the configured limit"),
+            DecodeError::TooManyHeaders => {
+                f.write_str("more header lines than the configured limit")
+            }
             DecodeError::HeadTooLarge => f.write_str("chunk head larger than the configured limit"),
             DecodeError::BadEndLine => {
                 f.write_str("end-line does not match the chunk's transaction id or flag")
@@ -245,7 +247,10 @@ impl Decoder {
         if self.state == State::Start {
             let n = self.carry.len().min(5);
             if self.carry[..n] != b"MSRP "[..n] && !(n <= 2 && self.carry[..n] == b"\r\n"[..n]) {
-                return Err(fail(&mut self.state, DecodeError::BadStartLine("does not begin with \"MSRP \"")));
+                return Err(fail(
+                    &mut self.state,
+                    DecodeError::BadStartLine("does not begin with \"MSRP \""),
+                ));
             }
         }
         Ok(())
@@ -286,7 +291,10 @@ impl Decoder {
                     chunk.mark_body();
                     self.start_body(&chunk);
                     self.state = State::Body;
-                    return Ok(Some(Event::Head { chunk, error: self.header_error.take() }));
+                    return Ok(Some(Event::Head {
+                        chunk,
+                        error: self.header_error.take(),
+                    }));
                 }
                 if line.starts_with(b"-------") {
                     let chunk = self.chunk.take().expect("chunk in Headers state");
@@ -299,7 +307,10 @@ impl Decoder {
                         return Err(fail(&mut self.state, DecodeError::BadEndLine));
                     };
                     self.pending_end = Some(flag);
-                    return Ok(Some(Event::Head { chunk, error: self.header_error.take() }));
+                    return Ok(Some(Event::Head {
+                        chunk,
+                        error: self.header_error.take(),
+                    }));
                 }
                 self.header_lines += 1;
                 if self.header_lines > self.limits.max_headers {
@@ -314,7 +325,10 @@ impl Decoder {
 
     fn note_error(&mut self, name: &str, what: &str) {
         if self.header_error.is_none() {
-            self.header_error = Some(HeaderError { name: name.to_owned(), what: what.to_owned() });
+            self.header_error = Some(HeaderError {
+                name: name.to_owned(),
+                what: what.to_owned(),
+            });
         }
     }
 
@@ -462,19 +476,32 @@ fn parse_start_line(line: &[u8]) -> Result<Chunk, DecodeError> {
         return Err(DecodeError::BadStartLine("does not begin with \"MSRP \""));
     };
     let Some(sp) = memchr::memchr(b' ', rest) else {
-        return Err(DecodeError::BadStartLine("no method or status code after the transaction id"));
+        return Err(DecodeError::BadStartLine(
+            "no method or status code after the transaction id",
+        ));
     };
     let tid = std::str::from_utf8(&rest[..sp]).unwrap_or("");
     if !is_ident(tid) {
-        return Err(DecodeError::BadStartLine("transaction id is not 4 to 32 ident characters"));
+        return Err(DecodeError::BadStartLine(
+            "transaction id is not 4 to 32 ident characters",
+        ));
     }
     let tail = &rest[sp + 1..];
-    if tail.len() >= 3 && tail[..3].iter().all(u8::is_ascii_digit) && (tail.len() == 3 || tail[3] == b' ') {
-        let code = u16::from(tail[0] - b'0') * 100 + u16::from(tail[1] - b'0') * 10 + u16::from(tail[2] - b'0');
+    if tail.len() >= 3
+        && tail[..3].iter().all(u8::is_ascii_digit)
+        && (tail.len() == 3 || tail[3] == b' ')
+    {
+        let code = u16::from(tail[0] - b'0') * 100
+            + u16::from(tail[1] - b'0') * 10
+            + u16::from(tail[2] - b'0');
         let comment = if tail.len() > 4 {
             match std::str::from_utf8(&tail[4..]) {
                 Ok(c) => Some(c),
-                Err(_) => return Err(DecodeError::BadStartLine("response comment is not valid UTF-8")),
+                Err(_) => {
+                    return Err(DecodeError::BadStartLine(
+                        "response comment is not valid UTF-8",
+                    ));
+                }
             }
         } else {
             None
@@ -483,7 +510,9 @@ fn parse_start_line(line: &[u8]) -> Result<Chunk, DecodeError> {
     }
     let method = std::str::from_utf8(tail).unwrap_or("");
     if !is_method(method) {
-        return Err(DecodeError::BadStartLine("method must be upper-case letters, or a three-digit code"));
+        return Err(DecodeError::BadStartLine(
+            "method must be upper-case letters, or a three-digit code",
+        ));
     }
     Ok(Chunk::new_request_unchecked(tid, method, 256))
 }
@@ -607,7 +636,15 @@ MSRP ijkl 481\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n---
         let c = &v[0].0;
         assert!(v[0].1.is_none());
         let hs: Vec<_> = c.headers().collect();
-        assert_eq!(hs, [("To-Path", "msrp://a:1/s;tcp"), ("From-Path", "msrp://b:1/s;tcp"), ("X-B", "2"), ("X-A", "1")]);
+        assert_eq!(
+            hs,
+            [
+                ("To-Path", "msrp://a:1/s;tcp"),
+                ("From-Path", "msrp://b:1/s;tcp"),
+                ("X-B", "2"),
+                ("X-A", "1")
+            ]
+        );
     }
 
     #[test]
@@ -624,11 +661,18 @@ MSRP ijkl 481\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n---
             (b"To-Path: msrp://c:1/s;tcp", "To-Path"),
             (b"X-U: \xff\xfe", "X-U"),
         ] {
-            let mut w = b"MSRP abcd SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n".to_vec();
+            let mut w =
+                b"MSRP abcd SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n"
+                    .to_vec();
             w.extend_from_slice(line);
             w.extend_from_slice(b"\r\n-------abcd$\r\n");
             let v = all(&w);
-            assert_eq!(v[0].1.as_ref().map(|e| e.name.as_str()), Some(name), "{}", String::from_utf8_lossy(line));
+            assert_eq!(
+                v[0].1.as_ref().map(|e| e.name.as_str()),
+                Some(name),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 
@@ -639,24 +683,74 @@ MSRP ijkl 481\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n---
     #[test]
     fn fatal_errors_are_distinct() {
         let l = Limits::default();
-        assert!(matches!(err_of(b"HTTP/1.1 200 OK\r\n", l), DecodeError::BadStartLine(_)));
+        assert!(matches!(
+            err_of(b"HTTP/1.1 200 OK\r\n", l),
+            DecodeError::BadStartLine(_)
+        ));
         assert!(matches!(err_of(b"GET", l), DecodeError::BadStartLine(_)));
-        assert!(matches!(err_of(b"MSRP ab SEND\r\n", l), DecodeError::BadStartLine(_)));
-        assert!(matches!(err_of(b"MSRP abcd send\r\n", l), DecodeError::BadStartLine(_)));
-        assert!(matches!(err_of(b"MSRP abcd\r\n", l), DecodeError::BadStartLine(_)));
+        assert!(matches!(
+            err_of(b"MSRP ab SEND\r\n", l),
+            DecodeError::BadStartLine(_)
+        ));
+        assert!(matches!(
+            err_of(b"MSRP abcd send\r\n", l),
+            DecodeError::BadStartLine(_)
+        ));
+        assert!(matches!(
+            err_of(b"MSRP abcd\r\n", l),
+            DecodeError::BadStartLine(_)
+        ));
         assert_eq!(err_of(b"MSRP abcd SEND\n", l), DecodeError::BareLineFeed);
-        assert_eq!(err_of(b"MSRP abcd SEND\r\n-------abce$\r\n", l), DecodeError::BadEndLine);
-        assert_eq!(err_of(b"MSRP abcd SEND\r\n-------abcd!\r\n", l), DecodeError::BadEndLine);
-        let small = Limits { max_line: 40, max_headers: 2, max_head: 100 };
-        assert_eq!(err_of(b"MSRP abcd SEND\r\nX-Long: 0123456789012345678901234567890\r\n", small), DecodeError::LineTooLong);
-        assert_eq!(err_of(b"MSRP abcd SEND\r\nX-Long: 0123456789012345678901234567890123456789", small), DecodeError::LineTooLong);
-        assert_eq!(err_of(b"MSRP abcd SEND\r\nA: 1\r\nB: 2\r\nC: 3\r\n", small), DecodeError::TooManyHeaders);
-        let small = Limits { max_line: 100, max_headers: 10, max_head: 60 };
-        assert_eq!(err_of(b"MSRP abcd SEND\r\nA: 11111111111111111111\r\nB: 22222222222222222222222\r\n", small), DecodeError::HeadTooLarge);
+        assert_eq!(
+            err_of(b"MSRP abcd SEND\r\n-------abce$\r\n", l),
+            DecodeError::BadEndLine
+        );
+        assert_eq!(
+            err_of(b"MSRP abcd SEND\r\n-------abcd!\r\n", l),
+            DecodeError::BadEndLine
+        );
+        let small = Limits {
+            max_line: 40,
+            max_headers: 2,
+            max_head: 100,
+        };
+        assert_eq!(
+            err_of(
+                b"MSRP abcd SEND\r\nX-Long: 0123456789012345678901234567890\r\n",
+                small
+            ),
+            DecodeError::LineTooLong
+        );
+        assert_eq!(
+            err_of(
+                b"MSRP abcd SEND\r\nX-Long: 0123456789012345678901234567890123456789",
+                small
+            ),
+            DecodeError::LineTooLong
+        );
+        assert_eq!(
+            err_of(b"MSRP abcd SEND\r\nA: 1\r\nB: 2\r\nC: 3\r\n", small),
+            DecodeError::TooManyHeaders
+        );
+        let small = Limits {
+            max_line: 100,
+            max_headers: 10,
+            max_head: 60,
+        };
+        assert_eq!(
+            err_of(
+                b"MSRP abcd SEND\r\nA: 11111111111111111111\r\nB: 22222222222222222222222\r\n",
+                small
+            ),
+            DecodeError::HeadTooLarge
+        );
         let mut d = Decoder::default();
         assert!(d.decode(b"XX").is_err());
         assert!(d.is_failed());
-        assert_eq!(d.decode(b"MSRP abcd SEND\r\n").unwrap_err(), DecodeError::Failed);
+        assert_eq!(
+            d.decode(b"MSRP abcd SEND\r\n").unwrap_err(),
+            DecodeError::Failed
+        );
     }
 
     #[test]

@@ -335,7 +335,11 @@ impl DigestParams {
     }
 
     /// Parses `Digest a=b, c="d"`; `with_scheme` is false for Authentication-Info.
-    pub fn parse(name: HeaderName, v: &str, with_scheme: bool) -> Result<DigestParams, HeaderError> {
+    pub fn parse(
+        name: HeaderName,
+        v: &str,
+        with_scheme: bool,
+    ) -> Result<DigestParams, HeaderError> {
         let mut s = v.trim();
         let mut out = DigestParams::default();
         if with_scheme {
@@ -382,8 +386,15 @@ impl DigestParams {
             } else {
                 let end = s.find(',').unwrap_or(s.len());
                 let tok = s[..end].trim();
-                if tok.is_empty() || !tok.bytes().all(|b| super::uri::is_token_char(b) || b == b'/' || b == b':' || b == b'=') {
-                    return herr(name, "parameter value is neither a token nor a quoted string");
+                if tok.is_empty()
+                    || !tok.bytes().all(|b| {
+                        super::uri::is_token_char(b) || b == b'/' || b == b':' || b == b'='
+                    })
+                {
+                    return herr(
+                        name,
+                        "parameter value is neither a token nor a quoted string",
+                    );
                 }
                 value = tok.to_owned();
                 s = &s[end..];
@@ -417,7 +428,10 @@ impl fmt::Display for DigestParams {
             // Tokens that are safe unquoted stay unquoted (qop, nc, algorithm);
             // everything else is quoted with escapes.
             let bare = !v.is_empty()
-                && matches!(k.to_ascii_lowercase().as_str(), "qop" | "nc" | "algorithm" | "stale")
+                && matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "qop" | "nc" | "algorithm" | "stale"
+                )
                 && v.bytes().all(super::uri::is_token_char);
             if bare {
                 write!(f, "{k}={v}")?;
@@ -578,7 +592,10 @@ mod tests {
     fn names_are_case_insensitive_and_canonical() {
         assert_eq!(HeaderName::from_wire("to-path"), HeaderName::ToPath);
         assert_eq!(HeaderName::from_wire("MESSAGE-id"), HeaderName::MessageId);
-        assert_eq!(HeaderName::from_wire("www-authenticate"), HeaderName::WwwAuthenticate);
+        assert_eq!(
+            HeaderName::from_wire("www-authenticate"),
+            HeaderName::WwwAuthenticate
+        );
         assert_eq!(HeaderName::from_wire("X-Foo"), HeaderName::Other);
         assert_eq!(HeaderName::MessageId.canonical(), Some("Message-ID"));
         assert_eq!(HeaderName::Other.canonical(), None);
@@ -594,13 +611,30 @@ mod tests {
     fn byte_range_parses_stars_and_checks_bounds() {
         assert_eq!(
             ByteRange::parse("1-*/*").unwrap(),
-            ByteRange { start: 1, end: None, total: None }
+            ByteRange {
+                start: 1,
+                end: None,
+                total: None
+            }
         );
         assert_eq!(ByteRange::parse("1-0/0").unwrap().to_string(), "1-0/0");
         assert_eq!(ByteRange::parse("5-10/20").unwrap().to_string(), "5-10/20");
         assert_eq!(ByteRange::parse("11-*/20").unwrap().to_string(), "11-*/20");
-        for bad in ["", "1-2", "0-1/2", "3-1/5", "1-6/5", "7-*/5", "a-1/2", "1-b/2", "1-2/c",
-            "-1-2/3", "1-2/9223372036854775808", "99999999999999999999-1/2", " 1 -2/3"] {
+        for bad in [
+            "",
+            "1-2",
+            "0-1/2",
+            "3-1/5",
+            "1-6/5",
+            "7-*/5",
+            "a-1/2",
+            "1-b/2",
+            "1-2/c",
+            "-1-2/3",
+            "1-2/9223372036854775808",
+            "99999999999999999999-1/2",
+            " 1 -2/3",
+        ] {
             assert!(ByteRange::parse(bad).is_err(), "{bad}");
         }
         assert!(ByteRange::parse("1-9223372036854775807/9223372036854775807").is_ok());
@@ -609,7 +643,10 @@ mod tests {
     #[test]
     fn status_parses_namespace_code_and_comment() {
         let s = Status::parse("000 200 OK all good").unwrap();
-        assert_eq!((s.namespace, s.code, s.comment.as_deref()), (0, 200, Some("OK all good")));
+        assert_eq!(
+            (s.namespace, s.code, s.comment.as_deref()),
+            (0, 200, Some("OK all good"))
+        );
         assert_eq!(s.to_string(), "000 200 OK all good");
         assert_eq!(Status::parse("000 413").unwrap().comment, None);
         for bad in ["200", "00 200", "000 20", "000 2000 x", "abc 200"] {
@@ -619,7 +656,10 @@ mod tests {
 
     #[test]
     fn report_modes() {
-        assert_eq!(ReportMode::parse_failure("partial").unwrap(), ReportMode::Partial);
+        assert_eq!(
+            ReportMode::parse_failure("partial").unwrap(),
+            ReportMode::Partial
+        );
         assert!(ReportMode::parse_success("partial").is_err());
         assert_eq!(ReportMode::parse_success("YES").unwrap(), ReportMode::Yes);
         assert!(ReportMode::parse_failure("maybe").is_err());
@@ -638,10 +678,25 @@ mod tests {
         assert_eq!(d.get("algorithm"), Some("MD5"));
         let again = DigestParams::parse(HeaderName::WwwAuthenticate, &d.to_string(), true).unwrap();
         assert_eq!(again, d);
-        let info = DigestParams::parse(HeaderName::AuthenticationInfo, "rspauth=\"ab\", nc=00000001", false).unwrap();
+        let info = DigestParams::parse(
+            HeaderName::AuthenticationInfo,
+            "rspauth=\"ab\", nc=00000001",
+            false,
+        )
+        .unwrap();
         assert_eq!(info.get("nc"), Some("00000001"));
-        for bad in ["Digest", "Digest realm", "Digest realm=\"x", "Digest a=b,", "Digest a=b c=d", "Di<gest a=b"] {
-            assert!(DigestParams::parse(HeaderName::Authorization, bad, true).is_err(), "{bad}");
+        for bad in [
+            "Digest",
+            "Digest realm",
+            "Digest realm=\"x",
+            "Digest a=b,",
+            "Digest a=b c=d",
+            "Di<gest a=b",
+        ] {
+            assert!(
+                DigestParams::parse(HeaderName::Authorization, bad, true).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -10,5 +10,7 @@ pub mod uri;
 
 pub use chunk::{Chunk, ChunkError, Flag};
 pub use decoder::{DecodeError, Decoder, Event, Limits};
-pub use header::{ByteRange, ContentDisposition, DigestParams, HeaderError, HeaderName, ReportMode, Status};
+pub use header::{
+    ByteRange, ContentDisposition, DigestParams, HeaderError, HeaderName, ReportMode, Status,
+};
 pub use uri::{Host, Uri, UriError, UriRef};

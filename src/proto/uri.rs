@@ -116,7 +116,10 @@ impl<'a> UriRef<'a> {
         let b = text.as_bytes();
         let err = |offset, what| Err(UriError { offset, what });
         let Some(sep) = text.find("://") else {
-            return err(0, "expected a scheme followed by \"://\" (msrp:// or msrps://)");
+            return err(
+                0,
+                "expected a scheme followed by \"://\" (msrp:// or msrps://)",
+            );
         };
         let scheme = &text[..sep];
         let secure = if scheme.eq_ignore_ascii_case("msrp") {
@@ -354,6 +357,32 @@ fn normalised_name(s: &str) -> String {
     out
 }
 
+impl Host {
+    /// Parses a host as written in a URI: a name, an IPv4 address, or an
+    /// IPv6 address with or without brackets.
+    pub fn parse(text: &str) -> Result<Host, UriError> {
+        let wrapped;
+        let h = if text.contains(':') && !text.starts_with('[') {
+            wrapped = format!("[{text}]");
+            wrapped.as_str()
+        } else {
+            text
+        };
+        let probe = format!("msrp://{h};tcp");
+        let u = UriRef::parse(&probe).map_err(|e| UriError {
+            offset: e.offset.saturating_sub(7).min(text.len()),
+            what: e.what,
+        })?;
+        if u.user.is_some() || u.port.is_some() || u.session_id.is_some() || !u.params.is_empty() {
+            return Err(UriError {
+                offset: 0,
+                what: "not a bare host name or address",
+            });
+        }
+        Ok(u.to_owned().host)
+    }
+}
+
 impl Uri {
     /// Parses an MSRP URI.
     pub fn parse(text: &str) -> Result<Uri, UriError> {
@@ -394,6 +423,20 @@ impl Uri {
             (Host::V6(a), Host::V6(b)) => a == b,
             _ => false,
         }
+    }
+
+    /// Checks that every part is valid by formatting and parsing again; used
+    /// after changing fields one by one.
+    pub fn validated(self) -> Result<Uri, UriError> {
+        let text = self.to_string();
+        let again = Uri::parse(&text)?;
+        if again != self {
+            return Err(UriError {
+                offset: 0,
+                what: "a part contains characters that change the URI's structure",
+            });
+        }
+        Ok(self)
     }
 
     /// The value of parameter `name` (case-insensitive), `Some(None)` when it has no value.
@@ -437,10 +480,7 @@ pub fn parse_path(text: &str) -> Result<Vec<Uri>, UriError> {
 }
 
 /// Validates a path without allocating; calls `f` for each URI.
-pub fn for_each_path_uri<'a>(
-    text: &'a str,
-    mut f: impl FnMut(UriRef<'a>),
-) -> Result<(), UriError> {
+pub fn for_each_path_uri<'a>(text: &'a str, mut f: impl FnMut(UriRef<'a>)) -> Result<(), UriError> {
     let mut any = false;
     let mut offset = 0;
     for part in text.split([' ', '\t']) {
@@ -524,7 +564,10 @@ mod tests {
 
     #[test]
     fn ipv6_and_ipv4_literals() {
-        assert_eq!(p("msrp://[::1]:2/s;tcp").host, Host::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(
+            p("msrp://[::1]:2/s;tcp").host,
+            Host::V6(Ipv6Addr::LOCALHOST)
+        );
         assert_eq!(
             p("msrp://127.0.0.1:2/s;tcp").host,
             Host::V4(Ipv4Addr::LOCALHOST)
@@ -588,6 +631,32 @@ mod tests {
         // addresses compare as addresses
         assert!(p("msrp://[::1]:1/s;tcp").equivalent(&p("msrp://[0:0:0:0:0:0:0:1]:1/s;tcp")));
         assert!(!p("msrp://127.0.0.1:1/s;tcp").equivalent(&p("msrp://localhost:1/s;tcp")));
+    }
+
+    #[test]
+    fn hosts_parse_alone() {
+        assert_eq!(Host::parse("::1").unwrap(), Host::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(Host::parse("[::1]").unwrap(), Host::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(
+            Host::parse("10.0.0.1").unwrap(),
+            Host::V4(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            Host::parse("relay.example").unwrap(),
+            Host::Name("relay.example".into())
+        );
+        for bad in ["", "a b", "u@h", "h:1", "h/s", "h;tcp", "[::1]:5"] {
+            assert!(Host::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validated_rejects_structure_breaking_parts() {
+        let mut u = p("msrp://h:1/s;tcp");
+        u.session_id = Some("a;b".into());
+        assert!(u.clone().validated().is_err());
+        u.session_id = Some("ok".into());
+        assert!(u.validated().is_ok());
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! Result codes, their texts, and the per-thread last error message.
+//!
+//! FFI plumbing only: converts the core's error types into a code and a
+//! message. No protocol logic.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ffi::{CString, c_char};
+
+use crate::proto::{ChunkError, DecodeError, HeaderError, UriError};
+
+/// Result of every fallible libmsrp call. Numbers are fixed and never reused.
+///
+/// `msrp_result_str()` gives a static text for each code; after a call that
+/// returned something other than `MSRP_RESULT_OK`, `msrp_last_error_message()`
+/// on the same thread says what exactly went wrong and what to do.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum msrp_result {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullArgument = 1,
+    /// An argument is out of range or otherwise invalid.
+    InvalidArgument = 2,
+    /// A string argument is not valid UTF-8.
+    InvalidUtf8 = 3,
+    /// A bug inside libmsrp was caught before it could cross into C. Please report it.
+    Panic = 4,
+    /// The requested item (header, port, parameter, …) is absent.
+    NotFound = 5,
+    /// The caller's buffer is too small; the needed size was written to the length out-parameter.
+    BufferTooSmall = 6,
+    /// The operation does not apply to this kind of object (for example the code of a request).
+    WrongKind = 7,
+    /// A string to be returned contains a NUL byte and cannot be a C string.
+    EmbeddedNul = 8,
+    /// A URI (or a path of URIs) is malformed.
+    InvalidUri = 100,
+    /// A header is malformed, or a header name is not a token.
+    InvalidHeader = 101,
+    /// A required header (To-Path, From-Path, …) is missing.
+    MissingHeader = 102,
+    /// A method is not one or more upper-case letters.
+    InvalidMethod = 103,
+    /// A transaction id is not 4 to 32 ident characters.
+    InvalidTransactionId = 104,
+    /// A response code is not in 100..=999.
+    InvalidCode = 105,
+    /// The body contains the chunk's end-line; give the chunk another transaction id.
+    EndLineInBody = 106,
+    /// Decoder: the start line is not an MSRP start line.
+    DecodeBadStartLine = 110,
+    /// Decoder: a line ends with LF without CR.
+    DecodeBareLineFeed = 111,
+    /// Decoder: a line is longer than the limit.
+    DecodeLineTooLong = 112,
+    /// Decoder: more header lines than the limit.
+    DecodeTooManyHeaders = 113,
+    /// Decoder: the chunk head is larger than the limit.
+    DecodeHeadTooLarge = 114,
+    /// Decoder: a line starting with seven dashes does not end the current chunk.
+    DecodeBadEndLine = 115,
+    /// Decoder: an earlier fatal error stopped this decoder; create a new one (and close the connection).
+    DecodeFailed = 116,
+}
+
+/// Every code, for `msrp_result_str` and tests (kept out of the header).
+const ALL_RESULTS: [msrp_result; 23] = [
+    msrp_result::Ok,
+    msrp_result::NullArgument,
+    msrp_result::InvalidArgument,
+    msrp_result::InvalidUtf8,
+    msrp_result::Panic,
+    msrp_result::NotFound,
+    msrp_result::BufferTooSmall,
+    msrp_result::WrongKind,
+    msrp_result::EmbeddedNul,
+    msrp_result::InvalidUri,
+    msrp_result::InvalidHeader,
+    msrp_result::MissingHeader,
+    msrp_result::InvalidMethod,
+    msrp_result::InvalidTransactionId,
+    msrp_result::InvalidCode,
+    msrp_result::EndLineInBody,
+    msrp_result::DecodeBadStartLine,
+    msrp_result::DecodeBareLineFeed,
+    msrp_result::DecodeLineTooLong,
+    msrp_result::DecodeTooManyHeaders,
+    msrp_result::DecodeHeadTooLarge,
+    msrp_result::DecodeBadEndLine,
+    msrp_result::DecodeFailed,
+];
+
+impl msrp_result {
+    /// Every code.
+    pub fn all() -> &'static [msrp_result] {
+        &ALL_RESULTS
+    }
+
+    /// The static text of the code (NUL-terminated).
+    pub fn text(self) -> &'static str {
+        use msrp_result::*;
+        match self {
+            Ok => "success\0",
+            NullArgument => "a required pointer argument was NULL\0",
+            InvalidArgument => "an argument is out of range or invalid\0",
+            InvalidUtf8 => "a string argument is not valid UTF-8\0",
+            Panic => "internal error in libmsrp (a bug; please report it)\0",
+            NotFound => "not present\0",
+            BufferTooSmall => "buffer too small; the needed length was returned\0",
+            WrongKind => "operation does not apply to this kind of object\0",
+            EmbeddedNul => "text contains a NUL byte and cannot be returned as a C string\0",
+            InvalidUri => "malformed MSRP URI\0",
+            InvalidHeader => "malformed header\0",
+            MissingHeader => "missing required header\0",
+            InvalidMethod => "invalid method (expected upper-case letters)\0",
+            InvalidTransactionId => "invalid transaction id (expected 4 to 32 ident characters)\0",
+            InvalidCode => "invalid status code (expected 100 to 999)\0",
+            EndLineInBody => "body contains the chunk's end-line; change the transaction id\0",
+            DecodeBadStartLine => "malformed MSRP start line\0",
+            DecodeBareLineFeed => "line ends with LF without CR\0",
+            DecodeLineTooLong => "line longer than the decoder's limit\0",
+            DecodeTooManyHeaders => "more headers than the decoder's limit\0",
+            DecodeHeadTooLarge => "chunk head larger than the decoder's limit\0",
+            DecodeBadEndLine => "end-line does not match the current chunk\0",
+            DecodeFailed => "decoder stopped by an earlier error\0",
+        }
+    }
+}
+
+/// An error on its way out to C: a code and a message for `msrp_last_error_message`.
+#[derive(Debug)]
+pub struct FfiError {
+    pub(crate) code: msrp_result,
+    pub(crate) msg: Cow<'static, str>,
+}
+
+impl FfiError {
+    pub(crate) fn new(code: msrp_result, msg: impl Into<Cow<'static, str>>) -> FfiError {
+        FfiError {
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    pub(crate) fn null(arg: &'static str) -> FfiError {
+        FfiError::new(
+            msrp_result::NullArgument,
+            format!("argument '{arg}' is NULL"),
+        )
+    }
+}
+
+impl From<UriError> for FfiError {
+    fn from(e: UriError) -> Self {
+        FfiError::new(msrp_result::InvalidUri, e.to_string())
+    }
+}
+
+impl From<HeaderError> for FfiError {
+    fn from(e: HeaderError) -> Self {
+        FfiError::new(msrp_result::InvalidHeader, e.to_string())
+    }
+}
+
+impl From<ChunkError> for FfiError {
+    fn from(e: ChunkError) -> Self {
+        let code = match &e {
+            ChunkError::InvalidMethod => msrp_result::InvalidMethod,
+            ChunkError::InvalidTransactionId => msrp_result::InvalidTransactionId,
+            ChunkError::InvalidCode => msrp_result::InvalidCode,
+            ChunkError::LineBreakInValue => msrp_result::InvalidArgument,
+            ChunkError::InvalidHeaderName | ChunkError::Header(_) => msrp_result::InvalidHeader,
+            ChunkError::MissingHeader(_) => msrp_result::MissingHeader,
+            ChunkError::EndLineInBody => msrp_result::EndLineInBody,
+            ChunkError::WrongKind(_) => msrp_result::WrongKind,
+        };
+        FfiError::new(code, e.to_string())
+    }
+}
+
+impl From<DecodeError> for FfiError {
+    fn from(e: DecodeError) -> Self {
+        let code = match e {
+            DecodeError::BadStartLine(_) => msrp_result::DecodeBadStartLine,
+            DecodeError::BareLineFeed => msrp_result::DecodeBareLineFeed,
+            DecodeError::LineTooLong => msrp_result::DecodeLineTooLong,
+            DecodeError::TooManyHeaders => msrp_result::DecodeTooManyHeaders,
+            DecodeError::HeadTooLarge => msrp_result::DecodeHeadTooLarge,
+            DecodeError::BadEndLine => msrp_result::DecodeBadEndLine,
+            DecodeError::Failed => msrp_result::DecodeFailed,
+        };
+        FfiError::new(code, e.to_string())
+    }
+}
+
+thread_local! {
+    static LAST: RefCell<CString> = RefCell::new(CString::default());
+}
+
+pub(crate) fn set_last_error(msg: &str) {
+    let c = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
+    LAST.with(|l| *l.borrow_mut() = c);
+}
+
+/// The static, NUL-terminated text of a result code; never NULL. Unknown
+/// codes give "unknown result code". The pointer is valid forever.
+#[unsafe(no_mangle)]
+pub extern "C" fn msrp_result_str(result: u32) -> *const c_char {
+    let text = ALL_RESULTS
+        .iter()
+        .find(|r| **r as u32 == result)
+        .map(|r| r.text())
+        .unwrap_or("unknown result code\0");
+    text.as_ptr().cast()
+}
+
+/// The message of the last failed libmsrp call on the calling thread: what
+/// went wrong and where (for example "invalid MSRP URI at byte 12: missing
+/// \";transport\""). Never NULL; empty when nothing has failed yet. Valid until
+/// the next libmsrp call on this thread; copy it to keep it. Calls that
+/// succeed leave it unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn msrp_last_error_message() -> *const c_char {
+    LAST.with(|l| l.borrow().as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_nul_terminated_text_and_distinct_number() {
+        let mut seen = std::collections::HashSet::new();
+        for r in msrp_result::all() {
+            assert!(seen.insert(*r as u32), "{r:?} number reused");
+            let t = r.text();
+            assert!(t.ends_with('\0') && t.len() > 1);
+            assert_eq!(t.matches('\0').count(), 1);
+        }
+        // SAFETY: msrp_result_str returns a static NUL-terminated string.
+        let s = unsafe { std::ffi::CStr::from_ptr(msrp_result_str(9999)) };
+        assert_eq!(s.to_str().unwrap(), "unknown result code");
+    }
+}
