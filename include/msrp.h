@@ -62,6 +62,36 @@
 #define MSRP_VERSION_PATCH 0
 
 /**
+ * RFC 3986 unreserved: ALPHA DIGIT - . _ ~
+ */
+#define UNRESERVED 1
+
+/**
+ * RFC 4975 token: ALPHA DIGIT - . ! % * _ + ` ' ~
+ */
+#define TOKEN 2
+
+/**
+ * RFC 4975 ident-char: ALPHA DIGIT . - + % =
+ */
+#define IDENT 4
+
+/**
+ * RFC 3986 sub-delims: ! $ & ' ( ) * + , ; =
+ */
+#define SUB_DELIM 8
+
+/**
+ * RFC 4975 session-id characters: unreserved + = /
+ */
+#define SESSION 16
+
+/**
+ * ALPHA DIGIT
+ */
+#define ALNUM 32
+
+/**
  * Result of every fallible libmsrp call. Numbers are fixed and never reused.
  *
  * `msrp_result_str()` gives a static text for each code; after a call that

@@ -176,7 +176,7 @@ impl Chunk {
                 code: 0,
                 comment: None,
             },
-            headers: Vec::new(),
+            headers: Vec::with_capacity(8),
             data: Vec::new(),
             flag: Flag::End,
             body: false,
@@ -721,11 +721,22 @@ impl Chunk {
     /// Whether `data` contains this chunk's end-line marker (`-------` and
     /// the transaction id). Checked conservatively: any occurrence counts.
     pub fn body_contains_end_line(&self, data: &[u8]) -> bool {
+        // A scan for '-' costs nothing to set up, unlike a substring
+        // searcher, which matters for small chunks.
         let tid = self.transaction_id().as_bytes();
-        let mut pat = Vec::with_capacity(7 + tid.len());
-        pat.extend_from_slice(b"-------");
-        pat.extend_from_slice(tid);
-        memchr::memmem::find(data, &pat).is_some()
+        let need = 7 + tid.len();
+        let mut from = 0;
+        while let Some(i) = memchr::memchr(b'-', &data[from..]) {
+            let p = from + i;
+            if data.len() - p < need {
+                return false;
+            }
+            if data[p..p + 7] == *b"-------" && data[p + 7..p + need] == *tid {
+                return true;
+            }
+            from = p + 1;
+        }
+        false
     }
 
     /// Picks fresh random transaction ids until the body no longer contains

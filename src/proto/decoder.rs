@@ -114,6 +114,11 @@ pub struct Decoder {
     header_error: Option<HeaderError>,
     head_bytes: usize,
     header_lines: usize,
+    seen: u32,
+    /// Last value that passed validation for To-Path, From-Path and
+    /// Content-Type: chunks on one connection repeat them, and the same bytes
+    /// get the same verdict, so they are checked once.
+    valid_cache: [Vec<u8>; 3],
     pending_end: Option<Flag>,
     pat: Vec<u8>,
     flag_pos: usize,
@@ -143,6 +148,8 @@ impl Decoder {
             header_error: None,
             head_bytes: 0,
             header_lines: 0,
+            seen: 0,
+            valid_cache: Default::default(),
             pending_end: None,
             pat: Vec::with_capacity(48),
             flag_pos: 0,
@@ -262,6 +269,7 @@ impl Decoder {
         self.header_error = None;
         self.head_bytes = 0;
         self.header_lines = 0;
+        self.seen = 0;
         self.held = 0;
         self.held_virtual = false;
     }
@@ -338,12 +346,12 @@ impl Decoder {
             return;
         };
         let name_b = &line[..colon];
-        if name_b.is_empty() || !name_b.iter().all(|&b| super::uri::is_token_char(b)) {
+        if name_b.is_empty() || !super::chars::all(name_b, super::chars::TOKEN) {
             self.note_error("(unnamed)", "header name is not a token");
             return;
         }
-        // SAFETY-free: token characters are ASCII, so this is valid UTF-8.
-        let name = std::str::from_utf8(name_b).unwrap_or("");
+        // Token characters are ASCII, so this cannot fail.
+        let name = super::chars::utf8(name_b).unwrap_or("");
         let mut v = &line[colon + 1..];
         while let [b' ' | b'\t', rest @ ..] = v {
             v = rest;
@@ -352,22 +360,42 @@ impl Decoder {
             v = rest;
         }
         let known = HeaderName::from_wire(name);
-        let value: std::borrow::Cow<'_, str> = match std::str::from_utf8(v) {
+        let value: std::borrow::Cow<'_, str> = match super::chars::utf8(v) {
             Ok(s) => s.into(),
             Err(_) => {
                 self.note_error(name, "value is not valid UTF-8");
                 String::from_utf8_lossy(v)
             }
         };
-        let chunk = self.chunk.as_mut().expect("chunk in Headers state");
-        if known != HeaderName::Other && chunk.header(known).is_some() {
+        let bit = 1u32 << (known as u32);
+        if known != HeaderName::Other && self.seen & bit != 0 {
             let canon = known.canonical().unwrap_or(name);
             self.note_error(canon, "header appears twice");
-        } else if let Err(e) = validate(known, &value) {
-            if self.header_error.is_none() {
-                self.header_error = Some(e);
+        } else {
+            let slot = match known {
+                HeaderName::ToPath => Some(0),
+                HeaderName::FromPath => Some(1),
+                HeaderName::ContentType => Some(2),
+                _ => None,
+            };
+            let cached = slot.is_some_and(|i| self.valid_cache[i] == value.as_bytes());
+            if !cached {
+                match validate(known, &value) {
+                    Ok(()) => {
+                        if let Some(i) = slot {
+                            self.valid_cache[i].clear();
+                            self.valid_cache[i].extend_from_slice(value.as_bytes());
+                        }
+                    }
+                    Err(e) => {
+                        if self.header_error.is_none() {
+                            self.header_error = Some(e);
+                        }
+                    }
+                }
             }
         }
+        self.seen |= bit;
         let chunk = self.chunk.as_mut().expect("chunk in Headers state");
         chunk.push_header_unchecked(known, name, &value);
     }
@@ -480,7 +508,7 @@ fn parse_start_line(line: &[u8]) -> Result<Chunk, DecodeError> {
             "no method or status code after the transaction id",
         ));
     };
-    let tid = std::str::from_utf8(&rest[..sp]).unwrap_or("");
+    let tid = super::chars::utf8(&rest[..sp]).unwrap_or("");
     if !is_ident(tid) {
         return Err(DecodeError::BadStartLine(
             "transaction id is not 4 to 32 ident characters",
@@ -495,7 +523,7 @@ fn parse_start_line(line: &[u8]) -> Result<Chunk, DecodeError> {
             + u16::from(tail[1] - b'0') * 10
             + u16::from(tail[2] - b'0');
         let comment = if tail.len() > 4 {
-            match std::str::from_utf8(&tail[4..]) {
+            match super::chars::utf8(&tail[4..]) {
                 Ok(c) => Some(c),
                 Err(_) => {
                     return Err(DecodeError::BadStartLine(
@@ -508,7 +536,7 @@ fn parse_start_line(line: &[u8]) -> Result<Chunk, DecodeError> {
         };
         return Ok(Chunk::new_response_unchecked(tid, code, comment, 256));
     }
-    let method = std::str::from_utf8(tail).unwrap_or("");
+    let method = super::chars::utf8(tail).unwrap_or("");
     if !is_method(method) {
         return Err(DecodeError::BadStartLine(
             "method must be upper-case letters, or a three-digit code",
@@ -674,6 +702,31 @@ MSRP ijkl 481\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n---
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn validation_cache_never_hides_a_bad_value() {
+        let good = b"MSRP abcd SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\nContent-Type: text/plain\r\n\r\nx\r\n-------abcd$\r\n";
+        let bad = b"MSRP efgh SEND\r\nTo-Path: msrp://a:1/s\r\nFrom-Path: msrp://b:1/s;tcp\r\nContent-Type: text\r\n\r\nx\r\n-------efgh$\r\n";
+        let mut w = Vec::new();
+        for part in [&good[..], &good[..], &bad[..], &bad[..], &good[..]] {
+            w.extend_from_slice(part);
+        }
+        let v = all(&w);
+        let names: Vec<_> = v
+            .iter()
+            .map(|(_, e)| e.as_ref().map(|e| e.name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                None,
+                None,
+                Some("To-Path".into()),
+                Some("To-Path".into()),
+                None
+            ]
+        );
     }
 
     fn err_of(b: &[u8], l: Limits) -> DecodeError {

@@ -76,12 +76,37 @@ const KNOWN: [(HeaderName, &str); 18] = [
 impl HeaderName {
     /// Looks a name up case-insensitively; `Other` when unknown.
     pub fn from_wire(name: &str) -> HeaderName {
-        for (h, canon) in KNOWN {
-            if canon.len() == name.len() && canon.eq_ignore_ascii_case(name) {
-                return h;
-            }
-        }
-        HeaderName::Other
+        // Dispatch on length and first letter so that one comparison decides
+        // (two names share each of (11, 'm') and (19, 'c')).
+        let b = name.as_bytes();
+        let first = b.first().map_or(0, u8::to_ascii_lowercase);
+        let candidates: &[HeaderName] = match (b.len(), first) {
+            (7, b't') => &[HeaderName::ToPath],
+            (9, b'f') => &[HeaderName::FromPath],
+            (10, b'm') => &[HeaderName::MessageId],
+            (14, b's') => &[HeaderName::SuccessReport],
+            (14, b'f') => &[HeaderName::FailureReport],
+            (10, b'b') => &[HeaderName::ByteRange],
+            (6, b's') => &[HeaderName::Status],
+            (7, b'e') => &[HeaderName::Expires],
+            (11, b'm') => &[HeaderName::MinExpires, HeaderName::MaxExpires],
+            (8, b'u') => &[HeaderName::UsePath],
+            (16, b'w') => &[HeaderName::WwwAuthenticate],
+            (13, b'a') => &[HeaderName::Authorization],
+            (19, b'a') => &[HeaderName::AuthenticationInfo],
+            (12, b'c') => &[HeaderName::ContentType],
+            (10, b'c') => &[HeaderName::ContentId],
+            (19, b'c') => &[
+                HeaderName::ContentDescription,
+                HeaderName::ContentDisposition,
+            ],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(|h| same_name(KNOWN[*h as usize].1.as_bytes(), b))
+            .unwrap_or(HeaderName::Other)
     }
 
     /// The canonical spelling; `None` for `Other`.
@@ -104,6 +129,18 @@ impl HeaderName {
                 | HeaderName::ContentDisposition
         )
     }
+}
+
+/// Case-insensitive comparison of a canonical name (letters and '-') with a
+/// candidate: folding with `| 0x20` is exact here, because the only byte
+/// other than the letter pair that folds onto a canonical character is CR
+/// (onto '-'), and CR never reaches this point (it ends the line).
+fn same_name(canon: &[u8], name: &[u8]) -> bool {
+    canon.len() == name.len()
+        && canon
+            .iter()
+            .zip(name)
+            .all(|(a, b)| (a | 0x20) == (b | 0x20) && *b != b'\r')
 }
 
 /// A header value that did not parse: which header and why.
@@ -158,12 +195,17 @@ impl ByteRange {
     pub fn parse(v: &str) -> Result<ByteRange, HeaderError> {
         let n = HeaderName::ByteRange;
         let v = v.trim();
-        let Some((range, total)) = v.split_once('/') else {
+        let b = v.as_bytes();
+        let (Some(slash), Some(dash)) = (
+            b.iter().position(|&c| c == b'/'),
+            b.iter().position(|&c| c == b'-'),
+        ) else {
             return herr(n, "expected start-end/total");
         };
-        let Some((start, end)) = range.split_once('-') else {
+        if dash > slash {
             return herr(n, "expected start-end/total");
-        };
+        }
+        let (start, end, total) = (&v[..dash], &v[dash + 1..slash], &v[slash + 1..]);
         let Some(start) = parse_number(start) else {
             return herr(n, "start is not a number below 2^63");
         };
@@ -534,9 +576,7 @@ pub fn is_ident(s: &str) -> bool {
     let b = s.as_bytes();
     (4..=32).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+' | b'%' | b'='))
+        && super::chars::all(&b[1..], super::chars::IDENT)
 }
 
 fn path_error(name: HeaderName, e: UriError) -> HeaderError {

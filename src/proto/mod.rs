@@ -2,6 +2,7 @@
 //! and identifiers. Nothing here touches sockets, threads, Tokio or the
 //! clock; time, when a later layer needs it here, comes in as an argument.
 
+mod chars;
 pub mod chunk;
 pub mod decoder;
 pub mod header;

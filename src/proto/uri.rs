@@ -85,24 +85,34 @@ pub struct UriRef<'a> {
     pub params: &'a str,
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+/// Dotted-quad check without the standard library's general parser: four
+/// groups of 1 to 3 digits, each at most 255, no leading zeros.
+fn is_ipv4(s: &[u8]) -> bool {
+    let mut groups = 0;
+    for part in s.split(|&c| c == b'.') {
+        groups += 1;
+        if groups > 4 || part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return false;
+        }
+        let v = part
+            .iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+        if v > 255 {
+            return false;
+        }
+    }
+    groups == 4
 }
 
-fn is_sub_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-    )
+use super::chars;
+
+fn is_unreserved(b: u8) -> bool {
+    chars::is(b, chars::UNRESERVED)
 }
 
 /// RFC 4975 `token` characters (used by URI parameters).
 pub(crate) fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    chars::is(b, chars::TOKEN)
 }
 
 /// Checks percent-encoding: every `%` is followed by two hex digits.
@@ -115,7 +125,14 @@ impl<'a> UriRef<'a> {
     pub fn parse(text: &'a str) -> Result<UriRef<'a>, UriError> {
         let b = text.as_bytes();
         let err = |offset, what| Err(UriError { offset, what });
-        let Some(sep) = text.find("://") else {
+        // The scheme is short: look for "://" by hand (a substring searcher
+        // costs more to set up than this whole scan).
+        let Some(sep) = b
+            .iter()
+            .take(8)
+            .position(|&c| c == b':')
+            .filter(|&i| b[i..].starts_with(b"://"))
+        else {
             return err(
                 0,
                 "expected a scheme followed by \"://\" (msrp:// or msrps://)",
@@ -144,7 +161,7 @@ impl<'a> UriRef<'a> {
                     j += 3;
                     continue;
                 }
-                if !(is_unreserved(c) || is_sub_delim(c) || c == b':') {
+                if !(chars::is(c, chars::UNRESERVED | chars::SUB_DELIM) || c == b':') {
                     return err(j, "character not allowed in userinfo");
                 }
                 j += 1;
@@ -194,7 +211,7 @@ impl<'a> UriRef<'a> {
             host = &text[start..i];
             let looks_v4 = host.bytes().all(|c| c.is_ascii_digit() || c == b'.');
             if looks_v4 {
-                if host.parse::<Ipv4Addr>().is_err() {
+                if !is_ipv4(host.as_bytes()) {
                     return err(start, "invalid IPv4 address");
                 }
                 host_kind = 4;
@@ -227,7 +244,7 @@ impl<'a> UriRef<'a> {
             let start = i;
             while i < b.len() && b[i] != b';' {
                 let c = b[i];
-                if !(is_unreserved(c) || c == b'+' || c == b'=' || c == b'/') {
+                if !chars::is(c, chars::SESSION) {
                     return err(i, "character not allowed in session-id");
                 }
                 i += 1;
@@ -247,7 +264,7 @@ impl<'a> UriRef<'a> {
         }
         i += 1;
         let start = i;
-        while i < b.len() && b[i].is_ascii_alphanumeric() {
+        while i < b.len() && chars::is(b[i], chars::ALNUM) {
             i += 1;
         }
         if i == start {
@@ -305,10 +322,11 @@ impl<'a> UriRef<'a> {
     /// The owned form.
     pub fn to_owned(&self) -> Uri {
         let host = match self.host_kind {
-            4 => Host::V4(self.host.parse().expect("validated IPv4")),
-            6 => Host::V6(self.host.parse().expect("validated IPv6")),
-            _ => Host::Name(self.host.to_owned()),
-        };
+            4 => self.host.parse().map(Host::V4),
+            6 => self.host.parse().map(Host::V6),
+            _ => Ok(Host::Name(self.host.to_owned())),
+        }
+        .unwrap_or_else(|_| Host::Name(self.host.to_owned()));
         let params = if self.params.is_empty() {
             Vec::new()
         } else {
@@ -481,20 +499,26 @@ pub fn parse_path(text: &str) -> Result<Vec<Uri>, UriError> {
 
 /// Validates a path without allocating; calls `f` for each URI.
 pub fn for_each_path_uri<'a>(text: &'a str, mut f: impl FnMut(UriRef<'a>)) -> Result<(), UriError> {
+    let b = text.as_bytes();
     let mut any = false;
-    let mut offset = 0;
-    for part in text.split([' ', '\t']) {
-        if !part.is_empty() {
-            match UriRef::parse(part) {
-                Ok(u) => f(u),
-                Err(mut e) => {
-                    e.offset += offset;
-                    return Err(e);
-                }
-            }
-            any = true;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' || b[i] == b'\t' {
+            i += 1;
+            continue;
         }
-        offset += part.len() + 1;
+        let start = i;
+        while i < b.len() && b[i] != b' ' && b[i] != b'\t' {
+            i += 1;
+        }
+        match UriRef::parse(&text[start..i]) {
+            Ok(u) => f(u),
+            Err(mut e) => {
+                e.offset += start;
+                return Err(e);
+            }
+        }
+        any = true;
     }
     if !any {
         return Err(UriError {
@@ -594,6 +618,9 @@ mod tests {
         bad("msrp://[::g]:1/s;tcp", 8);
         bad("msrp://[::1:1/s;tcp", 7);
         bad("msrp://999.1.1.1:1/s;tcp", 7);
+        bad("msrp://01.2.3.4:1/s;tcp", 7);
+        bad("msrp://1.2.3.4.5:1/s;tcp", 7);
+        bad("msrp://1.2..4:1/s;tcp", 7);
         bad("msrp://h:1/s;", 13);
         bad("msrp://h:1/s;tcp;", 17);
         bad("msrp://h:1/s;tcp;a=", 19);
