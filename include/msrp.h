@@ -268,8 +268,10 @@ typedef uint32_t msrp_decoder_event_kind;
 #endif // __cplusplus
 
 /**
- * Known headers, for the functions that take a header selector
- * (`msrp_chunk_expires`, `msrp_chunk_digest_param`, `msrp_header_name`).
+ * The headers libmsrp knows. `Other` covers every extension header.
+ *
+ * In C this is `msrp_header` (`MSRP_HEADER_TO_PATH`, …), the selector taken by
+ * `msrp_chunk_expires`, `msrp_chunk_digest_param` and `msrp_header_name`.
  */
 enum msrp_header
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -277,77 +279,81 @@ enum msrp_header
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /**
-   * To-Path
+   * `To-Path`
    */
   MSRP_HEADER_TO_PATH = 0,
   /**
-   * From-Path
+   * `From-Path`
    */
   MSRP_HEADER_FROM_PATH = 1,
   /**
-   * Message-ID
+   * `Message-ID`
    */
   MSRP_HEADER_MESSAGE_ID = 2,
   /**
-   * Success-Report
+   * `Success-Report`
    */
   MSRP_HEADER_SUCCESS_REPORT = 3,
   /**
-   * Failure-Report
+   * `Failure-Report`
    */
   MSRP_HEADER_FAILURE_REPORT = 4,
   /**
-   * Byte-Range
+   * `Byte-Range`
    */
   MSRP_HEADER_BYTE_RANGE = 5,
   /**
-   * Status
+   * `Status`
    */
   MSRP_HEADER_STATUS = 6,
   /**
-   * Expires
+   * `Expires`
    */
   MSRP_HEADER_EXPIRES = 7,
   /**
-   * Min-Expires
+   * `Min-Expires`
    */
   MSRP_HEADER_MIN_EXPIRES = 8,
   /**
-   * Max-Expires
+   * `Max-Expires`
    */
   MSRP_HEADER_MAX_EXPIRES = 9,
   /**
-   * Use-Path
+   * `Use-Path`
    */
   MSRP_HEADER_USE_PATH = 10,
   /**
-   * WWW-Authenticate
+   * `WWW-Authenticate`
    */
   MSRP_HEADER_WWW_AUTHENTICATE = 11,
   /**
-   * Authorization
+   * `Authorization`
    */
   MSRP_HEADER_AUTHORIZATION = 12,
   /**
-   * Authentication-Info
+   * `Authentication-Info`
    */
   MSRP_HEADER_AUTHENTICATION_INFO = 13,
   /**
-   * Content-Type
+   * `Content-Type`
    */
   MSRP_HEADER_CONTENT_TYPE = 14,
   /**
-   * Content-ID
+   * `Content-ID`
    */
   MSRP_HEADER_CONTENT_ID = 15,
   /**
-   * Content-Description
+   * `Content-Description`
    */
   MSRP_HEADER_CONTENT_DESCRIPTION = 16,
   /**
-   * Content-Disposition
+   * `Content-Disposition`
    */
   MSRP_HEADER_CONTENT_DISPOSITION = 17,
+  /**
+   * Any other header (name kept as received).
+   */
+  MSRP_HEADER_OTHER = 18,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -45,49 +45,6 @@ pub enum msrp_report {
     Partial = 2,
 }
 
-/// Known headers, for the functions that take a header selector
-/// (`msrp_chunk_expires`, `msrp_chunk_digest_param`, `msrp_header_name`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum msrp_header {
-    /// To-Path
-    ToPath = 0,
-    /// From-Path
-    FromPath = 1,
-    /// Message-ID
-    MessageId = 2,
-    /// Success-Report
-    SuccessReport = 3,
-    /// Failure-Report
-    FailureReport = 4,
-    /// Byte-Range
-    ByteRange = 5,
-    /// Status
-    Status = 6,
-    /// Expires
-    Expires = 7,
-    /// Min-Expires
-    MinExpires = 8,
-    /// Max-Expires
-    MaxExpires = 9,
-    /// Use-Path
-    UsePath = 10,
-    /// WWW-Authenticate
-    WwwAuthenticate = 11,
-    /// Authorization
-    Authorization = 12,
-    /// Authentication-Info
-    AuthenticationInfo = 13,
-    /// Content-Type
-    ContentType = 14,
-    /// Content-ID
-    ContentId = 15,
-    /// Content-Description
-    ContentDescription = 16,
-    /// Content-Disposition
-    ContentDisposition = 17,
-}
-
 fn header_sel(v: u32) -> Result<HeaderName, FfiError> {
     HeaderName::from_u32(v).ok_or_else(|| {
         FfiError::new(
@@ -100,6 +57,23 @@ fn header_sel(v: u32) -> Result<HeaderName, FfiError> {
 fn new_chunk(out: *mut *mut msrp_chunk, inner: Chunk) -> Result<(), FfiError> {
     // SAFETY: callers check `out` first; writing a pointer is all that happens.
     unsafe { write(out, into_raw(msrp_chunk { inner }), "out") }
+}
+
+/// Writes an optional text property of a chunk, or NOT_FOUND naming `what`.
+unsafe fn get_text(
+    chunk: *const msrp_chunk,
+    out: *mut *mut c_char,
+    what: &'static str,
+    f: fn(&Chunk) -> Option<&str>,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: forwarded caller contract.
+        let c = unsafe { borrow(chunk, "chunk") }?;
+        let v = f(&c.inner)
+            .ok_or_else(|| FfiError::new(msrp_result::NotFound, format!("no {what}")))?;
+        // SAFETY: forwarded caller contract.
+        unsafe { write_string(out, v, "out") }
+    })
 }
 
 /// The canonical name of a known header ("To-Path", "Message-ID", …), static; NULL for an unknown value.
@@ -232,12 +206,8 @@ pub unsafe extern "C" fn msrp_chunk_transaction_id(
     chunk: *const msrp_chunk,
     out: *mut *mut c_char,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow(chunk, "chunk") }?;
-        // SAFETY: caller contract.
-        unsafe { write_string(out, c.inner.transaction_id(), "out") }
-    })
+    // SAFETY: forwarded.
+    unsafe { get_text(chunk, out, "transaction id", |c| Some(c.transaction_id())) }
 }
 
 /// Replaces the transaction id (4 to 32 characters of A-Z a-z 0-9 . - + % =).
@@ -537,16 +507,8 @@ pub unsafe extern "C" fn msrp_chunk_message_id(
     chunk: *const msrp_chunk,
     out: *mut *mut c_char,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow(chunk, "chunk") }?;
-        let v = c
-            .inner
-            .message_id()
-            .ok_or_else(|| FfiError::new(msrp_result::NotFound, "no Message-ID header"))?;
-        // SAFETY: caller contract.
-        unsafe { write_string(out, v, "out") }
-    })
+    // SAFETY: forwarded.
+    unsafe { get_text(chunk, out, "Message-ID header", Chunk::message_id) }
 }
 
 /// Sets the Message-ID (4 to 32 ident characters), or a fresh random one when `message_id` is NULL.
@@ -788,16 +750,8 @@ pub unsafe extern "C" fn msrp_chunk_content_type(
     chunk: *const msrp_chunk,
     out: *mut *mut c_char,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow(chunk, "chunk") }?;
-        let v = c
-            .inner
-            .content_type()
-            .ok_or_else(|| FfiError::new(msrp_result::NotFound, "no Content-Type header"))?;
-        // SAFETY: caller contract.
-        unsafe { write_string(out, v, "out") }
-    })
+    // SAFETY: forwarded.
+    unsafe { get_text(chunk, out, "Content-Type header", Chunk::content_type) }
 }
 
 /// Sets the Content-Type (`type/subtype` with optional parameters).

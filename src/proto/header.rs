@@ -9,6 +9,9 @@ use std::fmt;
 use super::uri::{UriError, for_each_path_uri};
 
 /// The headers libmsrp knows. `Other` covers every extension header.
+///
+/// In C this is `msrp_header` (`MSRP_HEADER_TO_PATH`, …), the selector taken by
+/// `msrp_chunk_expires`, `msrp_chunk_digest_param` and `msrp_header_name`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum HeaderName {
