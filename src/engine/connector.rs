@@ -1,0 +1,387 @@
+//! Direct connectors (reference `ConnectorDirect` and `AcceptorDirect`):
+//! `prepare` gives the local path for SDP, `complete` connects (or accepts)
+//! and binds, `cleanup` releases what `prepare` took.
+//!
+//! The binding exchange itself (empty SEND, path checks, responses) follows
+//! the rules in `proto::transport`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+use super::context::Context;
+use super::error::{Error, ErrorKind};
+use super::logger::{Level, LoggerRef, log};
+use super::transport::Transport;
+use crate::proto::ids;
+use crate::proto::transport::{
+    PathCheck, binding_send, check_incoming, wants_error_response, wants_success_response,
+};
+use crate::proto::uri::{Host, Uri, format_path};
+
+/// The default port of MSRP URIs without one (RFC 4975 §9 registers 2855 for msrp).
+pub const DEFAULT_PORT: u16 = 2855;
+/// Default for waits that the application does not bound itself.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which side of the connection this connector takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Connects and sends the binding SEND (reference `ConnectorDirect`).
+    Active,
+    /// Listens and waits for the binding SEND (reference `AcceptorDirect`).
+    Passive,
+}
+
+struct State {
+    local: Option<Vec<Uri>>,
+    listener: Option<std::net::TcpListener>,
+    busy: bool,
+}
+
+/// A direct connector or acceptor.
+pub struct Connector {
+    ctx: Arc<Context>,
+    role: Role,
+    sessmatch: bool,
+    logger: Option<LoggerRef>,
+    state: Mutex<State>,
+    cancel: Arc<Notify>,
+}
+
+/// The IP address of a URI's host, resolving names with the system resolver.
+pub(crate) fn host_ip(host: &Host) -> Result<IpAddr, Error> {
+    match host {
+        Host::V4(a) => Ok(IpAddr::V4(*a)),
+        Host::V6(a) => Ok(IpAddr::V6(*a)),
+        Host::Name(n) => {
+            use std::net::ToSocketAddrs;
+            (n.as_str(), 0)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .map(|a| a.ip())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::ListenFailed,
+                        format!("cannot resolve host name '{n}'"),
+                    )
+                })
+        }
+    }
+}
+
+/// Opens a listening socket for `uri` (port 0 picks a free port).
+pub(crate) fn listen(uri: &Uri) -> Result<std::net::TcpListener, Error> {
+    let addr = SocketAddr::new(host_ip(&uri.host)?, uri.port.unwrap_or(DEFAULT_PORT));
+    let l = std::net::TcpListener::bind(addr).map_err(|e| {
+        Error::new(
+            ErrorKind::ListenFailed,
+            format!("cannot listen on {addr}: {e}"),
+        )
+    })?;
+    l.set_nonblocking(true)
+        .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?;
+    Ok(l)
+}
+
+/// Connects to the first hop of `path`.
+pub(crate) async fn connect_first_hop(path: &[Uri]) -> Result<TcpStream, Error> {
+    let first = path
+        .first()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "the remote path is empty"))?;
+    let port = first.port.unwrap_or(DEFAULT_PORT);
+    let addrs: Vec<SocketAddr> = match &first.host {
+        Host::V4(a) => vec![SocketAddr::new(IpAddr::V4(*a), port)],
+        Host::V6(a) => vec![SocketAddr::new(IpAddr::V6(*a), port)],
+        Host::Name(n) => tokio::net::lookup_host((n.as_str(), port))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::ConnectFailed,
+                    format!("cannot resolve '{n}': {e}"),
+                )
+            })?
+            .collect(),
+    };
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(format!("cannot connect to {a}: {e}")),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::ConnectFailed,
+        last.unwrap_or_else(|| format!("no address for {first}")),
+    ))
+}
+
+/// Sends our binding SEND on `t` and waits for its response.
+pub(crate) async fn bind_active(t: &Transport) -> Result<(), Error> {
+    let bind = binding_send(t.local_path(), t.remote_path());
+    t.write_chunk(&bind).await?;
+    loop {
+        let r = t.read_chunk(usize::MAX).await?;
+        let c = r.chunk;
+        if c.is_request() || c.transaction_id() != bind.transaction_id() {
+            t.log(
+                Level::Warn,
+                "ignoring a chunk received before the binding was answered",
+            );
+            continue;
+        }
+        return match c.code() {
+            Some(200) => Ok(()),
+            Some(code) => Err(Error::new(
+                ErrorKind::BindRejected,
+                format!(
+                    "the peer answered the binding SEND with {code}{}",
+                    c.comment().map(|s| format!(" {s}")).unwrap_or_default()
+                ),
+            )),
+            None => unreachable!("responses have codes"),
+        };
+    }
+}
+
+/// Waits for the binding SEND on `t`, checks its paths and answers it.
+pub(crate) async fn bind_passive(t: &Transport) -> Result<(), Error> {
+    let r = t.read_chunk(usize::MAX).await?;
+    let c = r.chunk;
+    if c.method() != Some("SEND") {
+        return Err(Error::new(
+            ErrorKind::BindMismatch,
+            "the first chunk on the connection was not a SEND",
+        ));
+    }
+    match check_incoming(&c, t.local_path(), t.remote_path(), t.sessmatch()) {
+        PathCheck::Ok => {
+            if wants_success_response(&c) {
+                t.write_chunk(
+                    &c.make_response(200, Some("OK"))
+                        .map_err(|e| Error::new(ErrorKind::Protocol, e.to_string()))?,
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        PathCheck::Reject(code, why) => {
+            if wants_error_response(&c) {
+                if let Ok(resp) = c.make_response(
+                    code,
+                    Some(if code == 481 {
+                        "No Such Session"
+                    } else {
+                        "Bad Request"
+                    }),
+                ) {
+                    let _ = t.write_chunk(&resp).await;
+                }
+            }
+            t.close();
+            Err(Error::new(
+                ErrorKind::BindMismatch,
+                format!("binding refused with {code}: {why}"),
+            ))
+        }
+    }
+}
+
+impl Connector {
+    /// A new connector for `role`.
+    pub fn new(
+        ctx: &Arc<Context>,
+        role: Role,
+        sessmatch: bool,
+        logger: Option<LoggerRef>,
+    ) -> Connector {
+        Connector {
+            ctx: ctx.clone(),
+            role,
+            sessmatch,
+            logger,
+            state: Mutex::new(State {
+                local: None,
+                listener: None,
+                busy: false,
+            }),
+            cancel: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Reference `prepare`: fills in a session id when missing; for an
+    /// acceptor also opens the listening socket and puts its real port in
+    /// the URI. Without a URI: `msrp://127.0.0.1:9/<random>;tcp` for a
+    /// connector (port 9 as RFC 6135 suggests for the active side) and
+    /// `msrp://127.0.0.1:0/<random>;tcp` for an acceptor.
+    pub fn prepare(&self, local: Option<Uri>) -> Result<Vec<Uri>, Error> {
+        self.ctx.check_open()?;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.busy {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                "complete() is in progress on this connector",
+            ));
+        }
+        let default_port = match self.role {
+            Role::Active => 9,
+            Role::Passive => 0,
+        };
+        let mut uri = local.unwrap_or_else(|| {
+            Uri::new(
+                false,
+                Host::V4(Ipv4Addr::LOCALHOST),
+                Some(default_port),
+                None,
+            )
+        });
+        if uri.session_id.is_none() {
+            uri.session_id = Some(ids::session_id());
+        }
+        st.listener = None;
+        if self.role == Role::Passive {
+            let l = listen(&uri)?;
+            let port = l
+                .local_addr()
+                .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?
+                .port();
+            uri.port = Some(port);
+            log(
+                &self.logger,
+                Level::Debug,
+                &format!("listening on port {port} for {uri}"),
+            );
+            st.listener = Some(l);
+        }
+        let path = vec![uri];
+        st.local = Some(path.clone());
+        Ok(path)
+    }
+
+    /// Reference `complete`: connects and binds (active) or accepts and
+    /// checks the binding (passive). The caller bounds the wait.
+    pub async fn complete(&self, remote: Vec<Uri>) -> Result<Transport, Error> {
+        if remote.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "the remote path is empty",
+            ));
+        }
+        let (local, listener) = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let local = st.local.clone().ok_or_else(|| {
+                Error::new(ErrorKind::BadState, "call prepare() before complete()")
+            })?;
+            if st.busy {
+                return Err(Error::new(
+                    ErrorKind::BadState,
+                    "complete() is already in progress",
+                ));
+            }
+            st.busy = true;
+            (local, st.listener.take())
+        };
+        let cancelled = self.cancel.notified();
+        let work = self.run(local, remote, listener);
+        let r = tokio::select! {
+            r = work => r,
+            _ = cancelled => Err(Error::closed("cleanup() was called while complete() was waiting")),
+        };
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.busy = false;
+        st.local = None;
+        if let Err(e) = &r {
+            log(&self.logger, Level::Warn, &format!("complete failed: {e}"));
+        }
+        r
+    }
+
+    async fn run(
+        &self,
+        local: Vec<Uri>,
+        remote: Vec<Uri>,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<Transport, Error> {
+        match self.role {
+            Role::Active => {
+                let stream = connect_first_hop(&remote).await?;
+                let t = Transport::start(
+                    &self.ctx,
+                    stream,
+                    local,
+                    remote,
+                    self.sessmatch,
+                    self.logger.clone(),
+                );
+                bind_active(&t).await?;
+                log(
+                    &self.logger,
+                    Level::Info,
+                    &format!("bound to {}", format_path(t.remote_path())),
+                );
+                Ok(t)
+            }
+            Role::Passive => {
+                let l = listener.ok_or_else(|| {
+                    Error::new(ErrorKind::BadState, "call prepare() before complete()")
+                })?;
+                let l = TcpListener::from_std(l)
+                    .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?;
+                let (stream, peer) = l
+                    .accept()
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("accept failed: {e}")))?;
+                drop(l);
+                log(
+                    &self.logger,
+                    Level::Debug,
+                    &format!("accepted a connection from {peer}"),
+                );
+                let t = Transport::start(
+                    &self.ctx,
+                    stream,
+                    local,
+                    remote,
+                    self.sessmatch,
+                    self.logger.clone(),
+                );
+                bind_passive(&t).await?;
+                log(
+                    &self.logger,
+                    Level::Info,
+                    &format!("bound from {}", format_path(t.remote_path())),
+                );
+                Ok(t)
+            }
+        }
+    }
+
+    /// Reference `cleanup`: releases the listening socket and ends a waiting
+    /// `complete` with "closed".
+    pub fn cleanup(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.listener = None;
+        st.local = None;
+        self.cancel.notify_waiters();
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}

@@ -1,0 +1,293 @@
+//! The context: owns the Tokio runtime that drives every connection, and the
+//! dispatcher through which completion callbacks reach the application.
+//!
+//! No protocol rules here. Callbacks are delivered either at once on the
+//! library thread that finished the operation (direct mode) or queued until
+//! the application calls `dispatch` on its own thread (queued mode), with a
+//! file descriptor that is readable while callbacks wait.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use super::error::{Error, ErrorKind};
+
+/// A callback waiting to run.
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How completion callbacks reach the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// On the library thread that completed the operation.
+    Direct,
+    /// Queued until `dispatch` runs them on the application's thread.
+    Queued,
+}
+
+/// Context options.
+#[derive(Clone, Copy, Debug)]
+pub struct ContextOptions {
+    /// Runtime worker threads (at least 1).
+    pub worker_threads: usize,
+    /// Callback delivery.
+    pub delivery: DeliveryMode,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions {
+            worker_threads: 1,
+            delivery: DeliveryMode::Direct,
+        }
+    }
+}
+
+#[cfg(unix)]
+struct Wake {
+    rx: std::os::unix::net::UnixStream,
+    tx: std::os::unix::net::UnixStream,
+}
+
+struct Dispatcher {
+    mode: DeliveryMode,
+    queue: Mutex<VecDeque<Job>>,
+    #[cfg(unix)]
+    wake: Option<Wake>,
+}
+
+impl Dispatcher {
+    fn new(mode: DeliveryMode) -> Result<Dispatcher, Error> {
+        #[cfg(unix)]
+        let wake = match mode {
+            DeliveryMode::Direct => None,
+            DeliveryMode::Queued => {
+                let (rx, tx) = std::os::unix::net::UnixStream::pair().map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("cannot create the wake-up socket pair: {e}"),
+                    )
+                })?;
+                rx.set_nonblocking(true)
+                    .and_then(|_| tx.set_nonblocking(true))
+                    .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+                Some(Wake { rx, tx })
+            }
+        };
+        #[cfg(not(unix))]
+        if mode == DeliveryMode::Queued {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "queued delivery with a file descriptor is only available on Unix",
+            ));
+        }
+        Ok(Dispatcher {
+            mode,
+            queue: Mutex::new(VecDeque::new()),
+            #[cfg(unix)]
+            wake,
+        })
+    }
+
+    fn deliver(&self, job: Job) {
+        match self.mode {
+            DeliveryMode::Direct => run_guarded(job),
+            DeliveryMode::Queued => {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                q.push_back(job);
+                #[cfg(unix)]
+                if q.len() == 1 {
+                    if let Some(w) = &self.wake {
+                        use std::io::Write;
+                        let _ = (&w.tx).write(&[1]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs up to `max` queued jobs on the calling thread; the queue lock is
+    /// not held while a job runs, so jobs may call back into the library.
+    fn run(&self, max: usize) -> usize {
+        let mut ran = 0;
+        while ran < max {
+            let job = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let job = q.pop_front();
+                if q.is_empty() {
+                    self.drain_wake();
+                }
+                job
+            };
+            match job {
+                Some(j) => {
+                    run_guarded(j);
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        ran
+    }
+
+    fn drain_wake(&self) {
+        #[cfg(unix)]
+        if let Some(w) = &self.wake {
+            use std::io::Read;
+            let mut buf = [0u8; 64];
+            while matches!((&w.rx).read(&mut buf), Ok(n) if n > 0) {}
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+fn run_guarded(job: Job) {
+    // A panic in a callback wrapper must not take a runtime thread down.
+    let _ = catch_unwind(AssertUnwindSafe(job));
+}
+
+/// The runtime context shared (through `Arc`) by every connector, server
+/// and transport created from it.
+pub struct Context {
+    rt: Mutex<Option<Runtime>>,
+    handle: Handle,
+    dispatcher: Dispatcher,
+    closed: AtomicBool,
+    next_id: AtomicU64,
+}
+
+impl Context {
+    /// Starts the runtime.
+    pub fn new(opts: ContextOptions) -> Result<Arc<Context>, Error> {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(opts.worker_threads.max(1))
+            .thread_name("msrp-worker")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the runtime: {e}")))?;
+        let handle = rt.handle().clone();
+        Ok(Arc::new(Context {
+            rt: Mutex::new(Some(rt)),
+            handle,
+            dispatcher: Dispatcher::new(opts.delivery)?,
+            closed: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+        }))
+    }
+
+    /// A process-unique id for transports (logger callbacks name them by it).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether the context was shut down.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.is_closed() {
+            Err(Error::closed("the context was freed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Spawns a task on the runtime.
+    pub fn spawn<F>(&self, f: F) -> Option<tokio::task::AbortHandle>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if self.is_closed() {
+            return None;
+        }
+        Some(self.handle.spawn(f).abort_handle())
+    }
+
+    /// Runs `f` to completion from an application thread, with a timeout.
+    /// Refused on the library's own threads, where waiting could deadlock.
+    pub fn block_on<T, F>(&self, timeout: Duration, f: F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        if Handle::try_current().is_ok() {
+            return Err(Error::new(
+                ErrorKind::InCallback,
+                "blocking call made on a libmsrp thread (inside a callback): use the callback form of this call instead",
+            ));
+        }
+        self.check_open()?;
+        let _guard = self.handle.enter();
+        self.handle.block_on(async move {
+            match tokio::time::timeout(timeout, f).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no result within {} ms", timeout.as_millis()),
+                )),
+            }
+        })
+    }
+
+    /// Hands a finished callback to the application (direct or queued).
+    pub fn deliver(&self, job: Job) {
+        self.dispatcher.deliver(job);
+    }
+
+    /// Queued mode: runs up to `max` waiting callbacks on this thread.
+    pub fn dispatch(&self, max: usize) -> usize {
+        self.dispatcher.run(max)
+    }
+
+    /// Queued mode: callbacks waiting.
+    pub fn pending_callbacks(&self) -> usize {
+        self.dispatcher.pending()
+    }
+
+    /// Queued mode: the descriptor that is readable while callbacks wait.
+    #[cfg(unix)]
+    pub fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.dispatcher.wake.as_ref().map(|w| w.rx.as_raw_fd())
+    }
+
+    /// Whether callbacks are queued.
+    pub fn is_queued(&self) -> bool {
+        self.dispatcher.mode == DeliveryMode::Queued
+    }
+
+    /// Shuts the runtime down: every task is dropped (their pending callbacks
+    /// fire with a "closed" result), the worker threads are joined, and queued
+    /// callbacks are run on the calling thread. Nothing runs afterwards.
+    pub fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        let rt = self.rt.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(rt) = rt {
+            if Handle::try_current().is_ok() {
+                // Called on a runtime thread (from a callback): a runtime
+                // cannot be dropped from inside itself, so let it wind down
+                // in the background.
+                rt.shutdown_background();
+            } else {
+                rt.shutdown_timeout(Duration::from_secs(10));
+            }
+        }
+        while self.dispatcher.run(usize::MAX) > 0 {}
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        if !self.is_closed() {
+            self.shutdown();
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The Tokio driver: runtime context, connections, listeners, connectors,
+//! the shared-port server and loggers. It moves bytes and events between
+//! sockets and the sans-IO core in [`crate::proto`]; it holds no protocol
+//! rules of its own.
+
+pub mod connector;
+pub mod context;
+pub mod error;
+pub mod logger;
+pub mod server;
+pub mod transport;
+
+pub use context::{Context, ContextOptions, DeliveryMode};
+pub use error::{Error, ErrorKind};

@@ -1,0 +1,390 @@
+//! The shared-port server (reference `MSRPServer`): one listening socket per
+//! local address serves many sessions. `prepare` registers an expected local
+//! URI (opening the port only when needed), `complete` waits for the
+//! connection whose binding comes from the given remote path, `cleanup`
+//! unregisters the URI and closes the port when nothing uses it any more.
+//!
+//! Incoming connections are bound as they arrive: a binding SEND whose
+//! To-Path is not registered gets 481; one that is registered waits (up to
+//! the bind timeout) for `complete` with its From-Path, and gets 200 then.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use super::connector::{DEFAULT_TIMEOUT, host_ip, listen};
+use super::context::Context;
+use super::error::{Error, ErrorKind};
+use super::logger::{Level, LoggerRef, log};
+use super::transport::Transport;
+use crate::proto::chunk::Chunk;
+use crate::proto::ids;
+use crate::proto::transport::{
+    paths_equivalent, paths_session_match, wants_error_response, wants_success_response,
+};
+use crate::proto::uri::{Host, Uri, format_path};
+
+struct Parked {
+    id: u64,
+    transport: Transport,
+    binding: Chunk,
+    local: Uri,
+    from: Vec<Uri>,
+}
+
+struct Waiter {
+    id: u64,
+    remote: Vec<Uri>,
+    tx: oneshot::Sender<Parked>,
+}
+
+struct Listener {
+    task: Option<AbortHandle>,
+    users: usize,
+}
+
+#[derive(Default)]
+struct State {
+    listeners: HashMap<SocketAddr, Listener>,
+    expected: Vec<(Uri, SocketAddr)>,
+    parked: Vec<Parked>,
+    waiters: Vec<Waiter>,
+    next_id: u64,
+}
+
+struct Shared {
+    ctx: Arc<Context>,
+    logger: Option<LoggerRef>,
+    sessmatch: bool,
+    bind_timeout: Duration,
+    state: Mutex<State>,
+}
+
+/// The shared-port server.
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Shared {
+    fn matches(&self, a: &[Uri], b: &[Uri]) -> bool {
+        if self.sessmatch {
+            paths_session_match(a, b)
+        } else {
+            paths_equivalent(a, b)
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+async fn answer(t: &Transport, c: &Chunk, code: u16, comment: &str) {
+    let ok = code == 200;
+    if (ok && wants_success_response(c)) || (!ok && wants_error_response(c)) {
+        if let Ok(r) = c.make_response(code, Some(comment)) {
+            let _ = t.write_chunk(&r).await;
+        }
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    // Paths are not known yet: the transport learns them from the binding.
+    let t = Transport::start(
+        &shared.ctx,
+        stream,
+        Vec::new(),
+        Vec::new(),
+        shared.sessmatch,
+        shared.logger.clone(),
+    );
+    let first = match tokio::time::timeout(shared.bind_timeout, t.read_chunk(usize::MAX)).await {
+        Ok(Ok(r)) => r.chunk,
+        Ok(Err(e)) => {
+            log(
+                &shared.logger,
+                Level::Info,
+                &format!("connection from {peer} ended before binding: {e}"),
+            );
+            return;
+        }
+        Err(_) => {
+            log(
+                &shared.logger,
+                Level::Info,
+                &format!("connection from {peer} sent no binding in time; closed"),
+            );
+            return;
+        }
+    };
+    let (to, from) = match (first.method(), first.to_path(), first.from_path()) {
+        (Some("SEND"), Ok(to), Ok(from)) => (to, from),
+        (Some("SEND"), _, _) => {
+            answer(&t, &first, 400, "Bad Request").await;
+            return;
+        }
+        _ => {
+            log(
+                &shared.logger,
+                Level::Info,
+                &format!("connection from {peer} did not start with a SEND; closed"),
+            );
+            return;
+        }
+    };
+    let local = {
+        let st = shared.lock();
+        st.expected
+            .iter()
+            .find(|(u, _)| to.len() == 1 && shared.matches(std::slice::from_ref(u), &to))
+            .map(|(u, _)| u.clone())
+    };
+    let Some(local) = local else {
+        log(
+            &shared.logger,
+            Level::Info,
+            &format!(
+                "binding from {peer} for unknown To-Path {}: 481",
+                format_path(&to)
+            ),
+        );
+        answer(&t, &first, 481, "No Such Session").await;
+        return;
+    };
+    let mut t = t;
+    t.set_paths(vec![local.clone()], from.clone());
+    let id;
+    {
+        let mut st = shared.lock();
+        st.next_id += 1;
+        id = st.next_id;
+        let mut p = Parked {
+            id,
+            transport: t,
+            binding: first,
+            local,
+            from,
+        };
+        if let Some(i) = st
+            .waiters
+            .iter()
+            .position(|w| shared.matches(&w.remote, &p.from))
+        {
+            let w = st.waiters.swap_remove(i);
+            match w.tx.send(p) {
+                Ok(()) => return,
+                Err(back) => p = back,
+            }
+        }
+        st.parked.push(p);
+    }
+    // Unclaimed bindings expire after the bind timeout.
+    tokio::time::sleep(shared.bind_timeout).await;
+    let expired = {
+        let mut st = shared.lock();
+        let i = st.parked.iter().position(|p| p.id == id);
+        i.map(|i| st.parked.swap_remove(i))
+    };
+    if let Some(p) = expired {
+        answer(&p.transport, &p.binding, 481, "No Such Session").await;
+        log(
+            &shared.logger,
+            Level::Info,
+            &format!("binding from {peer} was not claimed by complete() in time: 481"),
+        );
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, l: TcpListener) {
+    loop {
+        match l.accept().await {
+            Ok((s, peer)) => {
+                shared.ctx.spawn(serve_connection(shared.clone(), s, peer));
+            }
+            Err(e) => {
+                log(&shared.logger, Level::Warn, &format!("accept failed: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+impl Server {
+    /// A server on `ctx`; `bind_timeout` bounds how long an unclaimed binding waits.
+    pub fn new(ctx: &Arc<Context>, logger: Option<LoggerRef>, sessmatch: bool) -> Server {
+        Server {
+            shared: Arc::new(Shared {
+                ctx: ctx.clone(),
+                logger,
+                sessmatch,
+                bind_timeout: DEFAULT_TIMEOUT,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Reference `prepare`: registers the expected local URI and opens its
+    /// port unless it is open already. Port 0 (or no URI) reuses the port
+    /// already open on that address, or opens a new one. A missing session
+    /// id is generated.
+    pub fn prepare(&self, local: Option<Uri>) -> Result<Vec<Uri>, Error> {
+        let sh = &self.shared;
+        sh.ctx.check_open()?;
+        let mut uri = local.unwrap_or_else(|| {
+            Uri::new(
+                false,
+                Host::V4(std::net::Ipv4Addr::LOCALHOST),
+                Some(0),
+                None,
+            )
+        });
+        if uri.session_id.is_none() {
+            uri.session_id = Some(ids::session_id());
+        }
+        let ip = host_ip(&uri.host)?;
+        let mut st = sh.lock();
+        if st.expected.iter().any(|(u, _)| u.equivalent(&uri)) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{uri} is already prepared on this server"),
+            ));
+        }
+        let want = uri.port.unwrap_or(super::connector::DEFAULT_PORT);
+        let existing = st
+            .listeners
+            .keys()
+            .copied()
+            .find(|a| a.ip() == ip && (want == 0 || a.port() == want));
+        let addr = match existing {
+            Some(a) => a,
+            None => {
+                let l = listen(&uri)?;
+                let addr = l
+                    .local_addr()
+                    .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?;
+                let shared = sh.clone();
+                let task = sh.ctx.spawn(async move {
+                    match TcpListener::from_std(l) {
+                        Ok(l) => accept_loop(shared, l).await,
+                        Err(e) => log(&shared.logger, Level::Error, &format!("cannot listen: {e}")),
+                    }
+                });
+                log(
+                    &sh.logger,
+                    Level::Debug,
+                    &format!("server listening on {addr}"),
+                );
+                st.listeners.insert(addr, Listener { task, users: 0 });
+                addr
+            }
+        };
+        uri.port = Some(addr.port());
+        st.listeners.get_mut(&addr).expect("listener present").users += 1;
+        st.expected.push((uri.clone(), addr));
+        Ok(vec![uri])
+    }
+
+    /// Reference `complete`: the bound transport whose binding came from
+    /// `remote` (already parked, or arriving later). The caller bounds the wait.
+    pub async fn complete(&self, remote: Vec<Uri>) -> Result<Transport, Error> {
+        let sh = &self.shared;
+        let (rx, id) = {
+            let mut st = sh.lock();
+            if let Some(i) = st.parked.iter().position(|p| sh.matches(&remote, &p.from)) {
+                let p = st.parked.swap_remove(i);
+                drop(st);
+                return self.accept_parked(p).await;
+            }
+            let (tx, rx) = oneshot::channel();
+            st.next_id += 1;
+            let id = st.next_id;
+            st.waiters.push(Waiter { id, remote, tx });
+            (rx, id)
+        };
+        let _unregister = WaiterGuard {
+            shared: sh.clone(),
+            id,
+        };
+        match rx.await {
+            Ok(p) => self.accept_parked(p).await,
+            Err(_) => Err(Error::closed(
+                "the server was closed while complete() was waiting",
+            )),
+        }
+    }
+
+    async fn accept_parked(&self, p: Parked) -> Result<Transport, Error> {
+        answer(&p.transport, &p.binding, 200, "OK").await;
+        if p.transport.is_closed() {
+            return Err(Error::closed(
+                "the connection closed before the binding was answered",
+            ));
+        }
+        log(
+            &self.shared.logger,
+            Level::Info,
+            &format!("{} bound from {}", p.local, format_path(&p.from)),
+        );
+        Ok(p.transport)
+    }
+
+    /// Reference `cleanup`: forgets `local`; closes its port when no other
+    /// prepared URI uses it. Returns whether it was registered.
+    pub fn cleanup(&self, local: &Uri) -> bool {
+        let mut st = self.shared.lock();
+        let Some(i) = st.expected.iter().position(|(u, _)| u.equivalent(local)) else {
+            return false;
+        };
+        let (_, addr) = st.expected.swap_remove(i);
+        let close = match st.listeners.get_mut(&addr) {
+            Some(l) => {
+                l.users -= 1;
+                l.users == 0
+            }
+            None => false,
+        };
+        if close {
+            if let Some(l) = st.listeners.remove(&addr) {
+                if let Some(t) = l.task {
+                    t.abort();
+                }
+            }
+        }
+        true
+    }
+
+    /// Closes every port and ends waiting `complete` calls with "closed".
+    pub fn close(&self) {
+        let mut st = self.shared.lock();
+        for (_, l) in st.listeners.drain() {
+            if let Some(t) = l.task {
+                t.abort();
+            }
+        }
+        st.expected.clear();
+        st.parked.clear();
+        st.waiters.clear();
+    }
+}
+
+struct WaiterGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for WaiterGuard {
+    fn drop(&mut self) {
+        self.shared.lock().waiters.retain(|w| w.id != self.id);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,449 @@
+//! A bound MSRP connection (reference `MSRPTransport`): a reader task that
+//! decodes the byte stream and a writer task that sends encoded chunks in
+//! order. Protocol rules (segments, make_chunk, checks) live in
+//! `proto::transport`; this file only moves bytes and events.
+//!
+//! Memory is bounded: the reader stops reading when the application has not
+//! taken [`EVENT_QUEUE`] events (at most 64 KiB each).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+
+use super::context::Context;
+use super::error::{Error, ErrorKind};
+use super::logger::{Level, LoggerRef, effective};
+use crate::proto::decoder::{Decoder, Event};
+use crate::proto::transport::segment;
+use crate::proto::uri::Uri;
+use crate::proto::{Chunk, Flag};
+
+/// Decoded events buffered between the reader task and the application.
+pub const EVENT_QUEUE: usize = 64;
+const READ_BUF: usize = 64 * 1024;
+
+enum InEvent {
+    Head(Chunk),
+    Data(Vec<u8>),
+    End(Flag),
+    Closed(Error),
+}
+
+struct Current {
+    head: Chunk,
+    buf: Vec<u8>,
+    offset: u64,
+    segment: u32,
+}
+
+struct ReadState {
+    rx: mpsc::Receiver<InEvent>,
+    ahead: Option<InEvent>,
+    cur: Option<Current>,
+    done: Option<Error>,
+}
+
+/// A chunk returned by [`Transport::read_chunk`]; `segment` is 0 for a whole
+/// chunk and counts from 1 for the reference's "virtual" segments.
+#[derive(Debug)]
+pub struct Received {
+    /// The chunk (or segment).
+    pub chunk: Chunk,
+    /// Segment number (0: not segmented).
+    pub segment: u32,
+}
+
+struct WriteJob {
+    bytes: Vec<u8>,
+    head_len: usize,
+    body_len: usize,
+    chunk: Option<Chunk>,
+    done: Option<oneshot::Sender<Result<(), Error>>>,
+}
+
+/// A bound connection.
+pub struct Transport {
+    id: u64,
+    ctx: Arc<Context>,
+    local: Vec<Uri>,
+    remote: Vec<Uri>,
+    sessmatch: bool,
+    logger: Option<LoggerRef>,
+    read: tokio::sync::Mutex<ReadState>,
+    tx: Mutex<Option<mpsc::UnboundedSender<WriteJob>>>,
+    closed: Arc<AtomicBool>,
+    reader: Mutex<Option<AbortHandle>>,
+}
+
+impl Transport {
+    /// Starts the reader and writer tasks on `stream`. Must be called on the runtime.
+    pub fn start(
+        ctx: &Arc<Context>,
+        stream: TcpStream,
+        local: Vec<Uri>,
+        remote: Vec<Uri>,
+        sessmatch: bool,
+        logger: Option<LoggerRef>,
+    ) -> Transport {
+        let id = ctx.next_id();
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+        let (w_tx, w_rx) = mpsc::unbounded_channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let lg = effective(&logger);
+        let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
+        ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone()));
+        Transport {
+            id,
+            ctx: ctx.clone(),
+            local,
+            remote,
+            sessmatch,
+            logger,
+            read: tokio::sync::Mutex::new(ReadState {
+                rx: ev_rx,
+                ahead: None,
+                cur: None,
+                done: None,
+            }),
+            tx: Mutex::new(Some(w_tx)),
+            closed,
+            reader: Mutex::new(reader),
+        }
+    }
+
+    /// Sets the paths once the binding told them (shared-port server).
+    pub(crate) fn set_paths(&mut self, local: Vec<Uri>, remote: Vec<Uri>) {
+        self.local = local;
+        self.remote = remote;
+    }
+
+    /// The transport's id (as given to logger callbacks).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The context this transport runs on.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Our full path.
+    pub fn local_path(&self) -> &[Uri] {
+        &self.local
+    }
+
+    /// The peer's full path.
+    pub fn remote_path(&self) -> &[Uri] {
+        &self.remote
+    }
+
+    /// Whether session matching (session ids only) is used for checks.
+    pub fn sessmatch(&self) -> bool {
+        self.sessmatch
+    }
+
+    /// Whether the connection is closed (locally, by the peer, or by an error).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.ctx.is_closed()
+    }
+
+    pub(crate) fn log(&self, level: Level, msg: &str) {
+        super::logger::log(&self.logger, level, msg);
+    }
+
+    fn enqueue(
+        &self,
+        chunk: &Chunk,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::closed("the connection is closed"));
+        }
+        let mut bytes = Vec::with_capacity(chunk.size() + 256);
+        chunk.encode_start(&mut bytes);
+        let head_len = bytes.len();
+        if chunk.body_contains_end_line(chunk.data()) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "the body contains the chunk's end-line; give the chunk another transaction id",
+            ));
+        }
+        bytes.extend_from_slice(chunk.data());
+        chunk.encode_end(chunk.flag(), &mut bytes);
+        let with_log = effective(&self.logger).is_some();
+        let job = WriteJob {
+            bytes,
+            head_len,
+            body_len: chunk.size(),
+            chunk: with_log.then(|| chunk.clone()),
+            done,
+        };
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match tx.as_ref() {
+            Some(tx) => tx
+                .send(job)
+                .map_err(|_| Error::closed("the connection is closed")),
+            None => Err(Error::closed("the connection is closed")),
+        }
+    }
+
+    /// Queues `chunk` for sending and returns at once (order is kept).
+    pub fn write_chunk_nowait(&self, chunk: &Chunk) -> Result<(), Error> {
+        self.enqueue(chunk, None)
+    }
+
+    /// Sends `chunk` and waits until it was handed to the operating system.
+    pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(chunk, Some(tx))?;
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::closed(
+                "the connection closed before the chunk was sent",
+            ))
+        })
+    }
+
+    /// Reads the next chunk. When more than `size` body bytes of a chunk have
+    /// arrived before its end, returns them as a "virtual" segment (flag `+`,
+    /// Byte-Range moved, segment number counting from 1); `usize::MAX` reads
+    /// whole chunks.
+    pub async fn read_chunk(&self, size: usize) -> Result<Received, Error> {
+        let mut st = self.read.lock().await;
+        loop {
+            if let Some(e) = &st.done {
+                return Err(e.clone());
+            }
+            let ev = match st.ahead.take() {
+                Some(ev) => ev,
+                None => match st.rx.recv().await {
+                    Some(ev) => ev,
+                    None => InEvent::Closed(Error::closed("the connection is closed")),
+                },
+            };
+            match ev {
+                InEvent::Closed(e) => {
+                    self.closed.store(true, Ordering::Release);
+                    st.cur = None;
+                    st.done = Some(e.clone());
+                    return Err(e);
+                }
+                InEvent::Head(c) => {
+                    st.cur = Some(Current {
+                        head: c,
+                        buf: Vec::new(),
+                        offset: 0,
+                        segment: 0,
+                    })
+                }
+                InEvent::Data(d) => {
+                    let Some(cur) = st.cur.as_mut() else { continue };
+                    cur.buf.extend_from_slice(&d);
+                    if size != usize::MAX && cur.buf.len() > size {
+                        // If the end is already here, return the chunk whole.
+                        match st.rx.try_recv() {
+                            Ok(InEvent::End(f)) => {
+                                return Ok(finish(st.cur.take().expect("current chunk"), f));
+                            }
+                            Ok(other) => st.ahead = Some(other),
+                            Err(_) => {}
+                        }
+                        let cur = st.cur.as_mut().expect("current chunk");
+                        let piece = std::mem::take(&mut cur.buf);
+                        let seg = segment(&cur.head, cur.offset, &piece, false, Flag::More);
+                        cur.offset += piece.len() as u64;
+                        cur.segment += 1;
+                        return Ok(Received {
+                            chunk: seg,
+                            segment: cur.segment,
+                        });
+                    }
+                }
+                InEvent::End(f) => {
+                    if let Some(cur) = st.cur.take() {
+                        return Ok(finish(cur, f));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the connection: queued chunks are still written, then the
+    /// socket is shut down; reads and writes give "closed" from now on.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.abort();
+        }
+    }
+}
+
+fn finish(cur: Current, flag: Flag) -> Received {
+    if cur.segment == 0 {
+        let mut c = cur.head;
+        c.set_data(&cur.buf);
+        c.set_flag(flag);
+        Received {
+            chunk: c,
+            segment: 0,
+        }
+    } else {
+        Received {
+            chunk: segment(&cur.head, cur.offset, &cur.buf, true, flag),
+            segment: cur.segment + 1,
+        }
+    }
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("id", &self.id)
+            .field("local", &crate::proto::uri::format_path(&self.local))
+            .field("remote", &crate::proto::uri::format_path(&self.remote))
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    tx: mpsc::Sender<InEvent>,
+    id: u64,
+    logger: Option<LoggerRef>,
+    closed: Arc<AtomicBool>,
+) {
+    let mut dec = Decoder::default();
+    let mut buf = vec![0u8; READ_BUF];
+    let mut tid = String::new();
+    let end = |e: Error| {
+        closed.store(true, Ordering::Release);
+        if let Some(l) = &logger {
+            l.log(Level::Info, &format!("transport {id}: {e}"));
+        }
+        InEvent::Closed(e)
+    };
+    loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) => {
+                let why = if dec.is_idle() {
+                    "the peer closed the connection"
+                } else {
+                    "the peer closed the connection in the middle of a chunk"
+                };
+                let _ = tx.send(end(Error::closed(why))).await;
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx
+                    .send(end(Error::new(
+                        ErrorKind::Io,
+                        format!("reading from the connection failed: {e}"),
+                    )))
+                    .await;
+                return;
+            }
+        };
+        let mut input = &buf[..n];
+        while !input.is_empty() {
+            let (used, out) = match dec.decode(input) {
+                Ok((used, ev)) => {
+                    let out = match ev {
+                        None => None,
+                        Some(Event::Head { chunk, .. }) => {
+                            if let Some(l) = &logger {
+                                let mut head = Vec::new();
+                                chunk.encode_start(&mut head);
+                                l.received_new_chunk(id, &head, &chunk);
+                                tid = chunk.transaction_id().to_owned();
+                            }
+                            Some(InEvent::Head(chunk))
+                        }
+                        Some(Event::Data(d)) => {
+                            if let Some(l) = &logger {
+                                l.received_chunk_data(id, d, &tid);
+                            }
+                            Some(InEvent::Data(d.to_vec()))
+                        }
+                        Some(Event::End(f)) => {
+                            if let Some(l) = &logger {
+                                let line = format!("-------{tid}{}\r\n", f as u8 as char);
+                                l.received_chunk_end(id, line.as_bytes(), &tid);
+                            }
+                            Some(InEvent::End(f))
+                        }
+                    };
+                    (used, out)
+                }
+                Err(e) => {
+                    let msg = format!(
+                        "the peer sent data that is not MSRP ({e}); the connection was closed"
+                    );
+                    let _ = tx.send(end(Error::new(ErrorKind::Protocol, msg))).await;
+                    return;
+                }
+            };
+            input = &input[used..];
+            if let Some(out) = out {
+                if tx.send(out).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<WriteJob>,
+    id: u64,
+    logger: Option<LoggerRef>,
+    closed: Arc<AtomicBool>,
+) {
+    while let Some(job) = rx.recv().await {
+        if let Err(e) = wr.write_all(&job.bytes).await {
+            closed.store(true, Ordering::Release);
+            let err = Error::closed(format!("writing to the connection failed: {e}"));
+            if let Some(l) = &logger {
+                l.log(Level::Warn, &format!("transport {id}: {err}"));
+            }
+            if let Some(d) = job.done {
+                let _ = d.send(Err(err.clone()));
+            }
+            rx.close();
+            while let Ok(j) = rx.try_recv() {
+                if let Some(d) = j.done {
+                    let _ = d.send(Err(err.clone()));
+                }
+            }
+            return;
+        }
+        if let (Some(l), Some(c)) = (&logger, &job.chunk) {
+            let (head, rest) = job.bytes.split_at(job.head_len);
+            let (body, tail) = rest.split_at(job.body_len);
+            l.sent_new_chunk(id, head, c);
+            if !body.is_empty() {
+                l.sent_chunk_data(id, body, c.transaction_id());
+            }
+            l.sent_chunk_end(id, tail, c.transaction_id());
+        }
+        if let Some(d) = job.done {
+            let _ = d.send(Ok(()));
+        }
+    }
+    let _ = wr.shutdown().await;
+}
