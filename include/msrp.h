@@ -27,6 +27,16 @@
 #include <stdint.h>
 
 /**
+ * The default port of MSRP URIs without one (RFC 4975 §9 registers 2855 for msrp).
+ */
+#define DEFAULT_PORT 2855
+
+/**
+ * Decoded events buffered between the reader task and the application.
+ */
+#define EVENT_QUEUE 64
+
+/**
  * Continuation flag `$`: the last chunk of a message.
  */
 #define MSRP_FLAG_END 36
@@ -195,6 +205,50 @@ enum msrp_result
    * Decoder: an earlier fatal error stopped this decoder; create a new one (and close the connection).
    */
   MSRP_RESULT_DECODE_FAILED = 116,
+  /**
+   * The connection, object or context is closed (by you, by the peer, or by an error).
+   */
+  MSRP_RESULT_CLOSED = 200,
+  /**
+   * A wait ran out of time.
+   */
+  MSRP_RESULT_TIMEOUT = 201,
+  /**
+   * The TCP connection could not be made (refused, unreachable, name not resolved).
+   */
+  MSRP_RESULT_CONNECT_FAILED = 202,
+  /**
+   * The listening socket could not be opened (address in use, not local, …).
+   */
+  MSRP_RESULT_LISTEN_FAILED = 203,
+  /**
+   * The peer's binding SEND did not carry the expected paths; it was answered with 481.
+   */
+  MSRP_RESULT_BIND_MISMATCH = 204,
+  /**
+   * The peer answered our binding SEND with an error (the code is in the message).
+   */
+  MSRP_RESULT_BIND_REJECTED = 205,
+  /**
+   * The peer sent bytes that are not MSRP; the connection was closed.
+   */
+  MSRP_RESULT_PROTOCOL = 206,
+  /**
+   * Another input/output error.
+   */
+  MSRP_RESULT_IO = 207,
+  /**
+   * A blocking call was made on a libmsrp thread (inside a callback); use the callback form.
+   */
+  MSRP_RESULT_IN_CALLBACK = 208,
+  /**
+   * The call does not fit the object's state (for example complete() before prepare()).
+   */
+  MSRP_RESULT_BAD_STATE = 209,
+  /**
+   * Not available on this platform.
+   */
+  MSRP_RESULT_UNSUPPORTED = 210,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -364,6 +418,31 @@ typedef uint32_t msrp_header;
 #endif // __cplusplus
 
 /**
+ * Which side a connector takes.
+ */
+enum msrp_connector_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Connects to the peer and sends the binding SEND (reference `ConnectorDirect`).
+   */
+  MSRP_CONNECTOR_KIND_ACTIVE = 0,
+  /**
+   * Listens and waits for the peer's binding SEND (reference `AcceptorDirect`).
+   */
+  MSRP_CONNECTOR_KIND_PASSIVE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum msrp_connector_kind msrp_connector_kind;
+#else
+typedef uint32_t msrp_connector_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * One MSRP chunk: a request (SEND, REPORT, AUTH, NICKNAME or an extension
  * method) or a response, with headers, body and continuation flag.
  *
@@ -375,6 +454,34 @@ typedef uint32_t msrp_header;
 typedef struct msrp_chunk msrp_chunk;
 
 /**
+ * A direct connector (active) or acceptor (passive) for one session.
+ *
+ * Use: `msrp_connector_prepare` gives the local path for SDP `a=path`;
+ * after the offer/answer, `msrp_connector_complete` (or its `_async` form)
+ * connects or accepts, checks the binding and gives a transport;
+ * `msrp_connector_cleanup` releases the listening port when `complete`
+ * will not be called. After `complete`, call `prepare` again for another
+ * connection. Freeing the connector ends a waiting `complete` with
+ * `MSRP_RESULT_CLOSED`.
+ */
+typedef struct msrp_connector msrp_connector;
+
+/**
+ * The runtime that drives every connection: a small pool of libmsrp
+ * threads, and the way callbacks reach you.
+ *
+ * Create one per application with `msrp_context_new`; every connector,
+ * server and transport is created from it. `msrp_context_free` shuts it
+ * down: connections close, pending operations end and their callbacks
+ * fire with `MSRP_RESULT_CLOSED`, the threads are joined, and no callback
+ * runs after it returns. Objects created from a freed context stay valid
+ * to free, and their calls return `MSRP_RESULT_CLOSED`. Do not free the
+ * context while other threads are inside calls on its objects, or from
+ * inside a callback.
+ */
+typedef struct msrp_context msrp_context;
+
+/**
  * A streaming MSRP decoder for one byte stream (one connection).
  *
  * Feed it bytes with `msrp_decoder_decode` in whatever pieces they arrive;
@@ -382,6 +489,35 @@ typedef struct msrp_chunk msrp_chunk;
  * with `msrp_decoder_free`. Not for use by two threads at once.
  */
 typedef struct msrp_decoder msrp_decoder;
+
+/**
+ * A logger: a table of callbacks with userdata. Connectors, servers and
+ * transports that are given one keep their own reference, so the handle
+ * may be freed with `msrp_logger_free` right after passing it on;
+ * `userdata_free` (may be NULL) runs when the last reference goes.
+ */
+typedef struct msrp_logger msrp_logger;
+
+/**
+ * The shared-port server: one listening socket per local address shared
+ * by many sessions (see `msrp_server_prepare`).
+ */
+typedef struct msrp_server msrp_server;
+
+/**
+ * A bound MSRP connection, from `msrp_connector_complete` or
+ * `msrp_server_complete`. Owned by the caller; `msrp_transport_free`
+ * closes it (queued chunks are still sent) and frees it.
+ *
+ * Blocking calls (`msrp_transport_read_chunk`, `msrp_transport_write_chunk`,
+ * `msrp_transport_write_response`) wait at most their timeout (0 means the
+ * default, 30 s). Inside a callback on a libmsrp thread, reads must use
+ * `msrp_transport_read_chunk_async` (the blocking form returns
+ * `MSRP_RESULT_IN_CALLBACK`), and writes are queued and return at once.
+ * One transport may be used from several threads: reads are served one at
+ * a time, writes go out in the order they were made.
+ */
+typedef struct msrp_transport msrp_transport;
 
 /**
  * An MSRP URI (RFC 4975 §9): `msrp[s]://[user@]host[:port][/session-id];transport[;param[=value]]*`.
@@ -392,6 +528,34 @@ typedef struct msrp_decoder msrp_decoder;
  * A URI may be used from any thread, but not from two threads at once.
  */
 typedef struct msrp_uri msrp_uri;
+
+/**
+ * Called once with the result of a `*_complete_async` call. On success
+ * `transport` is yours (free it with `msrp_transport_free`); otherwise it
+ * is NULL and `message` (valid during the call) says why.
+ */
+typedef void (*msrp_complete_cb)(void *userdata,
+                                 msrp_result result,
+                                 struct msrp_transport *transport,
+                                 const char *message);
+
+/**
+ * Options for `msrp_context_new`; zero-initialise for the defaults.
+ */
+typedef struct msrp_context_options {
+  /**
+   * Threads that run connections (0 means 1, the default; more help when
+   * many connections are busy at once).
+   */
+  uint32_t worker_threads;
+  /**
+   * false (default): callbacks run at once on a libmsrp thread.
+   * true: callbacks wait in a queue until you call `msrp_context_dispatch`
+   * on your own thread; `msrp_context_fd` gives a descriptor that is
+   * readable while callbacks wait, for poll/select/epoll loops.
+   */
+  bool queued_callbacks;
+} msrp_context_options;
 
 /**
  * One decoder event, filled by `msrp_decoder_decode`.
@@ -426,6 +590,142 @@ typedef struct msrp_decoder_event {
    */
   uint8_t flag;
 } msrp_decoder_event;
+
+/**
+ * Chunk-start callback: `data` is the chunk's head as on the wire; `chunk`
+ * is valid only during the call.
+ */
+typedef void (*msrp_log_chunk_fn)(void *userdata,
+                                  uint64_t transport_id,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  const struct msrp_chunk *chunk);
+
+/**
+ * Chunk-data or chunk-end callback; `transaction_id` is valid only during the call.
+ */
+typedef void (*msrp_log_data_fn)(void *userdata,
+                                 uint64_t transport_id,
+                                 const uint8_t *data,
+                                 size_t len,
+                                 const char *transaction_id);
+
+/**
+ * Message callback; `message` is valid only during the call.
+ */
+typedef void (*msrp_log_message_fn)(void *userdata, const char *message);
+
+/**
+ * The reference's logger methods. Any entry may be NULL (ignored).
+ *
+ * Logger callbacks run synchronously on the thread where the event happens
+ * (a libmsrp thread, or yours during a call), even with queued callbacks:
+ * keep them quick and thread-safe, and do not call blocking libmsrp
+ * functions from them. `transport_id` is `msrp_transport_id()` of the
+ * connection concerned.
+ */
+typedef struct msrp_logger_callbacks {
+  /**
+   * A chunk's start line and headers arrived.
+   */
+  msrp_log_chunk_fn received_new_chunk;
+  /**
+   * Body bytes of a chunk arrived.
+   */
+  msrp_log_data_fn received_chunk_data;
+  /**
+   * A chunk's end-line arrived.
+   */
+  msrp_log_data_fn received_chunk_end;
+  /**
+   * A chunk's start line and headers were sent.
+   */
+  msrp_log_chunk_fn sent_new_chunk;
+  /**
+   * Body bytes of a chunk were sent.
+   */
+  msrp_log_data_fn sent_chunk_data;
+  /**
+   * A chunk's end-line was sent.
+   */
+  msrp_log_data_fn sent_chunk_end;
+  /**
+   * Debug message.
+   */
+  msrp_log_message_fn debug;
+  /**
+   * Information message.
+   */
+  msrp_log_message_fn info;
+  /**
+   * Warning message.
+   */
+  msrp_log_message_fn warn;
+  /**
+   * Error message.
+   */
+  msrp_log_message_fn error;
+  /**
+   * Fatal message.
+   */
+  msrp_log_message_fn fatal;
+} msrp_logger_callbacks;
+
+/**
+ * Finalizer for userdata: called once, when the last object using the logger lets go of it.
+ */
+typedef void (*msrp_userdata_free_fn)(void *userdata);
+
+/**
+ * Parameters of `msrp_transport_make_chunk`; zero-initialise for the defaults.
+ */
+typedef struct msrp_chunk_params {
+  /**
+   * Method (NULL: "SEND").
+   */
+  const char *method;
+  /**
+   * Transaction id (NULL: a random one).
+   */
+  const char *transaction_id;
+  /**
+   * Message-ID (NULL: a random one).
+   */
+  const char *message_id;
+  /**
+   * The payload of this chunk (NULL when `data_len` is 0).
+   */
+  const uint8_t *data;
+  /**
+   * Payload length.
+   */
+  size_t data_len;
+  /**
+   * First byte of this chunk within the message, 1-based (0: 1).
+   */
+  uint64_t start;
+  /**
+   * Total message length (0: computed as if this chunk ends the message;
+   * `MSRP_BYTE_RANGE_UNKNOWN`: `*`).
+   */
+  uint64_t total;
+  /**
+   * Continuation flag (0: '$' when this chunk ends the message, '+' otherwise).
+   */
+  uint8_t flag;
+} msrp_chunk_params;
+
+/**
+ * Called once with the result of `msrp_transport_read_chunk_async`. On
+ * success `chunk` is yours (free it with `msrp_chunk_free`) and `segment`
+ * is as for `msrp_transport_read_chunk`; otherwise `chunk` is NULL and
+ * `message` (valid during the call) says why.
+ */
+typedef void (*msrp_read_cb)(void *userdata,
+                             msrp_result result,
+                             struct msrp_chunk *chunk,
+                             uint32_t segment,
+                             const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -850,6 +1150,199 @@ msrp_result msrp_chunk_encode_end(const struct msrp_chunk *chunk,
                                   size_t *len);
 
 /**
+ * Creates a connector of `kind` (an `msrp_connector_kind`). With
+ * `use_sessmatch`, bindings are matched on session ids only
+ * (draft-ietf-simple-msrp-sessmatch), so a peer behind a NAT or B2BUA with
+ * another host in its URI is still accepted. `logger` may be NULL (the
+ * default logger is used); the connector keeps its own reference.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_connector_new(const struct msrp_context *ctx,
+                               uint32_t kind,
+                               bool use_sessmatch,
+                               const struct msrp_logger *logger,
+                               struct msrp_connector **out);
+
+/**
+ * Reference `prepare`: the full local path for SDP `a=path`, as text (free
+ * with `msrp_string_free`). `local_uri` (may be NULL) gives the host, port
+ * and session id to use: a missing session id is generated; a passive
+ * connector opens its listening socket here and puts the real port in the
+ * path when the port is 0. Without `local_uri`: `msrp://127.0.0.1:9/<random>;tcp`
+ * (active; port 9 per RFC 6135) or `msrp://127.0.0.1:<free port>/<random>;tcp` (passive).
+ *
+ * # Safety
+ * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+ */
+msrp_result msrp_connector_prepare(const struct msrp_connector *c,
+                                   const char *local_uri,
+                                   char **full_local_path);
+
+/**
+ * Reference `complete`: connects to the first URI of `full_remote_path`
+ * and binds (active), or accepts one connection and checks its binding
+ * (passive: To-Path must be our path and From-Path the peer's, else the
+ * peer gets 481 and this returns `MSRP_RESULT_BIND_MISMATCH`). Waits at
+ * most `timeout_ms` (0: 30 s).
+ *
+ * # Safety
+ * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_connector_complete(const struct msrp_connector *c,
+                                    const char *full_remote_path,
+                                    uint32_t timeout_ms,
+                                    struct msrp_transport **out);
+
+/**
+ * The callback form of `msrp_connector_complete`: returns at once; `cb`
+ * runs exactly once (on a libmsrp thread, or from `msrp_context_dispatch`
+ * with queued callbacks) unless this returns an error.
+ *
+ * # Safety
+ * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated
+ * string; `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_connector_complete_async(const struct msrp_connector *c,
+                                          const char *full_remote_path,
+                                          uint32_t timeout_ms,
+                                          msrp_complete_cb cb,
+                                          void *userdata);
+
+/**
+ * Reference `cleanup`: releases what `prepare` took (the listening port)
+ * and ends a waiting `complete` with `MSRP_RESULT_CLOSED`.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+msrp_result msrp_connector_cleanup(const struct msrp_connector *c);
+
+/**
+ * Cleans up and frees the connector. NULL is ignored.
+ *
+ * # Safety
+ * `c` is NULL or a connector from libmsrp not freed before.
+ */
+void msrp_connector_free(struct msrp_connector *c);
+
+/**
+ * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_server_new(const struct msrp_context *ctx,
+                            bool use_sessmatch,
+                            const struct msrp_logger *logger,
+                            struct msrp_server **out);
+
+/**
+ * Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
+ * expected local URI and gives the full local path for SDP. The listening
+ * socket for its address is opened only if the server has none there yet;
+ * port 0 (or no URI) shares the port already open on that address. A
+ * missing session id is generated. Connections whose binding To-Path is
+ * not registered get 481.
+ *
+ * # Safety
+ * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+ */
+msrp_result msrp_server_prepare(const struct msrp_server *s,
+                                const char *local_uri,
+                                char **full_local_path);
+
+/**
+ * Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
+ * for the connection whose binding comes from `full_remote_path` (it may
+ * already have arrived), answers it 200 and gives its transport.
+ *
+ * # Safety
+ * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_server_complete(const struct msrp_server *s,
+                                 const char *full_remote_path,
+                                 uint32_t timeout_ms,
+                                 struct msrp_transport **out);
+
+/**
+ * The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
+ *
+ * # Safety
+ * As for `msrp_connector_complete_async`.
+ */
+msrp_result msrp_server_complete_async(const struct msrp_server *s,
+                                       const char *full_remote_path,
+                                       uint32_t timeout_ms,
+                                       msrp_complete_cb cb,
+                                       void *userdata);
+
+/**
+ * Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
+ * `msrp_server_prepare`); the port closes when no prepared URI uses it.
+ * `MSRP_RESULT_NOT_FOUND` when it was not prepared.
+ *
+ * # Safety
+ * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_uri);
+
+/**
+ * Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
+ * and frees the server. Transports already handed out stay open. NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or a server from libmsrp not freed before.
+ */
+void msrp_server_free(struct msrp_server *s);
+
+/**
+ * Creates a context. `options` may be NULL for the defaults.
+ *
+ * # Safety
+ * `options` is NULL or readable; `out` is NULL or writable.
+ */
+msrp_result msrp_context_new(const struct msrp_context_options *options, struct msrp_context **out);
+
+/**
+ * Shuts the context down (see `msrp_context`) and frees it. NULL is ignored.
+ *
+ * # Safety
+ * `ctx` is NULL or a context from libmsrp not freed before.
+ */
+void msrp_context_free(struct msrp_context *ctx);
+
+/**
+ * Queued mode: a file descriptor that is readable while callbacks wait.
+ * Watch it for reading, then call `msrp_context_dispatch`. Do not read from
+ * or close it. `MSRP_RESULT_WRONG_KIND` when callbacks are not queued;
+ * `MSRP_RESULT_UNSUPPORTED` where there are no file descriptors.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `fd` is NULL or writable.
+ */
+msrp_result msrp_context_fd(const struct msrp_context *ctx, int32_t *fd);
+
+/**
+ * Queued mode: runs up to `max` waiting callbacks on the calling thread
+ * (0 means all) and writes how many ran to `*ran` (may be NULL). Callbacks
+ * may call any libmsrp function, including blocking ones.
+ *
+ * # Safety
+ * `ctx` is NULL or live; `ran` is NULL or writable.
+ */
+msrp_result msrp_context_dispatch(const struct msrp_context *ctx, size_t max, size_t *ran);
+
+/**
+ * Queued mode: how many callbacks wait (0 for NULL or direct mode).
+ *
+ * # Safety
+ * `ctx` is NULL or live.
+ */
+size_t msrp_context_pending_callbacks(const struct msrp_context *ctx);
+
+/**
  * Default limits: 16384-byte lines, 64 headers, 65536-byte heads.
  *
  * # Safety
@@ -926,6 +1419,35 @@ const char *msrp_result_str(uint32_t result);
 const char *msrp_last_error_message(void);
 
 /**
+ * Creates a logger from `callbacks` (copied; NULL entries are ignored).
+ *
+ * # Safety
+ * `callbacks` is NULL or readable; the function pointers and `userdata` may
+ * be used from any thread until `userdata_free` runs; `out` is NULL or writable.
+ */
+msrp_result msrp_logger_new(const struct msrp_logger_callbacks *callbacks,
+                            void *userdata,
+                            msrp_userdata_free_fn userdata_free,
+                            struct msrp_logger **out);
+
+/**
+ * Releases this handle's reference. NULL is ignored.
+ *
+ * # Safety
+ * `logger` is NULL or a logger from libmsrp not freed before.
+ */
+void msrp_logger_free(struct msrp_logger *logger);
+
+/**
+ * Sets the process-wide default logger, used by objects created without
+ * one (NULL clears it). The library keeps its own reference.
+ *
+ * # Safety
+ * `logger` is NULL or live.
+ */
+msrp_result msrp_logger_set_default(const struct msrp_logger *logger);
+
+/**
  * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).
  * Compare it with the `MSRP_VERSION_*` macros to detect a header/library mismatch.
  */
@@ -940,6 +1462,145 @@ const char *msrp_version(void);
  * `s` is NULL or a string returned by libmsrp and not yet freed.
  */
 void msrp_string_free(char *s);
+
+/**
+ * The transport's id, as passed to logger callbacks (0 for NULL).
+ *
+ * # Safety
+ * `t` is NULL or live.
+ */
+uint64_t msrp_transport_id(const struct msrp_transport *t);
+
+/**
+ * Our full path as text. Free with `msrp_string_free`.
+ *
+ * # Safety
+ * `t` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_transport_local_path(const struct msrp_transport *t, char **out);
+
+/**
+ * The peer's full path as text. Free with `msrp_string_free`.
+ *
+ * # Safety
+ * `t` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_transport_remote_path(const struct msrp_transport *t, char **out);
+
+/**
+ * Reference `make_chunk`: a new request with To-Path and From-Path from
+ * this transport, a Message-ID and the Byte-Range computed from `params`
+ * (NULL: an empty SEND).
+ *
+ * # Safety
+ * `t` is NULL or live; `params` is NULL or readable with valid strings and
+ * data; `out` is NULL or writable.
+ */
+msrp_result msrp_transport_make_chunk(const struct msrp_transport *t,
+                                      const struct msrp_chunk_params *params,
+                                      struct msrp_chunk **out);
+
+/**
+ * Sends `chunk` and waits until it is handed to the operating system (at
+ * most `timeout_ms`; 0 means 30 s). Inside a callback it is queued and the
+ * call returns at once. `MSRP_RESULT_CLOSED` after either side closed.
+ *
+ * # Safety
+ * `t` and `chunk` are NULL or live.
+ */
+msrp_result msrp_transport_write_chunk(const struct msrp_transport *t,
+                                       const struct msrp_chunk *chunk,
+                                       uint32_t timeout_ms);
+
+/**
+ * Reference `write_response`: sends the response with `code` (and
+ * `comment`, may be NULL) to the request `request`, as
+ * `msrp_chunk_make_response` builds it. Waits as `msrp_transport_write_chunk`.
+ *
+ * # Safety
+ * `t` and `request` are NULL or live; `comment` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_transport_write_response(const struct msrp_transport *t,
+                                          const struct msrp_chunk *request,
+                                          uint16_t code,
+                                          const char *comment,
+                                          uint32_t timeout_ms);
+
+/**
+ * Reference `read_chunk`: waits (at most `timeout_ms`; 0 means 30 s) for
+ * the next chunk, request or response. When more than `size` body bytes of
+ * a chunk have arrived before its end, returns them as a "virtual" segment:
+ * flag '+', Byte-Range moved to the segment, and `*segment` counting from 1
+ * (the last segment carries the chunk's real flag). Whole chunks have
+ * `*segment` 0. `SIZE_MAX` always reads whole chunks. `segment` may be NULL.
+ * Errors: `MSRP_RESULT_TIMEOUT` (nothing lost; call again),
+ * `MSRP_RESULT_CLOSED` once the connection ended (after every chunk that
+ * arrived before was read), `MSRP_RESULT_PROTOCOL` when the peer sent
+ * non-MSRP data.
+ *
+ * # Safety
+ * `t` is NULL or live; `out` is NULL or writable; `segment` is NULL or writable.
+ */
+msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
+                                      size_t size,
+                                      uint32_t timeout_ms,
+                                      struct msrp_chunk **out,
+                                      uint32_t *segment);
+
+/**
+ * The callback form of `msrp_transport_read_chunk`: returns at once and
+ * calls `cb` exactly once (on a libmsrp thread, or from
+ * `msrp_context_dispatch` with queued callbacks) — unless it returns an
+ * error, in which case `cb` is never called.
+ *
+ * # Safety
+ * `t` is NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_transport_read_chunk_async(const struct msrp_transport *t,
+                                            size_t size,
+                                            uint32_t timeout_ms,
+                                            msrp_read_cb cb,
+                                            void *userdata);
+
+/**
+ * Reference `check_incoming_SEND_chunk`: writes to `*response_code` 200
+ * when To-Path and From-Path of `chunk` belong to this connection, else the
+ * code to answer with (400 malformed, 481 not this session); then
+ * `msrp_last_error_message()` says why.
+ *
+ * # Safety
+ * `t` and `chunk` are NULL or live; `response_code` is NULL or writable.
+ */
+msrp_result msrp_transport_check_incoming_send_chunk(const struct msrp_transport *t,
+                                                     const struct msrp_chunk *chunk,
+                                                     uint16_t *response_code);
+
+/**
+ * True once the connection is closed (by you, the peer, an error, or the
+ * context); true for NULL.
+ *
+ * # Safety
+ * `t` is NULL or live.
+ */
+bool msrp_transport_is_closed(const struct msrp_transport *t);
+
+/**
+ * Closes the connection: chunks already written still go out, then the
+ * socket is shut down; waiting reads end with `MSRP_RESULT_CLOSED`. The
+ * handle stays valid until `msrp_transport_free`.
+ *
+ * # Safety
+ * `t` is NULL or live.
+ */
+msrp_result msrp_transport_close(const struct msrp_transport *t);
+
+/**
+ * Closes (as `msrp_transport_close`) and frees the transport. NULL is ignored.
+ *
+ * # Safety
+ * `t` is NULL or a transport from libmsrp not freed before.
+ */
+void msrp_transport_free(struct msrp_transport *t);
 
 /**
  * Parses `text` into a new URI written to `*out`. On `MSRP_RESULT_INVALID_URI`

@@ -293,18 +293,22 @@ impl Server {
     /// `remote` (already parked, or arriving later). The caller bounds the wait.
     pub async fn complete(&self, remote: Vec<Uri>) -> Result<Transport, Error> {
         let sh = &self.shared;
-        let (rx, id) = {
+        let found = {
             let mut st = sh.lock();
-            if let Some(i) = st.parked.iter().position(|p| sh.matches(&remote, &p.from)) {
-                let p = st.parked.swap_remove(i);
-                drop(st);
-                return self.accept_parked(p).await;
+            match st.parked.iter().position(|p| sh.matches(&remote, &p.from)) {
+                Some(i) => Ok(st.parked.swap_remove(i)),
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    st.next_id += 1;
+                    let id = st.next_id;
+                    st.waiters.push(Waiter { id, remote, tx });
+                    Err((rx, id))
+                }
             }
-            let (tx, rx) = oneshot::channel();
-            st.next_id += 1;
-            let id = st.next_id;
-            st.waiters.push(Waiter { id, remote, tx });
-            (rx, id)
+        };
+        let (rx, id) = match found {
+            Ok(p) => return self.accept_parked(p).await,
+            Err(w) => w,
         };
         let _unregister = WaiterGuard {
             shared: sh.clone(),
@@ -356,6 +360,11 @@ impl Server {
             }
         }
         true
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.shared.ctx
     }
 
     /// Closes every port and ends waiting `complete` calls with "closed".

@@ -64,10 +64,32 @@ pub enum msrp_result {
     DecodeBadEndLine = 115,
     /// Decoder: an earlier fatal error stopped this decoder; create a new one (and close the connection).
     DecodeFailed = 116,
+    /// The connection, object or context is closed (by you, by the peer, or by an error).
+    Closed = 200,
+    /// A wait ran out of time.
+    Timeout = 201,
+    /// The TCP connection could not be made (refused, unreachable, name not resolved).
+    ConnectFailed = 202,
+    /// The listening socket could not be opened (address in use, not local, …).
+    ListenFailed = 203,
+    /// The peer's binding SEND did not carry the expected paths; it was answered with 481.
+    BindMismatch = 204,
+    /// The peer answered our binding SEND with an error (the code is in the message).
+    BindRejected = 205,
+    /// The peer sent bytes that are not MSRP; the connection was closed.
+    Protocol = 206,
+    /// Another input/output error.
+    Io = 207,
+    /// A blocking call was made on a libmsrp thread (inside a callback); use the callback form.
+    InCallback = 208,
+    /// The call does not fit the object's state (for example complete() before prepare()).
+    BadState = 209,
+    /// Not available on this platform.
+    Unsupported = 210,
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 23] = [
+const ALL_RESULTS: [msrp_result; 34] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -91,6 +113,17 @@ const ALL_RESULTS: [msrp_result; 23] = [
     msrp_result::DecodeHeadTooLarge,
     msrp_result::DecodeBadEndLine,
     msrp_result::DecodeFailed,
+    msrp_result::Closed,
+    msrp_result::Timeout,
+    msrp_result::ConnectFailed,
+    msrp_result::ListenFailed,
+    msrp_result::BindMismatch,
+    msrp_result::BindRejected,
+    msrp_result::Protocol,
+    msrp_result::Io,
+    msrp_result::InCallback,
+    msrp_result::BadState,
+    msrp_result::Unsupported,
 ];
 
 impl msrp_result {
@@ -126,6 +159,17 @@ impl msrp_result {
             DecodeHeadTooLarge => "chunk head larger than the decoder's limit\0",
             DecodeBadEndLine => "end-line does not match the current chunk\0",
             DecodeFailed => "decoder stopped by an earlier error\0",
+            Closed => "closed\0",
+            Timeout => "timed out\0",
+            ConnectFailed => "could not connect\0",
+            ListenFailed => "could not listen\0",
+            BindMismatch => "the peer's binding did not match the expected paths (answered 481)\0",
+            BindRejected => "the peer refused the binding\0",
+            Protocol => "the peer sent data that is not MSRP\0",
+            Io => "input/output error\0",
+            InCallback => "blocking call inside a callback; use the callback form\0",
+            BadState => "call not valid in the object's current state\0",
+            Unsupported => "not supported on this platform\0",
         }
     }
 }
@@ -193,6 +237,27 @@ impl From<DecodeError> for FfiError {
             DecodeError::Failed => msrp_result::DecodeFailed,
         };
         FfiError::new(code, e.to_string())
+    }
+}
+
+impl From<crate::engine::Error> for FfiError {
+    fn from(e: crate::engine::Error) -> Self {
+        use crate::engine::ErrorKind as K;
+        let code = match e.kind {
+            K::Closed => msrp_result::Closed,
+            K::Timeout => msrp_result::Timeout,
+            K::ConnectFailed => msrp_result::ConnectFailed,
+            K::ListenFailed => msrp_result::ListenFailed,
+            K::BindMismatch => msrp_result::BindMismatch,
+            K::BindRejected => msrp_result::BindRejected,
+            K::Protocol => msrp_result::Protocol,
+            K::Io => msrp_result::Io,
+            K::InCallback => msrp_result::InCallback,
+            K::BadState => msrp_result::BadState,
+            K::InvalidArgument => msrp_result::InvalidArgument,
+            K::Unsupported => msrp_result::Unsupported,
+        };
+        FfiError::new(code, e.msg)
     }
 }
 

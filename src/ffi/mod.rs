@@ -13,10 +13,15 @@
 
 #![allow(non_camel_case_types)]
 
+pub(crate) mod callback;
 pub mod chunk;
+pub mod connector;
+pub mod context;
 pub mod decoder;
 pub mod error;
 pub(crate) mod handle;
+pub mod logger;
 pub mod misc;
 pub(crate) mod panic;
+pub mod transport;
 pub mod uri;

@@ -148,18 +148,20 @@ pub fn make_chunk(local: &[Uri], remote: &[Uri], p: &ChunkParams<'_>) -> Result<
     Ok(c)
 }
 
+/// The Failure-Report mode in force; a malformed value counts as the default `yes`.
+fn failure_mode(chunk: &Chunk) -> ReportMode {
+    chunk.failure_report().unwrap_or(ReportMode::Yes)
+}
+
 /// Whether a request asks for a response: Failure-Report `no` and `partial`
 /// want no 200 (RFC 4975 §7.2); REPORTs are never answered.
 pub fn wants_success_response(chunk: &Chunk) -> bool {
-    chunk.method() != Some("REPORT")
-        && chunk
-            .failure_report()
-            .map_or(true, |f| f == ReportMode::Yes)
+    chunk.method() != Some("REPORT") && failure_mode(chunk) == ReportMode::Yes
 }
 
 /// Whether a request may get a negative response (anything but Failure-Report `no`, and not a REPORT).
 pub fn wants_error_response(chunk: &Chunk) -> bool {
-    chunk.method() != Some("REPORT") && chunk.failure_report().map_or(true, |f| f != ReportMode::No)
+    chunk.method() != Some("REPORT") && failure_mode(chunk) != ReportMode::No
 }
 
 /// Cuts a received chunk into the reference's "virtual" segments: given the

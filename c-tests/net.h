@@ -1,0 +1,109 @@
+/* Helpers for the C tests that use real loopback connections: waiting for
+ * callbacks across threads, and making a bound pair of transports. */
+#ifndef MSRP_NET_H
+#define MSRP_NET_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "check.h"
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done;
+  msrp_result result;
+  msrp_transport *transport;
+  msrp_chunk *chunk;
+  uint32_t segment;
+  pthread_t thread;
+  char message[512];
+} completion;
+
+static void completion_init(completion *c) {
+  memset(c, 0, sizeof *c);
+  pthread_mutex_init(&c->m, NULL);
+  pthread_cond_init(&c->c, NULL);
+}
+
+static void completion_destroy(completion *c) {
+  pthread_mutex_destroy(&c->m);
+  pthread_cond_destroy(&c->c);
+}
+
+static void completion_set(completion *c, msrp_result r, const char *msg) {
+  pthread_mutex_lock(&c->m);
+  c->result = r;
+  c->thread = pthread_self();
+  snprintf(c->message, sizeof c->message, "%s", msg ? msg : "");
+  c->done++;
+  pthread_cond_broadcast(&c->c);
+  pthread_mutex_unlock(&c->m);
+}
+
+/* msrp_complete_cb */
+static void on_complete(void *ud, msrp_result r, msrp_transport *t, const char *msg) {
+  completion *c = ud;
+  c->transport = t;
+  completion_set(c, r, msg);
+}
+
+/* msrp_read_cb */
+static void on_read(void *ud, msrp_result r, msrp_chunk *chunk, uint32_t segment, const char *msg) {
+  completion *c = ud;
+  c->chunk = chunk;
+  c->segment = segment;
+  completion_set(c, r, msg);
+}
+
+/* Waits until the callback ran (1) or `ms` passed (0). */
+static int completion_wait(completion *c, int ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&c->m);
+  int rc = 0;
+  while (!c->done && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&c->c, &c->m, &ts);
+  int done = c->done;
+  pthread_mutex_unlock(&c->m);
+  return done;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Binds an active connector to a passive one (both direct) on loopback.
+ * `passive_local` may be NULL (127.0.0.1, free port). */
+static void make_pair(msrp_context *ctx, bool sessmatch, const char *passive_local,
+                      msrp_transport **active, msrp_transport **passive) {
+  msrp_connector *acc = NULL, *con = NULL;
+  char *acc_path = NULL, *con_path = NULL;
+  completion done;
+  completion_init(&done);
+  *active = *passive = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, sessmatch, NULL, &acc));
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, sessmatch, NULL, &con));
+  CHECK_OK(msrp_connector_prepare(acc, passive_local, &acc_path));
+  CHECK_OK(msrp_connector_prepare(con, NULL, &con_path));
+  CHECK_OK(msrp_connector_complete_async(acc, con_path, 10000, on_complete, &done));
+  CHECK_OK(msrp_connector_complete(con, acc_path, 10000, active));
+  CHECK(completion_wait(&done, 10000));
+  CHECK(done.result == MSRP_RESULT_OK);
+  *passive = done.transport;
+  msrp_string_free(acc_path);
+  msrp_string_free(con_path);
+  msrp_connector_free(acc);
+  msrp_connector_free(con);
+  completion_destroy(&done);
+}
+
+#endif

@@ -1,0 +1,433 @@
+//! C API for direct connectors (`msrp_connector`, reference
+//! `ConnectorDirect` and `AcceptorDirect`) and the shared-port server
+//! (`msrp_server`, reference `MSRPServer`).
+
+use std::ffi::{c_char, c_void};
+use std::future::Future;
+use std::sync::Arc;
+
+use super::callback::{Once, UserData, message};
+use super::context::msrp_context;
+use super::error::{FfiError, msrp_result};
+use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write, write_string};
+use super::logger::{logger_ref, msrp_logger};
+use super::panic::{run, run_or};
+use super::transport::{msrp_transport, timeout};
+use crate::engine::connector::{Connector, Role};
+use crate::engine::server::Server;
+use crate::engine::transport::Transport;
+use crate::engine::{Context, Error};
+use crate::proto::uri::{Uri, format_path, parse_path};
+
+/// Which side a connector takes.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum msrp_connector_kind {
+    /// Connects to the peer and sends the binding SEND (reference `ConnectorDirect`).
+    Active = 0,
+    /// Listens and waits for the peer's binding SEND (reference `AcceptorDirect`).
+    Passive = 1,
+}
+
+/// A direct connector (active) or acceptor (passive) for one session.
+///
+/// Use: `msrp_connector_prepare` gives the local path for SDP `a=path`;
+/// after the offer/answer, `msrp_connector_complete` (or its `_async` form)
+/// connects or accepts, checks the binding and gives a transport;
+/// `msrp_connector_cleanup` releases the listening port when `complete`
+/// will not be called. After `complete`, call `prepare` again for another
+/// connection. Freeing the connector ends a waiting `complete` with
+/// `MSRP_RESULT_CLOSED`.
+pub struct msrp_connector {
+    inner: Arc<Connector>,
+}
+
+/// The shared-port server: one listening socket per local address shared
+/// by many sessions (see `msrp_server_prepare`).
+pub struct msrp_server {
+    inner: Arc<Server>,
+}
+
+/// Called once with the result of a `*_complete_async` call. On success
+/// `transport` is yours (free it with `msrp_transport_free`); otherwise it
+/// is NULL and `message` (valid during the call) says why.
+pub type msrp_complete_cb = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        result: msrp_result,
+        transport: *mut msrp_transport,
+        message: *const c_char,
+    ),
+>;
+
+unsafe fn parse_local_uri(local_uri: *const c_char) -> Result<Option<Uri>, FfiError> {
+    // SAFETY: forwarded contract.
+    Ok(match unsafe { opt_text(local_uri, "local_uri") }? {
+        Some(s) => Some(Uri::parse(s)?),
+        None => None,
+    })
+}
+
+unsafe fn remote_path(path: *const c_char) -> Result<Vec<Uri>, FfiError> {
+    // SAFETY: forwarded contract.
+    Ok(parse_path(unsafe { text(path, "full_remote_path") }?)?)
+}
+
+fn complete_blocking<F>(
+    ctx: &Arc<Context>,
+    timeout_ms: u32,
+    f: F,
+    out: *mut *mut msrp_transport,
+) -> Result<(), FfiError>
+where
+    F: Future<Output = Result<Transport, Error>>,
+{
+    let t = ctx.block_on(timeout(timeout_ms), f)?;
+    // SAFETY: callers checked `out` first.
+    unsafe { write(out, into_raw(msrp_transport { inner: Arc::new(t) }), "out") }
+}
+
+fn complete_async<F>(
+    ctx: &Arc<Context>,
+    timeout_ms: u32,
+    f: F,
+    cb: msrp_complete_cb,
+    userdata: *mut c_void,
+) -> Result<(), FfiError>
+where
+    F: Future<Output = Result<Transport, Error>> + Send + 'static,
+{
+    let cb = cb.ok_or_else(|| FfiError::null("cb"))?;
+    ctx.check_open()?;
+    let ud = UserData(userdata);
+    let once = Once::new(
+        ctx,
+        Box::new(move |r: Result<Transport, FfiError>| {
+            let ud = ud;
+            match r {
+                Ok(t) => {
+                    let h = into_raw(msrp_transport { inner: Arc::new(t) });
+                    // SAFETY: the application's callback with its own userdata.
+                    unsafe { cb(ud.0, msrp_result::Ok, h, c"".as_ptr()) }
+                }
+                Err(e) => {
+                    let m = message(&e);
+                    // SAFETY: as above.
+                    unsafe { cb(ud.0, e.code, std::ptr::null_mut(), m.as_ptr()) }
+                }
+            }
+        }),
+    );
+    let dur = timeout(timeout_ms);
+    ctx.spawn(async move {
+        let r = match tokio::time::timeout(dur, f).await {
+            Ok(r) => r.map_err(FfiError::from),
+            Err(_) => Err(FfiError::new(
+                msrp_result::Timeout,
+                format!("no binding within {} ms", dur.as_millis()),
+            )),
+        };
+        once.fire(r);
+    });
+    Ok(())
+}
+
+/// Creates a connector of `kind` (an `msrp_connector_kind`). With
+/// `use_sessmatch`, bindings are matched on session ids only
+/// (draft-ietf-simple-msrp-sessmatch), so a peer behind a NAT or B2BUA with
+/// another host in its URI is still accepted. `logger` may be NULL (the
+/// default logger is used); the connector keeps its own reference.
+///
+/// # Safety
+/// `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_new(
+    ctx: *const msrp_context,
+    kind: u32,
+    use_sessmatch: bool,
+    logger: *const msrp_logger,
+    out: *mut *mut msrp_connector,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let ctx = unsafe { borrow(ctx, "ctx") }?;
+        let role = match kind {
+            0 => Role::Active,
+            1 => Role::Passive,
+            _ => {
+                return Err(FfiError::new(
+                    msrp_result::InvalidArgument,
+                    format!("{kind} is not an msrp_connector_kind"),
+                ));
+            }
+        };
+        ctx.inner.check_open()?;
+        // SAFETY: caller contract.
+        let inner = Arc::new(Connector::new(&ctx.inner, role, use_sessmatch, unsafe {
+            logger_ref(logger)
+        }));
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_connector { inner }), "out") }
+    })
+}
+
+/// Reference `prepare`: the full local path for SDP `a=path`, as text (free
+/// with `msrp_string_free`). `local_uri` (may be NULL) gives the host, port
+/// and session id to use: a missing session id is generated; a passive
+/// connector opens its listening socket here and puts the real port in the
+/// path when the port is 0. Without `local_uri`: `msrp://127.0.0.1:9/<random>;tcp`
+/// (active; port 9 per RFC 6135) or `msrp://127.0.0.1:<free port>/<random>;tcp` (passive).
+///
+/// # Safety
+/// `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_prepare(
+    c: *const msrp_connector,
+    local_uri: *const c_char,
+    full_local_path: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(full_local_path, "full_local_path")?;
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        // SAFETY: caller contract.
+        let path = c.inner.prepare(unsafe { parse_local_uri(local_uri) }?)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(full_local_path, &format_path(&path), "full_local_path") }
+    })
+}
+
+/// Reference `complete`: connects to the first URI of `full_remote_path`
+/// and binds (active), or accepts one connection and checks its binding
+/// (passive: To-Path must be our path and From-Path the peer's, else the
+/// peer gets 481 and this returns `MSRP_RESULT_BIND_MISMATCH`). Waits at
+/// most `timeout_ms` (0: 30 s).
+///
+/// # Safety
+/// `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_complete(
+    c: *const msrp_connector,
+    full_remote_path: *const c_char,
+    timeout_ms: u32,
+    out: *mut *mut msrp_transport,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        // SAFETY: caller contract.
+        let remote = unsafe { remote_path(full_remote_path) }?;
+        complete_blocking(c.inner.context(), timeout_ms, c.inner.complete(remote), out)
+    })
+}
+
+/// The callback form of `msrp_connector_complete`: returns at once; `cb`
+/// runs exactly once (on a libmsrp thread, or from `msrp_context_dispatch`
+/// with queued callbacks) unless this returns an error.
+///
+/// # Safety
+/// `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated
+/// string; `cb` and `userdata` may be used from libmsrp's threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_complete_async(
+    c: *const msrp_connector,
+    full_remote_path: *const c_char,
+    timeout_ms: u32,
+    cb: msrp_complete_cb,
+    userdata: *mut c_void,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?.inner.clone();
+        // SAFETY: caller contract.
+        let remote = unsafe { remote_path(full_remote_path) }?;
+        let ctx = c.context().clone();
+        complete_async(
+            &ctx,
+            timeout_ms,
+            async move { c.complete(remote).await },
+            cb,
+            userdata,
+        )
+    })
+}
+
+/// Reference `cleanup`: releases what `prepare` took (the listening port)
+/// and ends a waiting `complete` with `MSRP_RESULT_CLOSED`.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_cleanup(c: *const msrp_connector) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        unsafe { borrow(c, "c") }?.inner.cleanup();
+        Ok(())
+    })
+}
+
+/// Cleans up and frees the connector. NULL is ignored.
+///
+/// # Safety
+/// `c` is NULL or a connector from libmsrp not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_free(c: *mut msrp_connector) {
+    run_or((), || {
+        // SAFETY: caller contract.
+        if let Some(c) = unsafe { c.as_ref() } {
+            c.inner.cleanup();
+        }
+        // SAFETY: caller contract.
+        unsafe { free(c) }
+    })
+}
+
+/// Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
+///
+/// # Safety
+/// `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_new(
+    ctx: *const msrp_context,
+    use_sessmatch: bool,
+    logger: *const msrp_logger,
+    out: *mut *mut msrp_server,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let ctx = unsafe { borrow(ctx, "ctx") }?;
+        ctx.inner.check_open()?;
+        // SAFETY: caller contract.
+        let inner = Arc::new(Server::new(
+            &ctx.inner,
+            unsafe { logger_ref(logger) },
+            use_sessmatch,
+        ));
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_server { inner }), "out") }
+    })
+}
+
+/// Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
+/// expected local URI and gives the full local path for SDP. The listening
+/// socket for its address is opened only if the server has none there yet;
+/// port 0 (or no URI) shares the port already open on that address. A
+/// missing session id is generated. Connections whose binding To-Path is
+/// not registered get 481.
+///
+/// # Safety
+/// `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_prepare(
+    s: *const msrp_server,
+    local_uri: *const c_char,
+    full_local_path: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(full_local_path, "full_local_path")?;
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let path = s.inner.prepare(unsafe { parse_local_uri(local_uri) }?)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(full_local_path, &format_path(&path), "full_local_path") }
+    })
+}
+
+/// Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
+/// for the connection whose binding comes from `full_remote_path` (it may
+/// already have arrived), answers it 200 and gives its transport.
+///
+/// # Safety
+/// `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_complete(
+    s: *const msrp_server,
+    full_remote_path: *const c_char,
+    timeout_ms: u32,
+    out: *mut *mut msrp_transport,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let remote = unsafe { remote_path(full_remote_path) }?;
+        let ctx = s.inner.context().clone();
+        complete_blocking(&ctx, timeout_ms, s.inner.complete(remote), out)
+    })
+}
+
+/// The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
+///
+/// # Safety
+/// As for `msrp_connector_complete_async`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_complete_async(
+    s: *const msrp_server,
+    full_remote_path: *const c_char,
+    timeout_ms: u32,
+    cb: msrp_complete_cb,
+    userdata: *mut c_void,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?.inner.clone();
+        // SAFETY: caller contract.
+        let remote = unsafe { remote_path(full_remote_path) }?;
+        let ctx = s.context().clone();
+        complete_async(
+            &ctx,
+            timeout_ms,
+            async move { s.complete(remote).await },
+            cb,
+            userdata,
+        )
+    })
+}
+
+/// Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
+/// `msrp_server_prepare`); the port closes when no prepared URI uses it.
+/// `MSRP_RESULT_NOT_FOUND` when it was not prepared.
+///
+/// # Safety
+/// `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_cleanup(
+    s: *const msrp_server,
+    local_uri: *const c_char,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let u = Uri::parse(unsafe { text(local_uri, "local_uri") }?)?;
+        if !s.inner.cleanup(&u) {
+            return Err(FfiError::new(
+                msrp_result::NotFound,
+                format!("{u} was not prepared on this server"),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
+/// and frees the server. Transports already handed out stay open. NULL is ignored.
+///
+/// # Safety
+/// `s` is NULL or a server from libmsrp not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_free(s: *mut msrp_server) {
+    run_or((), || {
+        // SAFETY: caller contract.
+        if let Some(s) = unsafe { s.as_ref() } {
+            s.inner.close();
+        }
+        // SAFETY: caller contract.
+        unsafe { free(s) }
+    })
+}
