@@ -1,6 +1,7 @@
 /* Connections over real loopback sockets through the public header:
  * context, direct connector and acceptor, shared-port server, transport,
  * loggers and queued callbacks. Mirrors the reference's own test suite. */
+#include <dirent.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -523,14 +524,29 @@ static void test_callback_delivery(void) {
 /* Freeing the context with live transports and a pending read ends cleanly:
  * the read's callback fires with CLOSED before free returns, and the
  * transports answer CLOSED afterwards. */
+/* Threads of this process (Linux); -1 where that cannot be counted. */
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
 static void test_free_context_with_live_transports(void) {
+  int threads_before = thread_count();
   msrp_context *ctx = new_ctx(false);
   msrp_transport *a = NULL, *p = NULL;
   make_pair(ctx, false, NULL, &a, &p);
   completion rd;
   completion_init(&rd);
   CHECK_OK(msrp_transport_read_chunk_async(p, SIZE_MAX, 20000, on_read, &rd));
+  CHECK(threads_before < 0 || thread_count() > threads_before);
   msrp_context_free(ctx);
+  CHECK(threads_before < 0 || thread_count() == threads_before); /* no libmsrp thread left */
   CHECK(rd.done == 1);
   CHECK(rd.result == MSRP_RESULT_CLOSED && rd.chunk == NULL);
   msrp_chunk *c = NULL;

@@ -25,7 +25,7 @@ use crate::proto::{Chunk, Flag};
 
 /// Decoded events buffered between the reader task and the application.
 pub const EVENT_QUEUE: usize = 64;
-const READ_BUF: usize = 64 * 1024;
+const READ_BUF: usize = 256 * 1024;
 
 enum InEvent {
     Head(Chunk),
@@ -244,7 +244,11 @@ impl Transport {
                 }
                 InEvent::Data(d) => {
                     let Some(cur) = st.cur.as_mut() else { continue };
-                    cur.buf.extend_from_slice(&d);
+                    if cur.buf.is_empty() {
+                        cur.buf = d;
+                    } else {
+                        cur.buf.extend_from_slice(&d);
+                    }
                     if size != usize::MAX && cur.buf.len() > size {
                         // If the end is already here, return the chunk whole.
                         match st.rx.try_recv() {
@@ -288,7 +292,7 @@ impl Transport {
 fn finish(cur: Current, flag: Flag) -> Received {
     if cur.segment == 0 {
         let mut c = cur.head;
-        c.set_data(&cur.buf);
+        c.set_data_vec(cur.buf);
         c.set_flag(flag);
         Received {
             chunk: c,

@@ -311,6 +311,11 @@ impl Chunk {
         self.data.extend_from_slice(data);
     }
 
+    /// Replaces the body with `data` without copying it.
+    pub fn set_data_vec(&mut self, data: Vec<u8>) {
+        self.data = data;
+    }
+
     /// Appends to the body.
     pub fn append_data(&mut self, data: &[u8]) {
         self.data.extend_from_slice(data);
