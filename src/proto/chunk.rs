@@ -120,6 +120,8 @@ pub struct Chunk {
     data: Vec<u8>,
     flag: Flag,
     body: bool,
+    /// The first header problem the decoder found (verify_headers reports it).
+    malformed: Option<Box<HeaderError>>,
 }
 
 impl fmt::Debug for Chunk {
@@ -180,6 +182,7 @@ impl Chunk {
             data: Vec::new(),
             flag: Flag::End,
             body: false,
+            malformed: None,
         };
         c.tid = c.push_text(tid);
         c
@@ -349,6 +352,10 @@ impl Chunk {
 
     pub(crate) fn mark_body(&mut self) {
         self.body = true;
+    }
+
+    pub(crate) fn mark_malformed(&mut self, e: HeaderError) {
+        self.malformed = Some(Box::new(e));
     }
 
     /// The first value of a known header.
@@ -645,6 +652,9 @@ impl Chunk {
     /// Reference `verify_headers`: To-Path and From-Path are present and
     /// every known header is well formed.
     pub fn verify_headers(&self) -> Result<(), ChunkError> {
+        if let Some(e) = &self.malformed {
+            return Err(ChunkError::Header((**e).clone()));
+        }
         if self.header(HeaderName::ToPath).is_none() {
             return Err(ChunkError::MissingHeader("To-Path"));
         }

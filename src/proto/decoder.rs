@@ -299,10 +299,7 @@ impl Decoder {
                     chunk.mark_body();
                     self.start_body(&chunk);
                     self.state = State::Body;
-                    return Ok(Some(Event::Head {
-                        chunk,
-                        error: self.header_error.take(),
-                    }));
+                    return Ok(Some(self.head_event(chunk)));
                 }
                 if line.starts_with(b"-------") {
                     let chunk = self.chunk.take().expect("chunk in Headers state");
@@ -315,10 +312,7 @@ impl Decoder {
                         return Err(fail(&mut self.state, DecodeError::BadEndLine));
                     };
                     self.pending_end = Some(flag);
-                    return Ok(Some(Event::Head {
-                        chunk,
-                        error: self.header_error.take(),
-                    }));
+                    return Ok(Some(self.head_event(chunk)));
                 }
                 self.header_lines += 1;
                 if self.header_lines > self.limits.max_headers {
@@ -329,6 +323,16 @@ impl Decoder {
             }
             State::Body | State::Failed => unreachable!("line() outside head states"),
         }
+    }
+
+    /// The head event for `chunk`, carrying (and marking the chunk with) the
+    /// first header problem found.
+    fn head_event(&mut self, mut chunk: Chunk) -> Event<'static> {
+        let error = self.header_error.take();
+        if let Some(e) = &error {
+            chunk.mark_malformed(e.clone());
+        }
+        Event::Head { chunk, error }
     }
 
     fn note_error(&mut self, name: &str, what: &str) {

@@ -1,0 +1,941 @@
+//! The MSRP session (reference `MSRPSession`), sans-IO: chunks in, chunks to
+//! send out, events for the application, deadlines — time comes in as an
+//! argument. The driver (engine) moves chunks between this state machine
+//! and a transport.
+//!
+//! Sending: messages are cut into chunks of `chunk_size`; a message that
+//! fits in one chunk goes before the next chunk of a large one, so chat is
+//! never stuck behind a file (the large one continues later in a new
+//! transaction with the next Byte-Range). A window bounds the transactions
+//! waiting for a response. Every transaction gets a response or a local one
+//! at its deadline: 408 when Failure-Report is `yes`, 200 when `partial` or
+//! `no` (the reference's rule).
+//!
+//! Receiving: REPORTs go to the application unanswered; unknown methods get
+//! 501; malformed requests 400; wrong paths 481; unacceptable or missing
+//! Content-Type 415; messages over the size limit 413. SEND chunks are
+//! reassembled by Message-ID and Byte-Range offsets (out of order and
+//! overlapping chunks are fine), or handed over one by one in streaming
+//! mode. With Success-Report `yes`, a REPORT with `000 200 OK` and the
+//! whole message's Byte-Range goes back once the message is complete.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::chunk::{Chunk, Flag};
+use super::header::{ByteRange, HeaderName, ReportMode, Status};
+use super::ids;
+use super::transport::{PathCheck, check_incoming, wants_error_response, wants_success_response};
+use super::uri::Uri;
+
+/// Session settings.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Largest body of an outgoing chunk (default 64 KiB; through a relay use 8 KiB or less).
+    pub chunk_size: usize,
+    /// Most outgoing transactions waiting for a response at once (default 32).
+    pub window: usize,
+    /// How long to wait for a transaction response (default 30 s).
+    pub response_timeout: Duration,
+    /// Acceptable media types: `*`, `type/*` or `type/subtype` (default `*`).
+    pub accept_types: Vec<String>,
+    /// Largest incoming message accepted, in bytes (413 beyond); also bounds
+    /// the memory held for reassembly (default 64 MiB).
+    pub max_message_size: u64,
+    /// Hand each accepted SEND chunk to the application as it arrives
+    /// instead of reassembling whole messages.
+    pub streaming: bool,
+    /// Compare only session ids in path checks (sessmatch).
+    pub sessmatch: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            chunk_size: 64 * 1024,
+            window: 32,
+            response_timeout: Duration::from_secs(30),
+            accept_types: vec!["*".into()],
+            max_message_size: 64 * 1024 * 1024,
+            streaming: false,
+            sessmatch: false,
+        }
+    }
+}
+
+/// Reference `contains_mime_type`: case-insensitive, parameters ignored,
+/// `*` and `type/*` patterns.
+pub fn accepts(patterns: &[String], content_type: &str) -> bool {
+    let mt = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    patterns.iter().any(|p| {
+        let p = p.trim().to_ascii_lowercase();
+        p == "*" || p == mt || (p.ends_with("/*") && mt.starts_with(&p[..p.len() - 1]))
+    })
+}
+
+/// Where an outgoing message's bytes come from.
+pub enum Source {
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+    /// A reader (a file, a pipe, an application callback), read as chunks are sent.
+    Reader(Box<dyn std::io::Read + Send>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Source::Reader(_) => f.write_str("Reader"),
+        }
+    }
+}
+
+/// A message to send (reference `OutgoingFile` and `send_message`).
+#[derive(Debug)]
+pub struct OutgoingMessage {
+    /// Message-ID (a random one when `None`).
+    pub message_id: Option<String>,
+    /// Content-Type of the message.
+    pub content_type: String,
+    /// Further headers for every chunk (Content-Disposition, …).
+    pub headers: Vec<(String, String)>,
+    /// The bytes.
+    pub source: Source,
+    /// Total size when known (for a reader); `None` sends `*` totals.
+    pub size: Option<u64>,
+    /// Byte offset the source starts at within the whole message (resume).
+    pub start: u64,
+    /// Ask for a success REPORT.
+    pub success_report: bool,
+    /// Failure-Report mode.
+    pub failure_report: ReportMode,
+}
+
+/// Local handle of an outgoing message.
+pub type MsgId = u64;
+/// Local handle of a chunk sent with [`Session::send_chunk`].
+pub type TxId = u64;
+
+/// What the session tells the application.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// The response (received, or made locally at the deadline) to a chunk sent with `send_chunk`.
+    ChunkResponse {
+        /// The handle.
+        tx: TxId,
+        /// The status code.
+        code: u16,
+        /// Comment of the response.
+        comment: String,
+        /// Whether the response was made locally (timeout or closed connection).
+        local: bool,
+    },
+    /// Bytes of an outgoing message were sent or acknowledged.
+    Progress {
+        /// The message.
+        msg: MsgId,
+        /// Bytes sent so far (counting from `start`).
+        sent: u64,
+        /// Bytes acknowledged so far.
+        acked: u64,
+        /// Total, when known.
+        total: Option<u64>,
+    },
+    /// An outgoing message finished: 200 when every chunk was accepted,
+    /// otherwise the first failure (a peer's code, 408 on timeout, or a local
+    /// code when cancelled or closed).
+    MessageDone {
+        /// The message.
+        msg: MsgId,
+        /// Its Message-ID.
+        message_id: String,
+        /// Final status code.
+        code: u16,
+        /// Explanation.
+        comment: String,
+    },
+    /// A whole incoming message (reassembly mode): the first chunk's head
+    /// (headers; no body) and all the bytes.
+    Message {
+        /// Headers of the message's first chunk.
+        head: Chunk,
+        /// The reassembled body.
+        data: Vec<u8>,
+    },
+    /// An accepted incoming request handed over as it came: SEND chunks in
+    /// streaming mode, NICKNAME and other accepted requests.
+    Chunk(Chunk),
+    /// An incoming message was aborted by its sender (`#`).
+    MessageAborted {
+        /// Its Message-ID.
+        message_id: String,
+    },
+    /// An incoming REPORT.
+    Report(Chunk),
+}
+
+struct OutMsg {
+    id: MsgId,
+    message_id: String,
+    content_type: String,
+    headers: Vec<(String, String)>,
+    source: Source,
+    size: Option<u64>,
+    /// Next byte to send, counting from 0 at the start of the whole message.
+    offset: u64,
+    start: u64,
+    lookahead: Option<Vec<u8>>,
+    acked: u64,
+    outstanding: usize,
+    sent_last: bool,
+    cancelled: bool,
+    failed: Option<(u16, String)>,
+    sr: bool,
+    fr: ReportMode,
+}
+
+enum PendingKind {
+    Message { msg: MsgId, len: u64 },
+    Raw { tx: TxId },
+}
+
+struct Pending {
+    kind: PendingKind,
+    deadline: Instant,
+    fr: ReportMode,
+}
+
+#[derive(Default)]
+struct Incoming {
+    head: Option<Chunk>,
+    data: Vec<u8>,
+    /// Received byte intervals [start, end) (0-based), merged.
+    have: Vec<(u64, u64)>,
+    /// Length of the message once its last chunk arrived (or its total is known).
+    end: Option<u64>,
+    success_report: bool,
+}
+
+impl Incoming {
+    fn add(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        self.have.push((start, end));
+        self.have.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.have.len());
+        for &(s, e) in &self.have {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.have = merged;
+    }
+
+    fn complete(&self) -> bool {
+        match self.end {
+            Some(0) => true,
+            Some(n) => self.have.len() == 1 && self.have[0] == (0, n),
+            None => false,
+        }
+    }
+}
+
+/// The session state machine.
+pub struct Session {
+    cfg: SessionConfig,
+    local: Vec<Uri>,
+    remote: Vec<Uri>,
+    control: VecDeque<Chunk>,
+    raw: VecDeque<(TxId, Chunk)>,
+    out: VecDeque<OutMsg>,
+    pending: HashMap<String, Pending>,
+    waiting_for_window: usize,
+    incoming: HashMap<String, Incoming>,
+    incoming_bytes: u64,
+    events: VecDeque<SessionEvent>,
+    next: u64,
+    closed: bool,
+}
+
+const FAILED_READ: u16 = 500;
+
+impl Session {
+    /// A session between `local` and `remote` paths.
+    pub fn new(cfg: SessionConfig, local: Vec<Uri>, remote: Vec<Uri>) -> Session {
+        Session {
+            cfg,
+            local,
+            remote,
+            control: VecDeque::new(),
+            raw: VecDeque::new(),
+            out: VecDeque::new(),
+            pending: HashMap::new(),
+            waiting_for_window: 0,
+            incoming: HashMap::new(),
+            incoming_bytes: 0,
+            events: VecDeque::new(),
+            next: 1,
+            closed: false,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let n = self.next;
+        self.next += 1;
+        n
+    }
+
+    /// Queues a message; returns its handle. Its chunks go out through
+    /// [`Session::poll_transmit`].
+    pub fn send_message(&mut self, m: OutgoingMessage) -> MsgId {
+        let id = self.next_id();
+        let message_id = m.message_id.unwrap_or_else(ids::message_id);
+        let size = match &m.source {
+            Source::Bytes(b) => Some(m.start + b.len() as u64),
+            Source::Reader(_) => m.size,
+        };
+        let closed = self.closed;
+        self.out.push_back(OutMsg {
+            id,
+            message_id,
+            content_type: m.content_type,
+            headers: m.headers,
+            source: m.source,
+            size,
+            offset: m.start,
+            start: m.start,
+            lookahead: None,
+            acked: 0,
+            outstanding: 0,
+            sent_last: false,
+            cancelled: false,
+            failed: closed.then(|| (0, "the session is closed".into())),
+            sr: m.success_report,
+            fr: m.failure_report,
+        });
+        if closed {
+            self.finish_failed();
+        }
+        id
+    }
+
+    /// Reference `send_chunk`: queues a chunk as it is (its To-Path and
+    /// From-Path are the application's business). A [`SessionEvent::ChunkResponse`]
+    /// follows exactly once for requests other than REPORT.
+    pub fn send_chunk(&mut self, chunk: Chunk) -> TxId {
+        let tx = self.next_id();
+        if self.closed {
+            if chunk.method() != Some("REPORT") {
+                self.events.push_back(SessionEvent::ChunkResponse {
+                    tx,
+                    code: 0,
+                    comment: "the session is closed".into(),
+                    local: true,
+                });
+            }
+        } else {
+            self.raw.push_back((tx, chunk));
+        }
+        tx
+    }
+
+    /// Aborts an outgoing message: no more chunks; if some were sent, the
+    /// next one carries the `#` flag. Returns false when it was already done.
+    pub fn cancel(&mut self, msg: MsgId) -> bool {
+        match self.out.iter_mut().find(|m| m.id == msg) {
+            Some(m) if !m.cancelled && m.failed.is_none() => {
+                m.cancelled = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether nothing is queued or waiting for a response.
+    pub fn is_idle(&self) -> bool {
+        self.control.is_empty()
+            && self.raw.is_empty()
+            && self.out.is_empty()
+            && self.pending.is_empty()
+    }
+
+    /// Whether chunks wait to be sent (as opposed to responses only).
+    pub fn has_queued(&self) -> bool {
+        !self.control.is_empty() || !self.raw.is_empty() || !self.out.is_empty()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest transaction deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    fn window_full(&self) -> bool {
+        self.waiting_for_window >= self.cfg.window.max(1)
+    }
+
+    fn track(&mut self, chunk: &Chunk, kind: PendingKind, now: Instant) -> bool {
+        if chunk.method() == Some("REPORT") || !chunk.is_request() {
+            return false;
+        }
+        let fr = chunk.failure_report().unwrap_or(ReportMode::Yes);
+        if fr == ReportMode::Yes {
+            self.waiting_for_window += 1;
+        }
+        self.pending.insert(
+            chunk.transaction_id().to_owned(),
+            Pending {
+                kind,
+                deadline: now + self.cfg.response_timeout,
+                fr,
+            },
+        );
+        true
+    }
+
+    /// The next chunk to write, or `None` when nothing may go now (queues
+    /// empty, or the window is full).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Chunk> {
+        if let Some(c) = self.control.pop_front() {
+            return Some(c);
+        }
+        if self.closed {
+            return None;
+        }
+        if self.window_full() {
+            return None;
+        }
+        if let Some((tx, mut c)) = self.raw.pop_front() {
+            if self.pending.contains_key(c.transaction_id()) {
+                c.set_transaction_id(&ids::transaction_id())
+                    .expect("generated ids are valid");
+            }
+            c.ensure_unique_transaction_id();
+            self.track(&c, PendingKind::Raw { tx }, now);
+            return Some(c);
+        }
+        // A message that finishes in this chunk (or is cancelled) goes first;
+        // otherwise the oldest large message sends its next chunk and moves
+        // to the back. Messages that only wait for responses are skipped.
+        let size = self.cfg.chunk_size.max(1) as u64;
+        loop {
+            let sendable = |m: &OutMsg| !m.sent_last && m.failed.is_none();
+            let pick = self
+                .out
+                .iter()
+                .position(|m| {
+                    sendable(m) && (m.cancelled || m.remaining().is_some_and(|r| r <= size))
+                })
+                .or_else(|| self.out.iter().position(sendable))?;
+            let mut m = self.out.remove(pick).expect("picked index exists");
+            let chunk = self.next_chunk(&mut m, now);
+            if (m.sent_last || m.failed.is_some()) && m.outstanding == 0 {
+                self.finish(m);
+            } else {
+                self.out.push_back(m);
+            }
+            if chunk.is_some() {
+                return chunk;
+            }
+        }
+    }
+
+    fn next_chunk(&mut self, m: &mut OutMsg, now: Instant) -> Option<Chunk> {
+        if m.sent_last || m.failed.is_some() {
+            return None;
+        }
+        let sent_any = m.offset > m.start;
+        if m.cancelled {
+            m.failed = Some((0, "cancelled".into()));
+            if !sent_any {
+                return None;
+            }
+            // An empty chunk with the '#' flag tells the peer to drop the message.
+            let mut c = self.message_chunk(m, &[], Flag::Abort);
+            c.ensure_unique_transaction_id();
+            m.sent_last = true;
+            return Some(c);
+        }
+        let size = self.cfg.chunk_size.max(1);
+        let piece = match m.read_piece(size) {
+            Ok(p) => p,
+            Err(e) => {
+                m.failed = Some((FAILED_READ, format!("reading the message failed: {e}")));
+                if sent_any {
+                    let c = self.message_chunk(m, &[], Flag::Abort);
+                    m.sent_last = true;
+                    return Some(c);
+                }
+                return None;
+            }
+        };
+        let last = match m.size {
+            Some(total) => m.offset + piece.len() as u64 >= total,
+            None => m.peek_end(size).unwrap_or(true),
+        };
+        if !last && piece.is_empty() {
+            // The source ended before its announced size.
+            m.failed = Some((
+                FAILED_READ,
+                "the source ended before the announced size".into(),
+            ));
+            return sent_any.then(|| {
+                m.sent_last = true;
+                self.message_chunk(m, &[], Flag::Abort)
+            });
+        }
+        let mut c = self.message_chunk(m, &piece, if last { Flag::End } else { Flag::More });
+        c.ensure_unique_transaction_id();
+        m.offset += piece.len() as u64;
+        m.sent_last = last;
+        let len = piece.len() as u64;
+        if self.track(&c, PendingKind::Message { msg: m.id, len }, now) {
+            m.outstanding += 1;
+            if m.fr == ReportMode::No {
+                m.acked += len;
+            }
+        } else {
+            m.acked += len;
+        }
+        self.events.push_back(SessionEvent::Progress {
+            msg: m.id,
+            sent: m.offset - m.start,
+            acked: m.acked,
+            total: m.size.map(|t| t - m.start),
+        });
+        Some(c)
+    }
+
+    fn message_chunk(&self, m: &OutMsg, piece: &[u8], flag: Flag) -> Chunk {
+        let mut c = Chunk::request("SEND").expect("SEND is valid");
+        c.set_to_path(&self.remote);
+        c.set_from_path(&self.local);
+        c.set_message_id(&m.message_id).unwrap_or_else(|_| {
+            let _ = c.set_message_id(&ids::message_id());
+        });
+        let start = m.offset + 1;
+        let end = m.offset + piece.len() as u64;
+        let total = m.size.or(if flag == Flag::End { Some(end) } else { None });
+        let _ = c.set_byte_range(ByteRange {
+            start,
+            end: Some(end),
+            total,
+        });
+        if m.sr {
+            let _ = c.set_success_report(ReportMode::Yes);
+        }
+        if m.fr != ReportMode::Yes {
+            c.set_failure_report(m.fr);
+        }
+        for (k, v) in &m.headers {
+            let _ = c.add_header_raw(k, v);
+        }
+        let _ = c.set_content_type(&m.content_type);
+        c.set_data(piece);
+        c.set_flag(flag);
+        c
+    }
+
+    fn finish(&mut self, m: OutMsg) {
+        let (code, comment) = m.failed.unwrap_or((200, "OK".into()));
+        self.events.push_back(SessionEvent::MessageDone {
+            msg: m.id,
+            message_id: m.message_id,
+            code,
+            comment,
+        });
+    }
+
+    fn finish_failed(&mut self) {
+        let mut keep = VecDeque::new();
+        while let Some(m) = self.out.pop_front() {
+            if m.failed.is_some() && m.outstanding == 0 {
+                self.finish(m);
+            } else {
+                keep.push_back(m);
+            }
+        }
+        self.out = keep;
+    }
+
+    fn settle(&mut self, tid: &str, code: u16, comment: String, local: bool) {
+        let Some(p) = self.pending.remove(tid) else {
+            return;
+        };
+        if p.fr == ReportMode::Yes {
+            self.waiting_for_window = self.waiting_for_window.saturating_sub(1);
+        }
+        match p.kind {
+            PendingKind::Raw { tx } => self.events.push_back(SessionEvent::ChunkResponse {
+                tx,
+                code,
+                comment,
+                local,
+            }),
+            PendingKind::Message { msg, len } => {
+                let Some(i) = self.out.iter().position(|m| m.id == msg) else {
+                    return;
+                };
+                let m = &mut self.out[i];
+                m.outstanding -= 1;
+                if (200..300).contains(&code) {
+                    if m.fr != ReportMode::No {
+                        m.acked += len;
+                    }
+                    let ev = SessionEvent::Progress {
+                        msg,
+                        sent: m.offset - m.start,
+                        acked: m.acked,
+                        total: m.size.map(|t| t - m.start),
+                    };
+                    self.events.push_back(ev);
+                } else if m.failed.is_none() {
+                    // The peer refused a chunk (413 included): stop sending it.
+                    m.failed = Some((code, comment));
+                }
+                let m = &self.out[i];
+                if m.outstanding == 0 && (m.sent_last || m.failed.is_some()) {
+                    let m = self.out.remove(i).expect("index exists");
+                    self.finish(m);
+                }
+            }
+        }
+    }
+
+    /// Ends transactions whose deadline passed: 408 when Failure-Report is
+    /// `yes`, 200 when `partial` or `no`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<(String, ReportMode)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, p)| (k.clone(), p.fr))
+            .collect();
+        for (tid, fr) in due {
+            if fr == ReportMode::Yes {
+                self.settle(
+                    &tid,
+                    408,
+                    "Timed out while waiting for transaction response".into(),
+                    true,
+                );
+            } else {
+                self.settle(&tid, 200, "OK".into(), true);
+            }
+        }
+    }
+
+    /// The connection ended: every waiting transaction and message ends
+    /// with a local failure; nothing more will be sent.
+    pub fn close(&mut self, why: &str) {
+        self.closed = true;
+        self.control.clear();
+        while let Some((tx, c)) = self.raw.pop_front() {
+            if c.method() != Some("REPORT") {
+                self.events.push_back(SessionEvent::ChunkResponse {
+                    tx,
+                    code: 0,
+                    comment: why.into(),
+                    local: true,
+                });
+            }
+        }
+        let tids: Vec<String> = self.pending.keys().cloned().collect();
+        for tid in tids {
+            self.settle(&tid, 0, why.into(), true);
+        }
+        while let Some(mut m) = self.out.pop_front() {
+            if m.failed.is_none() {
+                m.failed = Some((0, why.into()));
+            }
+            m.outstanding = 0;
+            self.finish(m);
+        }
+        self.incoming.clear();
+        self.incoming_bytes = 0;
+    }
+
+    fn respond(&mut self, req: &Chunk, code: u16, comment: &str) {
+        let ok = (200..300).contains(&code);
+        let send = if ok {
+            wants_success_response(req)
+        } else {
+            wants_error_response(req)
+        };
+        if send {
+            // A request too broken to take its paths from is answered along
+            // this session's own paths.
+            let r = req.make_response(code, Some(comment)).or_else(|_| {
+                let mut r = Chunk::response(req.transaction_id(), code, Some(comment))?;
+                r.set_to_path(&self.remote[..self.remote.len().min(1)]);
+                r.set_from_path(&self.local[..self.local.len().min(1)]);
+                Ok::<Chunk, super::chunk::ChunkError>(r)
+            });
+            if let Ok(r) = r {
+                self.control.push_back(r);
+            }
+        }
+    }
+
+    /// Handles a chunk that arrived on the connection.
+    pub fn handle_chunk(&mut self, chunk: Chunk, now: Instant) {
+        let _ = now;
+        if !chunk.is_request() {
+            let code = chunk.code().unwrap_or(0);
+            let comment = chunk.comment().unwrap_or("").to_owned();
+            self.settle(chunk.transaction_id(), code, comment, false);
+            return;
+        }
+        match chunk.method() {
+            Some("REPORT") => self.events.push_back(SessionEvent::Report(chunk)),
+            Some("SEND") => self.incoming_send(chunk),
+            Some("NICKNAME") => {
+                let ok = chunk.header_by_name("Use-Nickname").is_some()
+                    && chunk.header(HeaderName::SuccessReport).is_none()
+                    && chunk.header(HeaderName::FailureReport).is_none();
+                if !ok {
+                    self.respond(&chunk, 400, "Bad Request");
+                } else if let Some((code, why)) = self.check_paths(&chunk) {
+                    self.respond(&chunk, code, &why);
+                } else {
+                    self.respond(&chunk, 200, "OK");
+                    self.events.push_back(SessionEvent::Chunk(chunk));
+                }
+            }
+            _ => self.respond(&chunk, 501, "Method Not Implemented"),
+        }
+    }
+
+    fn check_paths(&self, chunk: &Chunk) -> Option<(u16, String)> {
+        match check_incoming(chunk, &self.local, &self.remote, self.cfg.sessmatch) {
+            PathCheck::Ok => None,
+            PathCheck::Reject(code, why) => Some((code, why)),
+        }
+    }
+
+    fn incoming_send(&mut self, chunk: Chunk) {
+        if chunk.verify_headers().is_err() {
+            return self.respond(&chunk, 400, "Bad Request");
+        }
+        if let Some((code, _)) = self.check_paths(&chunk) {
+            let comment = if code == 481 {
+                "No Such Session"
+            } else {
+                "Bad Request"
+            };
+            return self.respond(&chunk, code, comment);
+        }
+        let has_body = !chunk.data().is_empty() || chunk.content_type().is_some();
+        if !has_body {
+            // An empty SEND: a binding or keep-alive.
+            return self.respond(&chunk, 200, "OK");
+        }
+        match chunk.content_type() {
+            None => return self.respond(&chunk, 415, "Content-Type header missing"),
+            Some(ct) if !accepts(&self.cfg.accept_types, ct) => {
+                return self.respond(&chunk, 415, "Unsupported Media Type");
+            }
+            _ => {}
+        }
+        let len = chunk.size() as u64;
+        let range = match chunk.byte_range() {
+            Ok(Some(r)) => r,
+            Ok(None) => ByteRange {
+                start: 1,
+                end: Some(len),
+                total: Some(len),
+            },
+            Err(_) => return self.respond(&chunk, 400, "Bad Request"),
+        };
+        let start0 = range.start - 1;
+        let end0 = start0 + len;
+        if range
+            .end
+            .is_some_and(|e| e != end0 && chunk.flag() != Flag::Abort)
+            && len > 0
+        {
+            return self.respond(&chunk, 400, "Byte-Range does not match the body length");
+        }
+        let max = self.cfg.max_message_size;
+        if range.total.is_some_and(|t| t > max) || end0 > max {
+            return self.respond(&chunk, 413, "Message Too Large");
+        }
+        let message_id = chunk.message_id().unwrap_or("").to_owned();
+        if chunk.flag() == Flag::Abort {
+            self.respond(&chunk, 200, "OK");
+            if let Some(inc) = self.incoming.remove(&message_id) {
+                self.incoming_bytes -= inc.data.len() as u64;
+            }
+            self.events
+                .push_back(SessionEvent::MessageAborted { message_id });
+            return;
+        }
+        // Memory bound for reassembly across all messages in progress.
+        if !self.cfg.streaming {
+            let grow = end0.saturating_sub(
+                self.incoming
+                    .get(&message_id)
+                    .map_or(0, |i| i.data.len() as u64),
+            );
+            if self.incoming_bytes + grow > max {
+                return self.respond(&chunk, 413, "Message Too Large");
+            }
+        }
+        self.respond(&chunk, 200, "OK");
+        let sr = chunk.success_report().unwrap_or(ReportMode::No) == ReportMode::Yes;
+        let single = range.start == 1
+            && chunk.flag() == Flag::End
+            && !self.incoming.contains_key(&message_id);
+        if single {
+            // The whole message in one chunk: no bookkeeping.
+            if sr {
+                self.success_report(&chunk, &message_id, len);
+            }
+            if self.cfg.streaming {
+                self.events.push_back(SessionEvent::Chunk(chunk));
+            } else {
+                let mut head = chunk;
+                let data = head.take_data();
+                self.events.push_back(SessionEvent::Message { head, data });
+            }
+            return;
+        }
+        let inc = self.incoming.entry(message_id.clone()).or_default();
+        inc.success_report |= sr;
+        if let Some(t) = range.total {
+            inc.end = Some(t);
+        }
+        if chunk.flag() == Flag::End {
+            inc.end = Some(end0);
+        }
+        inc.add(start0, end0);
+        let streaming = self.cfg.streaming;
+        if streaming {
+            if inc.head.is_none() {
+                let mut h = chunk.clone();
+                h.set_data(&[]);
+                inc.head = Some(h);
+            }
+            self.events.push_back(SessionEvent::Chunk(chunk));
+        } else {
+            let before = inc.data.len() as u64;
+            if inc.data.len() < end0 as usize {
+                inc.data.resize(end0 as usize, 0);
+            }
+            inc.data[start0 as usize..end0 as usize].copy_from_slice(chunk.data());
+            let after = inc.data.len() as u64;
+            if inc.head.is_none() || range.start == 1 {
+                let mut h = chunk;
+                h.set_data(&[]);
+                inc.head = Some(h);
+            }
+            self.incoming_bytes += after - before;
+        }
+        let inc = self.incoming.get(&message_id).expect("just inserted");
+        if inc.complete() {
+            let mut inc = self.incoming.remove(&message_id).expect("present");
+            self.incoming_bytes -= inc.data.len() as u64;
+            let total = inc.end.unwrap_or(0);
+            let head = inc.head.take().expect("a chunk arrived");
+            if inc.success_report {
+                self.success_report(&head, &message_id, total);
+            }
+            if !streaming {
+                inc.data.truncate(total as usize);
+                self.events.push_back(SessionEvent::Message {
+                    head,
+                    data: inc.data,
+                });
+            }
+        }
+    }
+
+    fn success_report(&mut self, send: &Chunk, message_id: &str, total: u64) {
+        let mut r = Chunk::request("REPORT").expect("REPORT is valid");
+        r.set_to_path(&self.remote);
+        r.set_from_path(&self.local);
+        let _ = r.set_message_id(message_id);
+        let _ = r.set_byte_range(ByteRange {
+            start: 1,
+            end: Some(total),
+            total: Some(total),
+        });
+        let _ = r.set_status(&Status {
+            namespace: 0,
+            code: 200,
+            comment: Some("OK".into()),
+        });
+        let _ = send;
+        self.control.push_back(r);
+    }
+}
+
+impl OutMsg {
+    fn remaining(&self) -> Option<u64> {
+        self.size.map(|s| s.saturating_sub(self.offset))
+    }
+
+    fn read_piece(&mut self, size: usize) -> std::io::Result<Vec<u8>> {
+        if let Some(p) = self.lookahead.take() {
+            return Ok(p);
+        }
+        match &mut self.source {
+            Source::Bytes(b) => {
+                let from = (self.offset - self.start) as usize;
+                let to = (from + size).min(b.len());
+                Ok(b[from.min(to)..to].to_vec())
+            }
+            Source::Reader(r) => {
+                let want = match self.size {
+                    Some(total) => (total.saturating_sub(self.offset)).min(size as u64) as usize,
+                    None => size,
+                };
+                read_full(r.as_mut(), want)
+            }
+        }
+    }
+
+    /// For sources of unknown size: whether the bytes after the piece just
+    /// read are the end (reads one piece ahead).
+    fn peek_end(&mut self, size: usize) -> std::io::Result<bool> {
+        let Source::Reader(r) = &mut self.source else {
+            return Ok(true);
+        };
+        let next = read_full(r.as_mut(), size)?;
+        let end = next.is_empty();
+        self.lookahead = (!end).then_some(next);
+        Ok(end)
+    }
+}
+
+/// Reads up to `want` bytes, stopping early only at the end of the source.
+fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}

@@ -1,0 +1,496 @@
+//! The sans-IO session: two sessions wired back to back through the real
+//! encoder and decoder, on a simulated clock. One test per rule.
+
+use std::time::{Duration, Instant};
+
+use msrp::proto::decoder::{Limits, decode_all};
+use msrp::proto::header::{ByteRange, HeaderName, ReportMode};
+use msrp::proto::session::{
+    OutgoingMessage, Session, SessionConfig, SessionEvent, Source, accepts,
+};
+use msrp::proto::uri::{Uri, parse_path};
+use msrp::proto::{Chunk, Flag};
+
+fn path(s: &str) -> Vec<Uri> {
+    parse_path(s).unwrap()
+}
+
+struct Pair {
+    a: Session,
+    b: Session,
+    now: Instant,
+    /// Chunks in flight on the wire, each direction, in order.
+    a_to_b: Vec<Chunk>,
+    b_to_a: Vec<Chunk>,
+}
+
+fn pair(cfg_a: SessionConfig, cfg_b: SessionConfig) -> Pair {
+    let pa = path("msrp://127.0.0.1:1000/alice;tcp");
+    let pb = path("msrp://127.0.0.1:2000/bob;tcp");
+    Pair {
+        a: Session::new(cfg_a, pa.clone(), pb.clone()),
+        b: Session::new(cfg_b, pb, pa),
+        now: Instant::now(),
+        a_to_b: Vec::new(),
+        b_to_a: Vec::new(),
+    }
+}
+
+/// Encodes and decodes a chunk, as the wire would.
+fn wire(c: &Chunk) -> Chunk {
+    let bytes = c.to_bytes().expect("encodable");
+    let mut v = decode_all(&bytes, Limits::default()).expect("decodable");
+    assert_eq!(v.len(), 1);
+    v.remove(0).0
+}
+
+impl Pair {
+    /// Moves chunks both ways until nothing moves.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(c) = self.a.poll_transmit(self.now) {
+                self.a_to_b.push(wire(&c));
+            }
+            while let Some(c) = self.b.poll_transmit(self.now) {
+                self.b_to_a.push(wire(&c));
+            }
+            for c in std::mem::take(&mut self.a_to_b) {
+                self.b.handle_chunk(c, self.now);
+                moved = true;
+            }
+            for c in std::mem::take(&mut self.b_to_a) {
+                self.a.handle_chunk(c, self.now);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn events_a(&mut self) -> Vec<SessionEvent> {
+        std::iter::from_fn(|| self.a.poll_event()).collect()
+    }
+
+    fn events_b(&mut self) -> Vec<SessionEvent> {
+        std::iter::from_fn(|| self.b.poll_event()).collect()
+    }
+}
+
+fn text(data: &[u8]) -> OutgoingMessage {
+    OutgoingMessage {
+        message_id: None,
+        content_type: "text/plain".into(),
+        headers: Vec::new(),
+        source: Source::Bytes(data.to_vec()),
+        size: None,
+        start: 0,
+        success_report: false,
+        failure_report: ReportMode::Yes,
+    }
+}
+
+fn done_codes(ev: &[SessionEvent]) -> Vec<u16> {
+    ev.iter()
+        .filter_map(|e| match e {
+            SessionEvent::MessageDone { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn messages(ev: Vec<SessionEvent>) -> Vec<(Chunk, Vec<u8>)> {
+    ev.into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Message { head, data } => Some((head, data)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn small_message_round_trip_with_200() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    p.a.send_message(text(b"hello"));
+    p.pump();
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"hello");
+    assert_eq!(got[0].0.content_type(), Some("text/plain"));
+    assert_eq!(done_codes(&p.events_a()), [200]);
+    assert!(p.a.is_idle() && p.b.is_idle());
+}
+
+#[test]
+fn large_message_is_chunked_and_reassembled_and_small_ones_are_not_stuck_behind_it() {
+    let cfg = SessionConfig {
+        chunk_size: 1000,
+        window: 4,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), cfg);
+    let big: Vec<u8> = (0..25_000u32).map(|i| (i % 253) as u8).collect();
+    let big_id = p.a.send_message(text(&big));
+    // Two chunks of the big one leave first...
+    let first = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(first.header(HeaderName::ByteRange), Some("1-1000/25000"));
+    assert_eq!(first.flag(), Flag::More);
+    // ... then a chat line queued now goes out next, before the rest of the file.
+    p.a.send_message(text(b"chat"));
+    let second = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(second.data(), b"chat");
+    let third = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(third.header(HeaderName::ByteRange), Some("1001-2000/25000"));
+    for c in [first, second, third] {
+        p.b.handle_chunk(wire(&c), p.now);
+    }
+    p.pump();
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, b"chat");
+    assert_eq!(got[1].1, big);
+    let ev = p.events_a();
+    assert_eq!(done_codes(&ev), [200, 200]);
+    let last_progress = ev
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Progress {
+                msg,
+                sent,
+                acked,
+                total,
+            } if *msg == big_id => Some((*sent, *acked, *total)),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    assert_eq!(last_progress, (25_000, 25_000, Some(25_000)));
+}
+
+#[test]
+fn window_bounds_outstanding_transactions() {
+    let cfg = SessionConfig {
+        chunk_size: 100,
+        window: 3,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), cfg);
+    p.a.send_message(text(&[7u8; 1000]));
+    let mut n = 0;
+    while p.a.poll_transmit(p.now).is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn reassembly_uses_offsets_out_of_order_and_overlapping() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let mk = |start: u64, data: &[u8], flag: Flag| {
+        let mut c = Chunk::request("SEND").unwrap();
+        c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+        c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+        c.set_message_id("msg1234").unwrap();
+        c.set_byte_range(ByteRange {
+            start,
+            end: Some(start + data.len() as u64 - 1),
+            total: Some(10),
+        })
+        .unwrap();
+        c.set_content_type("text/plain").unwrap();
+        c.set_data(data);
+        c.set_flag(flag);
+        c
+    };
+    // Last piece first, then a middle overlapping it, then the start overlapping the middle.
+    p.b.handle_chunk(mk(8, b"789", Flag::End), p.now);
+    p.b.handle_chunk(mk(4, b"34567", Flag::More), p.now);
+    assert!(messages(p.events_b()).is_empty());
+    p.b.handle_chunk(mk(1, b"0123", Flag::More), p.now);
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"0123456789");
+    // Every chunk was answered 200.
+    let mut codes = Vec::new();
+    while let Some(c) = p.b.poll_transmit(p.now) {
+        codes.push(c.code());
+    }
+    assert_eq!(codes, [Some(200), Some(200), Some(200)]);
+}
+
+#[test]
+fn unknown_lengths_use_star_and_streaming_sources_work() {
+    let cfg = SessionConfig {
+        chunk_size: 4,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), SessionConfig::default());
+    let mut m = text(b"");
+    m.source = Source::Reader(Box::new(std::io::Cursor::new(b"abcdefghij".to_vec())));
+    m.size = None;
+    p.a.send_message(m);
+    let c1 = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(c1.header(HeaderName::ByteRange), Some("1-4/*"));
+    let c2 = p.a.poll_transmit(p.now).unwrap();
+    let c3 = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(c3.header(HeaderName::ByteRange), Some("9-10/10"));
+    assert_eq!(c3.flag(), Flag::End);
+    for c in [c1, c2, c3] {
+        p.b.handle_chunk(wire(&c), p.now);
+    }
+    assert_eq!(messages(p.events_b())[0].1, b"abcdefghij");
+}
+
+#[test]
+fn response_rules_follow_failure_report() {
+    for (fr, want) in [
+        (ReportMode::Yes, vec![Some(200)]),
+        (ReportMode::Partial, vec![]),
+        (ReportMode::No, vec![]),
+    ] {
+        let mut p = pair(SessionConfig::default(), SessionConfig::default());
+        let mut m = text(b"x");
+        m.failure_report = fr;
+        p.a.send_message(m);
+        let c = p.a.poll_transmit(p.now).unwrap();
+        p.b.handle_chunk(wire(&c), p.now);
+        let mut codes = Vec::new();
+        while let Some(c) = p.b.poll_transmit(p.now) {
+            codes.push(c.code());
+        }
+        assert_eq!(codes, want, "{fr:?}");
+    }
+}
+
+#[test]
+fn timeouts_give_408_for_yes_and_200_for_partial_and_no() {
+    for (fr, code) in [
+        (ReportMode::Yes, 408),
+        (ReportMode::Partial, 200),
+        (ReportMode::No, 200),
+    ] {
+        let cfg = SessionConfig {
+            response_timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let mut p = pair(cfg.clone(), cfg);
+        let mut c = Chunk::request("SEND").unwrap();
+        c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+        c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+        c.set_failure_report(fr);
+        let tx = p.a.send_chunk(c);
+        assert!(p.a.poll_transmit(p.now).is_some()); // sent; the peer never answers
+        let deadline = p.a.poll_timeout().unwrap();
+        assert_eq!(deadline, p.now + Duration::from_secs(5));
+        p.a.handle_timeout(p.now + Duration::from_secs(4));
+        assert!(p.a.poll_event().is_none());
+        p.a.handle_timeout(deadline);
+        match p.a.poll_event() {
+            Some(SessionEvent::ChunkResponse {
+                tx: t,
+                code: c,
+                local: true,
+                ..
+            }) => {
+                assert_eq!((t, c), (tx, code), "{fr:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.a.is_idle());
+    }
+}
+
+#[test]
+fn incoming_requests_get_the_right_error_codes() {
+    let cfg = SessionConfig {
+        accept_types: vec!["text/*".into(), "message/cpim".into()],
+        max_message_size: 100,
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    let base = || {
+        let mut c = Chunk::request("SEND").unwrap();
+        c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+        c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+        c.set_message_id("abcd1234").unwrap();
+        c
+    };
+    let mut cases: Vec<(Chunk, Option<u16>)> = Vec::new();
+    let mut c = base();
+    c.set_content_type("image/png").unwrap();
+    c.set_data(b"png");
+    cases.push((c, Some(415)));
+    let mut c = base();
+    c.set_data(b"no type");
+    cases.push((c, Some(415)));
+    let mut c = base();
+    c.set_content_type("Message/CPIM").unwrap();
+    c.set_data(b"ok");
+    cases.push((c, Some(200)));
+    let mut c = base();
+    c.set_content_type("text/plain").unwrap();
+    c.set_byte_range(ByteRange {
+        start: 1,
+        end: Some(3),
+        total: Some(1000),
+    })
+    .unwrap();
+    c.set_data(b"big");
+    cases.push((c, Some(413)));
+    let mut c = base();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/someone-else;tcp"));
+    c.set_content_type("text/plain").unwrap();
+    c.set_data(b"x");
+    cases.push((c, Some(481)));
+    let mut c = Chunk::request("FOO").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    cases.push((c, Some(501)));
+    let mut c = base();
+    c.remove_header("From-Path");
+    cases.push((c, Some(400)));
+    let mut c = Chunk::request("REPORT").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    cases.push((c, None));
+    let mut c = Chunk::request("NICKNAME").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    cases.push((c.clone(), Some(400)));
+    c.add_header_raw("Use-Nickname", "\"Alice\"").unwrap();
+    cases.push((c, Some(200)));
+    for (c, want) in cases {
+        let desc = format!("{c:?}");
+        p.b.handle_chunk(c, p.now);
+        let got = p.b.poll_transmit(p.now).and_then(|r| r.code());
+        assert_eq!(got, want, "{desc}");
+        assert!(p.b.poll_transmit(p.now).is_none());
+    }
+    let ev = p.events_b();
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, SessionEvent::Report(_)))
+            .count(),
+        1
+    );
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, SessionEvent::Chunk(_)))
+            .count(),
+        1
+    ); // the NICKNAME
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, SessionEvent::Message { .. }))
+            .count(),
+        1
+    ); // message/cpim
+}
+
+#[test]
+fn success_report_comes_once_per_message_with_the_whole_range() {
+    let cfg = SessionConfig {
+        chunk_size: 10,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let mut m = text(&[b'z'; 35]);
+    m.success_report = true;
+    m.message_id = Some("report-me-1".into());
+    p.a.send_message(m);
+    p.pump();
+    let reports: Vec<Chunk> = p
+        .events_a()
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Report(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].message_id(), Some("report-me-1"));
+    assert_eq!(reports[0].header(HeaderName::ByteRange), Some("1-35/35"));
+    assert_eq!(reports[0].status().unwrap().unwrap().code, 200);
+}
+
+#[test]
+fn peer_error_stops_the_message_and_413_stops_sending() {
+    let cfg_b = SessionConfig {
+        max_message_size: 50,
+        ..Default::default()
+    };
+    let cfg_a = SessionConfig {
+        chunk_size: 10,
+        window: 1,
+        ..Default::default()
+    };
+    let mut p = pair(cfg_a, cfg_b);
+    let mut m = text(&[1u8; 200]);
+    m.source = Source::Reader(Box::new(std::io::Cursor::new(vec![1u8; 200])));
+    m.size = None; // unknown total: the receiver only learns the size as chunks arrive
+    p.a.send_message(m);
+    p.pump();
+    assert_eq!(done_codes(&p.events_a()), [413]);
+    assert!(p.a.is_idle());
+}
+
+#[test]
+fn cancel_sends_abort_flag_and_the_receiver_drops_the_message() {
+    let cfg = SessionConfig {
+        chunk_size: 10,
+        window: 1,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), cfg);
+    let id = p.a.send_message(text(&[3u8; 100]));
+    let c = p.a.poll_transmit(p.now).unwrap();
+    p.b.handle_chunk(wire(&c), p.now);
+    assert!(p.a.cancel(id));
+    p.pump();
+    let ev_b = p.events_b();
+    assert!(
+        ev_b.iter()
+            .any(|e| matches!(e, SessionEvent::MessageAborted { .. }))
+    );
+    assert!(
+        !ev_b
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Message { .. }))
+    );
+    let ev_a = p.events_a();
+    assert_eq!(done_codes(&ev_a), [0]);
+    assert!(!p.a.cancel(id));
+}
+
+#[test]
+fn close_fails_everything_pending_exactly_once() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let mut c = Chunk::request("SEND").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    p.a.send_chunk(c.clone());
+    p.a.send_message(text(b"queued"));
+    p.a.poll_transmit(p.now).unwrap();
+    p.a.send_chunk(c);
+    p.a.close("connection lost");
+    let ev = p.events_a();
+    let responses = ev
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::ChunkResponse { local: true, .. }))
+        .count();
+    assert_eq!(responses, 2);
+    assert_eq!(done_codes(&ev), [0]);
+    assert!(p.a.poll_transmit(p.now).is_none());
+    assert!(p.a.is_idle());
+}
+
+#[test]
+fn accept_type_patterns() {
+    let pats = vec!["text/*".to_string(), "message/CPIM".to_string()];
+    assert!(accepts(&pats, "text/plain; charset=utf-8"));
+    assert!(accepts(&pats, "message/cpim"));
+    assert!(!accepts(&pats, "image/png"));
+    assert!(!accepts(&pats, "textual/x"));
+    assert!(accepts(&["*".to_string()], "anything/at-all"));
+}
