@@ -154,6 +154,7 @@ fn large_message_is_chunked_and_reassembled_and_small_ones_are_not_stuck_behind_
     assert_eq!(done_codes(&ev), [200, 200]);
     let last_progress = ev
         .iter()
+        .rev()
         .filter_map(|e| match e {
             SessionEvent::Progress {
                 msg,
@@ -163,7 +164,7 @@ fn large_message_is_chunked_and_reassembled_and_small_ones_are_not_stuck_behind_
             } if *msg == big_id => Some((*sent, *acked, *total)),
             _ => None,
         })
-        .last()
+        .next()
         .unwrap();
     assert_eq!(last_progress, (25_000, 25_000, Some(25_000)));
 }
