@@ -21,18 +21,18 @@ typedef struct {
   char message[512];
 } completion;
 
-static void completion_init(completion *c) {
+static inline void completion_init(completion *c) {
   memset(c, 0, sizeof *c);
   pthread_mutex_init(&c->m, NULL);
   pthread_cond_init(&c->c, NULL);
 }
 
-static void completion_destroy(completion *c) {
+static inline void completion_destroy(completion *c) {
   pthread_mutex_destroy(&c->m);
   pthread_cond_destroy(&c->c);
 }
 
-static void completion_set(completion *c, msrp_result r, const char *msg) {
+static inline void completion_set(completion *c, msrp_result r, const char *msg) {
   pthread_mutex_lock(&c->m);
   c->result = r;
   c->thread = pthread_self();
@@ -43,14 +43,14 @@ static void completion_set(completion *c, msrp_result r, const char *msg) {
 }
 
 /* msrp_complete_cb */
-static void on_complete(void *ud, msrp_result r, msrp_transport *t, const char *msg) {
+static inline void on_complete(void *ud, msrp_result r, msrp_transport *t, const char *msg) {
   completion *c = ud;
   c->transport = t;
   completion_set(c, r, msg);
 }
 
 /* msrp_read_cb */
-static void on_read(void *ud, msrp_result r, msrp_chunk *chunk, uint32_t segment, const char *msg) {
+static inline void on_read(void *ud, msrp_result r, msrp_chunk *chunk, uint32_t segment, const char *msg) {
   completion *c = ud;
   c->chunk = chunk;
   c->segment = segment;
@@ -58,7 +58,7 @@ static void on_read(void *ud, msrp_result r, msrp_chunk *chunk, uint32_t segment
 }
 
 /* Waits until the callback ran (1) or `ms` passed (0). */
-static int completion_wait(completion *c, int ms) {
+static inline int completion_wait(completion *c, int ms) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   ts.tv_sec += ms / 1000;
@@ -75,7 +75,7 @@ static int completion_wait(completion *c, int ms) {
   return done;
 }
 
-static double now_ms(void) {
+static inline double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
@@ -83,7 +83,7 @@ static double now_ms(void) {
 
 /* Binds an active connector to a passive one (both direct) on loopback.
  * `passive_local` may be NULL (127.0.0.1, free port). */
-static void make_pair(msrp_context *ctx, bool sessmatch, const char *passive_local,
+static inline void make_pair(msrp_context *ctx, bool sessmatch, const char *passive_local,
                       msrp_transport **active, msrp_transport **passive) {
   msrp_connector *acc = NULL, *con = NULL;
   char *acc_path = NULL, *con_path = NULL;

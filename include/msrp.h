@@ -249,6 +249,10 @@ enum msrp_result
    * Not available on this platform.
    */
   MSRP_RESULT_UNSUPPORTED = 210,
+  /**
+   * The peer answered the transaction with an error code (see the call's code out-parameter).
+   */
+  MSRP_RESULT_TRANSACTION_FAILED = 211,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -505,6 +509,16 @@ typedef struct msrp_logger msrp_logger;
 typedef struct msrp_server msrp_server;
 
 /**
+ * A running session over a transport (reference `MSRPSession`).
+ *
+ * Created from a transport by `msrp_session_new` (which takes the
+ * transport over). Released with `msrp_session_free`, which closes the
+ * connection; `on_closed` then still runs once, and `userdata_free` after it.
+ * A session may be used from several threads at once.
+ */
+typedef struct msrp_session msrp_session;
+
+/**
  * A bound MSRP connection, from `msrp_connector_complete` or
  * `msrp_server_complete`. Owned by the caller; `msrp_transport_free`
  * closes it (queued chunks are still sent) and frees it.
@@ -677,6 +691,101 @@ typedef struct msrp_logger_callbacks {
 typedef void (*msrp_userdata_free_fn)(void *userdata);
 
 /**
+ * Session settings; start from `msrp_session_options_default()`.
+ */
+typedef struct msrp_session_options {
+  /**
+   * Acceptable media types, separated by spaces or commas: `*`,
+   * `type/*` or `type/subtype` (NULL: `*`). Others get 415.
+   */
+  const char *accept_types;
+  /**
+   * Largest body of an outgoing chunk (default 65536; through a relay, 8192 or less).
+   */
+  size_t chunk_size;
+  /**
+   * Most outgoing transactions waiting for a response (default 32).
+   */
+  uint32_t window;
+  /**
+   * How long to wait for a transaction response, in ms (default 30000).
+   */
+  uint32_t response_timeout_ms;
+  /**
+   * Largest incoming message, in bytes; bigger ones get 413 (default 64 MiB).
+   * Also bounds the memory held for reassembly.
+   */
+  uint64_t max_message_size;
+  /**
+   * false (default): whole messages reach `on_message`. true: each SEND
+   * chunk reaches `on_chunk` as it arrives (for large transfers).
+   */
+  bool streaming;
+  /**
+   * Compare only session ids in path checks (sessmatch).
+   */
+  bool use_sessmatch;
+  /**
+   * Send an empty SEND after this many ms without traffic (0: never, the default).
+   */
+  uint32_t keepalive_ms;
+} msrp_session_options;
+
+/**
+ * Options of an outgoing message; start from `msrp_message_options_default()`.
+ */
+typedef struct msrp_message_options {
+  /**
+   * Message-ID (NULL: a random one).
+   */
+  const char *message_id;
+  /**
+   * Ask for a success REPORT (Success-Report: yes).
+   */
+  bool success_report;
+  /**
+   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
+   */
+  uint32_t failure_report;
+  /**
+   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
+   */
+  const char *content_disposition;
+} msrp_message_options;
+
+/**
+ * Session callbacks (reference `on_incoming_cb`). Any may be NULL. They run
+ * on a libmsrp thread, or from `msrp_context_dispatch` with queued callbacks;
+ * they may call any non-blocking libmsrp function, this session's included.
+ */
+typedef struct msrp_session_callbacks {
+  /**
+   * A whole incoming message: `head` holds its first chunk's headers
+   * (Content-Type, Message-ID, …); `data` its bytes. Both valid during the call.
+   */
+  void (*on_message)(void *userdata, const struct msrp_chunk *head, const uint8_t *data, size_t len);
+  /**
+   * An accepted incoming request handed over as it came (SEND chunks in
+   * streaming mode, NICKNAME). The chunk is yours: free it.
+   */
+  void (*on_chunk)(void *userdata, struct msrp_chunk *chunk);
+  /**
+   * An incoming REPORT (Message-ID, Byte-Range and Status tell which
+   * message and how it went). The chunk is yours: free it.
+   */
+  void (*on_report)(void *userdata, struct msrp_chunk *report);
+  /**
+   * The sender aborted an incoming message (flag '#').
+   */
+  void (*on_aborted)(void *userdata, const char *message_id);
+  /**
+   * The session ended (peer closed, error, shutdown or free): called once,
+   * last; `userdata_free` runs after it.
+   */
+  void (*on_closed)(void *userdata, msrp_result reason, const char *message);
+} msrp_session_callbacks;
+
+/**
  * Parameters of `msrp_transport_make_chunk`; zero-initialise for the defaults.
  */
 typedef struct msrp_chunk_params {
@@ -714,6 +823,78 @@ typedef struct msrp_chunk_params {
    */
   uint8_t flag;
 } msrp_chunk_params;
+
+/**
+ * Called once with the response to a chunk from `msrp_session_send_chunk`:
+ * the peer's code, or a local one (`local` true): 408 at the response
+ * timeout when Failure-Report is yes, 200 when partial or no, 0 when the
+ * session closed first.
+ */
+typedef void (*msrp_response_cb)(void *userdata, uint16_t code, const char *comment, bool local);
+
+/**
+ * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
+ */
+typedef struct msrp_message_callbacks {
+  /**
+   * Bytes sent and acknowledged so far (counting from the start position),
+   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
+   */
+  void (*on_progress)(void *userdata,
+                      uint64_t message,
+                      uint64_t sent,
+                      uint64_t acked,
+                      uint64_t total);
+  /**
+   * Called once at the end: 200 when every chunk was accepted; otherwise
+   * the peer's error code, 408 on timeout, 0 when cancelled or closed.
+   */
+  void (*on_done)(void *userdata, uint64_t message, uint16_t code, const char *comment);
+} msrp_message_callbacks;
+
+/**
+ * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
+ * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
+ * libmsrp thread.
+ */
+typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
+
+/**
+ * An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
+ * (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
+ * the `read` callback.
+ */
+typedef struct msrp_outgoing_file {
+  /**
+   * File to send (NULL: use `fd` or `read`).
+   */
+  const char *path;
+  /**
+   * Open descriptor to read from (Unix; -1: none).
+   */
+  int32_t fd;
+  /**
+   * Read callback (used when `path` is NULL and `fd` < 0).
+   */
+  msrp_read_fn read;
+  /**
+   * Userdata for `read`.
+   */
+  void *read_userdata;
+  /**
+   * Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
+   */
+  uint64_t size;
+  /**
+   * Resume: the first byte to send (0-based); a file or descriptor is
+   * positioned there, a read callback must start there itself.
+   */
+  uint64_t position;
+  /**
+   * Content-Type (NULL: application/octet-stream).
+   */
+  const char *content_type;
+} msrp_outgoing_file;
 
 /**
  * Called once with the result of `msrp_transport_read_chunk_async`. On
@@ -1462,6 +1643,149 @@ const char *msrp_version(void);
  * `s` is NULL or a string returned by libmsrp and not yet freed.
  */
 void msrp_string_free(char *s);
+
+/**
+ * The default session settings.
+ */
+struct msrp_session_options msrp_session_options_default(void);
+
+/**
+ * The default message options.
+ */
+struct msrp_message_options msrp_message_options_default(void);
+
+/**
+ * Starts a session on `transport`, which the session takes over: from
+ * now on do not use or free the transport handle (it is freed here, also
+ * when this fails). `options` and `callbacks` may be NULL (defaults, no
+ * callbacks); `userdata` goes to every session callback; `userdata_free`
+ * (may be NULL) runs once after `on_closed`.
+ *
+ * # Safety
+ * `transport` is NULL or a live transport not used elsewhere; the option
+ * strings are NULL or NUL-terminated; callbacks and userdata may be used
+ * from libmsrp's threads; `out` is NULL or writable.
+ */
+msrp_result msrp_session_new(struct msrp_transport *transport,
+                             const struct msrp_session_options *options,
+                             const struct msrp_session_callbacks *callbacks,
+                             void *userdata,
+                             msrp_userdata_free_fn userdata_free,
+                             struct msrp_session **out);
+
+/**
+ * Like `msrp_transport_make_chunk`, with this session's paths.
+ *
+ * # Safety
+ * As for `msrp_transport_make_chunk`.
+ */
+msrp_result msrp_session_make_chunk(const struct msrp_session *s,
+                                    const struct msrp_chunk_params *params,
+                                    struct msrp_chunk **out);
+
+/**
+ * Reference `send_chunk`: queues a copy of `chunk` (a request) and returns
+ * at once. `cb` (may be NULL) is called exactly once with the response (see
+ * `msrp_response_cb`); not for REPORTs, which get no response. The chunk
+ * gets a fresh transaction id if its own is in use or appears in its body.
+ *
+ * # Safety
+ * `s` and `chunk` are NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_chunk(const struct msrp_session *s,
+                                    const struct msrp_chunk *chunk,
+                                    msrp_response_cb cb,
+                                    void *userdata);
+
+/**
+ * Reference `deliver_chunk`: sends a copy of `chunk` and waits (at most
+ * `timeout_ms`; 0: 30 s) for its response. Returns `MSRP_RESULT_OK` for a
+ * 2xx response, `MSRP_RESULT_TRANSACTION_FAILED` for another code,
+ * `MSRP_RESULT_TIMEOUT` for the local 408, `MSRP_RESULT_CLOSED` when the
+ * session ended; `*code` (may be NULL) gets the code either way. With
+ * Failure-Report `no` it returns at once (code 200).
+ *
+ * # Safety
+ * `s` and `chunk` are NULL or live; `code` is NULL or writable.
+ */
+msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
+                                       const struct msrp_chunk *chunk,
+                                       uint32_t timeout_ms,
+                                       uint16_t *code);
+
+/**
+ * Queues a message of `len` bytes (copied) with `content_type`, and
+ * returns at once; it is cut into chunks and interleaved with other
+ * messages (small ones never wait behind large ones). `options` and
+ * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
+ * handle, as passed to the callbacks and to `msrp_session_cancel`.
+ *
+ * # Safety
+ * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
+ * NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_message(const struct msrp_session *s,
+                                      const uint8_t *data,
+                                      size_t len,
+                                      const char *content_type,
+                                      const struct msrp_message_options *options,
+                                      const struct msrp_message_callbacks *callbacks,
+                                      void *userdata,
+                                      uint64_t *message);
+
+/**
+ * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
+ * descriptor or a read callback) and returns at once. It is read as its
+ * chunks are sent, so memory stays bounded whatever its size; `position`
+ * resumes a transfer. Progress and the final status reach `callbacks`.
+ *
+ * # Safety
+ * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
+ * callbacks and userdata may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_file(const struct msrp_session *s,
+                                   const struct msrp_outgoing_file *file,
+                                   const struct msrp_message_options *options,
+                                   const struct msrp_message_callbacks *callbacks,
+                                   void *userdata,
+                                   uint64_t *message);
+
+/**
+ * Cancels an outgoing message: no more of its chunks are sent; if some
+ * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
+ * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
+
+/**
+ * Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)
+ * until what was queued is sent and answered, then closes; without, closes
+ * now and pending callbacks get local errors. New sends fail from now on.
+ * The sync form is a blocking call (not from a callback).
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+msrp_result msrp_session_shutdown(const struct msrp_session *s, bool sync, uint32_t timeout_ms);
+
+/**
+ * True once the session ended (true for NULL).
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool msrp_session_is_closed(const struct msrp_session *s);
+
+/**
+ * Closes the session (as `msrp_session_shutdown` without sync) and frees it. NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or a session from libmsrp not freed before.
+ */
+void msrp_session_free(struct msrp_session *s);
 
 /**
  * The transport's id, as passed to logger callbacks (0 for NULL).

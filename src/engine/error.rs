@@ -30,6 +30,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// Not available on this platform.
     Unsupported,
+    /// The peer answered a transaction with an error code (in the message).
+    Transaction,
 }
 
 /// An engine error.

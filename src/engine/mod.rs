@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod logger;
 pub mod server;
+pub mod session;
 pub mod transport;
 
 pub use context::{Context, ContextOptions, DeliveryMode};

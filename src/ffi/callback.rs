@@ -18,6 +18,13 @@ pub(crate) struct UserData(pub(crate) *mut c_void);
 // libmsrp never dereferences it. The header documents the thread it runs on.
 unsafe impl Send for UserData {}
 
+impl UserData {
+    /// The pointer (a method, so that closures capture the `Send` wrapper).
+    pub(crate) fn ptr(self) -> *mut c_void {
+        self.0
+    }
+}
+
 type Fire<T> = Box<dyn FnOnce(Result<T, FfiError>) + Send>;
 
 /// Fires once: through [`Once::fire`], or with "closed" on drop.

@@ -86,10 +86,12 @@ pub enum msrp_result {
     BadState = 209,
     /// Not available on this platform.
     Unsupported = 210,
+    /// The peer answered the transaction with an error code (see the call's code out-parameter).
+    TransactionFailed = 211,
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 34] = [
+const ALL_RESULTS: [msrp_result; 35] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -124,6 +126,7 @@ const ALL_RESULTS: [msrp_result; 34] = [
     msrp_result::InCallback,
     msrp_result::BadState,
     msrp_result::Unsupported,
+    msrp_result::TransactionFailed,
 ];
 
 impl msrp_result {
@@ -170,6 +173,7 @@ impl msrp_result {
             InCallback => "blocking call inside a callback; use the callback form\0",
             BadState => "call not valid in the object's current state\0",
             Unsupported => "not supported on this platform\0",
+            TransactionFailed => "the peer answered with an error code\0",
         }
     }
 }
@@ -256,6 +260,7 @@ impl From<crate::engine::Error> for FfiError {
             K::BadState => msrp_result::BadState,
             K::InvalidArgument => msrp_result::InvalidArgument,
             K::Unsupported => msrp_result::Unsupported,
+            K::Transaction => msrp_result::TransactionFailed,
         };
         FfiError::new(code, e.msg)
     }

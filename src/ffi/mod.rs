@@ -23,5 +23,6 @@ pub(crate) mod handle;
 pub mod logger;
 pub mod misc;
 pub(crate) mod panic;
+pub mod session;
 pub mod transport;
 pub mod uri;

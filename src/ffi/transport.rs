@@ -123,6 +123,42 @@ pub unsafe extern "C" fn msrp_transport_remote_path(
     })
 }
 
+/// Reads `msrp_chunk_params` (NULL: all defaults) into the core's form.
+///
+/// # Safety
+/// `params` is NULL or readable, with valid strings and data for `'a`.
+pub(crate) unsafe fn chunk_params<'a>(
+    params: *const msrp_chunk_params,
+) -> Result<ChunkParams<'a>, FfiError> {
+    let mut p = ChunkParams::default();
+    // SAFETY: caller contract.
+    if let Some(cp) = unsafe { params.as_ref() } {
+        // SAFETY: caller contract for each field.
+        unsafe {
+            p.method = opt_text(cp.method, "params.method")?;
+            p.transaction_id = opt_text(cp.transaction_id, "params.transaction_id")?;
+            p.message_id = opt_text(cp.message_id, "params.message_id")?;
+            p.data = bytes(cp.data, cp.data_len, "params.data")?;
+        }
+        p.start = cp.start;
+        p.total = match cp.total {
+            0 => None,
+            super::chunk::MSRP_BYTE_RANGE_UNKNOWN => Some(None),
+            n => Some(Some(n)),
+        };
+        p.flag = match cp.flag {
+            0 => None,
+            f => Some(Flag::from_byte(f).ok_or_else(|| {
+                FfiError::new(
+                    msrp_result::InvalidArgument,
+                    format!("params.flag {f} is not '$', '+' or '#'"),
+                )
+            })?),
+        };
+    }
+    Ok(p)
+}
+
 /// Reference `make_chunk`: a new request with To-Path and From-Path from
 /// this transport, a Message-ID and the Byte-Range computed from `params`
 /// (NULL: an empty SEND).
@@ -140,32 +176,8 @@ pub unsafe extern "C" fn msrp_transport_make_chunk(
         out_ok(out, "out")?;
         // SAFETY: caller contract.
         let t = unsafe { borrow(t, "t") }?;
-        let mut p = ChunkParams::default();
         // SAFETY: caller contract.
-        if let Some(cp) = unsafe { params.as_ref() } {
-            // SAFETY: caller contract for each field.
-            unsafe {
-                p.method = opt_text(cp.method, "params.method")?;
-                p.transaction_id = opt_text(cp.transaction_id, "params.transaction_id")?;
-                p.message_id = opt_text(cp.message_id, "params.message_id")?;
-                p.data = bytes(cp.data, cp.data_len, "params.data")?;
-            }
-            p.start = cp.start;
-            p.total = match cp.total {
-                0 => None,
-                super::chunk::MSRP_BYTE_RANGE_UNKNOWN => Some(None),
-                n => Some(Some(n)),
-            };
-            p.flag = match cp.flag {
-                0 => None,
-                f => Some(Flag::from_byte(f).ok_or_else(|| {
-                    FfiError::new(
-                        msrp_result::InvalidArgument,
-                        format!("params.flag {f} is not '$', '+' or '#'"),
-                    )
-                })?),
-            };
-        }
+        let p = unsafe { chunk_params(params) }?;
         let c = make_chunk(t.inner.local_path(), t.inner.remote_path(), &p)?;
         // SAFETY: checked non-NULL.
         unsafe { write(out, into_raw(msrp_chunk { inner: c }), "out") }

@@ -1,0 +1,692 @@
+/* Sessions over real loopback connections, through the public header:
+ * one test per rule of the session issue, and the reference's scenarios. */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "net.h"
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int messages, chunks, reports, aborted, closed;
+  msrp_result closed_reason;
+  size_t total_bytes;
+  /* the last whole message */
+  uint8_t *last;
+  size_t last_len;
+  char last_ct[64];
+  char last_report_mid[64];
+  char last_report_range[64];
+  uint16_t last_report_status;
+  /* order of arrival: index of the big message among messages */
+  int big_position;
+  size_t big_len;
+  /* streaming reassembly target */
+  uint8_t *stream_buf;
+  size_t stream_cap;
+  size_t stream_got;
+  int stream_done;
+  int freed;
+} inbox;
+
+static void inbox_init(inbox *b) {
+  memset(b, 0, sizeof *b);
+  pthread_mutex_init(&b->m, NULL);
+  pthread_cond_init(&b->c, NULL);
+  b->big_position = -1;
+}
+
+static void inbox_destroy(inbox *b) {
+  free(b->last);
+  pthread_mutex_destroy(&b->m);
+  pthread_cond_destroy(&b->c);
+}
+
+static void bump(inbox *b) { pthread_cond_broadcast(&b->c); }
+
+static void s_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  inbox *b = ud;
+  char *ct = NULL;
+  pthread_mutex_lock(&b->m);
+  msrp_chunk_content_type(head, &ct);
+  snprintf(b->last_ct, sizeof b->last_ct, "%s", ct ? ct : "");
+  msrp_string_free(ct);
+  free(b->last);
+  b->last = malloc(len ? len : 1);
+  if (len) memcpy(b->last, data, len);
+  b->last_len = len;
+  if (b->big_len && len == b->big_len) b->big_position = b->messages;
+  b->messages++;
+  b->total_bytes += len;
+  bump(b);
+  pthread_mutex_unlock(&b->m);
+}
+
+static void s_on_chunk(void *ud, msrp_chunk *c) {
+  inbox *b = ud;
+  pthread_mutex_lock(&b->m);
+  const uint8_t *d = NULL;
+  size_t n = 0;
+  uint64_t start = 0, end = 0, total = 0;
+  if (b->stream_buf && msrp_chunk_data(c, &d, &n) == MSRP_RESULT_OK &&
+      msrp_chunk_byte_range(c, &start, &end, &total) == MSRP_RESULT_OK && start >= 1 &&
+      start - 1 + n <= b->stream_cap) {
+    if (n) memcpy(b->stream_buf + start - 1, d, n);
+    b->stream_got += n;
+    if (msrp_chunk_flag(c) == MSRP_FLAG_END) b->stream_done = 1;
+  }
+  b->chunks++;
+  bump(b);
+  pthread_mutex_unlock(&b->m);
+  msrp_chunk_free(c);
+}
+
+static void s_on_report(void *ud, msrp_chunk *r) {
+  inbox *b = ud;
+  char *mid = NULL, *range = NULL;
+  uint16_t code = 0;
+  pthread_mutex_lock(&b->m);
+  msrp_chunk_message_id(r, &mid);
+  msrp_chunk_header(r, "Byte-Range", &range);
+  msrp_chunk_status(r, &code, NULL);
+  snprintf(b->last_report_mid, sizeof b->last_report_mid, "%s", mid ? mid : "");
+  snprintf(b->last_report_range, sizeof b->last_report_range, "%s", range ? range : "");
+  b->last_report_status = code;
+  b->reports++;
+  bump(b);
+  pthread_mutex_unlock(&b->m);
+  msrp_string_free(mid);
+  msrp_string_free(range);
+  msrp_chunk_free(r);
+}
+
+static void s_on_aborted(void *ud, const char *mid) {
+  inbox *b = ud;
+  (void)mid;
+  pthread_mutex_lock(&b->m);
+  b->aborted++;
+  bump(b);
+  pthread_mutex_unlock(&b->m);
+}
+
+static void s_on_closed(void *ud, msrp_result why, const char *msg) {
+  inbox *b = ud;
+  (void)msg;
+  pthread_mutex_lock(&b->m);
+  b->closed++;
+  b->closed_reason = why;
+  bump(b);
+  pthread_mutex_unlock(&b->m);
+}
+
+static void s_free(void *ud) {
+  inbox *b = ud;
+  pthread_mutex_lock(&b->m);
+  b->freed++;
+  bump(b);
+  pthread_mutex_unlock(&b->m);
+}
+
+/* Waits until *field (an int in the inbox) reaches at least `want`. */
+static int wait_for(inbox *b, const int *field, int want, int ms) {
+  double until = now_ms() + ms;
+  pthread_mutex_lock(&b->m);
+  while (*field < want && now_ms() < until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 20 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&b->c, &b->m, &ts);
+  }
+  int ok = *field >= want;
+  pthread_mutex_unlock(&b->m);
+  return ok;
+}
+
+static const msrp_session_callbacks CBS = {s_on_message, s_on_chunk, s_on_report, s_on_aborted, s_on_closed};
+
+typedef struct {
+  msrp_context *ctx;
+  msrp_session *a, *b;
+  inbox ia, ib;
+} spair;
+
+static void spair_open(spair *p, const msrp_session_options *oa, const msrp_session_options *ob) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.worker_threads = 2;
+  CHECK_OK(msrp_context_new(&co, &p->ctx));
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(p->ctx, false, NULL, &ta, &tb);
+  inbox_init(&p->ia);
+  inbox_init(&p->ib);
+  CHECK_OK(msrp_session_new(ta, oa, &CBS, &p->ia, s_free, &p->a));
+  CHECK_OK(msrp_session_new(tb, ob, &CBS, &p->ib, s_free, &p->b));
+}
+
+static void spair_close(spair *p) {
+  msrp_session_free(p->a);
+  msrp_session_free(p->b);
+  CHECK(wait_for(&p->ia, &p->ia.freed, 1, 5000) && wait_for(&p->ib, &p->ib.freed, 1, 5000));
+  CHECK(p->ia.closed == 1 && p->ib.closed == 1); /* on_closed once, before userdata_free */
+  msrp_context_free(p->ctx);
+  inbox_destroy(&p->ia);
+  inbox_destroy(&p->ib);
+}
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done;
+  uint16_t code;
+  uint64_t sent, acked, total;
+  int progress_calls;
+} msgwatch;
+
+static void mw_init(msgwatch *w) {
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->m, NULL);
+  pthread_cond_init(&w->c, NULL);
+}
+
+static void mw_progress(void *ud, uint64_t msg, uint64_t sent, uint64_t acked, uint64_t total) {
+  msgwatch *w = ud;
+  (void)msg;
+  pthread_mutex_lock(&w->m);
+  w->sent = sent;
+  w->acked = acked;
+  w->total = total;
+  w->progress_calls++;
+  pthread_mutex_unlock(&w->m);
+}
+
+static void mw_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+  msgwatch *w = ud;
+  (void)msg;
+  (void)comment;
+  pthread_mutex_lock(&w->m);
+  w->code = code;
+  w->done++;
+  pthread_cond_broadcast(&w->c);
+  pthread_mutex_unlock(&w->m);
+}
+
+static int mw_wait(msgwatch *w, int ms) {
+  double until = now_ms() + ms;
+  pthread_mutex_lock(&w->m);
+  while (!w->done && now_ms() < until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 20 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&w->c, &w->m, &ts);
+  }
+  int d = w->done;
+  pthread_mutex_unlock(&w->m);
+  return d;
+}
+
+static const msrp_message_callbacks MW = {mw_progress, mw_done};
+
+/* deliver_chunk gets 200 both ways. */
+static void test_deliver_chunk_both_ways(void) {
+  spair p;
+  spair_open(&p, NULL, NULL);
+  msrp_session *sides[2] = {p.a, p.b};
+  inbox *boxes[2] = {&p.ib, &p.ia};
+  for (int i = 0; i < 2; i++) {
+    msrp_chunk_params prm;
+    memset(&prm, 0, sizeof prm);
+    prm.data = (const uint8_t *)"hi there";
+    prm.data_len = 8;
+    msrp_chunk *c = NULL;
+    CHECK_OK(msrp_session_make_chunk(sides[i], &prm, &c));
+    CHECK_OK(msrp_chunk_set_content_type(c, "text/plain"));
+    uint16_t code = 0;
+    CHECK_OK(msrp_session_deliver_chunk(sides[i], c, 5000, &code));
+    CHECK(code == 200);
+    CHECK(wait_for(boxes[i], &boxes[i]->messages, 1, 5000));
+    CHECK(boxes[i]->last_len == 8 && memcmp(boxes[i]->last, "hi there", 8) == 0);
+    CHECK(strcmp(boxes[i]->last_ct, "text/plain") == 0);
+    /* Failure-Report: no returns at once with 200 */
+    CHECK_OK(msrp_chunk_set_failure_report(c, MSRP_REPORT_NO));
+    code = 0;
+    CHECK_OK(msrp_session_deliver_chunk(sides[i], c, 5000, &code));
+    CHECK(code == 200);
+    msrp_chunk_free(c);
+  }
+  spair_close(&p);
+}
+
+/* Success-Report yes brings back one REPORT with the message id and whole byte range. */
+static void test_success_report(void) {
+  msrp_session_options o = msrp_session_options_default();
+  o.chunk_size = 1000;
+  spair p;
+  spair_open(&p, &o, NULL);
+  uint8_t data[4500];
+  memset(data, 'r', sizeof data);
+  msrp_message_options mo = msrp_message_options_default();
+  mo.success_report = true;
+  mo.message_id = "report-me-please";
+  msgwatch w;
+  mw_init(&w);
+  CHECK_OK(msrp_session_send_message(p.a, data, sizeof data, "text/plain", &mo, &MW, &w, NULL));
+  CHECK(mw_wait(&w, 5000) && w.code == 200);
+  CHECK(w.acked == sizeof data && w.total == sizeof data && w.progress_calls >= 5);
+  CHECK(wait_for(&p.ia, &p.ia.reports, 1, 5000));
+  usleep(50000);
+  CHECK(p.ia.reports == 1);
+  CHECK(strcmp(p.ia.last_report_mid, "report-me-please") == 0);
+  CHECK(strcmp(p.ia.last_report_range, "1-4500/4500") == 0);
+  CHECK(p.ia.last_report_status == 200);
+  spair_close(&p);
+}
+
+/* Rules of the receiving side: 415, 413, 481, 501, NICKNAME, and the sender's view of them. */
+static void test_receiving_rules(void) {
+  msrp_session_options ob = msrp_session_options_default();
+  ob.accept_types = "text/* message/cpim";
+  ob.max_message_size = 1000;
+  spair p;
+  spair_open(&p, NULL, &ob);
+  msgwatch w415, w413, wok;
+  mw_init(&w415);
+  mw_init(&w413);
+  mw_init(&wok);
+  uint8_t big[3000];
+  memset(big, 'b', sizeof big);
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"png", 3, "image/png", NULL, &MW, &w415, NULL));
+  CHECK_OK(msrp_session_send_message(p.a, big, sizeof big, "text/plain", NULL, &MW, &w413, NULL));
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"cpim", 4, "Message/CPIM", NULL, &MW, &wok, NULL));
+  CHECK(mw_wait(&w415, 5000) && w415.code == 415);
+  CHECK(mw_wait(&w413, 5000) && w413.code == 413);
+  CHECK(mw_wait(&wok, 5000) && wok.code == 200);
+  CHECK(wait_for(&p.ib, &p.ib.messages, 1, 5000));
+  usleep(50000);
+  CHECK(p.ib.messages == 1); /* the refused ones never reached the application */
+
+  msrp_chunk *c = NULL;
+  uint16_t code = 0;
+  msrp_chunk_params prm;
+  memset(&prm, 0, sizeof prm);
+  prm.method = "FOO";
+  CHECK_OK(msrp_session_make_chunk(p.a, &prm, &c));
+  CHECK_RES(msrp_session_deliver_chunk(p.a, c, 5000, &code), MSRP_RESULT_TRANSACTION_FAILED);
+  CHECK(code == 501);
+  msrp_chunk_free(c);
+  prm.method = "SEND";
+  CHECK_OK(msrp_session_make_chunk(p.a, &prm, &c));
+  CHECK_OK(msrp_chunk_set_to_path(c, "msrp://127.0.0.1:9/not-this-session;tcp"));
+  CHECK_RES(msrp_session_deliver_chunk(p.a, c, 5000, &code), MSRP_RESULT_TRANSACTION_FAILED);
+  CHECK(code == 481);
+  msrp_chunk_free(c);
+  prm.method = "NICKNAME";
+  CHECK_OK(msrp_session_make_chunk(p.a, &prm, &c));
+  CHECK_OK(msrp_chunk_remove_header(c, "Byte-Range"));
+  CHECK_OK(msrp_chunk_remove_header(c, "Message-ID"));
+  CHECK_RES(msrp_session_deliver_chunk(p.a, c, 5000, &code), MSRP_RESULT_TRANSACTION_FAILED);
+  CHECK(code == 400); /* no Use-Nickname */
+  CHECK_OK(msrp_chunk_add_header(c, "Use-Nickname", "\"Alice\""));
+  CHECK_OK(msrp_session_deliver_chunk(p.a, c, 5000, &code));
+  CHECK(code == 200);
+  CHECK(wait_for(&p.ib, &p.ib.chunks, 1, 5000));
+  msrp_chunk_free(c);
+  /* REPORTs are never answered: deliver returns at once. */
+  prm.method = "REPORT";
+  CHECK_OK(msrp_session_make_chunk(p.a, &prm, &c));
+  CHECK_OK(msrp_chunk_set_status(c, 200, "OK"));
+  CHECK_OK(msrp_session_deliver_chunk(p.a, c, 5000, &code));
+  CHECK(wait_for(&p.ib, &p.ib.reports, 1, 5000));
+  msrp_chunk_free(c);
+  spair_close(&p);
+}
+
+/* A response timeout gives 408 locally while the peer still receives the chunk;
+ * when the peer closes, pending callbacks fire with errors. */
+typedef struct {
+  pthread_mutex_t m;
+  int calls;
+  uint16_t code;
+  bool local;
+} respwatch;
+
+static void rw_cb(void *ud, uint16_t code, const char *comment, bool local) {
+  respwatch *r = ud;
+  (void)comment;
+  pthread_mutex_lock(&r->m);
+  r->calls++;
+  r->code = code;
+  r->local = local;
+  pthread_mutex_unlock(&r->m);
+}
+
+static void test_timeout_and_peer_close(void) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.worker_threads = 2;
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&co, &ctx));
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(ctx, false, NULL, &ta, &tb);
+  msrp_session_options o = msrp_session_options_default();
+  o.response_timeout_ms = 1;
+  inbox ia;
+  inbox_init(&ia);
+  msrp_session *a = NULL;
+  CHECK_OK(msrp_session_new(ta, &o, &CBS, &ia, s_free, &a));
+  /* The peer is a bare transport that reads but never answers. */
+  msrp_chunk_params prm;
+  memset(&prm, 0, sizeof prm);
+  prm.data = (const uint8_t *)"x";
+  prm.data_len = 1;
+  msrp_chunk *c = NULL;
+  CHECK_OK(msrp_session_make_chunk(a, &prm, &c));
+  CHECK_OK(msrp_chunk_set_content_type(c, "text/plain"));
+  uint16_t code = 0;
+  CHECK_RES(msrp_session_deliver_chunk(a, c, 5000, &code), MSRP_RESULT_TIMEOUT);
+  CHECK(code == 408);
+  msrp_chunk *got = NULL;
+  CHECK_OK(msrp_transport_read_chunk(tb, SIZE_MAX, 5000, &got, NULL));
+  CHECK(msrp_chunk_size(got) == 1);
+  msrp_chunk_free(got);
+  /* Failure-Report partial: the local response at the deadline is 200. */
+  CHECK_OK(msrp_chunk_set_failure_report(c, MSRP_REPORT_PARTIAL));
+  CHECK_OK(msrp_session_deliver_chunk(a, c, 5000, &code));
+  CHECK(code == 200);
+  msrp_chunk_free(c);
+  msrp_transport_free(tb);
+  CHECK(wait_for(&ia, &ia.closed, 1, 5000));
+  CHECK(ia.closed_reason == MSRP_RESULT_CLOSED);
+  CHECK(msrp_session_is_closed(a));
+  /* Sending after close is an error, not a crash. */
+  respwatch r;
+  memset(&r, 0, sizeof r);
+  pthread_mutex_init(&r.m, NULL);
+  CHECK_OK(msrp_session_make_chunk(a, &prm, &c));
+  CHECK_RES(msrp_session_send_chunk(a, c, rw_cb, &r), MSRP_RESULT_CLOSED);
+  CHECK_RES(msrp_session_send_message(a, (const uint8_t *)"x", 1, "text/plain", NULL, NULL, NULL, NULL), MSRP_RESULT_CLOSED);
+  msrp_chunk_free(c);
+  msrp_session_free(a);
+  CHECK(wait_for(&ia, &ia.freed, 1, 5000));
+  CHECK(r.calls == 0);
+  pthread_mutex_destroy(&r.m);
+  inbox_destroy(&ia);
+  msrp_context_free(ctx);
+}
+
+/* Pending responses fail locally (code 0) when the connection goes away. */
+static void test_pending_callbacks_on_close(void) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.worker_threads = 2;
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&co, &ctx));
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(ctx, false, NULL, &ta, &tb);
+  inbox ia;
+  inbox_init(&ia);
+  msrp_session *a = NULL;
+  CHECK_OK(msrp_session_new(ta, NULL, &CBS, &ia, s_free, &a));
+  respwatch r;
+  memset(&r, 0, sizeof r);
+  pthread_mutex_init(&r.m, NULL);
+  msrp_chunk *c = NULL;
+  CHECK_OK(msrp_session_make_chunk(a, NULL, &c));
+  CHECK_OK(msrp_session_send_chunk(a, c, rw_cb, &r));
+  msrp_chunk *got = NULL;
+  CHECK_OK(msrp_transport_read_chunk(tb, SIZE_MAX, 5000, &got, NULL)); /* arrived, unanswered */
+  msrp_chunk_free(got);
+  msrp_transport_free(tb);
+  CHECK(wait_for(&ia, &ia.closed, 1, 5000));
+  pthread_mutex_lock(&r.m);
+  CHECK(r.calls == 1 && r.code == 0 && r.local);
+  pthread_mutex_unlock(&r.m);
+  msrp_chunk_free(c);
+  msrp_session_free(a);
+  CHECK(wait_for(&ia, &ia.freed, 1, 5000));
+  pthread_mutex_destroy(&r.m);
+  inbox_destroy(&ia);
+  msrp_context_free(ctx);
+}
+
+static char *temp_file(const uint8_t *data, size_t n) {
+  char *name = malloc(64);
+  snprintf(name, 64, "/tmp/msrp-test-XXXXXX");
+  int fd = mkstemp(name);
+  CHECK(fd >= 0);
+  size_t off = 0;
+  while (fd >= 0 && off < n) {
+    ssize_t w = write(fd, data + off, n - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  CHECK(off == n);
+  if (fd >= 0) close(fd);
+  return name;
+}
+
+/* A 10 MB file and 1,000 small messages sent together arrive intact, and the
+ * small ones do not wait for the file. */
+static void test_file_and_chat_interleave(void) {
+  enum { FILE_SIZE = 10 * 1000 * 1000, SMALL = 1000 };
+  uint8_t *data = malloc(FILE_SIZE);
+  for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)((i * 2654435761u) >> 13);
+  char *path = temp_file(data, FILE_SIZE);
+  spair p;
+  spair_open(&p, NULL, NULL);
+  p.ib.big_len = FILE_SIZE;
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.path = path;
+  f.fd = -1;
+  f.content_type = "application/octet-stream";
+  msrp_message_options mo = msrp_message_options_default();
+  mo.content_disposition = "attachment; filename=\"big.bin\"";
+  msgwatch wf;
+  mw_init(&wf);
+  uint64_t handle = 0;
+  CHECK_OK(msrp_session_send_file(p.a, &f, &mo, &MW, &wf, &handle));
+  CHECK(handle != 0);
+  for (int i = 0; i < SMALL; i++) {
+    char line[32];
+    int n = snprintf(line, sizeof line, "line %d", i);
+    CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)line, (size_t)n, "text/plain", NULL, NULL, NULL, NULL));
+  }
+  CHECK(mw_wait(&wf, 60000) && wf.code == 200);
+  CHECK(wf.acked == FILE_SIZE && wf.total == FILE_SIZE);
+  CHECK(wait_for(&p.ib, &p.ib.messages, SMALL + 1, 30000));
+  pthread_mutex_lock(&p.ib.m);
+  CHECK(p.ib.big_position == SMALL); /* every chat line arrived before the file finished */
+  CHECK(p.ib.total_bytes > FILE_SIZE);
+  pthread_mutex_unlock(&p.ib.m);
+  spair_close(&p);
+  /* the file's bytes: received whole at position SMALL; check them */
+  unlink(path);
+  free(path);
+  free(data);
+}
+
+/* The file's bytes arrive intact (compared byte for byte), and a transfer resumed
+ * from a position completes the file on the receiving side. */
+static void test_file_intact_and_resume(void) {
+  enum { FILE_SIZE = 3 * 1000 * 1000, RESUME_AT = 1234567 };
+  uint8_t *data = malloc(FILE_SIZE);
+  for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)(i * 31 + (i >> 9));
+  char *path = temp_file(data, FILE_SIZE);
+  msrp_session_options ob = msrp_session_options_default();
+  ob.streaming = true;
+  spair p;
+  spair_open(&p, NULL, &ob);
+  p.ib.stream_buf = calloc(1, FILE_SIZE);
+  p.ib.stream_cap = FILE_SIZE;
+  /* The receiver already has the first part (from an earlier, interrupted transfer). */
+  memcpy(p.ib.stream_buf, data, RESUME_AT);
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.path = path;
+  f.fd = -1;
+  f.position = RESUME_AT;
+  msgwatch w;
+  mw_init(&w);
+  CHECK_OK(msrp_session_send_file(p.a, &f, NULL, &MW, &w, NULL));
+  CHECK(mw_wait(&w, 30000) && w.code == 200);
+  CHECK(w.total == FILE_SIZE - RESUME_AT && w.acked == FILE_SIZE - RESUME_AT);
+  CHECK(wait_for(&p.ib, &p.ib.stream_done, 1, 10000));
+  pthread_mutex_lock(&p.ib.m);
+  CHECK(p.ib.stream_got == FILE_SIZE - RESUME_AT);
+  CHECK(memcmp(p.ib.stream_buf, data, FILE_SIZE) == 0);
+  pthread_mutex_unlock(&p.ib.m);
+  /* The same file from a descriptor, whole, in reassembly mode on the other side. */
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  memset(&f, 0, sizeof f);
+  f.fd = fd;
+  mw_init(&w);
+  p.ia.big_len = FILE_SIZE;
+  CHECK_OK(msrp_session_send_file(p.b, &f, NULL, &MW, &w, NULL));
+  close(fd); /* libmsrp reads its own duplicate */
+  CHECK(mw_wait(&w, 30000) && w.code == 200);
+  CHECK(wait_for(&p.ia, &p.ia.messages, 1, 10000));
+  pthread_mutex_lock(&p.ia.m);
+  CHECK(p.ia.last_len == FILE_SIZE && memcmp(p.ia.last, data, FILE_SIZE) == 0);
+  pthread_mutex_unlock(&p.ia.m);
+  free(p.ib.stream_buf);
+  spair_close(&p);
+  unlink(path);
+  free(path);
+  free(data);
+}
+
+typedef struct {
+  size_t left;
+} counter_src;
+
+static size_t read_counter(void *ud, uint8_t *buf, size_t len) {
+  counter_src *s = ud;
+  size_t n = len < s->left ? len : s->left;
+  for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)('a' + (s->left - i) % 26);
+  s->left -= n;
+  return n;
+}
+
+/* A read callback of unknown length streams with '*' totals; cancel aborts with '#'. */
+static void test_read_callback_and_cancel(void) {
+  msrp_session_options oa = msrp_session_options_default();
+  oa.chunk_size = 4096;
+  oa.window = 1;
+  spair p;
+  spair_open(&p, &oa, NULL);
+  counter_src src = {100000};
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = read_counter;
+  f.read_userdata = &src;
+  f.content_type = "text/plain";
+  msgwatch w;
+  mw_init(&w);
+  CHECK_OK(msrp_session_send_file(p.a, &f, NULL, &MW, &w, NULL));
+  CHECK(mw_wait(&w, 10000) && w.code == 200);
+  CHECK(wait_for(&p.ib, &p.ib.messages, 1, 5000));
+  CHECK(p.ib.last_len == 100000);
+  /* Cancel a large message after its first chunks. */
+  uint8_t *big = calloc(1, 2000000);
+  msgwatch wc;
+  mw_init(&wc);
+  uint64_t h = 0;
+  CHECK_OK(msrp_session_send_message(p.a, big, 2000000, "text/plain", NULL, &MW, &wc, &h));
+  usleep(2000);
+  msrp_result cr = msrp_session_cancel(p.a, h);
+  CHECK(cr == MSRP_RESULT_OK || cr == MSRP_RESULT_NOT_FOUND);
+  CHECK(mw_wait(&wc, 10000));
+  if (cr == MSRP_RESULT_OK) {
+    CHECK(wc.code == 0);
+    CHECK(wait_for(&p.ib, &p.ib.aborted, 1, 5000));
+  }
+  CHECK_RES(msrp_session_cancel(p.a, h), MSRP_RESULT_NOT_FOUND);
+  free(big);
+  spair_close(&p);
+}
+
+/* shutdown(sync) sends what is queued first; without sync, pending callbacks fail. */
+static void test_shutdown(void) {
+  spair p;
+  spair_open(&p, NULL, NULL);
+  for (int i = 0; i < 50; i++)
+    CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"queued", 6, "text/plain", NULL, NULL, NULL, NULL));
+  CHECK_OK(msrp_session_shutdown(p.a, true, 10000));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 50, 5000));
+  CHECK(msrp_session_is_closed(p.a));
+  CHECK_RES(msrp_session_send_message(p.a, (const uint8_t *)"late", 4, "text/plain", NULL, NULL, NULL, NULL), MSRP_RESULT_CLOSED);
+  spair_close(&p);
+
+  spair q;
+  spair_open(&q, NULL, NULL);
+  msgwatch w;
+  mw_init(&w);
+  uint8_t *big = calloc(1, 5000000);
+  CHECK_OK(msrp_session_send_message(q.a, big, 5000000, "text/plain", NULL, &MW, &w, NULL));
+  CHECK_OK(msrp_session_shutdown(q.a, false, 0));
+  CHECK(mw_wait(&w, 5000));
+  CHECK(w.code == 0 || w.code == 200); /* closed before it finished (or, rarely, just after) */
+  free(big);
+  spair_close(&q);
+}
+
+static void test_bad_arguments(void) {
+  msrp_session *s = NULL;
+  CHECK_RES(msrp_session_new(NULL, NULL, NULL, NULL, NULL, &s), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_send_chunk(NULL, NULL, NULL, NULL), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_deliver_chunk(NULL, NULL, 0, NULL), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_send_message(NULL, NULL, 0, "a/b", NULL, NULL, NULL, NULL), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_send_file(NULL, NULL, NULL, NULL, NULL, NULL), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_cancel(NULL, 1), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_shutdown(NULL, false, 0), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK(msrp_session_is_closed(NULL));
+  msrp_session_free(NULL);
+
+  spair p;
+  spair_open(&p, NULL, NULL);
+  CHECK_RES(msrp_session_send_message(p.a, NULL, 5, "text/plain", NULL, NULL, NULL, NULL), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_session_send_message(p.a, (const uint8_t *)"x", 1, "notatype", NULL, NULL, NULL, NULL), MSRP_RESULT_INVALID_HEADER);
+  msrp_message_options mo = msrp_message_options_default();
+  mo.failure_report = 9;
+  CHECK_RES(msrp_session_send_message(p.a, (const uint8_t *)"x", 1, "text/plain", &mo, NULL, NULL, NULL), MSRP_RESULT_INVALID_ARGUMENT);
+  mo = msrp_message_options_default();
+  mo.message_id = "x";
+  CHECK_RES(msrp_session_send_message(p.a, (const uint8_t *)"x", 1, "text/plain", &mo, NULL, NULL, NULL), MSRP_RESULT_INVALID_HEADER);
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  CHECK_RES(msrp_session_send_file(p.a, &f, NULL, NULL, NULL, NULL), MSRP_RESULT_INVALID_ARGUMENT);
+  f.path = "/nonexistent/definitely/not/here";
+  CHECK_RES(msrp_session_send_file(p.a, &f, NULL, NULL, NULL, NULL), MSRP_RESULT_IO);
+  CHECK_LAST_ERROR_HAS("cannot open");
+  msrp_chunk *resp = NULL;
+  CHECK_OK(msrp_chunk_new_response("abcd", 200, NULL, &resp));
+  CHECK_RES(msrp_session_send_chunk(p.a, resp, NULL, NULL), MSRP_RESULT_WRONG_KIND);
+  msrp_chunk_free(resp);
+  CHECK_RES(msrp_session_cancel(p.a, 424242), MSRP_RESULT_NOT_FOUND);
+  spair_close(&p);
+}
+
+int main(void) {
+  test_deliver_chunk_both_ways();
+  test_success_report();
+  test_receiving_rules();
+  test_timeout_and_peer_close();
+  test_pending_callbacks_on_close();
+  test_file_and_chat_interleave();
+  test_file_intact_and_resume();
+  test_read_callback_and_cancel();
+  test_shutdown();
+  test_bad_arguments();
+  return check_summary("test_session");
+}

@@ -1,0 +1,911 @@
+//! C API for sessions (`msrp_session`, reference `MSRPSession` and `OutgoingFile`).
+
+use std::collections::HashMap;
+use std::ffi::{CString, c_char, c_void};
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::callback::UserData;
+use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
+use super::error::{FfiError, msrp_result};
+use super::handle::{borrow, bytes, free, into_raw, opt_text, out_ok, text, write};
+use super::logger::msrp_userdata_free_fn;
+use super::panic::{run, run_or};
+use super::transport::{msrp_chunk_params, msrp_transport, timeout};
+use crate::engine::Context;
+use crate::engine::session::{DriverEvent, SessionDriver, transaction_error};
+use crate::proto::header::ReportMode;
+use crate::proto::session::{OutgoingMessage, SessionConfig, SessionEvent, Source};
+use crate::proto::transport::make_chunk;
+
+/// Session settings; start from `msrp_session_options_default()`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_session_options {
+    /// Acceptable media types, separated by spaces or commas: `*`,
+    /// `type/*` or `type/subtype` (NULL: `*`). Others get 415.
+    pub accept_types: *const c_char,
+    /// Largest body of an outgoing chunk (default 65536; through a relay, 8192 or less).
+    pub chunk_size: usize,
+    /// Most outgoing transactions waiting for a response (default 32).
+    pub window: u32,
+    /// How long to wait for a transaction response, in ms (default 30000).
+    pub response_timeout_ms: u32,
+    /// Largest incoming message, in bytes; bigger ones get 413 (default 64 MiB).
+    /// Also bounds the memory held for reassembly.
+    pub max_message_size: u64,
+    /// false (default): whole messages reach `on_message`. true: each SEND
+    /// chunk reaches `on_chunk` as it arrives (for large transfers).
+    pub streaming: bool,
+    /// Compare only session ids in path checks (sessmatch).
+    pub use_sessmatch: bool,
+    /// Send an empty SEND after this many ms without traffic (0: never, the default).
+    pub keepalive_ms: u32,
+}
+
+/// The default session settings.
+#[unsafe(no_mangle)]
+pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
+    let d = SessionConfig::default();
+    msrp_session_options {
+        accept_types: std::ptr::null(),
+        chunk_size: d.chunk_size,
+        window: d.window as u32,
+        response_timeout_ms: d.response_timeout.as_millis() as u32,
+        max_message_size: d.max_message_size,
+        streaming: false,
+        use_sessmatch: false,
+        keepalive_ms: 0,
+    }
+}
+
+/// Session callbacks (reference `on_incoming_cb`). Any may be NULL. They run
+/// on a libmsrp thread, or from `msrp_context_dispatch` with queued callbacks;
+/// they may call any non-blocking libmsrp function, this session's included.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct msrp_session_callbacks {
+    /// A whole incoming message: `head` holds its first chunk's headers
+    /// (Content-Type, Message-ID, …); `data` its bytes. Both valid during the call.
+    pub on_message: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            head: *const msrp_chunk,
+            data: *const u8,
+            len: usize,
+        ),
+    >,
+    /// An accepted incoming request handed over as it came (SEND chunks in
+    /// streaming mode, NICKNAME). The chunk is yours: free it.
+    pub on_chunk: Option<unsafe extern "C" fn(userdata: *mut c_void, chunk: *mut msrp_chunk)>,
+    /// An incoming REPORT (Message-ID, Byte-Range and Status tell which
+    /// message and how it went). The chunk is yours: free it.
+    pub on_report: Option<unsafe extern "C" fn(userdata: *mut c_void, report: *mut msrp_chunk)>,
+    /// The sender aborted an incoming message (flag '#').
+    pub on_aborted: Option<unsafe extern "C" fn(userdata: *mut c_void, message_id: *const c_char)>,
+    /// The session ended (peer closed, error, shutdown or free): called once,
+    /// last; `userdata_free` runs after it.
+    pub on_closed: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, reason: msrp_result, message: *const c_char),
+    >,
+}
+
+/// Called once with the response to a chunk from `msrp_session_send_chunk`:
+/// the peer's code, or a local one (`local` true): 408 at the response
+/// timeout when Failure-Report is yes, 200 when partial or no, 0 when the
+/// session closed first.
+pub type msrp_response_cb = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, code: u16, comment: *const c_char, local: bool),
+>;
+
+/// Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct msrp_message_callbacks {
+    /// Bytes sent and acknowledged so far (counting from the start position),
+    /// and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
+    pub on_progress: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            message: u64,
+            sent: u64,
+            acked: u64,
+            total: u64,
+        ),
+    >,
+    /// Called once at the end: 200 when every chunk was accepted; otherwise
+    /// the peer's error code, 408 on timeout, 0 when cancelled or closed.
+    pub on_done: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            message: u64,
+            code: u16,
+            comment: *const c_char,
+        ),
+    >,
+}
+
+/// Options of an outgoing message; start from `msrp_message_options_default()`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_message_options {
+    /// Message-ID (NULL: a random one).
+    pub message_id: *const c_char,
+    /// Ask for a success REPORT (Success-Report: yes).
+    pub success_report: bool,
+    /// Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
+    pub failure_report: u32,
+    /// Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
+    pub content_disposition: *const c_char,
+}
+
+/// The default message options.
+#[unsafe(no_mangle)]
+pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
+    msrp_message_options {
+        message_id: std::ptr::null(),
+        success_report: false,
+        failure_report: 1,
+        content_disposition: std::ptr::null(),
+    }
+}
+
+/// Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
+/// `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
+/// libmsrp thread.
+pub type msrp_read_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> usize>;
+
+/// An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
+/// (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
+/// the `read` callback.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_outgoing_file {
+    /// File to send (NULL: use `fd` or `read`).
+    pub path: *const c_char,
+    /// Open descriptor to read from (Unix; -1: none).
+    pub fd: i32,
+    /// Read callback (used when `path` is NULL and `fd` < 0).
+    pub read: msrp_read_fn,
+    /// Userdata for `read`.
+    pub read_userdata: *mut c_void,
+    /// Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
+    pub size: u64,
+    /// Resume: the first byte to send (0-based); a file or descriptor is
+    /// positioned there, a read callback must start there itself.
+    pub position: u64,
+    /// Content-Type (NULL: application/octet-stream).
+    pub content_type: *const c_char,
+}
+
+enum Waiter {
+    C(msrp_response_cb, UserData),
+    Internal(oneshot::Sender<(u16, String, bool)>),
+}
+
+struct MsgCbs {
+    cbs: msrp_message_callbacks,
+    ud: UserData,
+}
+
+#[derive(Default)]
+struct Registry {
+    responses: HashMap<u64, Waiter>,
+    messages: HashMap<u64, MsgCbs>,
+}
+
+struct Owner {
+    ud: *mut c_void,
+    free: msrp_userdata_free_fn,
+}
+
+// SAFETY: the application promised its userdata may be used from libmsrp's threads.
+unsafe impl Send for Owner {}
+// SAFETY: as above; libmsrp only passes the pointer back.
+unsafe impl Sync for Owner {}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(f) = self.free {
+            // SAFETY: the application's finalizer, once.
+            unsafe { f(self.ud) };
+        }
+    }
+}
+
+/// A running session over a transport (reference `MSRPSession`).
+///
+/// Created from a transport by `msrp_session_new` (which takes the
+/// transport over). Released with `msrp_session_free`, which closes the
+/// connection; `on_closed` then still runs once, and `userdata_free` after it.
+/// A session may be used from several threads at once.
+pub struct msrp_session {
+    driver: Arc<SessionDriver>,
+    registry: Arc<Mutex<Registry>>,
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+fn split_types(s: &str) -> Vec<String> {
+    s.split([' ', ',', '\t'])
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn lock(r: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn make_sink(
+    ctx: Arc<Context>,
+    cbs: msrp_session_callbacks,
+    owner: Arc<Owner>,
+    registry: Arc<Mutex<Registry>>,
+) -> crate::engine::session::EventSink {
+    Box::new(move |ev: DriverEvent| {
+        let ud = UserData(owner.ud);
+        let hold = owner.clone();
+        let job: Option<crate::engine::context::Job> = match ev {
+            DriverEvent::Session(SessionEvent::ChunkResponse {
+                tx,
+                code,
+                comment,
+                local,
+            }) => {
+                match lock(&registry).responses.remove(&tx) {
+                    Some(Waiter::Internal(s)) => {
+                        let _ = s.send((code, comment, local));
+                        None
+                    }
+                    Some(Waiter::C(Some(cb), cud)) => Some(Box::new(move || {
+                        let c = cstring(&comment);
+                        // SAFETY: the application's callback with its userdata.
+                        unsafe { cb(cud.ptr(), code, c.as_ptr(), local) }
+                    })),
+                    _ => None,
+                }
+            }
+            DriverEvent::Session(SessionEvent::Progress {
+                msg,
+                sent,
+                acked,
+                total,
+            }) => {
+                let m = lock(&registry)
+                    .messages
+                    .get(&msg)
+                    .map(|m| (m.cbs.on_progress, m.ud));
+                match m {
+                    Some((Some(f), mud)) => Some(Box::new(move || {
+                        // SAFETY: the application's callback with its userdata.
+                        unsafe {
+                            f(
+                                mud.ptr(),
+                                msg,
+                                sent,
+                                acked,
+                                total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN),
+                            )
+                        }
+                    })),
+                    _ => None,
+                }
+            }
+            DriverEvent::Session(SessionEvent::MessageDone {
+                msg, code, comment, ..
+            }) => {
+                match lock(&registry).messages.remove(&msg) {
+                    Some(MsgCbs {
+                        cbs:
+                            msrp_message_callbacks {
+                                on_done: Some(f), ..
+                            },
+                        ud: mud,
+                    }) => Some(Box::new(move || {
+                        let c = cstring(&comment);
+                        // SAFETY: the application's callback with its userdata.
+                        unsafe { f(mud.ptr(), msg, code, c.as_ptr()) }
+                    })),
+                    _ => None,
+                }
+            }
+            DriverEvent::Session(SessionEvent::Message { head, data }) => cbs.on_message.map(|f| {
+                Box::new(move || {
+                    let _hold = hold;
+                    let h = msrp_chunk { inner: head };
+                    // SAFETY: valid pointers for the duration of the call.
+                    unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) }
+                }) as crate::engine::context::Job
+            }),
+            DriverEvent::Session(SessionEvent::Chunk(c)) => cbs.on_chunk.map(|f| {
+                Box::new(move || {
+                    let _hold = hold;
+                    // SAFETY: the chunk is handed over to the application.
+                    unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
+                }) as crate::engine::context::Job
+            }),
+            DriverEvent::Session(SessionEvent::Report(c)) => cbs.on_report.map(|f| {
+                Box::new(move || {
+                    let _hold = hold;
+                    // SAFETY: the chunk is handed over to the application.
+                    unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
+                }) as crate::engine::context::Job
+            }),
+            DriverEvent::Session(SessionEvent::MessageAborted { message_id }) => {
+                cbs.on_aborted.map(|f| {
+                    Box::new(move || {
+                        let _hold = hold;
+                        let m = cstring(&message_id);
+                        // SAFETY: valid pointer for the duration of the call.
+                        unsafe { f(ud.ptr(), m.as_ptr()) }
+                    }) as crate::engine::context::Job
+                })
+            }
+            DriverEvent::Closed(e) => {
+                let code = FfiError::from(e.clone()).code;
+                let f = cbs.on_closed;
+                Some(Box::new(move || {
+                    let _hold = hold;
+                    if let Some(f) = f {
+                        let m = cstring(&e.msg);
+                        // SAFETY: the application's callback with its userdata.
+                        unsafe { f(ud.ptr(), code, m.as_ptr()) }
+                    }
+                }))
+            }
+        };
+        if let Some(j) = job {
+            ctx.deliver(j);
+        }
+    })
+}
+
+/// Starts a session on `transport`, which the session takes over: from
+/// now on do not use or free the transport handle (it is freed here, also
+/// when this fails). `options` and `callbacks` may be NULL (defaults, no
+/// callbacks); `userdata` goes to every session callback; `userdata_free`
+/// (may be NULL) runs once after `on_closed`.
+///
+/// # Safety
+/// `transport` is NULL or a live transport not used elsewhere; the option
+/// strings are NULL or NUL-terminated; callbacks and userdata may be used
+/// from libmsrp's threads; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_new(
+    transport: *mut msrp_transport,
+    options: *const msrp_session_options,
+    callbacks: *const msrp_session_callbacks,
+    userdata: *mut c_void,
+    userdata_free: msrp_userdata_free_fn,
+    out: *mut *mut msrp_session,
+) -> msrp_result {
+    run(|| {
+        let owner = Arc::new(Owner {
+            ud: userdata,
+            free: userdata_free,
+        });
+        if transport.is_null() {
+            return Err(FfiError::null("transport"));
+        }
+        // SAFETY: caller contract: the transport is handed over and freed here.
+        let t = unsafe { Box::from_raw(transport) };
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let o = unsafe { options.as_ref() }
+            .copied()
+            .unwrap_or_else(|| msrp_session_options_default());
+        // SAFETY: caller contract.
+        let cbs = unsafe { callbacks.as_ref() }.copied().unwrap_or_default();
+        // SAFETY: caller contract.
+        let types = unsafe { opt_text(o.accept_types, "options.accept_types") }?
+            .map_or_else(|| vec!["*".into()], split_types);
+        if types.is_empty() {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                "options.accept_types lists no media type",
+            ));
+        }
+        let d = SessionConfig::default();
+        let cfg = SessionConfig {
+            chunk_size: if o.chunk_size == 0 {
+                d.chunk_size
+            } else {
+                o.chunk_size
+            },
+            window: if o.window == 0 {
+                d.window
+            } else {
+                o.window as usize
+            },
+            response_timeout: if o.response_timeout_ms == 0 {
+                d.response_timeout
+            } else {
+                Duration::from_millis(u64::from(o.response_timeout_ms))
+            },
+            accept_types: types,
+            max_message_size: if o.max_message_size == 0 {
+                d.max_message_size
+            } else {
+                o.max_message_size
+            },
+            streaming: o.streaming,
+            sessmatch: o.use_sessmatch || t.inner.sessmatch(),
+        };
+        let keepalive =
+            (o.keepalive_ms > 0).then(|| Duration::from_millis(u64::from(o.keepalive_ms)));
+        let engine_t = Arc::try_unwrap(t.inner).map_err(|_| {
+            FfiError::new(
+                msrp_result::BadState,
+                "the transport is still in use by a pending read; wait for it first",
+            )
+        })?;
+        let ctx = engine_t.context().clone();
+        ctx.check_open()?;
+        if engine_t.is_closed() {
+            return Err(FfiError::new(
+                msrp_result::Closed,
+                "the transport is already closed",
+            ));
+        }
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let sink = make_sink(ctx.clone(), cbs, owner, registry.clone());
+        let driver = Arc::new(SessionDriver::start(engine_t, cfg, keepalive, sink));
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_session { driver, registry }), "out") }
+    })
+}
+
+/// Like `msrp_transport_make_chunk`, with this session's paths.
+///
+/// # Safety
+/// As for `msrp_transport_make_chunk`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_make_chunk(
+    s: *const msrp_session,
+    params: *const msrp_chunk_params,
+    out: *mut *mut msrp_chunk,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let p = unsafe { super::transport::chunk_params(params) }?;
+        let t = s.driver.transport();
+        let c = make_chunk(t.local_path(), t.remote_path(), &p)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_chunk { inner: c }), "out") }
+    })
+}
+
+/// Reference `send_chunk`: queues a copy of `chunk` (a request) and returns
+/// at once. `cb` (may be NULL) is called exactly once with the response (see
+/// `msrp_response_cb`); not for REPORTs, which get no response. The chunk
+/// gets a fresh transaction id if its own is in use or appears in its body.
+///
+/// # Safety
+/// `s` and `chunk` are NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_send_chunk(
+    s: *const msrp_session,
+    chunk: *const msrp_chunk,
+    cb: msrp_response_cb,
+    userdata: *mut c_void,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(chunk, "chunk") }?.inner.clone();
+        if !c.is_request() {
+            return Err(FfiError::new(
+                msrp_result::WrongKind,
+                "send_chunk takes requests; use msrp_transport_write_response for responses",
+            ));
+        }
+        let reg = s.registry.clone();
+        let ud = UserData(userdata);
+        s.driver.with(move |sess| {
+            let tx = sess.send_chunk(c);
+            if cb.is_some() {
+                lock(&reg).responses.insert(tx, Waiter::C(cb, ud));
+            }
+        })?;
+        Ok(())
+    })
+}
+
+/// Reference `deliver_chunk`: sends a copy of `chunk` and waits (at most
+/// `timeout_ms`; 0: 30 s) for its response. Returns `MSRP_RESULT_OK` for a
+/// 2xx response, `MSRP_RESULT_TRANSACTION_FAILED` for another code,
+/// `MSRP_RESULT_TIMEOUT` for the local 408, `MSRP_RESULT_CLOSED` when the
+/// session ended; `*code` (may be NULL) gets the code either way. With
+/// Failure-Report `no` it returns at once (code 200).
+///
+/// # Safety
+/// `s` and `chunk` are NULL or live; `code` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_deliver_chunk(
+    s: *const msrp_session,
+    chunk: *const msrp_chunk,
+    timeout_ms: u32,
+    code: *mut u16,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(chunk, "chunk") }?.inner.clone();
+        let no_reports =
+            c.failure_report().is_ok_and(|f| f == ReportMode::No) || c.method() == Some("REPORT");
+        let reg = s.registry.clone();
+        let (tx, rx) = oneshot::channel();
+        s.driver.with(move |sess| {
+            let id = sess.send_chunk(c);
+            if !no_reports {
+                lock(&reg).responses.insert(id, Waiter::Internal(tx));
+            }
+        })?;
+        let set = |v: u16| {
+            if !code.is_null() {
+                // SAFETY: non-NULL and writable per the contract.
+                unsafe { code.write(v) };
+            }
+        };
+        if no_reports {
+            set(200);
+            return Ok(());
+        }
+        let (rc, comment, local) =
+            s.driver
+                .context()
+                .block_on(timeout(timeout_ms), async move {
+                    rx.await
+                        .map_err(|_| crate::engine::Error::closed("the session ended"))
+                })?;
+        set(rc);
+        if (200..300).contains(&rc) {
+            Ok(())
+        } else {
+            Err(transaction_error(rc, &comment, local).into())
+        }
+    })
+}
+
+fn register_message(
+    s: &msrp_session,
+    m: OutgoingMessage,
+    cbs: *const msrp_message_callbacks,
+    userdata: *mut c_void,
+) -> Result<u64, FfiError> {
+    // SAFETY: caller contract of the exported functions.
+    let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
+    let reg = s.registry.clone();
+    let ud = UserData(userdata);
+    Ok(s.driver.with(move |sess| {
+        let id = sess.send_message(m);
+        lock(&reg).messages.insert(id, MsgCbs { cbs, ud });
+        id
+    })?)
+}
+
+/// The options of an outgoing message, read from C.
+struct MsgOpts {
+    message_id: Option<String>,
+    success_report: bool,
+    failure_report: ReportMode,
+    headers: Vec<(String, String)>,
+}
+
+impl MsgOpts {
+    fn message(
+        self,
+        content_type: String,
+        source: Source,
+        size: Option<u64>,
+        start: u64,
+    ) -> OutgoingMessage {
+        OutgoingMessage {
+            message_id: self.message_id,
+            content_type,
+            headers: self.headers,
+            source,
+            size,
+            start,
+            success_report: self.success_report,
+            failure_report: self.failure_report,
+        }
+    }
+}
+
+unsafe fn message_opts(o: *const msrp_message_options) -> Result<MsgOpts, FfiError> {
+    // SAFETY: caller contract.
+    let o = unsafe { o.as_ref() }
+        .copied()
+        .unwrap_or_else(|| msrp_message_options_default());
+    let fr = match o.failure_report {
+        0 => ReportMode::No,
+        1 => ReportMode::Yes,
+        2 => ReportMode::Partial,
+        v => {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                format!("failure_report {v} is not an msrp_report value"),
+            ));
+        }
+    };
+    // SAFETY: caller contract.
+    let id = unsafe { opt_text(o.message_id, "options.message_id") }?.map(str::to_owned);
+    if let Some(i) = &id {
+        if !crate::proto::header::is_ident(i) {
+            return Err(FfiError::new(
+                msrp_result::InvalidHeader,
+                "options.message_id must be 4 to 32 ident characters",
+            ));
+        }
+    }
+    let mut headers = Vec::new();
+    // SAFETY: caller contract.
+    if let Some(d) = unsafe { opt_text(o.content_disposition, "options.content_disposition") }? {
+        crate::proto::header::validate(crate::proto::HeaderName::ContentDisposition, d)?;
+        headers.push(("Content-Disposition".to_owned(), d.to_owned()));
+    }
+    Ok(MsgOpts {
+        message_id: id,
+        success_report: o.success_report,
+        failure_report: fr,
+        headers,
+    })
+}
+
+fn check_content_type(ct: &str) -> Result<(), FfiError> {
+    crate::proto::header::validate(crate::proto::HeaderName::ContentType, ct)?;
+    Ok(())
+}
+
+/// Queues a message of `len` bytes (copied) with `content_type`, and
+/// returns at once; it is cut into chunks and interleaved with other
+/// messages (small ones never wait behind large ones). `options` and
+/// `callbacks` may be NULL; `*message` (may be NULL) gets the message's
+/// handle, as passed to the callbacks and to `msrp_session_cancel`.
+///
+/// # Safety
+/// `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
+/// NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_send_message(
+    s: *const msrp_session,
+    data: *const u8,
+    len: usize,
+    content_type: *const c_char,
+    options: *const msrp_message_options,
+    callbacks: *const msrp_message_callbacks,
+    userdata: *mut c_void,
+    message: *mut u64,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let body = unsafe { bytes(data, len, "data") }?.to_vec();
+        // SAFETY: caller contract.
+        let ct = unsafe { text(content_type, "content_type") }?.to_owned();
+        check_content_type(&ct)?;
+        // SAFETY: caller contract.
+        let opts = unsafe { message_opts(options) }?;
+        let m = opts.message(ct, Source::Bytes(body), None, 0);
+        let id = register_message(s, m, callbacks, userdata)?;
+        if !message.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { message.write(id) };
+        }
+        Ok(())
+    })
+}
+
+struct CRead {
+    f: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> usize,
+    ud: UserData,
+}
+
+impl Read for CRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: the application's read callback with a valid buffer.
+        let n = unsafe { (self.f)(self.ud.0, buf.as_mut_ptr(), buf.len()) };
+        if n == usize::MAX || n > buf.len() {
+            return Err(std::io::Error::other("the read callback reported an error"));
+        }
+        Ok(n)
+    }
+}
+
+/// Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
+/// descriptor or a read callback) and returns at once. It is read as its
+/// chunks are sent, so memory stays bounded whatever its size; `position`
+/// resumes a transfer. Progress and the final status reach `callbacks`.
+///
+/// # Safety
+/// `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
+/// callbacks and userdata may be used from libmsrp's threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_send_file(
+    s: *const msrp_session,
+    file: *const msrp_outgoing_file,
+    options: *const msrp_message_options,
+    callbacks: *const msrp_message_callbacks,
+    userdata: *mut c_void,
+    message: *mut u64,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let f = unsafe { borrow(file, "file") }?;
+        // SAFETY: caller contract.
+        let ct = unsafe { opt_text(f.content_type, "file.content_type") }?
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        check_content_type(&ct)?;
+        // SAFETY: caller contract.
+        let opts = unsafe { message_opts(options) }?;
+        let io =
+            |e: std::io::Error, what: &str| FfiError::new(msrp_result::Io, format!("{what}: {e}"));
+        // SAFETY: caller contract.
+        let (source, size) = if let Some(p) = unsafe { opt_text(f.path, "file.path") }? {
+            let mut file =
+                std::fs::File::open(p).map_err(|e| io(e, &format!("cannot open '{p}'")))?;
+            let len = file
+                .metadata()
+                .map_err(|e| io(e, "cannot read the file's size"))?
+                .len();
+            file.seek(SeekFrom::Start(f.position))
+                .map_err(|e| io(e, "cannot seek to the start position"))?;
+            (
+                Source::Reader(Box::new(file)),
+                Some(if f.size == 0 { len } else { f.size }),
+            )
+        } else if f.fd >= 0 {
+            #[cfg(unix)]
+            {
+                use std::os::fd::BorrowedFd;
+                // SAFETY: the caller promises `fd` is an open descriptor for the duration of the call.
+                let owned = unsafe { BorrowedFd::borrow_raw(f.fd) }
+                    .try_clone_to_owned()
+                    .map_err(|e| io(e, "cannot duplicate the descriptor"))?;
+                let mut file = std::fs::File::from(owned);
+                let len = match f.size {
+                    0 => file
+                        .metadata()
+                        .map_err(|e| io(e, "cannot read the file's size"))?
+                        .len(),
+                    n => n,
+                };
+                file.seek(SeekFrom::Start(f.position))
+                    .map_err(|e| io(e, "cannot seek to the start position"))?;
+                (Source::Reader(Box::new(file)), Some(len))
+            }
+            #[cfg(not(unix))]
+            return Err(FfiError::new(
+                msrp_result::Unsupported,
+                "file descriptors are only supported on Unix",
+            ));
+        } else if let Some(rf) = f.read {
+            let r = CRead {
+                f: rf,
+                ud: UserData(f.read_userdata),
+            };
+            (Source::Reader(Box::new(r)), (f.size != 0).then_some(f.size))
+        } else {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                "the file has no path, no descriptor and no read callback",
+            ));
+        };
+        if size.is_some_and(|n| f.position > n) {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                "position is past the end of the file",
+            ));
+        }
+        let m = opts.message(ct, source, size, f.position);
+        let id = register_message(s, m, callbacks, userdata)?;
+        if !message.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { message.write(id) };
+        }
+        Ok(())
+    })
+}
+
+/// Cancels an outgoing message: no more of its chunks are sent; if some
+/// were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
+/// 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_cancel(s: *const msrp_session, message: u64) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        if s.driver.with(|sess| sess.cancel(message))? {
+            Ok(())
+        } else {
+            Err(FfiError::new(
+                msrp_result::NotFound,
+                format!("message {message} is not being sent"),
+            ))
+        }
+    })
+}
+
+/// Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)
+/// until what was queued is sent and answered, then closes; without, closes
+/// now and pending callbacks get local errors. New sends fail from now on.
+/// The sync form is a blocking call (not from a callback).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_shutdown(
+    s: *const msrp_session,
+    sync: bool,
+    timeout_ms: u32,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        if !sync {
+            s.driver.close("the session was shut down locally");
+            return Ok(());
+        }
+        let d = s.driver.clone();
+        let r = s
+            .driver
+            .context()
+            .block_on(timeout(timeout_ms), async move {
+                d.shutdown(true).await;
+                Ok(())
+            });
+        if r.is_err() {
+            s.driver
+                .close("the session was shut down locally (flush timed out)");
+        }
+        Ok(r?)
+    })
+}
+
+/// True once the session ended (true for NULL).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_is_closed(s: *const msrp_session) -> bool {
+    // SAFETY: caller contract.
+    run_or(true, || {
+        unsafe { s.as_ref() }.is_none_or(|s| s.driver.is_closed())
+    })
+}
+
+/// Closes the session (as `msrp_session_shutdown` without sync) and frees it. NULL is ignored.
+///
+/// # Safety
+/// `s` is NULL or a session from libmsrp not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_free(s: *mut msrp_session) {
+    run_or((), || {
+        // SAFETY: caller contract.
+        if let Some(s) = unsafe { s.as_ref() } {
+            s.driver.close("the session was freed");
+        }
+        // SAFETY: caller contract.
+        unsafe { free(s) }
+    })
+}
