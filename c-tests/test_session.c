@@ -640,6 +640,33 @@ static void test_shutdown(void) {
   spair_close(&q);
 }
 
+/* Keep-alive: an idle session sends an empty SEND with Keep-Alive: yes. */
+static void test_keepalive(void) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&co, &ctx));
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(ctx, false, NULL, &ta, &tb);
+  msrp_session_options o = msrp_session_options_default();
+  o.keepalive_ms = 50;
+  msrp_session *a = NULL;
+  CHECK_OK(msrp_session_new(ta, &o, NULL, NULL, NULL, &a));
+  msrp_chunk *ka = NULL;
+  CHECK_OK(msrp_transport_read_chunk(tb, SIZE_MAX, 5000, &ka, NULL));
+  char *m = NULL, *h = NULL;
+  CHECK_OK(msrp_chunk_method(ka, &m));
+  CHECK_STR(m, "SEND");
+  CHECK_OK(msrp_chunk_header(ka, "Keep-Alive", &h));
+  CHECK_STR(h, "yes");
+  CHECK(msrp_chunk_size(ka) == 0);
+  CHECK_OK(msrp_transport_write_response(tb, ka, 200, "OK", 5000));
+  msrp_chunk_free(ka);
+  msrp_session_free(a);
+  msrp_transport_free(tb);
+  msrp_context_free(ctx);
+}
+
 static void test_bad_arguments(void) {
   msrp_session *s = NULL;
   CHECK_RES(msrp_session_new(NULL, NULL, NULL, NULL, NULL, &s), MSRP_RESULT_NULL_ARGUMENT);
@@ -687,6 +714,7 @@ int main(void) {
   test_file_intact_and_resume();
   test_read_callback_and_cancel();
   test_shutdown();
+  test_keepalive();
   test_bad_arguments();
   return check_summary("test_session");
 }

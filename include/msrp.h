@@ -32,9 +32,15 @@
 #define DEFAULT_PORT 2855
 
 /**
+ * How many bytes of received messages may wait for the application before
+ * the session stops reading from the connection (backpressure).
+ */
+#define RECEIVE_BUDGET ((2 * 1024) * 1024)
+
+/**
  * Decoded events buffered between the reader task and the application.
  */
-#define EVENT_QUEUE 64
+#define EVENT_QUEUE 16
 
 /**
  * Continuation flag `$`: the last chunk of a message.
@@ -70,6 +76,11 @@
  * Patch version.
  */
 #define MSRP_VERSION_PATCH 0
+
+/**
+ * Default chunk body size when the path goes through a relay.
+ */
+#define MSRP_RELAY_CHUNK_SIZE 8192
 
 /**
  * RFC 3986 unreserved: ALPHA DIGIT - . _ ~
@@ -700,7 +711,8 @@ typedef struct msrp_session_options {
    */
   const char *accept_types;
   /**
-   * Largest body of an outgoing chunk (default 65536; through a relay, 8192 or less).
+   * Largest body of an outgoing chunk (0, the default: 65536, or
+   * `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay).
    */
   size_t chunk_size;
   /**
@@ -712,8 +724,9 @@ typedef struct msrp_session_options {
    */
   uint32_t response_timeout_ms;
   /**
-   * Largest incoming message, in bytes; bigger ones get 413 (default 64 MiB).
-   * Also bounds the memory held for reassembly.
+   * Largest incoming message, in bytes; bigger ones get 413. 0 (the
+   * default) means 64 MiB when whole messages are reassembled (it bounds
+   * the memory they take) and no limit in streaming mode.
    */
   uint64_t max_message_size;
   /**

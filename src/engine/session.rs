@@ -4,7 +4,7 @@
 //! and an event task hands events to the application in order, never while
 //! the session is locked (so callbacks may call back into the session).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,46 @@ use crate::proto::Chunk;
 use crate::proto::session::{Session, SessionConfig, SessionEvent};
 use crate::proto::transport::binding_send;
 
-/// What the driver reports: session events, and once at the end, the reason it closed.
+/// Most bytes the writer queues on the transport before it waits for them to be written.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// How many bytes of received messages may wait for the application before
+/// the session stops reading from the connection (backpressure).
+pub const RECEIVE_BUDGET: usize = 2 * 1024 * 1024;
+
+#[derive(Default)]
+struct Budget {
+    used: AtomicUsize,
+    freed: Notify,
+}
+
+/// Holds received bytes against the session's budget until it is dropped,
+/// which the application side does once its callback has run.
+#[derive(Debug)]
+pub struct Permit {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Budget({})", self.used.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.budget.freed.notify_waiters();
+    }
+}
+
+/// What the driver reports: session events (with a budget permit for the
+/// ones that carry received data), and once at the end, the reason it closed.
 #[derive(Debug)]
 pub enum DriverEvent {
     /// An event of the session.
-    Session(SessionEvent),
+    Session(SessionEvent, Option<Permit>),
     /// The session ended (last event).
     Closed(Error),
 }
@@ -38,6 +73,7 @@ struct Shared {
     closed: AtomicBool,
     drained: Notify,
     events: mpsc::UnboundedSender<DriverEvent>,
+    budget: Arc<Budget>,
 }
 
 impl Shared {
@@ -48,7 +84,34 @@ impl Shared {
     /// Moves the session's pending events to the event task, in order.
     fn flush(&self, s: &mut Session) {
         while let Some(e) = s.poll_event() {
-            let _ = self.events.send(DriverEvent::Session(e));
+            let bytes = match &e {
+                SessionEvent::Message { data, .. } => data.len(),
+                SessionEvent::Chunk(c) => c.size(),
+                _ => 0,
+            };
+            let permit = (bytes > 0).then(|| {
+                self.budget.used.fetch_add(bytes, Ordering::AcqRel);
+                Permit {
+                    budget: self.budget.clone(),
+                    bytes,
+                }
+            });
+            let _ = self.events.send(DriverEvent::Session(e, permit));
+        }
+    }
+
+    /// Waits while received data beyond the budget waits for the application.
+    async fn wait_for_budget(&self) {
+        loop {
+            let freed = self.budget.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.budget.used.load(Ordering::Acquire) <= RECEIVE_BUDGET
+                || self.closed.load(Ordering::Acquire)
+            {
+                return;
+            }
+            freed.await;
         }
     }
 
@@ -100,6 +163,7 @@ impl SessionDriver {
             closed: AtomicBool::new(false),
             drained: Notify::new(),
             events: tx,
+            budget: Arc::new(Budget::default()),
         });
         let transport = Arc::new(transport);
         let mut tasks = Vec::new();
@@ -193,6 +257,7 @@ impl Drop for SessionDriver {
 
 async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
     loop {
+        sh.wait_for_budget().await;
         match t.read_chunk(usize::MAX).await {
             Ok(r) => {
                 {
@@ -220,19 +285,38 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             return;
         }
         let wake = sh.wake.notified();
-        let (next, deadline) = {
+        // Take a batch of chunks (bounded in bytes, so memory stays bounded),
+        // queue all but the last, and wait until the last one is written.
+        let (batch, deadline) = {
             let mut s = sh.lock();
             let now = Instant::now();
             s.handle_timeout(now);
-            let next = s.poll_transmit(now);
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            while bytes < WRITE_BATCH {
+                match s.poll_transmit(now) {
+                    Some(c) => {
+                        bytes += c.size() + 200;
+                        batch.push(c);
+                    }
+                    None => break,
+                }
+            }
             sh.flush(&mut s);
-            if next.is_none() && s.is_idle() {
+            if batch.is_empty() && s.is_idle() {
                 sh.drained.notify_waiters();
             }
-            (next, s.poll_timeout())
+            (batch, s.poll_timeout())
         };
-        if let Some(c) = next {
-            if let Err(e) = t.write_chunk(&c).await {
+        if let Some((last, rest)) = batch.split_last() {
+            let mut r = Ok(());
+            for c in rest {
+                r = r.and_then(|_| t.write_chunk_nowait(c));
+            }
+            if r.is_ok() {
+                r = t.write_chunk(last).await;
+            }
+            if let Err(e) = r {
                 sh.end(&t, e);
                 return;
             }

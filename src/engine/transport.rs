@@ -24,10 +24,14 @@ use crate::proto::uri::Uri;
 use crate::proto::{Chunk, Flag};
 
 /// Decoded events buffered between the reader task and the application.
-pub const EVENT_QUEUE: usize = 64;
-const READ_BUF: usize = 256 * 1024;
+pub const EVENT_QUEUE: usize = 16;
+/// Chunks up to this size are assembled by the reader task and passed on whole.
+const WHOLE_LIMIT: usize = 256 * 1024;
+const READ_BUF: usize = 128 * 1024;
 
 enum InEvent {
+    /// A complete chunk (data and flag set), assembled by the reader.
+    Whole(Chunk),
     Head(Chunk),
     Data(Vec<u8>),
     End(Flag),
@@ -39,6 +43,8 @@ struct Current {
     buf: Vec<u8>,
     offset: u64,
     segment: u32,
+    /// The chunk's flag once its end-line arrived (the rest is in `buf`).
+    end: Option<Flag>,
 }
 
 struct ReadState {
@@ -217,6 +223,25 @@ impl Transport {
     pub async fn read_chunk(&self, size: usize) -> Result<Received, Error> {
         let mut st = self.read.lock().await;
         loop {
+            // A chunk that arrived whole but is larger than `size` is handed
+            // out in segments of `size` bytes.
+            if let Some(cur) = st.cur.as_mut() {
+                if let Some(flag) = cur.end {
+                    let step = size.max(1);
+                    if cur.buf.len() <= step {
+                        return Ok(finish(st.cur.take().expect("current chunk"), flag));
+                    }
+                    let rest = cur.buf.split_off(step);
+                    let piece = std::mem::replace(&mut cur.buf, rest);
+                    let seg = segment(&cur.head, cur.offset, &piece, false, Flag::More);
+                    cur.offset += piece.len() as u64;
+                    cur.segment += 1;
+                    return Ok(Received {
+                        chunk: seg,
+                        segment: cur.segment,
+                    });
+                }
+            }
             if let Some(e) = &st.done {
                 return Err(e.clone());
             }
@@ -234,12 +259,30 @@ impl Transport {
                     st.done = Some(e.clone());
                     return Err(e);
                 }
+                InEvent::Whole(c) if size == usize::MAX || c.size() <= size.max(1) => {
+                    return Ok(Received {
+                        chunk: c,
+                        segment: 0,
+                    });
+                }
+                InEvent::Whole(mut c) => {
+                    let flag = c.flag();
+                    let buf = c.take_data();
+                    st.cur = Some(Current {
+                        head: c,
+                        buf,
+                        offset: 0,
+                        segment: 0,
+                        end: Some(flag),
+                    });
+                }
                 InEvent::Head(c) => {
                     st.cur = Some(Current {
                         head: c,
                         buf: Vec::new(),
                         offset: 0,
                         segment: 0,
+                        end: None,
                     })
                 }
                 InEvent::Data(d) => {
@@ -333,6 +376,9 @@ async fn read_loop(
     let mut dec = Decoder::default();
     let mut buf = vec![0u8; READ_BUF];
     let mut tid = String::new();
+    // The chunk being assembled, while it is small enough to pass on whole.
+    let mut asm: Option<Chunk> = None;
+    let mut pending_head: Option<Chunk> = None;
     let end = |e: Error| {
         closed.store(true, Ordering::Release);
         if let Some(l) = &logger {
@@ -375,20 +421,42 @@ async fn read_loop(
                                 l.received_new_chunk(id, &head, &chunk);
                                 tid = chunk.transaction_id().to_owned();
                             }
-                            Some(InEvent::Head(chunk))
+                            asm = Some(chunk);
+                            None
                         }
                         Some(Event::Data(d)) => {
                             if let Some(l) = &logger {
                                 l.received_chunk_data(id, d, &tid);
                             }
-                            Some(InEvent::Data(d.to_vec()))
+                            match asm.as_mut() {
+                                Some(c) if c.size() + d.len() <= WHOLE_LIMIT => {
+                                    c.append_data(d);
+                                    None
+                                }
+                                Some(_) => {
+                                    // Too big to hold: pass the head and what
+                                    // came so far on, and stream the rest.
+                                    let mut c = asm.take().expect("checked");
+                                    let mut so_far = c.take_data();
+                                    so_far.extend_from_slice(d);
+                                    pending_head = Some(c);
+                                    Some(InEvent::Data(so_far))
+                                }
+                                None => Some(InEvent::Data(d.to_vec())),
+                            }
                         }
                         Some(Event::End(f)) => {
                             if let Some(l) = &logger {
                                 let line = format!("-------{tid}{}\r\n", f as u8 as char);
                                 l.received_chunk_end(id, line.as_bytes(), &tid);
                             }
-                            Some(InEvent::End(f))
+                            match asm.take() {
+                                Some(mut c) => {
+                                    c.set_flag(f);
+                                    Some(InEvent::Whole(c))
+                                }
+                                None => Some(InEvent::End(f)),
+                            }
                         }
                     };
                     (used, out)
@@ -402,6 +470,11 @@ async fn read_loop(
                 }
             };
             input = &input[used..];
+            if let Some(h) = pending_head.take() {
+                if tx.send(InEvent::Head(h)).await.is_err() {
+                    return;
+                }
+            }
             if let Some(out) = out {
                 if tx.send(out).await.is_err() {
                     return;
@@ -411,6 +484,9 @@ async fn read_loop(
     }
 }
 
+/// Largest batch of queued small chunks written with one system call.
+const WRITE_BATCH: usize = 256 * 1024;
+
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<WriteJob>,
@@ -418,35 +494,64 @@ async fn write_loop(
     logger: Option<LoggerRef>,
     closed: Arc<AtomicBool>,
 ) {
-    while let Some(job) = rx.recv().await {
-        if let Err(e) = wr.write_all(&job.bytes).await {
+    let mut batch: Vec<WriteJob> = Vec::new();
+    let mut joined = Vec::new();
+    while let Some(first) = rx.recv().await {
+        // Take what else is queued (up to a bound), so that many small
+        // chunks leave in one write.
+        let mut total = first.bytes.len();
+        batch.push(first);
+        while total < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(j) => {
+                    total += j.bytes.len();
+                    batch.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let r = if batch.len() == 1 {
+            wr.write_all(&batch[0].bytes).await
+        } else {
+            joined.clear();
+            for j in &batch {
+                joined.extend_from_slice(&j.bytes);
+            }
+            wr.write_all(&joined).await
+        };
+        if let Err(e) = r {
             closed.store(true, Ordering::Release);
             let err = Error::closed(format!("writing to the connection failed: {e}"));
             if let Some(l) = &logger {
                 l.log(Level::Warn, &format!("transport {id}: {err}"));
             }
-            if let Some(d) = job.done {
-                let _ = d.send(Err(err.clone()));
-            }
             rx.close();
             while let Ok(j) = rx.try_recv() {
+                batch.push(j);
+            }
+            for j in batch.drain(..) {
                 if let Some(d) = j.done {
                     let _ = d.send(Err(err.clone()));
                 }
             }
             return;
         }
-        if let (Some(l), Some(c)) = (&logger, &job.chunk) {
-            let (head, rest) = job.bytes.split_at(job.head_len);
-            let (body, tail) = rest.split_at(job.body_len);
-            l.sent_new_chunk(id, head, c);
-            if !body.is_empty() {
-                l.sent_chunk_data(id, body, c.transaction_id());
+        for job in batch.drain(..) {
+            if let (Some(l), Some(c)) = (&logger, &job.chunk) {
+                let (head, rest) = job.bytes.split_at(job.head_len);
+                let (body, tail) = rest.split_at(job.body_len);
+                l.sent_new_chunk(id, head, c);
+                if !body.is_empty() {
+                    l.sent_chunk_data(id, body, c.transaction_id());
+                }
+                l.sent_chunk_end(id, tail, c.transaction_id());
             }
-            l.sent_chunk_end(id, tail, c.transaction_id());
+            if let Some(d) = job.done {
+                let _ = d.send(Ok(()));
+            }
         }
-        if let Some(d) = job.done {
-            let _ = d.send(Ok(()));
+        if joined.capacity() > 4 * WRITE_BATCH {
+            joined = Vec::new();
         }
     }
     let _ = wr.shutdown().await;

@@ -21,6 +21,9 @@ use crate::proto::header::ReportMode;
 use crate::proto::session::{OutgoingMessage, SessionConfig, SessionEvent, Source};
 use crate::proto::transport::make_chunk;
 
+/// Default chunk body size when the path goes through a relay.
+pub const MSRP_RELAY_CHUNK_SIZE: usize = 8192;
+
 /// Session settings; start from `msrp_session_options_default()`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -28,14 +31,16 @@ pub struct msrp_session_options {
     /// Acceptable media types, separated by spaces or commas: `*`,
     /// `type/*` or `type/subtype` (NULL: `*`). Others get 415.
     pub accept_types: *const c_char,
-    /// Largest body of an outgoing chunk (default 65536; through a relay, 8192 or less).
+    /// Largest body of an outgoing chunk (0, the default: 65536, or
+    /// `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay).
     pub chunk_size: usize,
     /// Most outgoing transactions waiting for a response (default 32).
     pub window: u32,
     /// How long to wait for a transaction response, in ms (default 30000).
     pub response_timeout_ms: u32,
-    /// Largest incoming message, in bytes; bigger ones get 413 (default 64 MiB).
-    /// Also bounds the memory held for reassembly.
+    /// Largest incoming message, in bytes; bigger ones get 413. 0 (the
+    /// default) means 64 MiB when whole messages are reassembled (it bounds
+    /// the memory they take) and no limit in streaming mode.
     pub max_message_size: u64,
     /// false (default): whole messages reach `on_message`. true: each SEND
     /// chunk reaches `on_chunk` as it arrives (for large transfers).
@@ -52,10 +57,10 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
     let d = SessionConfig::default();
     msrp_session_options {
         accept_types: std::ptr::null(),
-        chunk_size: d.chunk_size,
+        chunk_size: 0,
         window: d.window as u32,
         response_timeout_ms: d.response_timeout.as_millis() as u32,
-        max_message_size: d.max_message_size,
+        max_message_size: 0,
         streaming: false,
         use_sessmatch: false,
         keepalive_ms: 0,
@@ -253,12 +258,15 @@ fn make_sink(
         let ud = UserData(owner.ud);
         let hold = owner.clone();
         let job: Option<crate::engine::context::Job> = match ev {
-            DriverEvent::Session(SessionEvent::ChunkResponse {
-                tx,
-                code,
-                comment,
-                local,
-            }) => {
+            DriverEvent::Session(
+                SessionEvent::ChunkResponse {
+                    tx,
+                    code,
+                    comment,
+                    local,
+                },
+                _,
+            ) => {
                 match lock(&registry).responses.remove(&tx) {
                     Some(Waiter::Internal(s)) => {
                         let _ = s.send((code, comment, local));
@@ -272,12 +280,15 @@ fn make_sink(
                     _ => None,
                 }
             }
-            DriverEvent::Session(SessionEvent::Progress {
-                msg,
-                sent,
-                acked,
-                total,
-            }) => {
+            DriverEvent::Session(
+                SessionEvent::Progress {
+                    msg,
+                    sent,
+                    acked,
+                    total,
+                },
+                _,
+            ) => {
                 let m = lock(&registry)
                     .messages
                     .get(&msg)
@@ -298,9 +309,12 @@ fn make_sink(
                     _ => None,
                 }
             }
-            DriverEvent::Session(SessionEvent::MessageDone {
-                msg, code, comment, ..
-            }) => {
+            DriverEvent::Session(
+                SessionEvent::MessageDone {
+                    msg, code, comment, ..
+                },
+                _,
+            ) => {
                 match lock(&registry).messages.remove(&msg) {
                     Some(MsgCbs {
                         cbs:
@@ -316,29 +330,31 @@ fn make_sink(
                     _ => None,
                 }
             }
-            DriverEvent::Session(SessionEvent::Message { head, data }) => cbs.on_message.map(|f| {
+            DriverEvent::Session(SessionEvent::Message { head, data }, permit) => {
+                cbs.on_message.map(|f| {
+                    Box::new(move || {
+                        let _hold = (hold, permit);
+                        let h = msrp_chunk { inner: head };
+                        // SAFETY: valid pointers for the duration of the call.
+                        unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) }
+                    }) as crate::engine::context::Job
+                })
+            }
+            DriverEvent::Session(SessionEvent::Chunk(c), permit) => cbs.on_chunk.map(|f| {
                 Box::new(move || {
-                    let _hold = hold;
-                    let h = msrp_chunk { inner: head };
-                    // SAFETY: valid pointers for the duration of the call.
-                    unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) }
+                    let _hold = (hold, permit);
+                    // SAFETY: the chunk is handed over to the application.
+                    unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
                 }) as crate::engine::context::Job
             }),
-            DriverEvent::Session(SessionEvent::Chunk(c)) => cbs.on_chunk.map(|f| {
+            DriverEvent::Session(SessionEvent::Report(c), _) => cbs.on_report.map(|f| {
                 Box::new(move || {
                     let _hold = hold;
                     // SAFETY: the chunk is handed over to the application.
                     unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
                 }) as crate::engine::context::Job
             }),
-            DriverEvent::Session(SessionEvent::Report(c)) => cbs.on_report.map(|f| {
-                Box::new(move || {
-                    let _hold = hold;
-                    // SAFETY: the chunk is handed over to the application.
-                    unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
-                }) as crate::engine::context::Job
-            }),
-            DriverEvent::Session(SessionEvent::MessageAborted { message_id }) => {
+            DriverEvent::Session(SessionEvent::MessageAborted { message_id }, _) => {
                 cbs.on_aborted.map(|f| {
                     Box::new(move || {
                         let _hold = hold;
@@ -413,11 +429,14 @@ pub unsafe extern "C" fn msrp_session_new(
             ));
         }
         let d = SessionConfig::default();
+        // Through a relay (more than one URI in a path), frames must stay
+        // small: Kamailio relays at most about 11 KB.
+        let relayed = t.inner.remote_path().len() > 1 || t.inner.local_path().len() > 1;
         let cfg = SessionConfig {
-            chunk_size: if o.chunk_size == 0 {
-                d.chunk_size
-            } else {
-                o.chunk_size
+            chunk_size: match o.chunk_size {
+                0 if relayed => MSRP_RELAY_CHUNK_SIZE,
+                0 => d.chunk_size,
+                n => n,
             },
             window: if o.window == 0 {
                 d.window
@@ -430,10 +449,11 @@ pub unsafe extern "C" fn msrp_session_new(
                 Duration::from_millis(u64::from(o.response_timeout_ms))
             },
             accept_types: types,
-            max_message_size: if o.max_message_size == 0 {
-                d.max_message_size
-            } else {
-                o.max_message_size
+            max_message_size: match o.max_message_size {
+                // Streaming receivers hold nothing, so only an explicit limit applies.
+                0 if o.streaming => u64::MAX,
+                0 => d.max_message_size,
+                n => n,
             },
             streaming: o.streaming,
             sessmatch: o.use_sessmatch || t.inner.sessmatch(),

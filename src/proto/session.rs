@@ -254,7 +254,12 @@ pub struct Session {
     remote: Vec<Uri>,
     control: VecDeque<Chunk>,
     raw: VecDeque<(TxId, Chunk)>,
-    out: VecDeque<OutMsg>,
+    /// Outgoing messages by handle, until they are done.
+    msgs: HashMap<MsgId, OutMsg>,
+    /// Messages that finish in their next chunk (or were cancelled): sent first.
+    urgent: VecDeque<MsgId>,
+    /// Larger messages, taking turns one chunk at a time.
+    rotation: VecDeque<MsgId>,
     pending: HashMap<String, Pending>,
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
@@ -275,7 +280,9 @@ impl Session {
             remote,
             control: VecDeque::new(),
             raw: VecDeque::new(),
-            out: VecDeque::new(),
+            msgs: HashMap::new(),
+            urgent: VecDeque::new(),
+            rotation: VecDeque::new(),
             pending: HashMap::new(),
             waiting_for_window: 0,
             incoming: HashMap::new(),
@@ -307,7 +314,7 @@ impl Session {
             Source::Reader(_) => m.size,
         };
         let closed = self.closed;
-        self.out.push_back(OutMsg {
+        let m = OutMsg {
             id,
             message_id,
             content_type: m.content_type,
@@ -324,9 +331,19 @@ impl Session {
             failed: closed.then(|| (0, "the session is closed".into())),
             sr: m.success_report,
             fr: m.failure_report,
-        });
+        };
         if closed {
-            self.finish_failed();
+            self.finish(m);
+        } else {
+            let small = m
+                .remaining()
+                .is_some_and(|r| r <= self.cfg.chunk_size.max(1) as u64);
+            self.msgs.insert(id, m);
+            if small {
+                self.urgent.push_back(id);
+            } else {
+                self.rotation.push_back(id);
+            }
         }
         id
     }
@@ -354,9 +371,10 @@ impl Session {
     /// Aborts an outgoing message: no more chunks; if some were sent, the
     /// next one carries the `#` flag. Returns false when it was already done.
     pub fn cancel(&mut self, msg: MsgId) -> bool {
-        match self.out.iter_mut().find(|m| m.id == msg) {
-            Some(m) if !m.cancelled && m.failed.is_none() => {
+        match self.msgs.get_mut(&msg) {
+            Some(m) if !m.cancelled && m.failed.is_none() && !m.sent_last => {
                 m.cancelled = true;
+                self.urgent.push_front(msg);
                 true
             }
             _ => false,
@@ -367,13 +385,16 @@ impl Session {
     pub fn is_idle(&self) -> bool {
         self.control.is_empty()
             && self.raw.is_empty()
-            && self.out.is_empty()
+            && self.msgs.is_empty()
             && self.pending.is_empty()
     }
 
     /// Whether chunks wait to be sent (as opposed to responses only).
     pub fn has_queued(&self) -> bool {
-        !self.control.is_empty() || !self.raw.is_empty() || !self.out.is_empty()
+        !self.control.is_empty()
+            || !self.raw.is_empty()
+            || !self.urgent.is_empty()
+            || !self.rotation.is_empty()
     }
 
     /// The next event for the application.
@@ -430,25 +451,31 @@ impl Session {
             self.track(&c, PendingKind::Raw { tx }, now);
             return Some(c);
         }
-        // A message that finishes in this chunk (or is cancelled) goes first;
-        // otherwise the oldest large message sends its next chunk and moves
-        // to the back. Messages that only wait for responses are skipped.
-        let size = self.cfg.chunk_size.max(1) as u64;
+        // A message that finishes in its next chunk (or is cancelled) goes
+        // first; otherwise the large messages take turns, one chunk each.
+        // Handles of messages that are done sending are dropped on the way.
         loop {
-            let sendable = |m: &OutMsg| !m.sent_last && m.failed.is_none();
-            let pick = self
-                .out
-                .iter()
-                .position(|m| {
-                    sendable(m) && (m.cancelled || m.remaining().is_some_and(|r| r <= size))
-                })
-                .or_else(|| self.out.iter().position(sendable))?;
-            let mut m = self.out.remove(pick).expect("picked index exists");
+            let id = match self.urgent.pop_front() {
+                Some(id) => id,
+                None => self.rotation.pop_front()?,
+            };
+            let Some(mut m) = self.msgs.remove(&id) else {
+                continue;
+            };
+            if m.sent_last || m.failed.is_some() {
+                self.msgs.insert(id, m);
+                continue;
+            }
             let chunk = self.next_chunk(&mut m, now);
-            if (m.sent_last || m.failed.is_some()) && m.outstanding == 0 {
-                self.finish(m);
+            if m.sent_last || m.failed.is_some() {
+                if m.outstanding == 0 {
+                    self.finish(m);
+                } else {
+                    self.msgs.insert(id, m);
+                }
             } else {
-                self.out.push_back(m);
+                self.msgs.insert(id, m);
+                self.rotation.push_back(id);
             }
             if chunk.is_some() {
                 return chunk;
@@ -562,18 +589,6 @@ impl Session {
         });
     }
 
-    fn finish_failed(&mut self) {
-        let mut keep = VecDeque::new();
-        while let Some(m) = self.out.pop_front() {
-            if m.failed.is_some() && m.outstanding == 0 {
-                self.finish(m);
-            } else {
-                keep.push_back(m);
-            }
-        }
-        self.out = keep;
-    }
-
     fn settle(&mut self, tid: &str, code: u16, comment: String, local: bool) {
         let Some(p) = self.pending.remove(tid) else {
             return;
@@ -589,10 +604,9 @@ impl Session {
                 local,
             }),
             PendingKind::Message { msg, len } => {
-                let Some(i) = self.out.iter().position(|m| m.id == msg) else {
+                let Some(m) = self.msgs.get_mut(&msg) else {
                     return;
                 };
-                let m = &mut self.out[i];
                 m.outstanding -= 1;
                 if (200..300).contains(&code) {
                     if m.fr != ReportMode::No {
@@ -609,9 +623,8 @@ impl Session {
                     // The peer refused a chunk (413 included): stop sending it.
                     m.failed = Some((code, comment));
                 }
-                let m = &self.out[i];
                 if m.outstanding == 0 && (m.sent_last || m.failed.is_some()) {
-                    let m = self.out.remove(i).expect("index exists");
+                    let m = self.msgs.remove(&msg).expect("present");
                     self.finish(m);
                 }
             }
@@ -660,13 +673,18 @@ impl Session {
         for tid in tids {
             self.settle(&tid, 0, why.into(), true);
         }
-        while let Some(mut m) = self.out.pop_front() {
+        let mut ids: Vec<MsgId> = self.msgs.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let mut m = self.msgs.remove(&id).expect("present");
             if m.failed.is_none() {
                 m.failed = Some((0, why.into()));
             }
             m.outstanding = 0;
             self.finish(m);
         }
+        self.urgent.clear();
+        self.rotation.clear();
         self.incoming.clear();
         self.incoming_bytes = 0;
     }

@@ -1,0 +1,172 @@
+/* What the benchmark harnesses share: raw TCP baselines over loopback,
+ * timing, and binding a pair of libmsrp transports. Header-only; include
+ * once per program. */
+#ifndef MSRP_BENCH_COMMON_H
+#define MSRP_BENCH_COMMON_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msrp.h"
+
+#define CHUNK (64 * 1024)
+
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void must(msrp_result r, const char *what) {
+  if (r != MSRP_RESULT_OK) {
+    fprintf(stderr, "%s: %s (%s)\n", what, msrp_result_str(r), msrp_last_error_message());
+    exit(1);
+  }
+}
+
+static inline int raw_listener(uint16_t *port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 64) != 0 ||
+      getsockname(l, (struct sockaddr *)&a, &len) != 0) {
+    perror("raw listener");
+    exit(1);
+  }
+  *port = ntohs(a.sin_port);
+  return l;
+}
+
+static inline int raw_connect(uint16_t port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+    perror("raw connect");
+    exit(1);
+  }
+  int one = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return s;
+}
+
+static inline double raw_setup(int n) {
+  uint16_t port = 0;
+  int l = raw_listener(&port);
+  double t0 = now_s();
+  for (int i = 0; i < n; i++) {
+    int c = raw_connect(port);
+    int a = accept(l, NULL, NULL);
+    close(c);
+    close(a);
+  }
+  double dt = now_s() - t0;
+  close(l);
+  return n / dt;
+}
+
+typedef struct {
+  int fd;
+  size_t total;
+} raw_writer_arg;
+
+static inline void *raw_writer(void *p) {
+  raw_writer_arg *w = p;
+  char *buf = calloc(1, CHUNK);
+  size_t sent = 0;
+  while (sent < w->total) {
+    ssize_t n = write(w->fd, buf, CHUNK);
+    if (n <= 0) break;
+    sent += (size_t)n;
+  }
+  free(buf);
+  return NULL;
+}
+
+static inline double raw_bulk(size_t total) {
+  uint16_t port = 0;
+  int l = raw_listener(&port);
+  int c = raw_connect(port);
+  int a = accept(l, NULL, NULL);
+  raw_writer_arg w = {c, total};
+  pthread_t th;
+  char *buf = malloc(CHUNK);
+  double t0 = now_s();
+  pthread_create(&th, NULL, raw_writer, &w);
+  size_t got = 0;
+  while (got < total) {
+    ssize_t n = read(a, buf, CHUNK);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  double dt = now_s() - t0;
+  pthread_join(th, NULL);
+  free(buf);
+  close(a);
+  close(c);
+  close(l);
+  return (double)got / dt / 1e6;
+}
+
+/* ---- libmsrp ---- */
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done;
+  msrp_transport *t;
+  msrp_result r;
+} waiter;
+
+static inline void on_complete(void *ud, msrp_result r, msrp_transport *t, const char *msg) {
+  waiter *w = ud;
+  (void)msg;
+  pthread_mutex_lock(&w->m);
+  w->r = r;
+  w->t = t;
+  w->done = 1;
+  pthread_cond_signal(&w->c);
+  pthread_mutex_unlock(&w->m);
+}
+
+static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_transport **passive) {
+  msrp_connector *acc = NULL, *con = NULL;
+  char *ap = NULL, *cp = NULL;
+  waiter w;
+  memset(&w, 0, sizeof w);
+  pthread_mutex_init(&w.m, NULL);
+  pthread_cond_init(&w.c, NULL);
+  must(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc), "acceptor");
+  must(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con), "connector");
+  must(msrp_connector_prepare(acc, NULL, &ap), "prepare");
+  must(msrp_connector_prepare(con, NULL, &cp), "prepare");
+  must(msrp_connector_complete_async(acc, cp, 10000, on_complete, &w), "complete_async");
+  must(msrp_connector_complete(con, ap, 10000, active), "complete");
+  pthread_mutex_lock(&w.m);
+  while (!w.done) pthread_cond_wait(&w.c, &w.m);
+  pthread_mutex_unlock(&w.m);
+  must(w.r, "acceptor complete");
+  *passive = w.t;
+  msrp_string_free(ap);
+  msrp_string_free(cp);
+  msrp_connector_free(acc);
+  msrp_connector_free(con);
+  pthread_mutex_destroy(&w.m);
+  pthread_cond_destroy(&w.c);
+}
+
+#endif

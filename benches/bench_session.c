@@ -1,0 +1,278 @@
+/* Session benchmarks through the public C API, each next to a raw TCP
+ * baseline in the same process where there is one:
+ *  - bulk A->B through the session API (send_file from a read callback,
+ *    streaming receiver) vs 64 KiB write()/read() over loopback TCP;
+ *  - 100-byte messages, SEND and 200 OK, with a window: messages per second;
+ *  - stop-and-wait round trip (deliver_chunk) vs a raw TCP ping-pong;
+ *  - peak memory above the idle process while 1 GB goes to a slow reader.
+ * Prints one JSON line per figure. Build in Release (see README). */
+#define _POSIX_C_SOURCE 200809L
+#include "bench_common.h"
+
+#include <stdatomic.h>
+
+typedef struct {
+  atomic_ullong bytes;
+  atomic_ullong messages;
+  atomic_int done;
+  uint16_t code;
+  useconds_t slow_us;
+} counters;
+
+static void c_on_chunk(void *ud, msrp_chunk *c) {
+  counters *k = ud;
+  atomic_fetch_add(&k->bytes, msrp_chunk_size(c));
+  if (k->slow_us) usleep(k->slow_us);
+  msrp_chunk_free(c);
+}
+
+static void c_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  counters *k = ud;
+  (void)head;
+  (void)data;
+  atomic_fetch_add(&k->bytes, len);
+  atomic_fetch_add(&k->messages, 1);
+}
+
+static void c_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+  counters *k = ud;
+  (void)msg;
+  (void)comment;
+  k->code = code;
+  atomic_fetch_add(&k->done, 1);
+}
+
+static size_t zero_reader(void *ud, uint8_t *buf, size_t len) {
+  size_t *left = ud;
+  (void)buf; /* libmsrp hands a zeroed buffer; leave the bytes as they are */
+  size_t n = len < *left ? len : *left;
+  *left -= n;
+  return n;
+}
+
+static void sessions(msrp_context *ctx, const msrp_session_options *oa, const msrp_session_options *ob,
+                     counters *ka, counters *kb, msrp_session **a, msrp_session **b) {
+  msrp_transport *ta = NULL, *tb = NULL;
+  msrp_pair(ctx, &ta, &tb);
+  msrp_session_callbacks ca = {c_on_message, c_on_chunk, NULL, NULL, NULL};
+  must(msrp_session_new(ta, oa, &ca, ka, NULL, a), "session a");
+  must(msrp_session_new(tb, ob, &ca, kb, NULL, b), "session b");
+}
+
+static void wait_until(atomic_ullong *v, unsigned long long want, double max_s) {
+  double until = now_s() + max_s;
+  while (atomic_load(v) < want && now_s() < until) usleep(200);
+}
+
+static double msrp_bulk_session(msrp_context *ctx, size_t total) {
+  msrp_session_options ob = msrp_session_options_default();
+  ob.streaming = true;
+  counters ka, kb;
+  memset(&ka, 0, sizeof ka);
+  memset(&kb, 0, sizeof kb);
+  msrp_session *a = NULL, *b = NULL;
+  sessions(ctx, NULL, &ob, &ka, &kb, &a, &b);
+  size_t left = total;
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = zero_reader;
+  f.read_userdata = &left;
+  f.size = total;
+  msrp_message_callbacks mc = {NULL, c_done};
+  double t0 = now_s();
+  must(msrp_session_send_file(a, &f, NULL, &mc, &ka, NULL), "send_file");
+  wait_until(&kb.bytes, total, 120);
+  double dt = now_s() - t0;
+  if (atomic_load(&kb.bytes) != total) fprintf(stderr, "bulk: only %llu bytes arrived\n", (unsigned long long)atomic_load(&kb.bytes));
+  msrp_session_free(a);
+  msrp_session_free(b);
+  return (double)total / dt / 1e6;
+}
+
+static double msrp_small_messages(msrp_context *ctx, int n) {
+  msrp_session_options oa = msrp_session_options_default();
+  oa.window = 256;
+  counters ka, kb;
+  memset(&ka, 0, sizeof ka);
+  memset(&kb, 0, sizeof kb);
+  msrp_session *a = NULL, *b = NULL;
+  sessions(ctx, &oa, NULL, &ka, &kb, &a, &b);
+  uint8_t body[100];
+  memset(body, 'm', sizeof body);
+  double t0 = now_s();
+  for (int i = 0; i < n; i++)
+    must(msrp_session_send_message(a, body, sizeof body, "text/plain", NULL, NULL, NULL, NULL), "send_message");
+  wait_until(&kb.messages, (unsigned long long)n, 120);
+  double dt = now_s() - t0;
+  msrp_session_free(a);
+  msrp_session_free(b);
+  return n / dt;
+}
+
+static double msrp_rtt_us(msrp_context *ctx, int n) {
+  counters ka, kb;
+  memset(&ka, 0, sizeof ka);
+  memset(&kb, 0, sizeof kb);
+  msrp_session *a = NULL, *b = NULL;
+  sessions(ctx, NULL, NULL, &ka, &kb, &a, &b);
+  uint8_t body[100];
+  memset(body, 'p', sizeof body);
+  msrp_chunk_params p;
+  memset(&p, 0, sizeof p);
+  p.data = body;
+  p.data_len = sizeof body;
+  msrp_chunk *c = NULL;
+  must(msrp_session_make_chunk(a, &p, &c), "make_chunk");
+  must(msrp_chunk_set_content_type(c, "text/plain"), "content type");
+  for (int i = 0; i < 100; i++) must(msrp_session_deliver_chunk(a, c, 5000, NULL), "warm-up");
+  double t0 = now_s();
+  for (int i = 0; i < n; i++) must(msrp_session_deliver_chunk(a, c, 5000, NULL), "deliver_chunk");
+  double dt = now_s() - t0;
+  msrp_chunk_free(c);
+  msrp_session_free(a);
+  msrp_session_free(b);
+  return dt / n * 1e6;
+}
+
+typedef struct {
+  int fd;
+  int n;
+} pong_arg;
+
+static void *raw_ponger(void *p) {
+  pong_arg *a = p;
+  char buf[100], resp[60];
+  memset(resp, 'r', sizeof resp);
+  for (int i = 0; i < a->n; i++) {
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t r = read(a->fd, buf + got, sizeof buf - got);
+      if (r <= 0) return NULL;
+      got += (size_t)r;
+    }
+    if (write(a->fd, resp, sizeof resp) != (ssize_t)sizeof resp) return NULL;
+  }
+  return NULL;
+}
+
+static double raw_rtt_us(int n) {
+  uint16_t port = 0;
+  int l = raw_listener(&port);
+  int c = raw_connect(port);
+  int s = accept(l, NULL, NULL);
+  int one = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  pong_arg pa = {s, n + 100};
+  pthread_t th;
+  pthread_create(&th, NULL, raw_ponger, &pa);
+  char req[100], resp[60];
+  memset(req, 'q', sizeof req);
+  double t0 = 0;
+  for (int i = 0; i < n + 100; i++) {
+    if (i == 100) t0 = now_s();
+    if (write(c, req, sizeof req) != (ssize_t)sizeof req) break;
+    size_t got = 0;
+    while (got < sizeof resp) {
+      ssize_t r = read(c, resp + got, sizeof resp - got);
+      if (r <= 0) break;
+      got += (size_t)r;
+    }
+  }
+  double dt = now_s() - t0;
+  pthread_join(th, NULL);
+  close(c);
+  close(s);
+  close(l);
+  return dt / n * 1e6;
+}
+
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long v = -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) v = strtol(line + 6, NULL, 10);
+  fclose(f);
+  return v;
+}
+
+typedef struct {
+  atomic_int stop;
+  long peak;
+} sampler;
+
+static void *sample_rss(void *p) {
+  sampler *s = p;
+  while (!atomic_load(&s->stop)) {
+    long v = rss_kib();
+    if (v > s->peak) s->peak = v;
+    usleep(2000);
+  }
+  return NULL;
+}
+
+/* Peak resident memory above the idle process (sessions bound, nothing sent
+ * yet) while `total` bytes go to a reader that takes `slow_us` per 64 KiB
+ * chunk. Counts both ends, since both live in this process. */
+static double msrp_slow_reader_peak_mib(msrp_context *ctx, size_t total, useconds_t slow_us, double *mbps) {
+  msrp_session_options ob = msrp_session_options_default();
+  ob.streaming = true;
+  counters ka, kb;
+  memset(&ka, 0, sizeof ka);
+  memset(&kb, 0, sizeof kb);
+  kb.slow_us = slow_us;
+  msrp_session *a = NULL, *b = NULL;
+  sessions(ctx, NULL, &ob, &ka, &kb, &a, &b);
+  usleep(100000);
+  long idle = rss_kib();
+  sampler smp;
+  atomic_init(&smp.stop, 0);
+  smp.peak = idle;
+  pthread_t th;
+  pthread_create(&th, NULL, sample_rss, &smp);
+  size_t left = total;
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = zero_reader;
+  f.read_userdata = &left;
+  f.size = total;
+  double t0 = now_s();
+  must(msrp_session_send_file(a, &f, NULL, NULL, NULL, NULL), "send_file");
+  wait_until(&kb.bytes, total, 600);
+  *mbps = (double)atomic_load(&kb.bytes) / (now_s() - t0) / 1e6;
+  atomic_store(&smp.stop, 1);
+  pthread_join(th, NULL);
+  msrp_session_free(a);
+  msrp_session_free(b);
+  return (double)(smp.peak - idle) / 1024.0;
+}
+
+int main(int argc, char **argv) {
+  size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 1024;
+  int small = argc > 2 ? atoi(argv[2]) : 200000;
+  int pings = argc > 3 ? atoi(argv[3]) : 5000;
+  size_t total = mib * 1024 * 1024;
+  msrp_context_options o;
+  memset(&o, 0, sizeof o);
+  o.worker_threads = 2;
+  msrp_context *ctx = NULL;
+  must(msrp_context_new(&o, &ctx), "context");
+
+  /* Memory first, while the process is fresh (later runs leave freed heap behind). */
+  double slow_mbps = 0;
+  double peak = msrp_slow_reader_peak_mib(ctx, total, 300, &slow_mbps);
+  printf("{\"bench\":\"slow_reader_memory\",\"impl\":\"libmsrp_session\",\"bytes\":%zu,\"reader_MB_per_s\":%.0f,\"peak_MiB_above_idle\":%.1f,\"goal\":\"<=8\"}\n", total, slow_mbps, peak);
+  double rb = raw_bulk(total), mb = msrp_bulk_session(ctx, total);
+  printf("{\"bench\":\"session_bulk\",\"impl\":\"raw_tcp_64KiB\",\"MB_per_s\":%.0f,\"bytes\":%zu}\n", rb, total);
+  printf("{\"bench\":\"session_bulk\",\"impl\":\"libmsrp_session\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"ratio_to_raw\":%.3f,\"goal\":\">=0.85\"}\n", mb, total, mb / rb);
+  double rate = msrp_small_messages(ctx, small);
+  printf("{\"bench\":\"small_messages_100B\",\"impl\":\"libmsrp_session\",\"messages_per_s\":%.0f,\"count\":%d,\"goal\":\">=250000\"}\n", rate, small);
+  double rr = raw_rtt_us(pings), mr = msrp_rtt_us(ctx, pings);
+  printf("{\"bench\":\"round_trip\",\"impl\":\"raw_tcp_ping_pong\",\"us\":%.1f}\n", rr);
+  printf("{\"bench\":\"round_trip\",\"impl\":\"libmsrp_deliver_chunk\",\"us\":%.1f,\"ratio_to_raw\":%.2f,\"goal\":\"<=2\"}\n", mr, mr / rr);
+  msrp_context_free(ctx);
+  return 0;
+}
