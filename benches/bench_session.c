@@ -265,6 +265,10 @@ int main(int argc, char **argv) {
   double slow_mbps = 0;
   double peak = msrp_slow_reader_peak_mib(ctx, total, 300, &slow_mbps);
   printf("{\"bench\":\"slow_reader_memory\",\"impl\":\"libmsrp_session\",\"bytes\":%zu,\"reader_MB_per_s\":%.0f,\"peak_MiB_above_idle\":%.1f,\"goal\":\"<=8\"}\n", total, slow_mbps, peak);
+  if (argc > 4 && strcmp(argv[4], "memory") == 0) {
+    msrp_context_free(ctx);
+    return 0;
+  }
   double rb = raw_bulk(total), mb = msrp_bulk_session(ctx, total);
   printf("{\"bench\":\"session_bulk\",\"impl\":\"raw_tcp_64KiB\",\"MB_per_s\":%.0f,\"bytes\":%zu}\n", rb, total);
   printf("{\"bench\":\"session_bulk\",\"impl\":\"libmsrp_session\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"ratio_to_raw\":%.3f,\"goal\":\">=0.85\"}\n", mb, total, mb / rb);

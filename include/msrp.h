@@ -35,12 +35,12 @@
  * How many bytes of received messages may wait for the application before
  * the session stops reading from the connection (backpressure).
  */
-#define RECEIVE_BUDGET ((2 * 1024) * 1024)
+#define RECEIVE_BUDGET (1024 * 1024)
 
 /**
  * Decoded events buffered between the reader task and the application.
  */
-#define EVENT_QUEUE 16
+#define EVENT_QUEUE 8
 
 /**
  * Continuation flag `$`: the last chunk of a message.

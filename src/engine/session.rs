@@ -24,7 +24,7 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 /// How many bytes of received messages may wait for the application before
 /// the session stops reading from the connection (backpressure).
-pub const RECEIVE_BUDGET: usize = 2 * 1024 * 1024;
+pub const RECEIVE_BUDGET: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct Budget {
@@ -66,6 +66,10 @@ pub enum DriverEvent {
 /// Where driver events go.
 pub type EventSink = Box<dyn FnMut(DriverEvent) + Send>;
 
+/// Takes events that need no application code (internal waiters) at once,
+/// under the session lock; returns true when it consumed the event.
+pub type FastPath = Box<dyn Fn(&SessionEvent) -> bool + Send + Sync>;
+
 struct Shared {
     session: Mutex<Session>,
     wake: Notify,
@@ -74,6 +78,9 @@ struct Shared {
     drained: Notify,
     events: mpsc::UnboundedSender<DriverEvent>,
     budget: Arc<Budget>,
+    fast: Option<FastPath>,
+    /// Set by the writer task when it sleeps with no deadline to watch.
+    writer_unarmed: AtomicBool,
 }
 
 impl Shared {
@@ -84,6 +91,9 @@ impl Shared {
     /// Moves the session's pending events to the event task, in order.
     fn flush(&self, s: &mut Session) {
         while let Some(e) = s.poll_event() {
+            if self.fast.as_ref().is_some_and(|f| f(&e)) {
+                continue;
+            }
             let bytes = match &e {
                 SessionEvent::Message { data, .. } => data.len(),
                 SessionEvent::Chunk(c) => c.size(),
@@ -98,6 +108,58 @@ impl Shared {
             });
             let _ = self.events.send(DriverEvent::Session(e, permit));
         }
+    }
+
+    /// Moves what the session wants sent onto the transport, in order (the
+    /// caller holds the session lock), until `WRITE_BATCH` bytes are queued
+    /// there; the writer task continues when they have gone out.
+    fn pump(&self, s: &mut Session, t: &Transport) -> Result<(), Error> {
+        self.pump_bounded(s, t, usize::MAX)
+    }
+
+    /// As `pump`, but only while at most `busy` bytes are queued: callers on
+    /// the hot path send at once when the connection is idle (latency) and
+    /// leave busy periods to the writer task, which batches.
+    fn pump_bounded(&self, s: &mut Session, t: &Transport, busy: usize) -> Result<(), Error> {
+        if t.queued_bytes() > busy {
+            return Ok(());
+        }
+        let now = Instant::now();
+        while t.queued_bytes() < WRITE_BATCH {
+            match s.poll_transmit(now) {
+                Some(c) => t.write_chunk_nowait(&c)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Pumps (when the connection is idle) and flushes after the session
+    /// changed outside the writer task.
+    fn after_change(&self, s: &mut Session, t: &Transport) -> Result<(), Error> {
+        let r = self.pump_bounded(s, t, 0);
+        self.flush(s);
+        if s.is_idle() {
+            self.drained.notify_waiters();
+        }
+        r
+    }
+
+    /// Pumps whatever fits and flushes (the writer task).
+    fn after_change_writer(&self, s: &mut Session, t: &Transport) -> Result<(), Error> {
+        let r = self.pump(s, t);
+        self.flush(s);
+        if s.is_idle() {
+            self.drained.notify_waiters();
+        }
+        r
+    }
+
+    /// Whether the writer task must look again: chunks could go but wait for
+    /// room on the transport, or transactions now have a deadline it is not watching
+    /// (new deadlines are never earlier than ones it already watches).
+    fn writer_needed(&self, s: &Session) -> bool {
+        s.can_send() || (s.has_pending() && self.writer_unarmed.load(Ordering::Acquire))
     }
 
     /// Waits while received data beyond the budget waits for the application.
@@ -148,6 +210,7 @@ impl SessionDriver {
         cfg: SessionConfig,
         keepalive: Option<Duration>,
         mut sink: EventSink,
+        fast: Option<FastPath>,
     ) -> SessionDriver {
         let ctx = transport.context().clone();
         let session = Session::new(
@@ -164,6 +227,8 @@ impl SessionDriver {
             drained: Notify::new(),
             events: tx,
             budget: Arc::new(Budget::default()),
+            fast,
+            writer_unarmed: AtomicBool::new(true),
         });
         let transport = Arc::new(transport);
         let mut tasks = Vec::new();
@@ -207,13 +272,17 @@ impl SessionDriver {
         if self.is_closed() || self.shared.closing.load(Ordering::Acquire) {
             return Err(Error::closed("the session is closed"));
         }
-        let r = {
+        let (r, sent, wake) = {
             let mut s = self.shared.lock();
             let r = f(&mut s);
-            self.shared.flush(&mut s);
-            r
+            let sent = self.shared.after_change(&mut s, &self.transport);
+            (r, sent, self.shared.writer_needed(&s))
         };
-        self.shared.wake.notify_one();
+        if let Err(e) = sent {
+            self.shared.end(&self.transport, e);
+        } else if wake {
+            self.shared.wake.notify_one();
+        }
         Ok(r)
     }
 
@@ -260,15 +329,20 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
         sh.wait_for_budget().await;
         match t.read_chunk(usize::MAX).await {
             Ok(r) => {
-                {
+                // Responses to what arrived go out from here, at once.
+                let (sent, wake) = {
                     let mut s = sh.lock();
                     s.handle_chunk(r.chunk, Instant::now());
-                    sh.flush(&mut s);
-                    if s.is_idle() {
-                        sh.drained.notify_waiters();
-                    }
+                    let sent = sh.after_change(&mut s, &t);
+                    (sent, sh.writer_needed(&s))
+                };
+                if let Err(e) = sent {
+                    sh.end(&t, e);
+                    return;
                 }
-                sh.wake.notify_one();
+                if wake {
+                    sh.wake.notify_one();
+                }
             }
             Err(e) => {
                 sh.end(&t, e);
@@ -278,6 +352,8 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
     }
 }
 
+/// Runs deadlines and keep-alives, and continues sending when the transport
+/// has room again.
 async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Duration>) {
     let mut last_activity = Instant::now();
     loop {
@@ -285,65 +361,52 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             return;
         }
         let wake = sh.wake.notified();
-        // Take a batch of chunks (bounded in bytes, so memory stays bounded),
-        // queue all but the last, and wait until the last one is written.
-        let (batch, deadline) = {
+        let (sent, deadline, queued) = {
             let mut s = sh.lock();
-            let now = Instant::now();
-            s.handle_timeout(now);
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            while bytes < WRITE_BATCH {
-                match s.poll_transmit(now) {
-                    Some(c) => {
-                        bytes += c.size() + 200;
-                        batch.push(c);
-                    }
-                    None => break,
-                }
+            s.handle_timeout(Instant::now());
+            let before = t.queued_bytes();
+            let sent = sh.after_change_writer(&mut s, &t);
+            if t.queued_bytes() != before {
+                last_activity = Instant::now();
             }
-            sh.flush(&mut s);
-            if batch.is_empty() && s.is_idle() {
-                sh.drained.notify_waiters();
-            }
-            (batch, s.poll_timeout())
+            let deadline = s.poll_timeout();
+            sh.writer_unarmed
+                .store(deadline.is_none(), Ordering::Release);
+            (sent, deadline, s.can_send())
         };
-        if let Some((last, rest)) = batch.split_last() {
-            let mut r = Ok(());
-            for c in rest {
-                r = r.and_then(|_| t.write_chunk_nowait(c));
-            }
-            if r.is_ok() {
-                r = t.write_chunk(last).await;
-            }
-            if let Err(e) = r {
-                sh.end(&t, e);
-                return;
-            }
-            last_activity = Instant::now();
-            continue;
+        if let Err(e) = sent {
+            sh.end(&t, e);
+            return;
         }
         let keepalive_at = keepalive.map(|k| last_activity + k);
         let until = match (deadline, keepalive_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match until {
-            Some(at) => {
-                tokio::select! {
-                    _ = wake => {}
-                    _ = tokio::time::sleep_until(at.into()) => {
-                        if keepalive_at.is_some_and(|k| k <= Instant::now()) {
-                            let ka = binding_send(t.local_path(), t.remote_path());
-                            let mut s = sh.lock();
-                            s.send_chunk(keep_alive(ka));
-                            t.log(Level::Debug, "sending a keep-alive SEND");
-                            last_activity = Instant::now();
-                        }
-                    }
+        let sleep = async {
+            match until {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let room = async {
+            if queued {
+                t.drained_to(WRITE_BATCH / 2).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            _ = wake => {}
+            _ = room => {}
+            _ = sleep => {
+                if keepalive_at.is_some_and(|k| k <= Instant::now()) {
+                    let ka = binding_send(t.local_path(), t.remote_path());
+                    sh.lock().send_chunk(keep_alive(ka));
+                    t.log(Level::Debug, "sending a keep-alive SEND");
+                    last_activity = Instant::now();
                 }
             }
-            None => wake.await,
         }
     }
 }

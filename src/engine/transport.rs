@@ -6,13 +6,13 @@
 //! Memory is bounded: the reader stops reading when the application has not
 //! taken [`EVENT_QUEUE`] events (at most 64 KiB each).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::context::Context;
@@ -24,7 +24,7 @@ use crate::proto::uri::Uri;
 use crate::proto::{Chunk, Flag};
 
 /// Decoded events buffered between the reader task and the application.
-pub const EVENT_QUEUE: usize = 16;
+pub const EVENT_QUEUE: usize = 8;
 /// Chunks up to this size are assembled by the reader task and passed on whole.
 const WHOLE_LIMIT: usize = 256 * 1024;
 const READ_BUF: usize = 128 * 1024;
@@ -84,6 +84,14 @@ pub struct Transport {
     tx: Mutex<Option<mpsc::UnboundedSender<WriteJob>>>,
     closed: Arc<AtomicBool>,
     reader: Mutex<Option<AbortHandle>>,
+    queued: Arc<Queued>,
+}
+
+/// Bytes handed to the writer task and not yet written, with a signal when they go out.
+#[derive(Default)]
+struct Queued {
+    bytes: AtomicUsize,
+    drained: Notify,
 }
 
 impl Transport {
@@ -103,8 +111,9 @@ impl Transport {
         let (w_tx, w_rx) = mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
         let lg = effective(&logger);
+        let queued = Arc::new(Queued::default());
         let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
-        ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone()));
+        ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
         Transport {
             id,
             ctx: ctx.clone(),
@@ -121,6 +130,25 @@ impl Transport {
             tx: Mutex::new(Some(w_tx)),
             closed,
             reader: Mutex::new(reader),
+            queued,
+        }
+    }
+
+    /// Bytes queued for writing and not yet handed to the operating system.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.bytes.load(Ordering::Acquire)
+    }
+
+    /// Waits until the queued bytes are at most `limit` (or the connection closed).
+    pub async fn drained_to(&self, limit: usize) {
+        loop {
+            let n = self.queued.drained.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.queued_bytes() <= limit || self.is_closed() {
+                return;
+            }
+            n.await;
         }
     }
 
@@ -191,13 +219,19 @@ impl Transport {
             chunk: with_log.then(|| chunk.clone()),
             done,
         };
+        let len = job.bytes.len();
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        match tx.as_ref() {
+        self.queued.bytes.fetch_add(len, Ordering::AcqRel);
+        let r = match tx.as_ref() {
             Some(tx) => tx
                 .send(job)
                 .map_err(|_| Error::closed("the connection is closed")),
             None => Err(Error::closed("the connection is closed")),
+        };
+        if r.is_err() {
+            self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
         }
+        r
     }
 
     /// Queues `chunk` for sending and returns at once (order is kept).
@@ -493,6 +527,7 @@ async fn write_loop(
     id: u64,
     logger: Option<LoggerRef>,
     closed: Arc<AtomicBool>,
+    queued: Arc<Queued>,
 ) {
     let mut batch: Vec<WriteJob> = Vec::new();
     let mut joined = Vec::new();
@@ -519,6 +554,8 @@ async fn write_loop(
             }
             wr.write_all(&joined).await
         };
+        queued.bytes.fetch_sub(total, Ordering::AcqRel);
+        queued.drained.notify_waiters();
         if let Err(e) = r {
             closed.store(true, Ordering::Release);
             let err = Error::closed(format!("writing to the connection failed: {e}"));

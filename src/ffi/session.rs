@@ -476,7 +476,35 @@ pub unsafe extern "C" fn msrp_session_new(
         }
         let registry = Arc::new(Mutex::new(Registry::default()));
         let sink = make_sink(ctx.clone(), cbs, owner, registry.clone());
-        let driver = Arc::new(SessionDriver::start(engine_t, cfg, keepalive, sink));
+        // Blocking callers (deliver_chunk) are woken at once, not through the
+        // application's callback queue.
+        let reg = registry.clone();
+        let fast: crate::engine::session::FastPath = Box::new(move |e: &SessionEvent| {
+            let SessionEvent::ChunkResponse {
+                tx,
+                code,
+                comment,
+                local,
+            } = e
+            else {
+                return false;
+            };
+            let mut r = lock(&reg);
+            if !matches!(r.responses.get(tx), Some(Waiter::Internal(_))) {
+                return false;
+            }
+            if let Some(Waiter::Internal(s)) = r.responses.remove(tx) {
+                let _ = s.send((*code, comment.clone(), *local));
+            }
+            true
+        });
+        let driver = Arc::new(SessionDriver::start(
+            engine_t,
+            cfg,
+            keepalive,
+            sink,
+            Some(fast),
+        ));
         // SAFETY: checked non-NULL.
         unsafe { write(out, into_raw(msrp_session { driver, registry }), "out") }
     })

@@ -389,6 +389,20 @@ impl Session {
             && self.pending.is_empty()
     }
 
+    /// Whether [`Session::poll_transmit`] would give a chunk now: a response
+    /// or report is waiting, or requests are and the window has room.
+    pub fn can_send(&self) -> bool {
+        !self.control.is_empty()
+            || (!self.closed
+                && !self.window_full()
+                && (!self.raw.is_empty() || !self.urgent.is_empty() || !self.rotation.is_empty()))
+    }
+
+    /// Whether transactions wait for a response.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Whether chunks wait to be sent (as opposed to responses only).
     pub fn has_queued(&self) -> bool {
         !self.control.is_empty()
