@@ -495,3 +495,47 @@ fn accept_type_patterns() {
     assert!(!accepts(&pats, "textual/x"));
     assert!(accepts(&["*".to_string()], "anything/at-all"));
 }
+
+#[test]
+fn a_reused_transaction_id_gets_its_own_deadline() {
+    let cfg = SessionConfig {
+        response_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), cfg);
+    let mut c = Chunk::request_with_id("sametid1", "SEND").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    let t0 = p.now;
+    p.a.send_chunk(c.clone());
+    let sent = p.a.poll_transmit(t0).unwrap();
+    p.b.handle_chunk(wire(&sent), t0);
+    let resp = p.b.poll_transmit(t0).unwrap();
+    p.a.handle_chunk(wire(&resp), t0);
+    assert!(matches!(
+        p.a.poll_event(),
+        Some(SessionEvent::ChunkResponse {
+            code: 200,
+            local: false,
+            ..
+        })
+    ));
+    // The same chunk (same transaction id) again, 20 s later.
+    let t1 = t0 + Duration::from_secs(20);
+    let tx = p.a.send_chunk(c);
+    assert_eq!(p.a.poll_transmit(t1).unwrap().transaction_id(), "sametid1");
+    // The first transaction's deadline (t0 + 30 s) must not end the second one.
+    p.a.handle_timeout(t0 + Duration::from_secs(31));
+    assert!(p.a.poll_event().is_none());
+    assert_eq!(p.a.poll_timeout(), Some(t1 + Duration::from_secs(30)));
+    p.a.handle_timeout(t1 + Duration::from_secs(30));
+    match p.a.poll_event() {
+        Some(SessionEvent::ChunkResponse {
+            tx: t,
+            code: 408,
+            local: true,
+            ..
+        }) => assert_eq!(t, tx),
+        other => panic!("{other:?}"),
+    }
+}

@@ -479,24 +479,12 @@ pub unsafe extern "C" fn msrp_session_new(
         // Blocking callers (deliver_chunk) are woken at once, not through the
         // application's callback queue.
         let reg = registry.clone();
-        let fast: crate::engine::session::FastPath = Box::new(move |e: &SessionEvent| {
-            let SessionEvent::ChunkResponse {
-                tx,
-                code,
-                comment,
-                local,
-            } = e
-            else {
-                return false;
-            };
-            let mut r = lock(&reg);
-            if !matches!(r.responses.get(tx), Some(Waiter::Internal(_))) {
-                return false;
+        let fast: crate::engine::session::FastPath = Box::new(move |e: &SessionEvent| match e {
+            // Events about messages nobody asked to hear about are dropped here.
+            SessionEvent::Progress { msg, .. } | SessionEvent::MessageDone { msg, .. } => {
+                !lock(&reg).messages.contains_key(msg)
             }
-            if let Some(Waiter::Internal(s)) = r.responses.remove(tx) {
-                let _ = s.send((*code, comment.clone(), *local));
-            }
-            true
+            _ => response_now(&reg, e),
         });
         let driver = Arc::new(SessionDriver::start(
             engine_t,
@@ -627,6 +615,31 @@ pub unsafe extern "C" fn msrp_session_deliver_chunk(
     })
 }
 
+/// Wakes a blocking caller waiting for this response at once; drops
+/// responses nobody waits for. Returns whether the event was consumed.
+fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
+    let SessionEvent::ChunkResponse {
+        tx,
+        code,
+        comment,
+        local,
+    } = e
+    else {
+        return false;
+    };
+    let mut r = lock(reg);
+    match r.responses.get(tx) {
+        Some(Waiter::C(..)) => false,
+        Some(Waiter::Internal(_)) => {
+            if let Some(Waiter::Internal(s)) = r.responses.remove(tx) {
+                let _ = s.send((*code, comment.clone(), *local));
+            }
+            true
+        }
+        None => true,
+    }
+}
+
 fn register_message(
     s: &msrp_session,
     m: OutgoingMessage,
@@ -637,9 +650,12 @@ fn register_message(
     let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
     let reg = s.registry.clone();
     let ud = UserData(userdata);
+    let listen = cbs.on_progress.is_some() || cbs.on_done.is_some();
     Ok(s.driver.with(move |sess| {
         let id = sess.send_message(m);
-        lock(&reg).messages.insert(id, MsgCbs { cbs, ud });
+        if listen {
+            lock(&reg).messages.insert(id, MsgCbs { cbs, ud });
+        }
         id
     })?)
 }

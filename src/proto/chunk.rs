@@ -253,8 +253,15 @@ impl Chunk {
         let first = |s: &str| s.split_ascii_whitespace().next().unwrap_or("").to_owned();
         let (from_first, to_first) = (first(from), first(to));
         let mut r = Chunk::response(self.transaction_id(), code, comment)?;
-        r.add_header_raw("To-Path", &from_first)?;
-        r.add_header_raw("From-Path", &to_first)?;
+        if self.malformed.is_none() {
+            // Every header of this chunk passed validation (builder or
+            // decoder), so its paths need no second check.
+            r.push_header_unchecked(HeaderName::ToPath, "", &from_first);
+            r.push_header_unchecked(HeaderName::FromPath, "", &to_first);
+        } else {
+            r.add_header_raw("To-Path", &from_first)?;
+            r.add_header_raw("From-Path", &to_first)?;
+        }
         Ok(r)
     }
 

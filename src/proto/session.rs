@@ -206,7 +206,8 @@ enum PendingKind {
 
 struct Pending {
     kind: PendingKind,
-    deadline: Instant,
+    /// Matches the entry in `deadlines` (a transaction id may be reused later).
+    seq: u64,
     fr: ReportMode,
 }
 
@@ -252,6 +253,16 @@ pub struct Session {
     cfg: SessionConfig,
     local: Vec<Uri>,
     remote: Vec<Uri>,
+    /// The paths as header text, formatted once.
+    local_text: String,
+    remote_text: String,
+    /// To-Path and From-Path texts of the last request that passed the path
+    /// check: chunks of one session repeat them, and the same text gets the
+    /// same verdict.
+    accepted_paths: Option<(String, String)>,
+    /// Transaction deadlines in the order they were set (they only grow),
+    /// so the earliest live one is found at the front.
+    deadlines: VecDeque<(Instant, String, u64)>,
     control: VecDeque<Chunk>,
     raw: VecDeque<(TxId, Chunk)>,
     /// Outgoing messages by handle, until they are done.
@@ -274,10 +285,16 @@ const FAILED_READ: u16 = 500;
 impl Session {
     /// A session between `local` and `remote` paths.
     pub fn new(cfg: SessionConfig, local: Vec<Uri>, remote: Vec<Uri>) -> Session {
+        let local_text = super::uri::format_path(&local);
+        let remote_text = super::uri::format_path(&remote);
         Session {
             cfg,
             local,
             remote,
+            local_text,
+            remote_text,
+            accepted_paths: None,
+            deadlines: VecDeque::new(),
             control: VecDeque::new(),
             raw: VecDeque::new(),
             msgs: HashMap::new(),
@@ -417,8 +434,15 @@ impl Session {
     }
 
     /// The earliest transaction deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        // Drop the fronts that were answered already.
+        while let Some((_, tid, seq)) = self.deadlines.front() {
+            if self.pending.get(tid).is_some_and(|p| p.seq == *seq) {
+                break;
+            }
+            self.deadlines.pop_front();
+        }
+        self.deadlines.front().map(|(d, _, _)| *d)
     }
 
     fn window_full(&self) -> bool {
@@ -433,14 +457,12 @@ impl Session {
         if fr == ReportMode::Yes {
             self.waiting_for_window += 1;
         }
-        self.pending.insert(
-            chunk.transaction_id().to_owned(),
-            Pending {
-                kind,
-                deadline: now + self.cfg.response_timeout,
-                fr,
-            },
-        );
+        let deadline = now + self.cfg.response_timeout;
+        let seq = self.next_id();
+        self.deadlines
+            .push_back((deadline, chunk.transaction_id().to_owned(), seq));
+        self.pending
+            .insert(chunk.transaction_id().to_owned(), Pending { kind, seq, fr });
         true
     }
 
@@ -565,8 +587,7 @@ impl Session {
 
     fn message_chunk(&self, m: &OutMsg, piece: &[u8], flag: Flag) -> Chunk {
         let mut c = Chunk::request("SEND").expect("SEND is valid");
-        c.set_to_path(&self.remote);
-        c.set_from_path(&self.local);
+        self.set_paths(&mut c);
         c.set_message_id(&m.message_id).unwrap_or_else(|_| {
             let _ = c.set_message_id(&ids::message_id());
         });
@@ -591,6 +612,12 @@ impl Session {
         c.set_data(piece);
         c.set_flag(flag);
         c
+    }
+
+    /// To-Path and From-Path of a request from this session (texts formatted once).
+    fn set_paths(&self, c: &mut Chunk) {
+        c.push_header_unchecked(HeaderName::ToPath, "", &self.remote_text);
+        c.push_header_unchecked(HeaderName::FromPath, "", &self.local_text);
     }
 
     fn finish(&mut self, m: OutMsg) {
@@ -648,13 +675,19 @@ impl Session {
     /// Ends transactions whose deadline passed: 408 when Failure-Report is
     /// `yes`, 200 when `partial` or `no`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<(String, ReportMode)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, p)| (k.clone(), p.fr))
-            .collect();
-        for (tid, fr) in due {
+        while let Some((deadline, _, _)) = self.deadlines.front() {
+            if *deadline > now {
+                break;
+            }
+            let (_, tid, seq) = self.deadlines.pop_front().expect("front exists");
+            let Some(fr) = self
+                .pending
+                .get(&tid)
+                .filter(|p| p.seq == seq)
+                .map(|p| p.fr)
+            else {
+                continue;
+            };
             if fr == ReportMode::Yes {
                 self.settle(
                     &tid,
@@ -683,6 +716,7 @@ impl Session {
                 });
             }
         }
+        self.deadlines.clear();
         let tids: Vec<String> = self.pending.keys().cloned().collect();
         for tid in tids {
             self.settle(&tid, 0, why.into(), true);
@@ -754,9 +788,21 @@ impl Session {
         }
     }
 
-    fn check_paths(&self, chunk: &Chunk) -> Option<(u16, String)> {
+    fn check_paths(&mut self, chunk: &Chunk) -> Option<(u16, String)> {
+        let to = chunk.header(HeaderName::ToPath).unwrap_or("");
+        let from = chunk.header(HeaderName::FromPath).unwrap_or("");
+        if self
+            .accepted_paths
+            .as_ref()
+            .is_some_and(|(t, f)| t == to && f == from)
+        {
+            return None;
+        }
         match check_incoming(chunk, &self.local, &self.remote, self.cfg.sessmatch) {
-            PathCheck::Ok => None,
+            PathCheck::Ok => {
+                self.accepted_paths = Some((to.to_owned(), from.to_owned()));
+                None
+            }
             PathCheck::Reject(code, why) => Some((code, why)),
         }
     }
@@ -900,8 +946,7 @@ impl Session {
 
     fn success_report(&mut self, send: &Chunk, message_id: &str, total: u64) {
         let mut r = Chunk::request("REPORT").expect("REPORT is valid");
-        r.set_to_path(&self.remote);
-        r.set_from_path(&self.local);
+        self.set_paths(&mut r);
         let _ = r.set_message_id(message_id);
         let _ = r.set_byte_range(ByteRange {
             start: 1,
