@@ -257,9 +257,11 @@ int main(int argc, char **argv) {
   size_t total = mib * 1024 * 1024;
   msrp_context_options o;
   memset(&o, 0, sizeof o);
-  o.worker_threads = 2;
+  const char *workers = getenv("MSRP_BENCH_WORKERS");
+  o.worker_threads = workers ? (uint32_t)atoi(workers) : 2;
   msrp_context *ctx = NULL;
   must(msrp_context_new(&o, &ctx), "context");
+  printf("{\"bench\":\"setup\",\"worker_threads\":%u}\n", o.worker_threads);
 
   /* Memory first, while the process is fresh (later runs leave freed heap behind). */
   double slow_mbps = 0;
