@@ -326,6 +326,11 @@ impl Chunk {
         self.data = data;
     }
 
+    /// Reserves room for `n` more body bytes.
+    pub fn reserve_data(&mut self, n: usize) {
+        self.data.reserve(n);
+    }
+
     /// Appends to the body.
     pub fn append_data(&mut self, data: &[u8]) {
         self.data.extend_from_slice(data);

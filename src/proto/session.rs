@@ -310,6 +310,16 @@ impl Session {
         }
     }
 
+    /// Our full path.
+    pub fn local_path(&self) -> &[Uri] {
+        &self.local
+    }
+
+    /// The peer's full path.
+    pub fn remote_path(&self) -> &[Uri] {
+        &self.remote
+    }
+
     /// The settings.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
@@ -530,7 +540,7 @@ impl Session {
                 return None;
             }
             // An empty chunk with the '#' flag tells the peer to drop the message.
-            let mut c = self.message_chunk(m, &[], Flag::Abort);
+            let mut c = self.message_chunk(m, Vec::new(), Flag::Abort);
             c.ensure_unique_transaction_id();
             m.sent_last = true;
             return Some(c);
@@ -541,7 +551,7 @@ impl Session {
             Err(e) => {
                 m.failed = Some((FAILED_READ, format!("reading the message failed: {e}")));
                 if sent_any {
-                    let c = self.message_chunk(m, &[], Flag::Abort);
+                    let c = self.message_chunk(m, Vec::new(), Flag::Abort);
                     m.sent_last = true;
                     return Some(c);
                 }
@@ -560,14 +570,14 @@ impl Session {
             ));
             return sent_any.then(|| {
                 m.sent_last = true;
-                self.message_chunk(m, &[], Flag::Abort)
+                self.message_chunk(m, Vec::new(), Flag::Abort)
             });
         }
-        let mut c = self.message_chunk(m, &piece, if last { Flag::End } else { Flag::More });
-        c.ensure_unique_transaction_id();
-        m.offset += piece.len() as u64;
-        m.sent_last = last;
         let len = piece.len() as u64;
+        let mut c = self.message_chunk(m, piece, if last { Flag::End } else { Flag::More });
+        c.ensure_unique_transaction_id();
+        m.offset += len;
+        m.sent_last = last;
         if self.track(&c, PendingKind::Message { msg: m.id, len }, now) {
             m.outstanding += 1;
             if m.fr == ReportMode::No {
@@ -585,7 +595,7 @@ impl Session {
         Some(c)
     }
 
-    fn message_chunk(&self, m: &OutMsg, piece: &[u8], flag: Flag) -> Chunk {
+    fn message_chunk(&self, m: &OutMsg, piece: Vec<u8>, flag: Flag) -> Chunk {
         let mut c = Chunk::request("SEND").expect("SEND is valid");
         self.set_paths(&mut c);
         c.set_message_id(&m.message_id).unwrap_or_else(|_| {
@@ -609,7 +619,7 @@ impl Session {
             let _ = c.add_header_raw(k, v);
         }
         let _ = c.set_content_type(&m.content_type);
-        c.set_data(piece);
+        c.set_data_vec(piece);
         c.set_flag(flag);
         c
     }
