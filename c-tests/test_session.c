@@ -640,6 +640,87 @@ static void test_shutdown(void) {
   spair_close(&q);
 }
 
+/* A single huge chunk reaches the session in bounded parts: one response for
+ * the transaction, the message intact; over the size limit, one 413 and the
+ * rest dropped, and the session goes on. */
+static void test_huge_single_chunk(void) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.worker_threads = 2;
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&co, &ctx));
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(ctx, false, NULL, &ta, &tb);
+  msrp_session_options ob = msrp_session_options_default();
+  ob.max_message_size = 8 * 1024 * 1024;
+  inbox ib;
+  inbox_init(&ib);
+  msrp_session *b = NULL;
+  CHECK_OK(msrp_session_new(tb, &ob, &CBS, &ib, s_free, &b));
+
+  enum { BIG = 5 * 1000 * 1000, HUGE = 20 * 1000 * 1000 };
+  uint8_t *data = malloc(HUGE);
+  for (size_t i = 0; i < HUGE; i++) data[i] = (uint8_t)(i * 13 + (i >> 11));
+  msrp_chunk_params prm;
+  memset(&prm, 0, sizeof prm);
+  prm.data = data;
+  prm.data_len = BIG;
+  msrp_chunk *c = NULL, *r = NULL;
+  bool changed = false;
+  uint16_t code = 0;
+  CHECK_OK(msrp_transport_make_chunk(ta, &prm, &c));
+  CHECK_OK(msrp_chunk_set_content_type(c, "application/octet-stream"));
+  CHECK_OK(msrp_chunk_ensure_unique_transaction_id(c, &changed));
+  CHECK_OK(msrp_transport_write_chunk(ta, c, 30000));
+  CHECK_OK(msrp_transport_read_chunk(ta, SIZE_MAX, 30000, &r, NULL));
+  CHECK_OK(msrp_chunk_code(r, &code));
+  CHECK(code == 200);
+  msrp_chunk_free(r);
+  r = NULL;
+  CHECK_RES(msrp_transport_read_chunk(ta, SIZE_MAX, 300, &r, NULL), MSRP_RESULT_TIMEOUT); /* no second response */
+  CHECK(wait_for(&ib, &ib.messages, 1, 10000));
+  pthread_mutex_lock(&ib.m);
+  CHECK(ib.last_len == BIG && memcmp(ib.last, data, BIG) == 0);
+  pthread_mutex_unlock(&ib.m);
+  msrp_chunk_free(c);
+
+  /* 20 MB in one chunk, total not announced, to a session that takes 8 MiB. */
+  prm.data_len = HUGE;
+  prm.total = MSRP_BYTE_RANGE_UNKNOWN;
+  prm.flag = MSRP_FLAG_END;
+  CHECK_OK(msrp_transport_make_chunk(ta, &prm, &c));
+  CHECK_OK(msrp_chunk_set_content_type(c, "application/octet-stream"));
+  CHECK_OK(msrp_chunk_ensure_unique_transaction_id(c, &changed));
+  CHECK_OK(msrp_transport_write_chunk(ta, c, 30000));
+  CHECK_OK(msrp_transport_read_chunk(ta, SIZE_MAX, 30000, &r, NULL));
+  CHECK_OK(msrp_chunk_code(r, &code));
+  CHECK(code == 413);
+  msrp_chunk_free(r);
+  r = NULL;
+  CHECK_RES(msrp_transport_read_chunk(ta, SIZE_MAX, 300, &r, NULL), MSRP_RESULT_TIMEOUT);
+  msrp_chunk_free(c);
+  /* ... and the session still takes ordinary messages. */
+  prm.data = (const uint8_t *)"after";
+  prm.data_len = 5;
+  prm.total = 0;
+  prm.flag = 0;
+  CHECK_OK(msrp_transport_make_chunk(ta, &prm, &c));
+  CHECK_OK(msrp_chunk_set_content_type(c, "text/plain"));
+  CHECK_OK(msrp_transport_write_chunk(ta, c, 5000));
+  CHECK_OK(msrp_transport_read_chunk(ta, SIZE_MAX, 5000, &r, NULL));
+  CHECK_OK(msrp_chunk_code(r, &code));
+  CHECK(code == 200);
+  CHECK(wait_for(&ib, &ib.messages, 2, 5000));
+  msrp_chunk_free(r);
+  msrp_chunk_free(c);
+  free(data);
+  msrp_session_free(b);
+  msrp_transport_free(ta);
+  CHECK(wait_for(&ib, &ib.freed, 1, 5000));
+  inbox_destroy(&ib);
+  msrp_context_free(ctx);
+}
+
 /* Keep-alive: an idle session sends an empty SEND with Keep-Alive: yes. */
 static void test_keepalive(void) {
   msrp_context_options co;
@@ -715,6 +796,7 @@ int main(void) {
   test_read_callback_and_cancel();
   test_shutdown();
   test_keepalive();
+  test_huge_single_chunk();
   test_bad_arguments();
   return check_summary("test_session");
 }

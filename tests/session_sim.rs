@@ -539,3 +539,100 @@ fn a_reused_transaction_id_gets_its_own_deadline() {
         other => panic!("{other:?}"),
     }
 }
+
+fn big_send(tid: &str, ct: &str, data: &[u8]) -> Chunk {
+    let mut c = Chunk::request_with_id(tid, "SEND").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    c.set_message_id("bigmessage1").unwrap();
+    let n = data.len() as u64;
+    c.set_byte_range(ByteRange {
+        start: 1,
+        end: Some(n),
+        total: Some(n),
+    })
+    .unwrap();
+    c.set_content_type(ct).unwrap();
+    c.set_data(data);
+    c
+}
+
+/// Cuts a chunk into parts the way the transport's virtual segments do.
+fn parts(c: &Chunk, size: usize) -> Vec<(Chunk, bool, bool)> {
+    let data = c.data().to_vec();
+    let pieces: Vec<&[u8]> = data.chunks(size).collect();
+    let n = pieces.len();
+    let mut head = c.clone();
+    head.set_data(&[]);
+    let mut off = 0u64;
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let last = i + 1 == n;
+            let seg = msrp::proto::transport::segment(&head, off, p, last, c.flag());
+            off += p.len() as u64;
+            (seg, i == 0, last)
+        })
+        .collect()
+}
+
+#[test]
+fn a_chunk_in_parts_gets_one_response_and_arrives_whole() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 241) as u8).collect();
+    for (part, first, last) in parts(&big_send("partsok1", "text/plain", &data), 3000) {
+        p.b.handle_part(part, first, last, p.now);
+    }
+    let mut codes = Vec::new();
+    while let Some(c) = p.b.poll_transmit(p.now) {
+        codes.push(c.code());
+    }
+    assert_eq!(codes, [Some(200)]);
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, data);
+}
+
+#[test]
+fn a_refused_chunk_in_parts_gets_one_error_and_its_other_parts_are_dropped() {
+    let cfg = SessionConfig {
+        accept_types: vec!["text/plain".into()],
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    for (part, first, last) in parts(&big_send("partsbad", "image/png", &[9u8; 10_000]), 3000) {
+        p.b.handle_part(part, first, last, p.now);
+    }
+    let mut codes = Vec::new();
+    while let Some(c) = p.b.poll_transmit(p.now) {
+        codes.push(c.code());
+    }
+    assert_eq!(codes, [Some(415)]);
+    assert!(messages(p.events_b()).is_empty());
+    // Too large once the parts add up (the total is not announced): one 413.
+    let cfg = SessionConfig {
+        max_message_size: 5000,
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    let mut c = big_send("partsbig", "text/plain", &[7u8; 12_000]);
+    c.set_byte_range(ByteRange {
+        start: 1,
+        end: Some(12_000),
+        total: None,
+    })
+    .unwrap();
+    for (part, first, last) in parts(&c, 3000) {
+        p.b.handle_part(part, first, last, p.now);
+    }
+    let mut codes = Vec::new();
+    while let Some(c) = p.b.poll_transmit(p.now) {
+        codes.push(c.code());
+    }
+    assert_eq!(codes, [Some(413)]);
+    assert_eq!(p.b.incoming_in_progress(), (0, 0)); // nothing kept of the refused message
+    // The session goes on: a normal message afterwards is accepted.
+    p.b.handle_chunk(big_send("aftermsg", "text/plain", b"fine"), p.now);
+    assert_eq!(p.b.poll_transmit(p.now).and_then(|c| c.code()), Some(200));
+}

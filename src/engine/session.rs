@@ -22,6 +22,10 @@ use crate::proto::transport::binding_send;
 /// Most bytes the writer queues on the transport before it waits for them to be written.
 const WRITE_BATCH: usize = 256 * 1024;
 
+/// Larger chunks reach the session in parts of this size, so that memory
+/// stays bounded whatever a peer sends (a huge chunk, a body that never ends).
+const SEGMENT: usize = 1024 * 1024;
+
 /// How many bytes of received messages may wait for the application before
 /// the session stops reading from the connection (backpressure).
 pub const RECEIVE_BUDGET: usize = 1024 * 1024;
@@ -327,12 +331,12 @@ impl Drop for SessionDriver {
 async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
     loop {
         sh.wait_for_budget().await;
-        match t.read_chunk(usize::MAX).await {
+        match t.read_chunk(SEGMENT).await {
             Ok(r) => {
                 // Responses to what arrived go out from here, at once.
                 let (sent, wake) = {
                     let mut s = sh.lock();
-                    s.handle_chunk(r.chunk, Instant::now());
+                    s.handle_part(r.chunk, r.segment <= 1, r.complete, Instant::now());
                     let sent = sh.after_change(&mut s, &t);
                     (sent, sh.writer_needed(&s))
                 };

@@ -62,6 +62,9 @@ pub struct Received {
     pub chunk: Chunk,
     /// Segment number (0: not segmented).
     pub segment: u32,
+    /// Whether the chunk's end-line was read: true for whole chunks and for
+    /// the last segment of a segmented one.
+    pub complete: bool,
 }
 
 struct WriteJob {
@@ -273,6 +276,7 @@ impl Transport {
                     return Ok(Received {
                         chunk: seg,
                         segment: cur.segment,
+                        complete: false,
                     });
                 }
             }
@@ -297,6 +301,7 @@ impl Transport {
                     return Ok(Received {
                         chunk: c,
                         segment: 0,
+                        complete: true,
                     });
                 }
                 InEvent::Whole(mut c) => {
@@ -343,6 +348,7 @@ impl Transport {
                         return Ok(Received {
                             chunk: seg,
                             segment: cur.segment,
+                            complete: false,
                         });
                     }
                 }
@@ -374,11 +380,13 @@ fn finish(cur: Current, flag: Flag) -> Received {
         Received {
             chunk: c,
             segment: 0,
+            complete: true,
         }
     } else {
         Received {
             chunk: segment(&cur.head, cur.offset, &cur.buf, true, flag),
             segment: cur.segment + 1,
+            complete: true,
         }
     }
 }

@@ -263,6 +263,9 @@ pub struct Session {
     /// Transaction deadlines in the order they were set (they only grow),
     /// so the earliest live one is found at the front.
     deadlines: VecDeque<(Instant, String, u64)>,
+    /// The request arriving in parts right now: its transaction id, and
+    /// whether it was refused (its remaining parts are then dropped).
+    part: Option<(String, bool)>,
     control: VecDeque<Chunk>,
     raw: VecDeque<(TxId, Chunk)>,
     /// Outgoing messages by handle, until they are done.
@@ -295,6 +298,7 @@ impl Session {
             remote_text,
             accepted_paths: None,
             deadlines: VecDeque::new(),
+            part: None,
             control: VecDeque::new(),
             raw: VecDeque::new(),
             msgs: HashMap::new(),
@@ -423,6 +427,11 @@ impl Session {
             || (!self.closed
                 && !self.window_full()
                 && (!self.raw.is_empty() || !self.urgent.is_empty() || !self.rotation.is_empty()))
+    }
+
+    /// Incoming messages being reassembled, and the bytes they hold.
+    pub fn incoming_in_progress(&self) -> (usize, u64) {
+        (self.incoming.len(), self.incoming_bytes)
     }
 
     /// Whether transactions wait for a response.
@@ -769,6 +778,51 @@ impl Session {
         }
     }
 
+    /// Handles one part of a chunk that arrives in pieces (the driver reads
+    /// large chunks in bounded segments, each with its Byte-Range moved, so
+    /// that memory stays bounded whatever a peer sends). The checks and any
+    /// error response happen on the first part; a refused chunk's other
+    /// parts are dropped; the 200 (one per transaction) goes with the last.
+    pub fn handle_part(&mut self, chunk: Chunk, first: bool, last: bool, now: Instant) {
+        if first && last {
+            return self.handle_chunk(chunk, now);
+        }
+        let tid = chunk.transaction_id().to_owned();
+        let continuing = self
+            .part
+            .as_ref()
+            .filter(|(t, _)| *t == tid)
+            .map(|(_, refused)| *refused);
+        if !first && continuing == Some(true) {
+            if last {
+                self.part = None;
+            }
+            return;
+        }
+        if chunk.method() != Some("SEND") {
+            // Only SEND bodies may be large: other requests in parts are
+            // refused on their first part; a response is taken on its last.
+            if !chunk.is_request() {
+                if last {
+                    self.handle_chunk(chunk, now);
+                }
+            } else if first {
+                self.respond(&chunk, 413, "Request Too Large");
+                self.part = (!last).then_some((tid, true));
+            }
+            return;
+        }
+        let message_id = chunk.message_id().unwrap_or("").to_owned();
+        let accepted = self.incoming_send(chunk, last);
+        if !accepted && !first {
+            // Earlier parts were taken; the message can no longer complete.
+            if let Some(inc) = self.incoming.remove(&message_id) {
+                self.incoming_bytes -= inc.data.len() as u64;
+            }
+        }
+        self.part = if last { None } else { Some((tid, !accepted)) };
+    }
+
     /// Handles a chunk that arrived on the connection.
     pub fn handle_chunk(&mut self, chunk: Chunk, now: Instant) {
         let _ = now;
@@ -780,7 +834,9 @@ impl Session {
         }
         match chunk.method() {
             Some("REPORT") => self.events.push_back(SessionEvent::Report(chunk)),
-            Some("SEND") => self.incoming_send(chunk),
+            Some("SEND") => {
+                self.incoming_send(chunk, true);
+            }
             Some("NICKNAME") => {
                 let ok = chunk.header_by_name("Use-Nickname").is_some()
                     && chunk.header(HeaderName::SuccessReport).is_none()
@@ -817,9 +873,14 @@ impl Session {
         }
     }
 
-    fn incoming_send(&mut self, chunk: Chunk) {
+    /// Checks and takes an incoming SEND (or one part of it); answers errors,
+    /// and 200 when `answer_ok`. Returns whether it was accepted.
+    fn incoming_send(&mut self, chunk: Chunk, answer_ok: bool) -> bool {
         if chunk.verify_headers().is_err() {
-            return self.respond(&chunk, 400, "Bad Request");
+            {
+                self.respond(&chunk, 400, "Bad Request");
+                return false;
+            }
         }
         if let Some((code, _)) = self.check_paths(&chunk) {
             let comment = if code == 481 {
@@ -827,19 +888,27 @@ impl Session {
             } else {
                 "Bad Request"
             };
-            return self.respond(&chunk, code, comment);
+            {
+                self.respond(&chunk, code, comment);
+                return false;
+            }
         }
         let has_body = !chunk.data().is_empty() || chunk.content_type().is_some();
         if !has_body {
             // An empty SEND: a binding or keep-alive.
-            return self.respond(&chunk, 200, "OK");
-        }
-        match chunk.content_type() {
-            None => return self.respond(&chunk, 415, "Content-Type header missing"),
-            Some(ct) if !accepts(&self.cfg.accept_types, ct) => {
-                return self.respond(&chunk, 415, "Unsupported Media Type");
+            if answer_ok {
+                self.respond(&chunk, 200, "OK");
             }
-            _ => {}
+            return true;
+        }
+        let refusal = match chunk.content_type() {
+            None => Some("Content-Type header missing"),
+            Some(ct) if !accepts(&self.cfg.accept_types, ct) => Some("Unsupported Media Type"),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            self.respond(&chunk, 415, why);
+            return false;
         }
         let len = chunk.size() as u64;
         let range = match chunk.byte_range() {
@@ -849,7 +918,10 @@ impl Session {
                 end: Some(len),
                 total: Some(len),
             },
-            Err(_) => return self.respond(&chunk, 400, "Bad Request"),
+            Err(_) => {
+                self.respond(&chunk, 400, "Bad Request");
+                return false;
+            }
         };
         let start0 = range.start - 1;
         let end0 = start0 + len;
@@ -858,21 +930,29 @@ impl Session {
             .is_some_and(|e| e != end0 && chunk.flag() != Flag::Abort)
             && len > 0
         {
-            return self.respond(&chunk, 400, "Byte-Range does not match the body length");
+            {
+                self.respond(&chunk, 400, "Byte-Range does not match the body length");
+                return false;
+            }
         }
         let max = self.cfg.max_message_size;
         if range.total.is_some_and(|t| t > max) || end0 > max {
-            return self.respond(&chunk, 413, "Message Too Large");
+            {
+                self.respond(&chunk, 413, "Message Too Large");
+                return false;
+            }
         }
         let message_id = chunk.message_id().unwrap_or("").to_owned();
         if chunk.flag() == Flag::Abort {
-            self.respond(&chunk, 200, "OK");
+            if answer_ok {
+                self.respond(&chunk, 200, "OK");
+            }
             if let Some(inc) = self.incoming.remove(&message_id) {
                 self.incoming_bytes -= inc.data.len() as u64;
             }
             self.events
                 .push_back(SessionEvent::MessageAborted { message_id });
-            return;
+            return true;
         }
         // Memory bound for reassembly across all messages in progress.
         if !self.cfg.streaming {
@@ -882,10 +962,15 @@ impl Session {
                     .map_or(0, |i| i.data.len() as u64),
             );
             if self.incoming_bytes + grow > max {
-                return self.respond(&chunk, 413, "Message Too Large");
+                {
+                    self.respond(&chunk, 413, "Message Too Large");
+                    return false;
+                }
             }
         }
-        self.respond(&chunk, 200, "OK");
+        if answer_ok {
+            self.respond(&chunk, 200, "OK");
+        }
         let sr = chunk.success_report().unwrap_or(ReportMode::No) == ReportMode::Yes;
         let single = range.start == 1
             && chunk.flag() == Flag::End
@@ -902,7 +987,7 @@ impl Session {
                 let data = head.take_data();
                 self.events.push_back(SessionEvent::Message { head, data });
             }
-            return;
+            return true;
         }
         let inc = self.incoming.entry(message_id.clone()).or_default();
         inc.success_report |= sr;
@@ -952,6 +1037,7 @@ impl Session {
                 });
             }
         }
+        true
     }
 
     fn success_report(&mut self, send: &Chunk, message_id: &str, total: u64) {
