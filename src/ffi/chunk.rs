@@ -67,6 +67,7 @@ unsafe fn get_text(
     f: fn(&Chunk) -> Option<&str>,
 ) -> msrp_result {
     run(|| {
+        out_ok(out, "out")?;
         // SAFETY: forwarded caller contract.
         let c = unsafe { borrow(chunk, "chunk") }?;
         let v = f(&c.inner)
@@ -300,6 +301,7 @@ pub unsafe extern "C" fn msrp_chunk_comment(
     out: *mut *mut c_char,
 ) -> msrp_result {
     run(|| {
+        out_ok(out, "out")?;
         // SAFETY: caller contract.
         let c = unsafe { borrow(chunk, "chunk") }?;
         if c.inner.is_request() {
@@ -378,6 +380,7 @@ pub unsafe extern "C" fn msrp_chunk_header(
     value: *mut *mut c_char,
 ) -> msrp_result {
     run(|| {
+        out_ok(value, "value")?;
         // SAFETY: caller contract.
         let c = unsafe { borrow(chunk, "chunk") }?;
         // SAFETY: caller contract.

@@ -224,6 +224,7 @@ unsafe fn get_field(
     f: Field,
 ) -> msrp_result {
     run(|| {
+        out_ok(out, "out")?;
         // SAFETY: forwarded caller contract.
         let u = unsafe { borrow(uri, "uri") }?;
         let v = f(&u.inner).ok_or_else(|| {
