@@ -240,7 +240,8 @@ int main(void) {
   /* Garbage after a valid chunk closes the connection too. */
   attack_open(&at, 4);
   CHECK(request(&at, "good0001", "SEND", "Message-ID: mid9\r\nByte-Range: 1-2/2\r\nContent-Type: text/plain\r\n", "ok") == 200);
-  CHECK(send_all(at.fd, "\x16\x03\x01garbage that is not MSRP\r\n", 31) == 0);
+  static const char garbage[] = "\x16\x03\x01garbage that is not MSRP\r\n";
+  CHECK(send_all(at.fd, garbage, sizeof garbage - 1) == 0);
   CHECK(closed_within(at.fd, 5000));
   attack_close(&at);
 
