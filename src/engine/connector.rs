@@ -311,25 +311,8 @@ impl Connector {
         remote: Vec<Uri>,
         listener: Option<std::net::TcpListener>,
     ) -> Result<Transport, Error> {
-        match self.role {
-            Role::Active => {
-                let stream = connect_first_hop(&remote).await?;
-                let t = Transport::start(
-                    &self.ctx,
-                    stream,
-                    local,
-                    remote,
-                    self.sessmatch,
-                    self.logger.clone(),
-                );
-                bind_active(&t).await?;
-                log(
-                    &self.logger,
-                    Level::Info,
-                    &format!("bound to {}", format_path(t.remote_path())),
-                );
-                Ok(t)
-            }
+        let stream = match self.role {
+            Role::Active => connect_first_hop(&remote).await?,
             Role::Passive => {
                 let l = listener.ok_or_else(|| {
                     Error::new(ErrorKind::BadState, "call prepare() before complete()")
@@ -340,29 +323,38 @@ impl Connector {
                     .accept()
                     .await
                     .map_err(|e| Error::new(ErrorKind::Io, format!("accept failed: {e}")))?;
-                drop(l);
                 log(
                     &self.logger,
                     Level::Debug,
                     &format!("accepted a connection from {peer}"),
                 );
-                let t = Transport::start(
-                    &self.ctx,
-                    stream,
-                    local,
-                    remote,
-                    self.sessmatch,
-                    self.logger.clone(),
-                );
-                bind_passive(&t).await?;
-                log(
-                    &self.logger,
-                    Level::Info,
-                    &format!("bound from {}", format_path(t.remote_path())),
-                );
-                Ok(t)
+                stream
             }
-        }
+        };
+        let t = Transport::start(
+            &self.ctx,
+            stream,
+            local,
+            remote,
+            self.sessmatch,
+            self.logger.clone(),
+        );
+        let side = match self.role {
+            Role::Active => {
+                bind_active(&t).await?;
+                "to"
+            }
+            Role::Passive => {
+                bind_passive(&t).await?;
+                "from"
+            }
+        };
+        log(
+            &self.logger,
+            Level::Info,
+            &format!("bound {side} {}", format_path(t.remote_path())),
+        );
+        Ok(t)
     }
 
     /// Reference `cleanup`: releases the listening socket and ends a waiting

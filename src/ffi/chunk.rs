@@ -77,6 +77,22 @@ unsafe fn get_text(
     })
 }
 
+/// Sets a text property of a chunk through `f`, reporting its errors.
+unsafe fn set_text(
+    chunk: *mut msrp_chunk,
+    value: *const c_char,
+    name: &'static str,
+    f: fn(&mut Chunk, &str) -> Result<(), crate::proto::ChunkError>,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: forwarded caller contract.
+        let c = unsafe { borrow_mut(chunk, "chunk") }?;
+        // SAFETY: forwarded caller contract.
+        f(&mut c.inner, unsafe { text(value, name) }?)?;
+        Ok(())
+    })
+}
+
 /// The canonical name of a known header ("To-Path", "Message-ID", …), static; NULL for an unknown value.
 #[unsafe(no_mangle)]
 pub extern "C" fn msrp_header_name(header: u32) -> *const c_char {
@@ -220,14 +236,15 @@ pub unsafe extern "C" fn msrp_chunk_set_transaction_id(
     chunk: *mut msrp_chunk,
     transaction_id: *const c_char,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow_mut(chunk, "chunk") }?;
-        // SAFETY: caller contract.
-        c.inner
-            .set_transaction_id(unsafe { text(transaction_id, "transaction_id") }?)?;
-        Ok(())
-    })
+    // SAFETY: forwarded.
+    unsafe {
+        set_text(
+            chunk,
+            transaction_id,
+            "transaction_id",
+            Chunk::set_transaction_id,
+        )
+    }
 }
 
 /// Gives the chunk fresh random transaction ids until its body no longer
@@ -766,14 +783,8 @@ pub unsafe extern "C" fn msrp_chunk_set_content_type(
     chunk: *mut msrp_chunk,
     content_type: *const c_char,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow_mut(chunk, "chunk") }?;
-        // SAFETY: caller contract.
-        c.inner
-            .set_content_type(unsafe { text(content_type, "content_type") }?)?;
-        Ok(())
-    })
+    // SAFETY: forwarded.
+    unsafe { set_text(chunk, content_type, "content_type", Chunk::set_content_type) }
 }
 
 /// Seconds in Expires, Min-Expires or Max-Expires (`which` is
