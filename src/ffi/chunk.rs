@@ -691,6 +691,35 @@ fn report_in(v: u32) -> Result<ReportMode, FfiError> {
     }
 }
 
+/// Writes a report mode read through `f`.
+unsafe fn get_report(
+    chunk: *const msrp_chunk,
+    out: *mut msrp_report,
+    f: fn(&Chunk) -> Result<ReportMode, crate::proto::ChunkError>,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: forwarded caller contract.
+        let m = f(&unsafe { borrow(chunk, "chunk") }?.inner)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, report_out(m), "out") }
+    })
+}
+
+/// Sets a report mode (an `msrp_report` value) through `f`.
+unsafe fn set_report(
+    chunk: *mut msrp_chunk,
+    report: u32,
+    f: fn(&mut Chunk, ReportMode) -> Result<(), crate::proto::ChunkError>,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: forwarded caller contract.
+        let c = unsafe { borrow_mut(chunk, "chunk") }?;
+        f(&mut c.inner, report_in(report)?)?;
+        Ok(())
+    })
+}
+
 /// Failure-Report with its implied default (`MSRP_REPORT_YES` when absent).
 ///
 /// # Safety
@@ -700,13 +729,8 @@ pub unsafe extern "C" fn msrp_chunk_failure_report(
     chunk: *const msrp_chunk,
     out: *mut msrp_report,
 ) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let m = unsafe { borrow(chunk, "chunk") }?.inner.failure_report()?;
-        // SAFETY: checked non-NULL.
-        unsafe { write(out, report_out(m), "out") }
-    })
+    // SAFETY: forwarded.
+    unsafe { get_report(chunk, out, Chunk::failure_report) }
 }
 
 /// Success-Report with its implied default (`MSRP_REPORT_NO` when absent).
@@ -718,13 +742,8 @@ pub unsafe extern "C" fn msrp_chunk_success_report(
     chunk: *const msrp_chunk,
     out: *mut msrp_report,
 ) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let m = unsafe { borrow(chunk, "chunk") }?.inner.success_report()?;
-        // SAFETY: checked non-NULL.
-        unsafe { write(out, report_out(m), "out") }
-    })
+    // SAFETY: forwarded.
+    unsafe { get_report(chunk, out, Chunk::success_report) }
 }
 
 /// Sets Failure-Report (an `msrp_report` value).
@@ -736,12 +755,13 @@ pub unsafe extern "C" fn msrp_chunk_set_failure_report(
     chunk: *mut msrp_chunk,
     report: u32,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow_mut(chunk, "chunk") }?;
-        c.inner.set_failure_report(report_in(report)?);
-        Ok(())
-    })
+    // SAFETY: forwarded.
+    unsafe {
+        set_report(chunk, report, |c, m| {
+            c.set_failure_report(m);
+            Ok(())
+        })
+    }
 }
 
 /// Sets Success-Report (`MSRP_REPORT_YES` or `MSRP_REPORT_NO`).
@@ -753,12 +773,8 @@ pub unsafe extern "C" fn msrp_chunk_set_success_report(
     chunk: *mut msrp_chunk,
     report: u32,
 ) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow_mut(chunk, "chunk") }?;
-        c.inner.set_success_report(report_in(report)?)?;
-        Ok(())
-    })
+    // SAFETY: forwarded.
+    unsafe { set_report(chunk, report, Chunk::set_success_report) }
 }
 
 /// The Content-Type; `MSRP_RESULT_NOT_FOUND` when absent.
