@@ -8,11 +8,14 @@ cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 export RUSTC_BOOTSTRAP=1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# New inputs go to a scratch directory (libFuzzer writes into the first corpus
+# directory), so a test run leaves the committed corpus untouched.
+scratch=$(mktemp -d)
+trap 'rm -rf "$log" "$scratch"' EXIT
 failed=0
 for target in decoder uri headers session; do
-  mkdir -p "fuzz/corpus/$target"
-  cargo fuzz run -O "$target" "fuzz/corpus/$target" -- \
+  mkdir -p "fuzz/corpus/$target" "$scratch/$target"
+  cargo fuzz run -O "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 >"$log" 2>&1
   status=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
