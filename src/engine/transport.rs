@@ -41,6 +41,8 @@ enum InEvent {
 struct Current {
     head: Chunk,
     buf: Vec<u8>,
+    /// Bytes of `buf` already handed out as segments.
+    pos: usize,
     offset: u64,
     segment: u32,
     /// The chunk's flag once its end-line arrived (the rest is in `buf`).
@@ -253,25 +255,27 @@ impl Transport {
         })
     }
 
-    /// Reads the next chunk. When more than `size` body bytes of a chunk have
-    /// arrived before its end, returns them as a "virtual" segment (flag `+`,
-    /// Byte-Range moved, segment number counting from 1); `usize::MAX` reads
-    /// whole chunks.
+    /// Reads the next chunk. A chunk with more than `size` body bytes is
+    /// handed out in "virtual" segments of at most `size` bytes as they
+    /// arrive (flag `+`, Byte-Range moved, segment number counting from 1);
+    /// `usize::MAX` reads whole chunks.
     pub async fn read_chunk(&self, size: usize) -> Result<Received, Error> {
         let mut st = self.read.lock().await;
         loop {
-            // A chunk that arrived whole but is larger than `size` is handed
-            // out in segments of `size` bytes.
+            // More than `size` bytes of the current chunk are here: hand out
+            // `size` of them as a segment. When the chunk's end has also
+            // arrived, the last piece (at most `size`) carries its real flag.
             if let Some(cur) = st.cur.as_mut() {
-                if let Some(flag) = cur.end {
-                    let step = size.max(1);
-                    if cur.buf.len() <= step {
-                        return Ok(finish(st.cur.take().expect("current chunk"), flag));
-                    }
-                    let rest = cur.buf.split_off(step);
-                    let piece = std::mem::replace(&mut cur.buf, rest);
-                    let seg = segment(&cur.head, cur.offset, &piece, false, Flag::More);
-                    cur.offset += piece.len() as u64;
+                let step = size.max(1);
+                let left = cur.buf.len() - cur.pos;
+                if let (Some(flag), true) = (cur.end, left <= step) {
+                    return Ok(finish(st.cur.take().expect("current chunk"), flag));
+                }
+                if size != usize::MAX && left > step {
+                    let piece = &cur.buf[cur.pos..cur.pos + step];
+                    let seg = segment(&cur.head, cur.offset, piece, false, Flag::More);
+                    cur.pos += step;
+                    cur.offset += step as u64;
                     cur.segment += 1;
                     return Ok(Received {
                         chunk: seg,
@@ -310,6 +314,7 @@ impl Transport {
                     st.cur = Some(Current {
                         head: c,
                         buf,
+                        pos: 0,
                         offset: 0,
                         segment: 0,
                         end: Some(flag),
@@ -319,6 +324,7 @@ impl Transport {
                     st.cur = Some(Current {
                         head: c,
                         buf: Vec::new(),
+                        pos: 0,
                         offset: 0,
                         segment: 0,
                         end: None,
@@ -326,30 +332,26 @@ impl Transport {
                 }
                 InEvent::Data(d) => {
                     let Some(cur) = st.cur.as_mut() else { continue };
-                    if cur.buf.is_empty() {
+                    if cur.pos == cur.buf.len() {
                         cur.buf = d;
+                        cur.pos = 0;
                     } else {
+                        // What is left is at most `size` bytes: move it to
+                        // the front before appending.
+                        cur.buf.drain(..cur.pos);
+                        cur.pos = 0;
                         cur.buf.extend_from_slice(&d);
                     }
                     if size != usize::MAX && cur.buf.len() > size {
-                        // If the end is already here, return the chunk whole.
+                        // Before cutting, see whether the end is already
+                        // here, so the last segment carries the real flag.
                         match st.rx.try_recv() {
                             Ok(InEvent::End(f)) => {
-                                return Ok(finish(st.cur.take().expect("current chunk"), f));
+                                st.cur.as_mut().expect("current chunk").end = Some(f);
                             }
                             Ok(other) => st.ahead = Some(other),
                             Err(_) => {}
                         }
-                        let cur = st.cur.as_mut().expect("current chunk");
-                        let piece = std::mem::take(&mut cur.buf);
-                        let seg = segment(&cur.head, cur.offset, &piece, false, Flag::More);
-                        cur.offset += piece.len() as u64;
-                        cur.segment += 1;
-                        return Ok(Received {
-                            chunk: seg,
-                            segment: cur.segment,
-                            complete: false,
-                        });
                     }
                 }
                 InEvent::End(f) => {
@@ -372,7 +374,10 @@ impl Transport {
     }
 }
 
-fn finish(cur: Current, flag: Flag) -> Received {
+fn finish(mut cur: Current, flag: Flag) -> Received {
+    if cur.pos > 0 {
+        cur.buf.drain(..cur.pos);
+    }
     if cur.segment == 0 {
         let mut c = cur.head;
         c.set_data_vec(cur.buf);

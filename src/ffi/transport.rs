@@ -242,10 +242,11 @@ pub unsafe extern "C" fn msrp_transport_write_response(
 }
 
 /// Reference `read_chunk`: waits (at most `timeout_ms`; 0 means 30 s) for
-/// the next chunk, request or response. When more than `size` body bytes of
-/// a chunk have arrived before its end, returns them as a "virtual" segment:
-/// flag '+', Byte-Range moved to the segment, and `*segment` counting from 1
-/// (the last segment carries the chunk's real flag). Whole chunks have
+/// the next chunk, request or response. A chunk with more than `size` body
+/// bytes is handed out in "virtual" segments of at most `size` bytes, each
+/// returned as soon as its bytes are here: flag '+', Byte-Range moved to the
+/// segment, and `*segment` counting from 1 (the last segment carries the
+/// chunk's real flag). Chunks of at most `size` bytes come whole, with
 /// `*segment` 0. `SIZE_MAX` always reads whole chunks. `segment` may be NULL.
 /// Errors: `MSRP_RESULT_TIMEOUT` (nothing lost; call again),
 /// `MSRP_RESULT_CLOSED` once the connection ended (after every chunk that
