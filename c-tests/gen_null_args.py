@@ -52,6 +52,10 @@ OPTIONAL = {
     ("msrp_session_send_file", "options"),
     ("msrp_session_send_file", "callbacks"),
     ("msrp_session_send_file", "message"),
+    ("msrp_tls_generate_self_signed", "name"),
+    ("msrp_tls_fingerprint", "hash"),
+    ("msrp_connector_set_peer_fingerprint", "fingerprint"),
+    ("msrp_server_set_peer_fingerprint", "fingerprint"),
 }
 
 # Functions that take over (free) a handle argument, by parameter name.
@@ -63,14 +67,17 @@ STRINGS = {
     "host": "127.0.0.1", "method": "SEND", "transaction_id": "abcd1234", "comment": "OK",
     "name": "X-Test", "value": "v", "user": "u", "session_id": "s1", "transport": "tcp",
     "param": "realm", "content_type": "text/plain", "message_id": "abcd1234",
+    "hash": "sha-256",
+    "fingerprint": "sha-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33",
 }
 SCALARS = {
     "code": "200", "port": "9", "flag": "'$'", "kind": "0", "which": "7", "report": "1",
     "timeout_ms": "1", "result": "0", "header": "0", "index": "0", "count": "1", "max": "0",
     "size": "SIZE_MAX", "len": "4", "data_len": "4", "cap": "256", "start": "1", "end": "1",
-    "total": "4", "message": "1",
+    "total": "4", "message": "1", "chain_len": "4", "key_len": "4",
 }
-HANDLES = ["uri", "chunk", "decoder", "logger", "connector", "server", "transport", "session", "context"]
+HANDLES = ["uri", "chunk", "decoder", "logger", "connector", "server", "transport", "session", "tls",
+           "context"]
 STRUCT_VALUES = {
     "msrp_chunk_params": "{0}", "msrp_context_options": "{0}", "msrp_logger_callbacks": "{0}",
     "msrp_session_callbacks": "{0}", "msrp_message_callbacks": "{0}",
@@ -280,6 +287,12 @@ static msrp_transport *mk_transport(void) {
   make_pair(CTX, false, NULL, &a, &b);
   msrp_transport_free(b);
   return a;
+}
+
+static msrp_tls *mk_tls(void) {
+  msrp_tls *t = NULL;
+  msrp_tls_new(&t);
+  return t;
 }
 
 static msrp_session *mk_session(void) {

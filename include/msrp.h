@@ -264,6 +264,22 @@ enum msrp_result
    * The peer answered the transaction with an error code (see the call's code out-parameter).
    */
   MSRP_RESULT_TRANSACTION_FAILED = 211,
+  /**
+   * TLS failed (handshake, protocol or configuration); the message says how.
+   */
+  MSRP_RESULT_TLS_FAILED = 212,
+  /**
+   * The peer's certificate does not match the fingerprint given for it (SDP `a=fingerprint`).
+   */
+  MSRP_RESULT_TLS_FINGERPRINT_MISMATCH = 213,
+  /**
+   * The peer's certificate failed CA verification: unknown issuer, wrong host name or expired.
+   */
+  MSRP_RESULT_TLS_CERTIFICATE_INVALID = 214,
+  /**
+   * The peer refused our certificate (or its fingerprint did not match what the peer expected).
+   */
+  MSRP_RESULT_TLS_REJECTED = 215,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -528,6 +544,23 @@ typedef struct msrp_server msrp_server;
  * A session may be used from several threads at once.
  */
 typedef struct msrp_session msrp_session;
+
+/**
+ * TLS settings: our certificate and key, the CA roots that check peers
+ * found by name, and whether checking may be skipped.
+ *
+ * Connectors and servers take a copy when given the settings
+ * (`msrp_connector_set_tls`, `msrp_server_set_tls`); later changes do not
+ * affect them. How peers are checked:
+ * - a connector checks the server by the fingerprint given with
+ *   `msrp_connector_set_peer_fingerprint`, otherwise by the CA roots and
+ *   the host name of the first hop;
+ * - an acceptor or server asks for a client certificate and, when a
+ *   fingerprint was given for the peer, requires it to match.
+ *
+ * Safe to use from several threads, but not to free while in use.
+ */
+typedef struct msrp_tls msrp_tls;
 
 /**
  * A bound MSRP connection, from `msrp_connector_complete` or
@@ -1494,6 +1527,10 @@ void msrp_server_free(struct msrp_server *s);
 /**
  * Creates a context. `options` may be NULL for the defaults.
  *
+ * On POSIX systems, if SIGPIPE is still at its default action (which ends
+ * the process when a peer resets a connection during a write), it is set
+ * to ignored; a handler the application installed is left alone.
+ *
  * # Safety
  * `options` is NULL or readable; `out` is NULL or writable.
  */
@@ -1801,6 +1838,169 @@ bool msrp_session_is_closed(const struct msrp_session *s);
 void msrp_session_free(struct msrp_session *s);
 
 /**
+ * New, empty TLS settings: no certificate, system CA roots (used when no
+ * bundle is given), verification on.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+msrp_result msrp_tls_new(struct msrp_tls **out);
+
+/**
+ * Frees TLS settings. NULL is ignored. Connectors and servers that were
+ * given them keep their copy.
+ *
+ * # Safety
+ * `tls` is NULL or live and not used after this call.
+ */
+void msrp_tls_free(struct msrp_tls *tls);
+
+/**
+ * Sets our certificate chain (leaf first) and private key (PKCS#8, PKCS#1
+ * or SEC1) from PEM files. Fails with `MSRP_RESULT_INVALID_ARGUMENT` when
+ * a file cannot be read or holds no usable certificate or key.
+ *
+ * # Safety
+ * `tls` is NULL or live; paths are NULL or NUL-terminated strings.
+ */
+msrp_result msrp_tls_set_certificate_files(const struct msrp_tls *tls,
+                                           const char *chain_pem_path,
+                                           const char *key_pem_path);
+
+/**
+ * Sets our certificate chain and private key from PEM data in memory
+ * (copied).
+ *
+ * # Safety
+ * `tls` is NULL or live; each buffer is NULL (only with length 0) or holds its length in bytes.
+ */
+msrp_result msrp_tls_set_certificate_pem(const struct msrp_tls *tls,
+                                         const uint8_t *chain_pem,
+                                         size_t chain_len,
+                                         const uint8_t *key_pem,
+                                         size_t key_len);
+
+/**
+ * Generates a self-signed certificate (ECDSA P-256) with `name` as its
+ * subject alternative name (NULL: "libmsrp") and uses it, as softphones do
+ * when they have no certificate. Send its fingerprint in SDP
+ * (`msrp_tls_fingerprint`).
+ *
+ * # Safety
+ * `tls` is NULL or live; `name` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_tls_generate_self_signed(const struct msrp_tls *tls, const char *name);
+
+/**
+ * Adds the CA certificates of a PEM bundle file to the trusted roots.
+ * Once a bundle is given, the system's roots are used only after
+ * `msrp_tls_use_system_roots(tls, true)`.
+ *
+ * # Safety
+ * `tls` is NULL or live; `path` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_tls_add_ca_file(const struct msrp_tls *tls, const char *path);
+
+/**
+ * Adds the CA certificates of PEM data in memory to the trusted roots.
+ *
+ * # Safety
+ * `tls` is NULL or live; `pem` is NULL (only with length 0) or holds `len` bytes.
+ */
+msrp_result msrp_tls_add_ca_pem(const struct msrp_tls *tls, const uint8_t *pem, size_t len);
+
+/**
+ * Whether the system's CA roots are trusted too (they are by default
+ * when no bundle was added).
+ *
+ * # Safety
+ * `tls` is NULL or live.
+ */
+msrp_result msrp_tls_use_system_roots(const struct msrp_tls *tls, bool on);
+
+/**
+ * INSECURE: with `on`, a connector accepts any server certificate when no
+ * peer fingerprint is given (the connection is encrypted but the peer is
+ * not authenticated). For tests and lab setups only; off by default.
+ * Fingerprints, when given, are still checked.
+ *
+ * # Safety
+ * `tls` is NULL or live.
+ */
+msrp_result msrp_tls_set_insecure_skip_verify(const struct msrp_tls *tls, bool on);
+
+/**
+ * The fingerprint of our certificate in the SDP attribute format, e.g.
+ * "sha-256 4A:AD:…" (put it after `a=fingerprint:`). `hash` is an RFC 8122
+ * hash name ("sha-256", "sha-384", "sha-512", "sha-1"); NULL means
+ * "sha-256". Free the text with `msrp_string_free`. Fails with
+ * `MSRP_RESULT_BAD_STATE` when there is no certificate yet.
+ *
+ * # Safety
+ * `tls` is NULL or live; `hash` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_tls_fingerprint(const struct msrp_tls *tls, const char *hash, char **out);
+
+/**
+ * Checks the text of a fingerprint ("sha-256 AB:CD:…", with or without
+ * `a=fingerprint:`): `MSRP_RESULT_OK` when it is well formed, otherwise
+ * `MSRP_RESULT_INVALID_ARGUMENT` with the reason.
+ *
+ * # Safety
+ * `fingerprint` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_fingerprint_check(const char *fingerprint);
+
+/**
+ * Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
+ * a certificate before `msrp_connector_prepare` with an `msrps` URI; a
+ * connector uses its certificate, when it has one, as client certificate.
+ *
+ * # Safety
+ * `c` and `tls` are NULL or live.
+ */
+msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct msrp_tls *tls);
+
+/**
+ * The fingerprint the peer's certificate must have, from its SDP
+ * `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
+ * verification for a connector, no check for an acceptor). Set it before
+ * `msrp_connector_complete`; an acceptor checks it during the handshake
+ * when it is set by then, and again after it. A mismatch ends `complete`
+ * with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
+ * `MSRP_RESULT_TLS_REJECTED`.
+ *
+ * # Safety
+ * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
+                                                const char *fingerprint);
+
+/**
+ * Gives the server TLS settings (copied) with a certificate; needed before
+ * `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
+ * cannot share a port.
+ *
+ * # Safety
+ * `s` and `tls` are NULL or live.
+ */
+msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_tls *tls);
+
+/**
+ * The fingerprint that the peer binding to the prepared `local_uri` must
+ * show (NULL removes it). Checked in `msrp_server_complete`: a mismatch
+ * answers the binding with 403 and ends `complete` with
+ * `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
+ * `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
+ *
+ * # Safety
+ * `s` is NULL or live; strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
+                                             const char *local_uri,
+                                             const char *fingerprint);
+
+/**
  * The transport's id, as passed to logger callbacks (0 for NULL).
  *
  * # Safety
@@ -1865,10 +2065,11 @@ msrp_result msrp_transport_write_response(const struct msrp_transport *t,
 
 /**
  * Reference `read_chunk`: waits (at most `timeout_ms`; 0 means 30 s) for
- * the next chunk, request or response. When more than `size` body bytes of
- * a chunk have arrived before its end, returns them as a "virtual" segment:
- * flag '+', Byte-Range moved to the segment, and `*segment` counting from 1
- * (the last segment carries the chunk's real flag). Whole chunks have
+ * the next chunk, request or response. A chunk with more than `size` body
+ * bytes is handed out in "virtual" segments of at most `size` bytes, each
+ * returned as soon as its bytes are here: flag '+', Byte-Range moved to the
+ * segment, and `*segment` counting from 1 (the last segment carries the
+ * chunk's real flag). Chunks of at most `size` bytes come whole, with
  * `*segment` 0. `SIZE_MAX` always reads whole chunks. `segment` may be NULL.
  * Errors: `MSRP_RESULT_TIMEOUT` (nothing lost; call again),
  * `MSRP_RESULT_CLOSED` once the connection ended (after every chunk that

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
+use super::tls::{self, Conn, Fingerprint, PeerSlot, TlsSettings};
 use super::transport::Transport;
 use crate::proto::ids;
 use crate::proto::transport::{
@@ -39,7 +40,10 @@ pub enum Role {
 struct State {
     local: Option<Vec<Uri>>,
     listener: Option<std::net::TcpListener>,
+    /// TLS server settings of the listener (an `msrps` local URI).
+    server_tls: Option<Arc<rustls::ServerConfig>>,
     busy: bool,
+    tls: Option<TlsSettings>,
 }
 
 /// A direct connector or acceptor.
@@ -50,6 +54,7 @@ pub struct Connector {
     logger: Option<LoggerRef>,
     state: Mutex<State>,
     cancel: Arc<Notify>,
+    peer_fingerprint: PeerSlot,
 }
 
 /// The IP address of a URI's host, resolving names with the system resolver.
@@ -86,6 +91,29 @@ pub(crate) fn listen(uri: &Uri) -> Result<std::net::TcpListener, Error> {
     l.set_nonblocking(true)
         .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?;
     Ok(l)
+}
+
+/// Connects to the first hop of `path`, with TLS when it is an `msrps`
+/// URI: the server is checked by `peer` when given, otherwise by the CA
+/// roots of `settings` and the hop's host name.
+pub(crate) async fn open_first_hop(
+    path: &[Uri],
+    settings: Option<&TlsSettings>,
+    peer: Option<Fingerprint>,
+) -> Result<Conn, Error> {
+    let tcp = connect_first_hop(path).await?;
+    let first = &path[0];
+    if !first.secure {
+        return Ok(Conn::Tcp(tcp));
+    }
+    let default = TlsSettings::default();
+    tls::connect(
+        tcp,
+        settings.unwrap_or(&default),
+        &first.host.to_string(),
+        peer,
+    )
+    .await
 }
 
 /// Connects to the first hop of `path`.
@@ -207,10 +235,35 @@ impl Connector {
             state: Mutex::new(State {
                 local: None,
                 listener: None,
+                server_tls: None,
                 busy: false,
+                tls: None,
             }),
             cancel: Arc::new(Notify::new()),
+            peer_fingerprint: PeerSlot::default(),
         }
+    }
+
+    /// TLS settings for `msrps` (our certificate, CA roots); taken by the
+    /// next `prepare` (acceptor) or `complete` (connector).
+    pub fn set_tls(&self, settings: TlsSettings) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).tls = Some(settings);
+    }
+
+    /// The fingerprint the peer's certificate must have (from its SDP
+    /// `a=fingerprint`); `None` goes back to CA verification.
+    pub fn set_peer_fingerprint(&self, fp: Option<Fingerprint>) {
+        *self
+            .peer_fingerprint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = fp;
+    }
+
+    fn peer_fp(&self) -> Option<Fingerprint> {
+        self.peer_fingerprint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The role.
@@ -248,6 +301,16 @@ impl Connector {
             uri.session_id = Some(ids::session_id());
         }
         st.listener = None;
+        st.server_tls = None;
+        if self.role == Role::Passive && uri.secure {
+            let settings = st.tls.as_ref().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BadState,
+                    "an msrps acceptor needs TLS settings with a certificate: call set_tls first",
+                )
+            })?;
+            st.server_tls = Some(settings.server_config(self.peer_fingerprint.clone())?);
+        }
         if self.role == Role::Passive {
             let l = listen(&uri)?;
             let port = l
@@ -288,7 +351,10 @@ impl Connector {
                 ));
             }
             st.busy = true;
-            (local, st.listener.take())
+            (
+                local,
+                (st.listener.take(), st.server_tls.take(), st.tls.clone()),
+            )
         };
         let cancelled = self.cancel.notified();
         let work = self.run(local, remote, listener);
@@ -309,10 +375,14 @@ impl Connector {
         &self,
         local: Vec<Uri>,
         remote: Vec<Uri>,
-        listener: Option<std::net::TcpListener>,
+        (listener, server_tls, tls): (
+            Option<std::net::TcpListener>,
+            Option<Arc<rustls::ServerConfig>>,
+            Option<TlsSettings>,
+        ),
     ) -> Result<Transport, Error> {
         let stream = match self.role {
-            Role::Active => connect_first_hop(&remote).await?,
+            Role::Active => open_first_hop(&remote, tls.as_ref(), self.peer_fp()).await?,
             Role::Passive => {
                 let l = listener.ok_or_else(|| {
                     Error::new(ErrorKind::BadState, "call prepare() before complete()")
@@ -328,7 +398,16 @@ impl Connector {
                     Level::Debug,
                     &format!("accepted a connection from {peer}"),
                 );
-                stream
+                match server_tls {
+                    Some(cfg) => {
+                        let conn = tls::accept(stream, cfg).await?;
+                        // The fingerprint may have been given after the
+                        // handshake started: check it again now.
+                        tls::check_peer(&conn, self.peer_fp().as_ref())?;
+                        conn
+                    }
+                    None => Conn::Tcp(stream),
+                }
             }
         };
         let t = Transport::start(
@@ -362,6 +441,7 @@ impl Connector {
     pub fn cleanup(&self) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.listener = None;
+        st.server_tls = None;
         st.local = None;
         self.cancel.notify_waiters();
     }

@@ -163,9 +163,33 @@ pub struct Context {
     next_id: AtomicU64,
 }
 
+/// Writing to a connection the peer has reset raises SIGPIPE, whose default
+/// action ends the process. A C application that left SIGPIPE at its
+/// default gets it ignored (writes then fail with EPIPE, which the library
+/// reports as "closed"); a handler or mask the application set is kept.
+#[cfg(unix)]
+fn ignore_sigpipe() {
+    // SAFETY: sigaction with a zeroed struct only reads the current action;
+    // the second call installs SIG_IGN, which is async-signal-safe.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_DFL
+        {
+            let mut ign: libc::sigaction = std::mem::zeroed();
+            ign.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(libc::SIGPIPE, &ign, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn ignore_sigpipe() {}
+
 impl Context {
     /// Starts the runtime.
     pub fn new(opts: ContextOptions) -> Result<Arc<Context>, Error> {
+        ignore_sigpipe();
         let rt = Builder::new_multi_thread()
             .worker_threads(opts.worker_threads.max(1))
             .thread_name("msrp-worker")

@@ -32,6 +32,14 @@ pub enum ErrorKind {
     Unsupported,
     /// The peer answered a transaction with an error code (in the message).
     Transaction,
+    /// The TLS handshake or TLS layer failed (not a certificate check).
+    Tls,
+    /// The peer's certificate does not have the fingerprint given for it.
+    TlsFingerprint,
+    /// The peer's certificate failed CA verification (unknown issuer, wrong name, expired).
+    TlsCertificate,
+    /// The peer refused our certificate (it sent a certificate alert).
+    TlsRejected,
 }
 
 /// An engine error.

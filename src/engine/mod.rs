@@ -9,6 +9,7 @@ pub mod error;
 pub mod logger;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod transport;
 
 pub use context::{Context, ContextOptions, DeliveryMode};

@@ -21,6 +21,7 @@ use super::connector::{DEFAULT_TIMEOUT, host_ip, listen};
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
+use super::tls::{self, Conn, Fingerprint, PeerSlot, TlsSettings};
 use super::transport::Transport;
 use crate::proto::chunk::Chunk;
 use crate::proto::ids;
@@ -32,6 +33,9 @@ use crate::proto::uri::{Host, Uri, format_path};
 struct Parked {
     id: u64,
     transport: Transport,
+    /// The peer's TLS certificate (DER), when the connection is TLS.
+    peer_cert: Option<Vec<u8>>,
+    tls: bool,
     binding: Chunk,
     local: Uri,
     from: Vec<Uri>,
@@ -46,6 +50,7 @@ struct Waiter {
 struct Listener {
     task: Option<AbortHandle>,
     users: usize,
+    secure: bool,
 }
 
 #[derive(Default)]
@@ -55,6 +60,9 @@ struct State {
     parked: Vec<Parked>,
     waiters: Vec<Waiter>,
     next_id: u64,
+    tls: Option<TlsSettings>,
+    /// Fingerprints expected of the peers of prepared local URIs.
+    fingerprints: Vec<(Uri, Fingerprint)>,
 }
 
 struct Shared {
@@ -93,7 +101,38 @@ async fn answer(t: &Transport, c: &Chunk, code: u16, comment: &str) {
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls_cfg: Option<Arc<rustls::ServerConfig>>,
+) {
+    let stream = match tls_cfg {
+        None => Conn::Tcp(stream),
+        Some(cfg) => {
+            match tokio::time::timeout(shared.bind_timeout, tls::accept(stream, cfg)).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    log(
+                        &shared.logger,
+                        Level::Info,
+                        &format!("connection from {peer}: {e}"),
+                    );
+                    return;
+                }
+                Err(_) => {
+                    log(
+                        &shared.logger,
+                        Level::Info,
+                        &format!("connection from {peer}: no TLS handshake in time; closed"),
+                    );
+                    return;
+                }
+            }
+        }
+    };
+    let is_tls = stream.is_tls();
+    let peer_cert = stream.peer_certificate().map(|c| c.to_vec());
     // Paths are not known yet: the transport learns them from the binding.
     let t = Transport::start(
         &shared.ctx,
@@ -166,6 +205,8 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, pe
         let mut p = Parked {
             id,
             transport: t,
+            peer_cert,
+            tls: is_tls,
             binding: first,
             local,
             from,
@@ -200,11 +241,17 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, pe
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, l: TcpListener) {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    l: TcpListener,
+    tls_cfg: Option<Arc<rustls::ServerConfig>>,
+) {
     loop {
         match l.accept().await {
             Ok((s, peer)) => {
-                shared.ctx.spawn(serve_connection(shared.clone(), s, peer));
+                shared
+                    .ctx
+                    .spawn(serve_connection(shared.clone(), s, peer, tls_cfg.clone()));
             }
             Err(e) => {
                 log(&shared.logger, Level::Warn, &format!("accept failed: {e}"));
@@ -261,8 +308,33 @@ impl Server {
             .copied()
             .find(|a| a.ip() == ip && (want == 0 || a.port() == want));
         let addr = match existing {
-            Some(a) => a,
+            Some(a) => {
+                if st.listeners[&a].secure != uri.secure {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "port {} is open for {}; an msrp and an msrps URI cannot share a port",
+                            a.port(),
+                            if uri.secure { "msrp" } else { "msrps" }
+                        ),
+                    ));
+                }
+                a
+            }
             None => {
+                let tls_cfg = if uri.secure {
+                    let settings = st.tls.as_ref().ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::BadState,
+                            "an msrps URI needs TLS settings with a certificate: call set_tls first",
+                        )
+                    })?;
+                    // Client certificates are checked per session, at
+                    // complete(), against the fingerprint given for it.
+                    Some(settings.server_config(PeerSlot::default())?)
+                } else {
+                    None
+                };
                 let l = listen(&uri)?;
                 let addr = l
                     .local_addr()
@@ -270,7 +342,7 @@ impl Server {
                 let shared = sh.clone();
                 let task = sh.ctx.spawn(async move {
                     match TcpListener::from_std(l) {
-                        Ok(l) => accept_loop(shared, l).await,
+                        Ok(l) => accept_loop(shared, l, tls_cfg).await,
                         Err(e) => log(&shared.logger, Level::Error, &format!("cannot listen: {e}")),
                     }
                 });
@@ -279,7 +351,14 @@ impl Server {
                     Level::Debug,
                     &format!("server listening on {addr}"),
                 );
-                st.listeners.insert(addr, Listener { task, users: 0 });
+                st.listeners.insert(
+                    addr,
+                    Listener {
+                        task,
+                        users: 0,
+                        secure: uri.secure,
+                    },
+                );
                 addr
             }
         };
@@ -323,6 +402,32 @@ impl Server {
     }
 
     async fn accept_parked(&self, p: Parked) -> Result<Transport, Error> {
+        let expected = {
+            let st = self.shared.lock();
+            st.fingerprints
+                .iter()
+                .find(|(u, _)| u.equivalent(&p.local))
+                .map(|(_, f)| f.clone())
+        };
+        if let (Some(fp), true) = (&expected, p.tls) {
+            if !p.peer_cert.as_deref().is_some_and(|c| fp.matches(c)) {
+                answer(
+                    &p.transport,
+                    &p.binding,
+                    403,
+                    "Certificate Fingerprint Mismatch",
+                )
+                .await;
+                p.transport.close();
+                return Err(Error::new(
+                    ErrorKind::TlsFingerprint,
+                    format!(
+                        "the peer's certificate does not have the fingerprint given for {} (check a=fingerprint in the SDP); the binding got 403",
+                        p.local
+                    ),
+                ));
+            }
+        }
         answer(&p.transport, &p.binding, 200, "OK").await;
         if p.transport.is_closed() {
             return Err(Error::closed(
@@ -337,6 +442,28 @@ impl Server {
         Ok(p.transport)
     }
 
+    /// TLS settings (our certificate) for `msrps` URIs prepared from now on.
+    pub fn set_tls(&self, settings: TlsSettings) {
+        self.shared.lock().tls = Some(settings);
+    }
+
+    /// The fingerprint that the peer of the prepared `local` URI must show
+    /// (checked in `complete`); `None` removes it.
+    pub fn set_peer_fingerprint(&self, local: &Uri, fp: Option<Fingerprint>) -> Result<(), Error> {
+        let mut st = self.shared.lock();
+        if !st.expected.iter().any(|(u, _)| u.equivalent(local)) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{local} is not prepared on this server"),
+            ));
+        }
+        st.fingerprints.retain(|(u, _)| !u.equivalent(local));
+        if let Some(fp) = fp {
+            st.fingerprints.push((local.clone(), fp));
+        }
+        Ok(())
+    }
+
     /// Reference `cleanup`: forgets `local`; closes its port when no other
     /// prepared URI uses it. Returns whether it was registered.
     pub fn cleanup(&self, local: &Uri) -> bool {
@@ -345,6 +472,7 @@ impl Server {
             return false;
         };
         let (_, addr) = st.expected.swap_remove(i);
+        st.fingerprints.retain(|(u, _)| !u.equivalent(local));
         let close = match st.listeners.get_mut(&addr) {
             Some(l) => {
                 l.users -= 1;

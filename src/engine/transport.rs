@@ -9,15 +9,14 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, effective};
+use super::tls::{Conn, tls_error};
 use crate::proto::decoder::{Decoder, Event};
 use crate::proto::transport::segment;
 use crate::proto::uri::Uri;
@@ -87,7 +86,7 @@ pub struct Transport {
     logger: Option<LoggerRef>,
     read: tokio::sync::Mutex<ReadState>,
     tx: Mutex<Option<mpsc::UnboundedSender<WriteJob>>>,
-    closed: Arc<AtomicBool>,
+    closed: Arc<CloseState>,
     reader: Mutex<Option<AbortHandle>>,
     queued: Arc<Queued>,
 }
@@ -99,26 +98,81 @@ struct Queued {
     drained: Notify,
 }
 
+/// Whether the connection ended, and the first reason it did (later
+/// calls report that reason, e.g. a TLS alert, not just "closed").
+#[derive(Default)]
+struct CloseState {
+    flag: AtomicBool,
+    why: Mutex<Option<Error>>,
+}
+
+impl CloseState {
+    fn set(&self, e: &Error) {
+        let mut w = self.why.lock().unwrap_or_else(|p| p.into_inner());
+        if w.is_none() {
+            *w = Some(e.clone());
+        }
+        self.flag.store(true, Ordering::Release);
+    }
+
+    fn is(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// TLS failures keep their kind (the application must learn that a
+    /// certificate was refused); everything else reads as "closed", with
+    /// the reason in the message.
+    fn error(&self) -> Error {
+        match &*self.why.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Tls
+                        | ErrorKind::TlsRejected
+                        | ErrorKind::TlsFingerprint
+                        | ErrorKind::TlsCertificate
+                ) =>
+            {
+                e.clone()
+            }
+            Some(e) => Error::closed(format!("the connection is closed: {}", e.msg)),
+            None => Error::closed("the connection is closed"),
+        }
+    }
+}
+
 impl Transport {
     /// Starts the reader and writer tasks on `stream`. Must be called on the runtime.
     pub fn start(
         ctx: &Arc<Context>,
-        stream: TcpStream,
+        stream: Conn,
         local: Vec<Uri>,
         remote: Vec<Uri>,
         sessmatch: bool,
         logger: Option<LoggerRef>,
     ) -> Transport {
         let id = ctx.next_id();
-        let _ = stream.set_nodelay(true);
-        let (rd, wr) = stream.into_split();
+        let _ = stream.tcp().set_nodelay(true);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let (w_tx, w_rx) = mpsc::unbounded_channel();
-        let closed = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new(CloseState::default());
         let lg = effective(&logger);
         let queued = Arc::new(Queued::default());
-        let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
-        ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
+        // Plain TCP splits without a lock; TLS shares one session state.
+        let reader = match stream {
+            Conn::Tcp(s) => {
+                let (rd, wr) = s.into_split();
+                let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
+                ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
+                reader
+            }
+            tls_conn => {
+                let (rd, wr) = tokio::io::split(tls_conn);
+                let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
+                ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
+                reader
+            }
+        };
         Transport {
             id,
             ctx: ctx.clone(),
@@ -190,7 +244,7 @@ impl Transport {
 
     /// Whether the connection is closed (locally, by the peer, or by an error).
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire) || self.ctx.is_closed()
+        self.closed.is() || self.ctx.is_closed()
     }
 
     pub(crate) fn log(&self, level: Level, msg: &str) {
@@ -203,7 +257,7 @@ impl Transport {
         done: Option<oneshot::Sender<Result<(), Error>>>,
     ) -> Result<(), Error> {
         if self.is_closed() {
-            return Err(Error::closed("the connection is closed"));
+            return Err(self.closed.error());
         }
         let mut bytes = Vec::with_capacity(chunk.size() + 256);
         chunk.encode_start(&mut bytes);
@@ -228,10 +282,8 @@ impl Transport {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         self.queued.bytes.fetch_add(len, Ordering::AcqRel);
         let r = match tx.as_ref() {
-            Some(tx) => tx
-                .send(job)
-                .map_err(|_| Error::closed("the connection is closed")),
-            None => Err(Error::closed("the connection is closed")),
+            Some(tx) => tx.send(job).map_err(|_| self.closed.error()),
+            None => Err(self.closed.error()),
         };
         if r.is_err() {
             self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
@@ -248,11 +300,7 @@ impl Transport {
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
         self.enqueue(chunk, Some(tx))?;
-        rx.await.unwrap_or_else(|_| {
-            Err(Error::closed(
-                "the connection closed before the chunk was sent",
-            ))
-        })
+        rx.await.unwrap_or_else(|_| Err(self.closed.error()))
     }
 
     /// Reads the next chunk. A chunk with more than `size` body bytes is
@@ -296,7 +344,7 @@ impl Transport {
             };
             match ev {
                 InEvent::Closed(e) => {
-                    self.closed.store(true, Ordering::Release);
+                    self.closed.set(&e);
                     st.cur = None;
                     st.done = Some(e.clone());
                     return Err(e);
@@ -366,7 +414,8 @@ impl Transport {
     /// Closes the connection: queued chunks are still written, then the
     /// socket is shut down; reads and writes give "closed" from now on.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.closed
+            .set(&Error::closed("the connection was closed locally"));
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
@@ -413,12 +462,12 @@ impl Drop for Transport {
     }
 }
 
-async fn read_loop(
-    mut rd: OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut rd: R,
     tx: mpsc::Sender<InEvent>,
     id: u64,
     logger: Option<LoggerRef>,
-    closed: Arc<AtomicBool>,
+    closed: Arc<CloseState>,
 ) {
     let mut dec = Decoder::default();
     let mut buf = vec![0u8; READ_BUF];
@@ -427,7 +476,7 @@ async fn read_loop(
     let mut asm: Option<Chunk> = None;
     let mut pending_head: Option<Chunk> = None;
     let end = |e: Error| {
-        closed.store(true, Ordering::Release);
+        closed.set(&e);
         if let Some(l) = &logger {
             l.log(Level::Info, &format!("transport {id}: {e}"));
         }
@@ -446,12 +495,15 @@ async fn read_loop(
             }
             Ok(n) => n,
             Err(e) => {
-                let _ = tx
-                    .send(end(Error::new(
+                let err = if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+                    tls_error(&e, "reading")
+                } else {
+                    Error::new(
                         ErrorKind::Io,
                         format!("reading from the connection failed: {e}"),
-                    )))
-                    .await;
+                    )
+                };
+                let _ = tx.send(end(err)).await;
                 return;
             }
         };
@@ -534,12 +586,12 @@ async fn read_loop(
 /// Largest batch of queued small chunks written with one system call.
 const WRITE_BATCH: usize = 256 * 1024;
 
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<WriteJob>,
     id: u64,
     logger: Option<LoggerRef>,
-    closed: Arc<AtomicBool>,
+    closed: Arc<CloseState>,
     queued: Arc<Queued>,
 ) {
     let mut batch: Vec<WriteJob> = Vec::new();
@@ -570,8 +622,12 @@ async fn write_loop(
         queued.bytes.fetch_sub(total, Ordering::AcqRel);
         queued.drained.notify_waiters();
         if let Err(e) = r {
-            closed.store(true, Ordering::Release);
-            let err = Error::closed(format!("writing to the connection failed: {e}"));
+            let err = if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+                tls_error(&e, "writing")
+            } else {
+                Error::closed(format!("writing to the connection failed: {e}"))
+            };
+            closed.set(&err);
             if let Some(l) = &logger {
                 l.log(Level::Warn, &format!("transport {id}: {err}"));
             }

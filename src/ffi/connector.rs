@@ -39,13 +39,13 @@ pub enum msrp_connector_kind {
 /// connection. Freeing the connector ends a waiting `complete` with
 /// `MSRP_RESULT_CLOSED`.
 pub struct msrp_connector {
-    inner: Arc<Connector>,
+    pub(crate) inner: Arc<Connector>,
 }
 
 /// The shared-port server: one listening socket per local address shared
 /// by many sessions (see `msrp_server_prepare`).
 pub struct msrp_server {
-    inner: Arc<Server>,
+    pub(crate) inner: Arc<Server>,
 }
 
 /// Called once with the result of a `*_complete_async` call. On success

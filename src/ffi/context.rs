@@ -38,6 +38,10 @@ pub struct msrp_context_options {
 
 /// Creates a context. `options` may be NULL for the defaults.
 ///
+/// On POSIX systems, if SIGPIPE is still at its default action (which ends
+/// the process when a peer resets a connection during a write), it is set
+/// to ignored; a handler the application installed is left alone.
+///
 /// # Safety
 /// `options` is NULL or readable; `out` is NULL or writable.
 #[unsafe(no_mangle)]

@@ -88,10 +88,18 @@ pub enum msrp_result {
     Unsupported = 210,
     /// The peer answered the transaction with an error code (see the call's code out-parameter).
     TransactionFailed = 211,
+    /// TLS failed (handshake, protocol or configuration); the message says how.
+    TlsFailed = 212,
+    /// The peer's certificate does not match the fingerprint given for it (SDP `a=fingerprint`).
+    TlsFingerprintMismatch = 213,
+    /// The peer's certificate failed CA verification: unknown issuer, wrong host name or expired.
+    TlsCertificateInvalid = 214,
+    /// The peer refused our certificate (or its fingerprint did not match what the peer expected).
+    TlsRejected = 215,
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 35] = [
+const ALL_RESULTS: [msrp_result; 39] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -127,6 +135,10 @@ const ALL_RESULTS: [msrp_result; 35] = [
     msrp_result::BadState,
     msrp_result::Unsupported,
     msrp_result::TransactionFailed,
+    msrp_result::TlsFailed,
+    msrp_result::TlsFingerprintMismatch,
+    msrp_result::TlsCertificateInvalid,
+    msrp_result::TlsRejected,
 ];
 
 impl msrp_result {
@@ -174,6 +186,12 @@ impl msrp_result {
             BadState => "call not valid in the object's current state\0",
             Unsupported => "not supported on this platform\0",
             TransactionFailed => "the peer answered with an error code\0",
+            TlsFailed => "TLS failed\0",
+            TlsFingerprintMismatch => {
+                "the peer's certificate does not match the fingerprint given for it\0"
+            }
+            TlsCertificateInvalid => "the peer's certificate failed CA verification\0",
+            TlsRejected => "the peer refused our certificate\0",
         }
     }
 }
@@ -261,6 +279,10 @@ impl From<crate::engine::Error> for FfiError {
             K::InvalidArgument => msrp_result::InvalidArgument,
             K::Unsupported => msrp_result::Unsupported,
             K::Transaction => msrp_result::TransactionFailed,
+            K::Tls => msrp_result::TlsFailed,
+            K::TlsFingerprint => msrp_result::TlsFingerprintMismatch,
+            K::TlsCertificate => msrp_result::TlsCertificateInvalid,
+            K::TlsRejected => msrp_result::TlsRejected,
         };
         FfiError::new(code, e.msg)
     }

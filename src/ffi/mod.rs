@@ -24,5 +24,6 @@ pub mod logger;
 pub mod misc;
 pub(crate) mod panic;
 pub mod session;
+pub mod tls;
 pub mod transport;
 pub mod uri;

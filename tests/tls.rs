@@ -1,0 +1,356 @@
+//! msrps over real loopback sockets with certificates made at test time:
+//! fingerprints (match, mismatch on either side, sha-1 for old peers), CA
+//! verification (right name, wrong name, expired, unknown CA), the insecure
+//! option, and the shared server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use msrp::engine::connector::{Connector, Role};
+use msrp::engine::server::Server;
+use msrp::engine::tls::{Fingerprint, HashAlg, TlsSettings};
+use msrp::engine::transport::Transport;
+use msrp::engine::{Context, ContextOptions, Error, ErrorKind};
+use msrp::proto::transport::{ChunkParams, make_chunk};
+use msrp::proto::uri::Uri;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+const T: Duration = Duration::from_secs(10);
+
+fn ctx() -> Arc<Context> {
+    Context::new(ContextOptions {
+        worker_threads: 2,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn self_signed(name: &str) -> TlsSettings {
+    let mut s = TlsSettings::default();
+    s.generate_self_signed(name).unwrap();
+    s
+}
+
+fn fp(s: &TlsSettings) -> Fingerprint {
+    s.fingerprint(HashAlg::Sha256).unwrap()
+}
+
+/// A CA and a way to issue leaf certificates from it.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        Ca {
+            issuer: CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// Settings holding a leaf for `names`, valid now unless `expired`.
+    fn leaf(&self, names: &[&str], expired: bool) -> TlsSettings {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        let mut s = TlsSettings::default();
+        s.set_certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .unwrap();
+        s
+    }
+}
+
+/// Acceptor at `host` with `acc_tls`, connector with `con_tls`; the
+/// fingerprints are what each side expects of the other. Returns both
+/// results (connector, acceptor).
+fn connect(
+    host: &str,
+    acc_tls: TlsSettings,
+    con_tls: TlsSettings,
+    acc_expects: Option<Fingerprint>,
+    con_expects: Option<Fingerprint>,
+) -> (Result<Transport, Error>, Result<Transport, Error>) {
+    let ctx = ctx();
+    let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
+    let con = Arc::new(Connector::new(&ctx, Role::Active, false, None));
+    acc.set_tls(acc_tls);
+    con.set_tls(con_tls);
+    acc.set_peer_fingerprint(acc_expects);
+    con.set_peer_fingerprint(con_expects);
+    let local = Uri::parse(&format!("msrps://{host}:0/acc;tcp")).unwrap();
+    let a_path = acc.prepare(Some(local)).unwrap();
+    let c_path = con
+        .prepare(Some(Uri::parse("msrps://127.0.0.1:9/con;tcp").unwrap()))
+        .unwrap();
+    let acc2 = acc.clone();
+    let h = std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
+    let rc = ctx.block_on(T, con.complete(a_path));
+    let ra = h.join().unwrap();
+    (rc, ra)
+}
+
+fn exchange(a: &Transport, b: &Transport, ctx: &Arc<Context>) {
+    let data = vec![7u8; 200_000];
+    let c = make_chunk(
+        a.local_path(),
+        a.remote_path(),
+        &ChunkParams {
+            data: &data,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    ctx.block_on(T, a.write_chunk(&c)).unwrap();
+    let r = ctx.block_on(T, b.read_chunk(usize::MAX)).unwrap();
+    assert_eq!(r.chunk.data(), &data[..]);
+}
+
+#[test]
+fn fingerprints_on_both_sides_match() {
+    let a = self_signed("acceptor.example");
+    let c = self_signed("connector.example");
+    let (fa, fc) = (fp(&a), fp(&c));
+    let (rc, ra) = connect("127.0.0.1", a, c, Some(fc), Some(fa));
+    let (tc, ta) = (rc.unwrap(), ra.unwrap());
+    let ctx = ctx();
+    exchange(&tc, &ta, &ctx);
+    exchange(&ta, &tc, &ctx);
+}
+
+#[test]
+fn sha1_fingerprint_of_an_old_peer_is_accepted() {
+    let a = self_signed("acceptor.example");
+    let fa = a.fingerprint(HashAlg::Sha1).unwrap();
+    assert!(fa.to_string().starts_with("sha-1 "));
+    let (rc, ra) = connect("127.0.0.1", a, TlsSettings::default(), None, Some(fa));
+    rc.unwrap();
+    ra.unwrap();
+}
+
+#[test]
+fn server_fingerprint_mismatch_fails_on_both_sides() {
+    let a = self_signed("acceptor.example");
+    let other = fp(&self_signed("someone-else.example"));
+    let (rc, ra) = connect("127.0.0.1", a, TlsSettings::default(), None, Some(other));
+    assert_eq!(rc.unwrap_err().kind, ErrorKind::TlsFingerprint);
+    assert_eq!(ra.unwrap_err().kind, ErrorKind::TlsRejected);
+}
+
+#[test]
+fn client_fingerprint_mismatch_fails_on_both_sides() {
+    let a = self_signed("acceptor.example");
+    let c = self_signed("connector.example");
+    let fa = fp(&a);
+    let other = fp(&self_signed("someone-else.example"));
+    let (rc, ra) = connect("127.0.0.1", a, c, Some(other), Some(fa));
+    assert_eq!(ra.unwrap_err().kind, ErrorKind::TlsFingerprint);
+    let e = rc.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsRejected, "{e}");
+}
+
+#[test]
+fn client_without_certificate_fails_when_a_fingerprint_is_expected() {
+    let a = self_signed("acceptor.example");
+    let fa = fp(&a);
+    let other = fp(&self_signed("someone-else.example"));
+    let (rc, ra) = connect(
+        "127.0.0.1",
+        a,
+        TlsSettings::default(),
+        Some(other),
+        Some(fa),
+    );
+    assert_eq!(ra.unwrap_err().kind, ErrorKind::TlsFingerprint);
+    assert!(matches!(
+        rc.unwrap_err().kind,
+        ErrorKind::TlsRejected | ErrorKind::Tls
+    ));
+}
+
+#[test]
+fn ca_verification_right_name_passes() {
+    let ca = Ca::new("Test CA");
+    let mut client = TlsSettings::default();
+    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
+    let (rc, ra) = connect(
+        "localhost",
+        ca.leaf(&["localhost"], false),
+        client,
+        None,
+        None,
+    );
+    rc.unwrap();
+    ra.unwrap();
+}
+
+#[test]
+fn ca_verification_ip_address_name_passes() {
+    let ca = Ca::new("Test CA");
+    let mut client = TlsSettings::default();
+    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
+    let (rc, ra) = connect(
+        "127.0.0.1",
+        ca.leaf(&["127.0.0.1"], false),
+        client,
+        None,
+        None,
+    );
+    rc.unwrap();
+    ra.unwrap();
+}
+
+#[test]
+fn ca_verification_wrong_name_fails() {
+    let ca = Ca::new("Test CA");
+    let mut client = TlsSettings::default();
+    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
+    let (rc, ra) = connect(
+        "localhost",
+        ca.leaf(&["relay.example.org"], false),
+        client,
+        None,
+        None,
+    );
+    let e = rc.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
+    assert!(e.msg.contains("NotValidForName"), "{e}");
+    assert_eq!(ra.unwrap_err().kind, ErrorKind::TlsRejected);
+}
+
+#[test]
+fn ca_verification_expired_fails() {
+    let ca = Ca::new("Test CA");
+    let mut client = TlsSettings::default();
+    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
+    let (rc, _ra) = connect(
+        "localhost",
+        ca.leaf(&["localhost"], true),
+        client,
+        None,
+        None,
+    );
+    let e = rc.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
+    assert!(e.msg.contains("Expired"), "{e}");
+}
+
+#[test]
+fn ca_verification_unknown_issuer_fails() {
+    let ca = Ca::new("Test CA");
+    let other = Ca::new("Other CA");
+    let mut client = TlsSettings::default();
+    client.add_ca_pem(other.pem().as_bytes()).unwrap();
+    let (rc, _ra) = connect(
+        "localhost",
+        ca.leaf(&["localhost"], false),
+        client,
+        None,
+        None,
+    );
+    let e = rc.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
+    assert!(e.msg.contains("UnknownIssuer"), "{e}");
+}
+
+#[test]
+fn self_signed_without_fingerprint_fails_unless_insecure() {
+    let mut client = TlsSettings::default();
+    client
+        .add_ca_pem(Ca::new("Test CA").pem().as_bytes())
+        .unwrap();
+    let (rc, _) = connect(
+        "localhost",
+        self_signed("localhost"),
+        client.clone(),
+        None,
+        None,
+    );
+    assert_eq!(rc.unwrap_err().kind, ErrorKind::TlsCertificate);
+    client.set_insecure(true);
+    let (rc, ra) = connect("localhost", self_signed("localhost"), client, None, None);
+    rc.unwrap();
+    ra.unwrap();
+}
+
+#[test]
+fn msrps_acceptor_without_certificate_is_refused_at_prepare() {
+    let ctx = ctx();
+    let acc = Connector::new(&ctx, Role::Passive, false, None);
+    let e = acc
+        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/x;tcp").unwrap()))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadState);
+    acc.set_tls(TlsSettings::default());
+    let e = acc
+        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/x;tcp").unwrap()))
+        .unwrap_err();
+    assert!(e.msg.contains("certificate"), "{e}");
+}
+
+#[test]
+fn shared_server_over_tls_checks_fingerprints_per_session() {
+    let ctx = ctx();
+    let server_tls = self_signed("server.example");
+    let fs = fp(&server_tls);
+    let server = Arc::new(Server::new(&ctx, None, false));
+    server.set_tls(server_tls);
+    let good = self_signed("good.example");
+    let bad = self_signed("bad.example");
+    let mut paths = Vec::new();
+    for id in ["s1", "s2"] {
+        let p = server
+            .prepare(Some(
+                Uri::parse(&format!("msrps://127.0.0.1:0/{id};tcp")).unwrap(),
+            ))
+            .unwrap();
+        server.set_peer_fingerprint(&p[0], Some(fp(&good))).unwrap();
+        paths.push(p);
+    }
+    // Both sessions share one port.
+    assert_eq!(paths[0][0].port, paths[1][0].port);
+    // An msrp URI cannot share the msrps port.
+    let plain = Uri::parse(&format!(
+        "msrp://127.0.0.1:{}/s3;tcp",
+        paths[0][0].port.unwrap()
+    ))
+    .unwrap();
+    assert_eq!(
+        server.prepare(Some(plain)).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+    let mut results = Vec::new();
+    for (i, creds) in [good, bad].into_iter().enumerate() {
+        let con = Connector::new(&ctx, Role::Active, false, None);
+        con.set_tls(creds);
+        con.set_peer_fingerprint(Some(fs.clone()));
+        let cp = con
+            .prepare(Some(
+                Uri::parse(&format!("msrps://127.0.0.1:9/c{i};tcp")).unwrap(),
+            ))
+            .unwrap();
+        let srv = server.clone();
+        let cp2 = cp.clone();
+        let h = std::thread::spawn(move || srv.context().clone().block_on(T, srv.complete(cp2)));
+        let rc = ctx.block_on(T, con.complete(paths[i].clone()));
+        results.push((rc, h.join().unwrap()));
+    }
+    let (rc, rs) = results.remove(0);
+    let (tc, ts) = (rc.unwrap(), rs.unwrap());
+    exchange(&tc, &ts, &ctx);
+    let (rc, rs) = results.remove(0);
+    assert_eq!(rs.unwrap_err().kind, ErrorKind::TlsFingerprint);
+    let e = rc.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BindRejected);
+    assert!(e.msg.contains("403"), "{e}");
+}
