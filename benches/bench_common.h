@@ -143,7 +143,10 @@ static inline void on_complete(void *ud, msrp_result r, msrp_transport *t, const
   pthread_mutex_unlock(&w->m);
 }
 
-static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_transport **passive) {
+/* A bound pair; with `acc_tls` and `con_tls` (both or neither) it is msrps,
+ * each side checking the other's fingerprint. */
+static inline void msrp_pair_with(msrp_context *ctx, const msrp_tls *acc_tls, const msrp_tls *con_tls,
+                                  msrp_transport **active, msrp_transport **passive) {
   msrp_connector *acc = NULL, *con = NULL;
   char *ap = NULL, *cp = NULL;
   waiter w;
@@ -152,8 +155,22 @@ static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_tr
   pthread_cond_init(&w.c, NULL);
   must(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc), "acceptor");
   must(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con), "connector");
-  must(msrp_connector_prepare(acc, NULL, &ap), "prepare");
-  must(msrp_connector_prepare(con, NULL, &cp), "prepare");
+  if (acc_tls && con_tls) {
+    char *fa = NULL, *fc = NULL;
+    must(msrp_tls_fingerprint(acc_tls, NULL, &fa), "fingerprint");
+    must(msrp_tls_fingerprint(con_tls, NULL, &fc), "fingerprint");
+    must(msrp_connector_set_tls(acc, acc_tls), "set_tls");
+    must(msrp_connector_set_tls(con, con_tls), "set_tls");
+    must(msrp_connector_set_peer_fingerprint(acc, fc), "peer fingerprint");
+    must(msrp_connector_set_peer_fingerprint(con, fa), "peer fingerprint");
+    msrp_string_free(fa);
+    msrp_string_free(fc);
+    must(msrp_connector_prepare(acc, "msrps://127.0.0.1:0;tcp", &ap), "prepare");
+    must(msrp_connector_prepare(con, "msrps://127.0.0.1:9;tcp", &cp), "prepare");
+  } else {
+    must(msrp_connector_prepare(acc, NULL, &ap), "prepare");
+    must(msrp_connector_prepare(con, NULL, &cp), "prepare");
+  }
   must(msrp_connector_complete_async(acc, cp, 10000, on_complete, &w), "complete_async");
   must(msrp_connector_complete(con, ap, 10000, active), "complete");
   pthread_mutex_lock(&w.m);
@@ -167,6 +184,10 @@ static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_tr
   msrp_connector_free(con);
   pthread_mutex_destroy(&w.m);
   pthread_cond_destroy(&w.c);
+}
+
+static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_transport **passive) {
+  msrp_pair_with(ctx, NULL, NULL, active, passive);
 }
 
 #endif

@@ -3,7 +3,9 @@
  *  - connection setup: prepare + complete pairs per second (TCP connect +
  *    binding SEND + 200) vs plain TCP connect + accept;
  *  - bulk transfer: 64 KiB chunks through msrp_transport_write_chunk /
- *    msrp_transport_read_chunk vs 64 KiB write()/read() over loopback TCP.
+ *    msrp_transport_read_chunk vs 64 KiB write()/read() over loopback TCP;
+ *  - the same bulk transfer over msrps (TLS 1.3, self-signed certificates
+ *    checked by fingerprint) vs the same raw TCP baseline.
  * Prints one JSON line per figure. Build in Release (see README). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
@@ -33,9 +35,9 @@ static void *msrp_writer(void *p) {
   return NULL;
 }
 
-static double msrp_bulk(msrp_context *ctx, size_t total) {
+static double msrp_bulk(msrp_context *ctx, size_t total, const msrp_tls *ta, const msrp_tls *tc) {
   msrp_transport *a = NULL, *p = NULL;
-  msrp_pair(ctx, &a, &p);
+  msrp_pair_with(ctx, ta, tc, &a, &p);
   uint8_t *data = calloc(1, CHUNK);
   msrp_chunk_params prm;
   memset(&prm, 0, sizeof prm);
@@ -81,9 +83,19 @@ int main(int argc, char **argv) {
   double rs = raw_setup(pairs), ms = msrp_setup(ctx, pairs);
   printf("{\"bench\":\"setup\",\"impl\":\"raw_tcp_connect_accept\",\"pairs_per_s\":%.0f}\n", rs);
   printf("{\"bench\":\"setup\",\"impl\":\"libmsrp_prepare_complete\",\"pairs_per_s\":%.0f,\"ratio_to_raw\":%.3f}\n", ms, ms / rs);
-  double rb = raw_bulk(total), mb = msrp_bulk(ctx, total);
+  double rb = raw_bulk(total), mb = msrp_bulk(ctx, total, NULL, NULL);
   printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"raw_tcp\",\"MB_per_s\":%.0f,\"bytes\":%zu}\n", rb, total);
   printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"ratio_to_raw\":%.3f}\n", mb, total, mb / rb);
+  msrp_tls *ta = NULL, *tc = NULL;
+  must(msrp_tls_new(&ta), "tls");
+  must(msrp_tls_new(&tc), "tls");
+  must(msrp_tls_generate_self_signed(ta, "acceptor.invalid"), "certificate");
+  must(msrp_tls_generate_self_signed(tc, "connector.invalid"), "certificate");
+  double rb2 = raw_bulk(total), tb = msrp_bulk(ctx, total, ta, tc);
+  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"raw_tcp\",\"MB_per_s\":%.0f,\"bytes\":%zu}\n", rb2, total);
+  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport_tls\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"ratio_to_raw\":%.3f}\n", tb, total, tb / rb2);
+  msrp_tls_free(ta);
+  msrp_tls_free(tc);
   msrp_context_free(ctx);
   return 0;
 }
