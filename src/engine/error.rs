@@ -40,6 +40,10 @@ pub enum ErrorKind {
     TlsCertificate,
     /// The peer refused our certificate (it sent a certificate alert).
     TlsRejected,
+    /// A relay refused our credentials (or its own proof did not match).
+    AuthFailed,
+    /// Relay discovery (DNS) failed.
+    DnsFailed,
 }
 
 /// An engine error.

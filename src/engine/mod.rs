@@ -5,8 +5,10 @@
 
 pub mod connector;
 pub mod context;
+pub mod dns;
 pub mod error;
 pub mod logger;
+pub mod relay;
 pub mod server;
 pub mod session;
 pub mod tls;

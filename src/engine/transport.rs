@@ -85,10 +85,110 @@ pub struct Transport {
     sessmatch: bool,
     logger: Option<LoggerRef>,
     read: tokio::sync::Mutex<ReadState>,
+    out: Arc<Out>,
+    reader: Mutex<Option<AbortHandle>>,
+    pending: Arc<Pending>,
+}
+
+/// The sending side, shared with [`Requester`]s.
+struct Out {
+    ctx: Arc<Context>,
+    logger: Option<LoggerRef>,
     tx: Mutex<Option<mpsc::UnboundedSender<WriteJob>>>,
     closed: Arc<CloseState>,
-    reader: Mutex<Option<AbortHandle>>,
     queued: Arc<Queued>,
+}
+
+/// Responses that a [`Requester`] waits for: the reader task hands them
+/// over directly instead of queueing them for `read_chunk`.
+#[derive(Default)]
+struct Pending {
+    count: AtomicUsize,
+    waiting: Mutex<std::collections::HashMap<String, oneshot::Sender<Chunk>>>,
+}
+
+impl Pending {
+    /// Ends every wait (the connection is gone).
+    fn drop_all(&self) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.count.store(0, Ordering::Release);
+    }
+
+    /// Takes a response that someone waits for; gives it back otherwise.
+    fn claim(&self, c: Chunk) -> Option<Chunk> {
+        if c.is_request() || self.count.load(Ordering::Acquire) == 0 {
+            return Some(c);
+        }
+        let w = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(c.transaction_id());
+        match w {
+            Some(tx) => {
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                let _ = tx.send(c);
+                None
+            }
+            None => Some(c),
+        }
+    }
+}
+
+/// Sends requests on a transport and gets their responses, whoever reads
+/// the transport (used for AUTH refreshes while a session owns it).
+#[derive(Clone)]
+pub struct Requester {
+    out: Arc<Out>,
+    pending: Arc<Pending>,
+}
+
+impl Requester {
+    /// Sends `req` and waits for its response (the caller bounds the wait).
+    pub async fn request(&self, req: &Chunk) -> Result<Chunk, Error> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut w = self
+                .pending
+                .waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            w.insert(req.transaction_id().to_owned(), tx);
+            self.pending.count.fetch_add(1, Ordering::AcqRel);
+        }
+        let forget = || {
+            if self
+                .pending
+                .waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(req.transaction_id())
+                .is_some()
+            {
+                self.pending.count.fetch_sub(1, Ordering::AcqRel);
+            }
+        };
+        if let Err(e) = self.out.enqueue(req, None) {
+            forget();
+            return Err(e);
+        }
+        struct Forget<F: Fn()>(F);
+        impl<F: Fn()> Drop for Forget<F> {
+            fn drop(&mut self) {
+                (self.0)()
+            }
+        }
+        let _guard = Forget(forget);
+        rx.await.map_err(|_| self.out.closed.error())
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.out.closed.is() || self.out.ctx.is_closed()
+    }
 }
 
 /// Bytes handed to the writer task and not yet written, with a signal when they go out.
@@ -104,6 +204,48 @@ struct Queued {
 struct CloseState {
     flag: AtomicBool,
     why: Mutex<Option<Error>>,
+}
+
+impl Out {
+    fn enqueue(
+        &self,
+        chunk: &Chunk,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Result<(), Error> {
+        if self.closed.is() || self.ctx.is_closed() {
+            return Err(self.closed.error());
+        }
+        let mut bytes = Vec::with_capacity(chunk.size() + 256);
+        chunk.encode_start(&mut bytes);
+        let head_len = bytes.len();
+        if chunk.body_contains_end_line(chunk.data()) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "the body contains the chunk's end-line; give the chunk another transaction id",
+            ));
+        }
+        bytes.extend_from_slice(chunk.data());
+        chunk.encode_end(chunk.flag(), &mut bytes);
+        let with_log = effective(&self.logger).is_some();
+        let job = WriteJob {
+            bytes,
+            head_len,
+            body_len: chunk.size(),
+            chunk: with_log.then(|| chunk.clone()),
+            done,
+        };
+        let len = job.bytes.len();
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        self.queued.bytes.fetch_add(len, Ordering::AcqRel);
+        let r = match tx.as_ref() {
+            Some(tx) => tx.send(job).map_err(|_| self.closed.error()),
+            None => Err(self.closed.error()),
+        };
+        if r.is_err() {
+            self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
+        }
+        r
+    }
 }
 
 impl CloseState {
@@ -158,17 +300,32 @@ impl Transport {
         let closed = Arc::new(CloseState::default());
         let lg = effective(&logger);
         let queued = Arc::new(Queued::default());
+        let pending = Arc::new(Pending::default());
         // Plain TCP splits without a lock; TLS shares one session state.
         let reader = match stream {
             Conn::Tcp(s) => {
                 let (rd, wr) = s.into_split();
-                let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
+                let reader = ctx.spawn(read_loop(
+                    rd,
+                    ev_tx,
+                    id,
+                    lg.clone(),
+                    closed.clone(),
+                    pending.clone(),
+                ));
                 ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
                 reader
             }
             tls_conn => {
                 let (rd, wr) = tokio::io::split(tls_conn);
-                let reader = ctx.spawn(read_loop(rd, ev_tx, id, lg.clone(), closed.clone()));
+                let reader = ctx.spawn(read_loop(
+                    rd,
+                    ev_tx,
+                    id,
+                    lg.clone(),
+                    closed.clone(),
+                    pending.clone(),
+                ));
                 ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
                 reader
             }
@@ -179,29 +336,34 @@ impl Transport {
             local,
             remote,
             sessmatch,
-            logger,
+            logger: logger.clone(),
             read: tokio::sync::Mutex::new(ReadState {
                 rx: ev_rx,
                 ahead: None,
                 cur: None,
                 done: None,
             }),
-            tx: Mutex::new(Some(w_tx)),
-            closed,
+            out: Arc::new(Out {
+                ctx: ctx.clone(),
+                logger: logger.clone(),
+                tx: Mutex::new(Some(w_tx)),
+                closed,
+                queued,
+            }),
             reader: Mutex::new(reader),
-            queued,
+            pending,
         }
     }
 
     /// Bytes queued for writing and not yet handed to the operating system.
     pub fn queued_bytes(&self) -> usize {
-        self.queued.bytes.load(Ordering::Acquire)
+        self.out.queued.bytes.load(Ordering::Acquire)
     }
 
     /// Waits until the queued bytes are at most `limit` (or the connection closed).
     pub async fn drained_to(&self, limit: usize) {
         loop {
-            let n = self.queued.drained.notified();
+            let n = self.out.queued.drained.notified();
             tokio::pin!(n);
             n.as_mut().enable();
             if self.queued_bytes() <= limit || self.is_closed() {
@@ -244,7 +406,7 @@ impl Transport {
 
     /// Whether the connection is closed (locally, by the peer, or by an error).
     pub fn is_closed(&self) -> bool {
-        self.closed.is() || self.ctx.is_closed()
+        self.out.closed.is() || self.ctx.is_closed()
     }
 
     pub(crate) fn log(&self, level: Level, msg: &str) {
@@ -257,38 +419,18 @@ impl Transport {
         done: Option<oneshot::Sender<Result<(), Error>>>,
     ) -> Result<(), Error> {
         if self.is_closed() {
-            return Err(self.closed.error());
+            return Err(self.out.closed.error());
         }
-        let mut bytes = Vec::with_capacity(chunk.size() + 256);
-        chunk.encode_start(&mut bytes);
-        let head_len = bytes.len();
-        if chunk.body_contains_end_line(chunk.data()) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "the body contains the chunk's end-line; give the chunk another transaction id",
-            ));
+        self.out.enqueue(chunk, done)
+    }
+
+    /// A handle that sends requests on this connection and receives their
+    /// responses directly, even while someone else reads the connection.
+    pub fn requester(&self) -> Requester {
+        Requester {
+            out: self.out.clone(),
+            pending: self.pending.clone(),
         }
-        bytes.extend_from_slice(chunk.data());
-        chunk.encode_end(chunk.flag(), &mut bytes);
-        let with_log = effective(&self.logger).is_some();
-        let job = WriteJob {
-            bytes,
-            head_len,
-            body_len: chunk.size(),
-            chunk: with_log.then(|| chunk.clone()),
-            done,
-        };
-        let len = job.bytes.len();
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        self.queued.bytes.fetch_add(len, Ordering::AcqRel);
-        let r = match tx.as_ref() {
-            Some(tx) => tx.send(job).map_err(|_| self.closed.error()),
-            None => Err(self.closed.error()),
-        };
-        if r.is_err() {
-            self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
-        }
-        r
     }
 
     /// Queues `chunk` for sending and returns at once (order is kept).
@@ -300,7 +442,7 @@ impl Transport {
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
         self.enqueue(chunk, Some(tx))?;
-        rx.await.unwrap_or_else(|_| Err(self.closed.error()))
+        rx.await.unwrap_or_else(|_| Err(self.out.closed.error()))
     }
 
     /// Reads the next chunk. A chunk with more than `size` body bytes is
@@ -344,7 +486,7 @@ impl Transport {
             };
             match ev {
                 InEvent::Closed(e) => {
-                    self.closed.set(&e);
+                    self.out.closed.set(&e);
                     st.cur = None;
                     st.done = Some(e.clone());
                     return Err(e);
@@ -414,9 +556,11 @@ impl Transport {
     /// Closes the connection: queued chunks are still written, then the
     /// socket is shut down; reads and writes give "closed" from now on.
     pub fn close(&self) {
-        self.closed
+        self.out
+            .closed
             .set(&Error::closed("the connection was closed locally"));
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.out.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.pending.drop_all();
         if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
         }
@@ -468,6 +612,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     id: u64,
     logger: Option<LoggerRef>,
     closed: Arc<CloseState>,
+    pending: Arc<Pending>,
 ) {
     let mut dec = Decoder::default();
     let mut buf = vec![0u8; READ_BUF];
@@ -477,6 +622,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut pending_head: Option<Chunk> = None;
     let end = |e: Error| {
         closed.set(&e);
+        pending.drop_all();
         if let Some(l) = &logger {
             l.log(Level::Info, &format!("transport {id}: {e}"));
         }
@@ -552,7 +698,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             match asm.take() {
                                 Some(mut c) => {
                                     c.set_flag(f);
-                                    Some(InEvent::Whole(c))
+                                    // A response a Requester waits for goes to it.
+                                    pending.claim(c).map(InEvent::Whole)
                                 }
                                 None => Some(InEvent::End(f)),
                             }

@@ -96,10 +96,14 @@ pub enum msrp_result {
     TlsCertificateInvalid = 214,
     /// The peer refused our certificate (or its fingerprint did not match what the peer expected).
     TlsRejected = 215,
+    /// The relay refused our credentials (check user name and password), or could not prove it knows them.
+    AuthFailed = 216,
+    /// Relay discovery failed: no SRV or address records, or the DNS server did not answer.
+    DnsFailed = 217,
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 39] = [
+const ALL_RESULTS: [msrp_result; 41] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -139,6 +143,8 @@ const ALL_RESULTS: [msrp_result; 39] = [
     msrp_result::TlsFingerprintMismatch,
     msrp_result::TlsCertificateInvalid,
     msrp_result::TlsRejected,
+    msrp_result::AuthFailed,
+    msrp_result::DnsFailed,
 ];
 
 impl msrp_result {
@@ -192,6 +198,8 @@ impl msrp_result {
             }
             TlsCertificateInvalid => "the peer's certificate failed CA verification\0",
             TlsRejected => "the peer refused our certificate\0",
+            AuthFailed => "the relay refused our credentials\0",
+            DnsFailed => "relay discovery (DNS) failed\0",
         }
     }
 }
@@ -283,6 +291,8 @@ impl From<crate::engine::Error> for FfiError {
             K::TlsFingerprint => msrp_result::TlsFingerprintMismatch,
             K::TlsCertificate => msrp_result::TlsCertificateInvalid,
             K::TlsRejected => msrp_result::TlsRejected,
+            K::AuthFailed => msrp_result::AuthFailed,
+            K::DnsFailed => msrp_result::DnsFailed,
         };
         FfiError::new(code, e.msg)
     }

@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod decoder;
 pub mod header;
 pub mod ids;
+pub mod relay;
 pub mod session;
 pub mod transport;
 pub mod uri;

@@ -288,8 +288,10 @@ const FAILED_READ: u16 = 500;
 impl Session {
     /// A session between `local` and `remote` paths.
     pub fn new(cfg: SessionConfig, local: Vec<Uri>, remote: Vec<Uri>) -> Session {
-        let local_text = super::uri::format_path(&local);
-        let remote_text = super::uri::format_path(&remote);
+        // The paths our requests carry (relays included, RFC 4976).
+        let local_text = super::uri::format_path(super::transport::outgoing_from_path(&local));
+        let remote_text =
+            super::uri::format_path(&super::transport::outgoing_to_path(&local, &remote));
         Session {
             cfg,
             local,
@@ -768,8 +770,9 @@ impl Session {
             // this session's own paths.
             let r = req.make_response(code, Some(comment)).or_else(|_| {
                 let mut r = Chunk::response(req.transaction_id(), code, Some(comment))?;
-                r.set_to_path(&self.remote[..self.remote.len().min(1)]);
-                r.set_from_path(&self.local[..self.local.len().min(1)]);
+                let to = super::transport::outgoing_to_path(&self.local, &self.remote);
+                r.set_to_path(&to[..to.len().min(1)]);
+                r.set_from_path(super::transport::outgoing_from_path(&self.local));
                 Ok::<Chunk, super::chunk::ChunkError>(r)
             });
             if let Ok(r) = r {

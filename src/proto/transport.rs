@@ -23,6 +23,28 @@ pub fn paths_session_match(a: &[Uri], b: &[Uri]) -> bool {
             .all(|(x, y)| x.session_id.is_some() && x.session_id == y.session_id)
 }
 
+/// The To-Path of requests we send (RFC 4976 §5): our own relays (the full
+/// local path without its last URI, which is ours) followed by the peer's
+/// full path. Without relays it is simply the peer's path.
+pub fn outgoing_to_path(local: &[Uri], remote: &[Uri]) -> Vec<Uri> {
+    let relays = &local[..local.len().saturating_sub(1)];
+    relays.iter().chain(remote).cloned().collect()
+}
+
+/// The From-Path of requests we send: our own URI, the last of the full
+/// local path (relays put themselves in front as the request travels).
+pub fn outgoing_from_path(local: &[Uri]) -> &[Uri] {
+    &local[local.len().saturating_sub(1)..]
+}
+
+/// The From-Path an incoming request carries when it comes from the peer:
+/// our relays in reverse order (the last one touched it first), then the
+/// peer's full path.
+pub fn incoming_from_path(local: &[Uri], remote: &[Uri]) -> Vec<Uri> {
+    let relays = &local[..local.len().saturating_sub(1)];
+    relays.iter().rev().chain(remote).cloned().collect()
+}
+
 /// How an incoming binding or SEND was judged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PathCheck {
@@ -32,10 +54,14 @@ pub enum PathCheck {
     Reject(u16, String),
 }
 
-/// Reference `check_incoming_SEND_chunk`: To-Path must be our local path and
-/// From-Path the peer's path (§6.1 comparison, or session ids only with
-/// `sessmatch`). A path we cannot parse is a 400; a different one a 481.
+/// Reference `check_incoming_SEND_chunk`: To-Path must be our own URI and
+/// From-Path our relays (reversed) followed by the peer's full path (§6.1
+/// comparison, or session ids only with `sessmatch`). A path we cannot
+/// parse is a 400; a different one a 481.
 pub fn check_incoming(chunk: &Chunk, local: &[Uri], remote: &[Uri], sessmatch: bool) -> PathCheck {
+    let expected_from = incoming_from_path(local, remote);
+    let remote = expected_from.as_slice();
+    let local = outgoing_from_path(local);
     let to = match chunk.to_path() {
         Ok(p) => p,
         Err(e) => return PathCheck::Reject(400, e.to_string()),
@@ -78,8 +104,8 @@ pub fn check_incoming(chunk: &Chunk, local: &[Uri], remote: &[Uri], sessmatch: b
 /// peer's full path, From-Path ours, `Byte-Range: 1-0/0`, a fresh Message-ID.
 pub fn binding_send(local: &[Uri], remote: &[Uri]) -> Chunk {
     let mut c = Chunk::request("SEND").expect("SEND is a valid method");
-    c.set_to_path(remote);
-    c.set_from_path(local);
+    c.set_to_path(&outgoing_to_path(local, remote));
+    c.set_from_path(outgoing_from_path(local));
     c.set_message_id(&ids::message_id())
         .expect("generated ids are valid");
     c.set_byte_range(ByteRange {
@@ -118,8 +144,8 @@ pub fn make_chunk(local: &[Uri], remote: &[Uri], p: &ChunkParams<'_>) -> Result<
         Some(t) => Chunk::request_with_id(t, p.method.unwrap_or("SEND"))?,
         None => Chunk::request(p.method.unwrap_or("SEND"))?,
     };
-    c.set_to_path(remote);
-    c.set_from_path(local);
+    c.set_to_path(&outgoing_to_path(local, remote));
+    c.set_from_path(outgoing_from_path(local));
     match p.message_id {
         Some(m) => c.set_message_id(m)?,
         None => c.set_message_id(&ids::message_id())?,

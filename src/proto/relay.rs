@@ -1,0 +1,325 @@
+//! Relay rules of RFC 4976, sans-IO: the AUTH request, HTTP digest
+//! answers to a relay's challenge (RFC 2617 as RFC 4976 §5 uses it: method
+//! `AUTH`, the relay's URI as digest-uri; MD5 and MD5-sess; qop `auth` or
+//! none), checking `rspauth`, and choosing an Expires within a 423's bounds.
+
+use md5::{Digest, Md5};
+
+use super::chunk::Chunk;
+use super::header::{DigestParams, HeaderName};
+use super::uri::Uri;
+
+/// Why a challenge cannot be answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestError(pub String);
+
+impl std::fmt::Display for DigestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn md5_hex(parts: &[&str]) -> String {
+    let mut h = Md5::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update(b":");
+        }
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What we keep from answering a challenge, to check the relay's
+/// `rspauth` and to count nonces.
+#[derive(Clone, Debug)]
+pub struct DigestAnswer {
+    /// The Authorization header value.
+    pub header: String,
+    ha1: String,
+    nonce: String,
+    cnonce: Option<String>,
+    nc: Option<String>,
+    qop: Option<String>,
+    uri: String,
+}
+
+/// Answers a `WWW-Authenticate: Digest …` challenge for an AUTH to `uri`.
+/// `nc` counts the uses of this nonce (from 1); `cnonce` is a fresh random
+/// client nonce.
+pub fn answer_challenge(
+    challenge: &DigestParams,
+    user: &str,
+    password: &str,
+    uri: &str,
+    nc: u32,
+    cnonce: &str,
+) -> Result<DigestAnswer, DigestError> {
+    if !challenge.scheme.eq_ignore_ascii_case("Digest") {
+        return Err(DigestError(format!(
+            "the relay asks for '{}' authentication; only Digest is supported",
+            challenge.scheme
+        )));
+    }
+    let realm = challenge
+        .get("realm")
+        .ok_or_else(|| DigestError("the challenge has no realm".into()))?;
+    let nonce = challenge
+        .get("nonce")
+        .ok_or_else(|| DigestError("the challenge has no nonce".into()))?;
+    let algorithm = challenge.get("algorithm").unwrap_or("MD5");
+    let sess = if algorithm.eq_ignore_ascii_case("MD5") {
+        false
+    } else if algorithm.eq_ignore_ascii_case("MD5-sess") {
+        true
+    } else {
+        return Err(DigestError(format!(
+            "digest algorithm '{algorithm}' is not supported (MD5 and MD5-sess are)"
+        )));
+    };
+    // qop is a list of options; we use `auth` when offered.
+    let qop = match challenge.get("qop") {
+        None => None,
+        Some(list) => {
+            if list
+                .split(',')
+                .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+            {
+                Some("auth".to_owned())
+            } else {
+                return Err(DigestError(format!(
+                    "the relay offers qop '{list}'; only 'auth' is supported"
+                )));
+            }
+        }
+    };
+    let mut ha1 = md5_hex(&[user, realm, password]);
+    if sess {
+        ha1 = md5_hex(&[&ha1, nonce, cnonce]);
+    }
+    let ha2 = md5_hex(&["AUTH", uri]);
+    let nc_text = format!("{nc:08x}");
+    let response = match &qop {
+        Some(q) => md5_hex(&[&ha1, nonce, &nc_text, cnonce, q, &ha2]),
+        None => md5_hex(&[&ha1, nonce, &ha2]),
+    };
+    let quote = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut h = format!(
+        "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm={}",
+        quote(user),
+        quote(realm),
+        quote(nonce),
+        quote(uri),
+        response,
+        algorithm
+    );
+    let use_cnonce = qop.is_some() || sess;
+    if let Some(q) = &qop {
+        h.push_str(&format!(", qop={q}, nc={nc_text}"));
+    }
+    if use_cnonce {
+        h.push_str(&format!(", cnonce=\"{}\"", quote(cnonce)));
+    }
+    if let Some(o) = challenge.get("opaque") {
+        h.push_str(&format!(", opaque=\"{}\"", quote(o)));
+    }
+    Ok(DigestAnswer {
+        header: h,
+        ha1,
+        nonce: nonce.to_owned(),
+        cnonce: use_cnonce.then(|| cnonce.to_owned()),
+        nc: qop.is_some().then_some(nc_text),
+        qop,
+        uri: uri.to_owned(),
+    })
+}
+
+impl DigestAnswer {
+    /// Checks `Authentication-Info: rspauth=…` (RFC 2617 §3.2.3): the relay
+    /// proves it knows the password too. Absent rspauth is accepted.
+    pub fn check_rspauth(&self, info: &DigestParams) -> Result<(), DigestError> {
+        let Some(got) = info.get("rspauth") else {
+            return Ok(());
+        };
+        let ha2 = md5_hex(&["", &self.uri]);
+        let want = match (&self.qop, &self.nc, &self.cnonce) {
+            (Some(q), Some(nc), Some(cn)) => md5_hex(&[&self.ha1, &self.nonce, nc, cn, q, &ha2]),
+            _ => md5_hex(&[&self.ha1, &self.nonce, &ha2]),
+        };
+        if got.eq_ignore_ascii_case(&want) {
+            Ok(())
+        } else {
+            Err(DigestError(
+                "the relay's rspauth does not match: it does not know our password (wrong relay?)"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// The AUTH request to a relay (RFC 4976 §5.1): To-Path is the relay's URI,
+/// From-Path ours; optional Expires and Authorization.
+pub fn auth_request(
+    relay: &Uri,
+    local: &Uri,
+    expires: Option<u64>,
+    authorization: Option<&str>,
+) -> Chunk {
+    let mut c = Chunk::request("AUTH").expect("AUTH is a valid method");
+    c.set_to_path(std::slice::from_ref(relay));
+    c.set_from_path(std::slice::from_ref(local));
+    if let Some(e) = expires {
+        c.add_header_raw("Expires", &e.to_string())
+            .expect("a number is a valid Expires");
+    }
+    if let Some(a) = authorization {
+        // Our own answer: values are quoted and escaped above.
+        let _ = c.add_header_raw("Authorization", a);
+    }
+    c
+}
+
+/// After a 423, the Expires to ask for next: at least Min-Expires, at most
+/// Max-Expires; `None` when the response gives no usable bound.
+pub fn expires_after_423(resp: &Chunk, asked: Option<u64>) -> Option<u64> {
+    let min = resp.expires(HeaderName::MinExpires).ok().flatten();
+    let max = resp.expires(HeaderName::MaxExpires).ok().flatten();
+    match (min, max) {
+        (Some(m), _) if asked.is_none_or(|a| a < m) => Some(m),
+        (_, Some(m)) if asked.is_none_or(|a| a > m) => Some(m),
+        _ => None,
+    }
+}
+
+/// When to refresh an AUTH that is valid for `expires` seconds: well before
+/// it runs out (at 80 %, at least 5 s early when possible).
+pub fn refresh_after(expires: u64) -> std::time::Duration {
+    let early = (expires / 5).max(5).min(expires / 2);
+    std::time::Duration::from_secs(expires.saturating_sub(early).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(v: &str) -> DigestParams {
+        DigestParams::parse(HeaderName::WwwAuthenticate, v, true).unwrap()
+    }
+
+    #[test]
+    fn rfc2617_example_response_with_qop_auth() {
+        // The worked example of RFC 2617 §3.5, with method AUTH in HA2
+        // replaced back by GET to check the arithmetic against it.
+        let ha1 = md5_hex(&["Mufasa", "testrealm@host.com", "Circle Of Life"]);
+        let ha2 = md5_hex(&["GET", "/dir/index.html"]);
+        let r = md5_hex(&[
+            &ha1,
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            "00000001",
+            "0a4f113b",
+            "auth",
+            &ha2,
+        ]);
+        assert_eq!(r, "6629fae49393a05397450978507c4ef1");
+    }
+
+    #[test]
+    fn answers_carry_what_the_challenge_asks_for() {
+        let c = challenge(r#"Digest realm="r", nonce="n1", qop="auth", algorithm=MD5, opaque="o""#);
+        let a = answer_challenge(&c, "alice", "pw", "msrp://h:1;tcp", 1, "cn").unwrap();
+        let p = DigestParams::parse(HeaderName::Authorization, &a.header, true).unwrap();
+        assert_eq!(p.get("username"), Some("alice"));
+        assert_eq!(p.get("uri"), Some("msrp://h:1;tcp"));
+        assert_eq!(p.get("nc"), Some("00000001"));
+        assert_eq!(p.get("cnonce"), Some("cn"));
+        assert_eq!(p.get("opaque"), Some("o"));
+        let ha1 = md5_hex(&["alice", "r", "pw"]);
+        let ha2 = md5_hex(&["AUTH", "msrp://h:1;tcp"]);
+        assert_eq!(
+            p.get("response").unwrap(),
+            md5_hex(&[&ha1, "n1", "00000001", "cn", "auth", &ha2])
+        );
+        // No qop: the RFC 2069 form, no nc or cnonce.
+        let c = challenge(r#"Digest realm="r", nonce="n1""#);
+        let a = answer_challenge(&c, "alice", "pw", "u", 1, "cn").unwrap();
+        let p = DigestParams::parse(HeaderName::Authorization, &a.header, true).unwrap();
+        assert_eq!(p.get("nc"), None);
+        assert_eq!(p.get("cnonce"), None);
+        assert_eq!(
+            p.get("response").unwrap(),
+            md5_hex(&[&ha1, "n1", &md5_hex(&["AUTH", "u"])])
+        );
+        // MD5-sess folds the nonces into HA1.
+        let c =
+            challenge(r#"Digest realm="r", nonce="n1", qop="auth,auth-int", algorithm=MD5-sess"#);
+        let a = answer_challenge(&c, "alice", "pw", "u", 2, "cn").unwrap();
+        let p = DigestParams::parse(HeaderName::Authorization, &a.header, true).unwrap();
+        let ha1s = md5_hex(&[&ha1, "n1", "cn"]);
+        assert_eq!(
+            p.get("response").unwrap(),
+            md5_hex(&[
+                &ha1s,
+                "n1",
+                "00000002",
+                "cn",
+                "auth",
+                &md5_hex(&["AUTH", "u"])
+            ])
+        );
+        // What we cannot do is refused with a reason.
+        assert!(answer_challenge(&challenge("Basic realm=\"r\""), "a", "b", "u", 1, "c").is_err());
+        assert!(
+            answer_challenge(
+                &challenge(r#"Digest realm="r", nonce="n", algorithm=SHA-256"#),
+                "a",
+                "b",
+                "u",
+                1,
+                "c"
+            )
+            .is_err()
+        );
+        assert!(
+            answer_challenge(
+                &challenge(r#"Digest realm="r", nonce="n", qop="auth-int""#),
+                "a",
+                "b",
+                "u",
+                1,
+                "c"
+            )
+            .is_err()
+        );
+        assert!(
+            answer_challenge(&challenge(r#"Digest nonce="n""#), "a", "b", "u", 1, "c").is_err()
+        );
+    }
+
+    #[test]
+    fn rspauth_is_checked() {
+        let c = challenge(r#"Digest realm="r", nonce="n1", qop="auth""#);
+        let a = answer_challenge(&c, "alice", "pw", "u", 1, "cn").unwrap();
+        let good = md5_hex(&[&a.ha1, "n1", "00000001", "cn", "auth", &md5_hex(&["", "u"])]);
+        let info = |v: &str| DigestParams::parse(HeaderName::AuthenticationInfo, v, false).unwrap();
+        a.check_rspauth(&info(&format!("rspauth=\"{good}\", qop=auth")))
+            .unwrap();
+        assert!(a.check_rspauth(&info("rspauth=\"00\"")).is_err());
+        a.check_rspauth(&info("nextnonce=\"x\"")).unwrap();
+    }
+
+    #[test]
+    fn expires_bounds_after_423() {
+        let mut r = Chunk::response("tid1", 423, Some("Interval Out-of-Bounds")).unwrap();
+        r.add_header_raw("Min-Expires", "1800").unwrap();
+        assert_eq!(expires_after_423(&r, Some(60)), Some(1800));
+        assert_eq!(expires_after_423(&r, Some(1800)), None);
+        let mut r = Chunk::response("tid1", 423, None).unwrap();
+        r.add_header_raw("Max-Expires", "3600").unwrap();
+        assert_eq!(expires_after_423(&r, Some(7200)), Some(3600));
+        assert_eq!(expires_after_423(&r, None), Some(3600));
+        let r = Chunk::response("tid1", 423, None).unwrap();
+        assert_eq!(expires_after_423(&r, Some(5)), None);
+        assert!(refresh_after(3600) < std::time::Duration::from_secs(3600));
+        assert!(refresh_after(2) >= std::time::Duration::from_secs(1));
+    }
+}
