@@ -32,6 +32,11 @@
 #define DEFAULT_PORT 2855
 
 /**
+ * The port of MSRP relays found without SRV (RFC 4976 §6.2).
+ */
+#define RELAY_PORT 2855
+
+/**
  * How many bytes of received messages may wait for the application before
  * the session stops reading from the connection (backpressure).
  */
@@ -280,6 +285,14 @@ enum msrp_result
    * The peer refused our certificate (or its fingerprint did not match what the peer expected).
    */
   MSRP_RESULT_TLS_REJECTED = 215,
+  /**
+   * The relay refused our credentials (check user name and password), or could not prove it knows them.
+   */
+  MSRP_RESULT_AUTH_FAILED = 216,
+  /**
+   * Relay discovery failed: no SRV or address records, or the DNS server did not answer.
+   */
+  MSRP_RESULT_DNS_FAILED = 217,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -733,6 +746,76 @@ typedef struct msrp_logger_callbacks {
  * Finalizer for userdata: called once, when the last object using the logger lets go of it.
  */
 typedef void (*msrp_userdata_free_fn)(void *userdata);
+
+/**
+ * How to reach and log in to our relay (reference `MSRPRelaySettings`).
+ * Start from `msrp_relay_settings_default()`. Strings are copied by
+ * `msrp_connector_new_relay`.
+ */
+typedef struct msrp_relay_settings {
+  /**
+   * Our domain: without `host`, the relay is found by DNS SRV
+   * (`_msrps._tcp.<domain>` with TLS, `_msrp._tcp.<domain>` without),
+   * falling back to the domain's own address on port 2855.
+   */
+  const char *domain;
+  /**
+   * Digest user name (required).
+   */
+  const char *username;
+  /**
+   * Digest password (required).
+   */
+  const char *password;
+  /**
+   * The relay's host name or address; NULL: discover it from `domain`.
+   */
+  const char *host;
+  /**
+   * The relay's port; 0: 2855 (or the SRV record's).
+   */
+  uint16_t port;
+  /**
+   * Connect with TLS (`msrps`), as RFC 4976 asks of real deployments.
+   * Off by default here because many lab relays listen on plain TCP.
+   */
+  bool use_tls;
+  /**
+   * TLS settings for `use_tls` (CA roots, our certificate); NULL: the
+   * system's CA roots. Copied.
+   */
+  const struct msrp_tls *tls;
+  /**
+   * The relay certificate's fingerprint ("sha-256 AB:…") instead of CA
+   * verification; NULL: CA verification with the relay's host name.
+   */
+  const char *fingerprint;
+  /**
+   * The Expires to ask for, in seconds; 0: the relay's default. A 423
+   * answer is retried once with a value the relay accepts.
+   */
+  uint32_t expires;
+  /**
+   * Do not refresh the AUTH before it expires (default: refresh at
+   * about 80 % of Expires, over the same connection).
+   */
+  bool no_refresh;
+  /**
+   * DNS server for discovery as "address:port" (e.g. "127.0.0.1:5353");
+   * NULL: the system's resolver configuration.
+   */
+  const char *nameserver;
+} msrp_relay_settings;
+
+/**
+ * Called once with the result of `msrp_connector_prepare_async`: on
+ * success `full_local_path` (valid during the call; copy it) is the path
+ * for SDP; otherwise it is NULL and `message` says why.
+ */
+typedef void (*msrp_prepare_cb)(void *userdata,
+                                msrp_result result,
+                                const char *full_local_path,
+                                const char *message);
 
 /**
  * Session settings; start from `msrp_session_options_default()`.
@@ -1693,6 +1776,50 @@ const char *msrp_version(void);
  * `s` is NULL or a string returned by libmsrp and not yet freed.
  */
 void msrp_string_free(char *s);
+
+/**
+ * The default relay settings (all NULL/0/false).
+ */
+struct msrp_relay_settings msrp_relay_settings_default(void);
+
+/**
+ * Creates a connector that goes through our relay (reference
+ * `RelayConnection`): `msrp_connector_prepare` connects to the relay,
+ * authenticates (answering its digest challenge) and returns the full
+ * local path for SDP, the relay's Use-Path first; `msrp_connector_complete`
+ * binds through the relay, sending the binding SEND (`kind` active) or
+ * waiting for it (passive). The AUTH is refreshed before it expires for as
+ * long as the transport lives. Sessions on such a transport send chunks of
+ * at most `MSRP_RELAY_CHUNK_SIZE` by default. A refused password ends
+ * `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
+ * `MSRP_RESULT_DNS_FAILED`.
+ *
+ * # Safety
+ * `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
+ * its strings NULL or NUL-terminated; `out` is NULL or writable.
+ */
+msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
+                                     uint32_t kind,
+                                     bool use_sessmatch,
+                                     const struct msrp_logger *logger,
+                                     const struct msrp_relay_settings *settings,
+                                     struct msrp_connector **out);
+
+/**
+ * The callback form of `msrp_connector_prepare`, for connectors whose
+ * prepare waits on the network (relay connections: connect, AUTH). Waits
+ * at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
+ * thread or from `msrp_context_dispatch`, unless this returns an error.
+ *
+ * # Safety
+ * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
+ * `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_connector_prepare_async(const struct msrp_connector *c,
+                                         const char *local_uri,
+                                         uint32_t timeout_ms,
+                                         msrp_prepare_cb cb,
+                                         void *userdata);
 
 /**
  * The default session settings.

@@ -266,3 +266,98 @@ fn five_megabytes_and_reports_through_the_relay() {
     assert_eq!(r.status().unwrap().unwrap().code, 200);
     assert_eq!(r.byte_range().unwrap().unwrap().end, Some(total as u64));
 }
+
+fn discovery_settings(domain: &str, dns: std::net::SocketAddr) -> RelaySettings {
+    RelaySettings {
+        domain: domain.into(),
+        username: "alice".into(),
+        password: "secret".into(),
+        nameserver: Some(dns),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn relay_found_by_srv_in_priority_order_with_fallback_to_the_domain() {
+    let relay = Kamailio::start(60, 3600);
+    // A port where nothing listens, for the better-priority record.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dns = common::dnsmasq::Dnsmasq::start(&[
+        format!("--srv-host=_msrp._tcp.relay.test,dead.relay.test,{dead},10,100"),
+        format!(
+            "--srv-host=_msrp._tcp.relay.test,r1.relay.test,{},20,5",
+            relay.port
+        ),
+        "--host-record=dead.relay.test,127.0.0.1".into(),
+        "--host-record=r1.relay.test,127.0.0.1".into(),
+        "--host-record=plain.test,127.0.0.1".into(),
+    ]);
+    let ctx = ctx();
+    // The order discovery gives: priority 10 first.
+    let found = ctx
+        .block_on(
+            T,
+            msrp::engine::relay::discover(&discovery_settings("relay.test", dns.addr)),
+        )
+        .unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|a| (a.host.as_str(), a.port))
+            .collect::<Vec<_>>(),
+        vec![("dead.relay.test", dead), ("r1.relay.test", relay.port)]
+    );
+    // prepare tries the dead relay, then authenticates with the live one.
+    let c = RelayConnector::new(
+        &ctx,
+        Role::Active,
+        false,
+        None,
+        discovery_settings("relay.test", dns.addr),
+    );
+    let path = ctx.block_on(T, c.prepare(None)).unwrap();
+    assert_eq!(path[0].port, Some(relay.port));
+    // No SRV records: the domain's own address, on the given port (2855 by default).
+    let mut s = discovery_settings("plain.test", dns.addr);
+    let found = ctx.block_on(T, msrp::engine::relay::discover(&s)).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].host.as_str(), found[0].port),
+        ("plain.test", 2855)
+    );
+    s.port = Some(relay.port);
+    let c = RelayConnector::new(&ctx, Role::Passive, false, None, s);
+    let path = ctx.block_on(T, c.prepare(None)).unwrap();
+    assert_eq!(path[0].port, Some(relay.port));
+    // Neither SRV nor an address: a DNS error that names the domain.
+    let e = ctx
+        .block_on(
+            T,
+            msrp::engine::relay::discover(&discovery_settings("nothing.test", dns.addr)),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DnsFailed, "{e}");
+    assert!(e.msg.contains("nothing.test"), "{e}");
+}
+
+#[test]
+fn dns_server_that_does_not_answer_is_a_dns_error() {
+    // A UDP port that is bound but never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ctx = ctx();
+    let c = RelayConnector::new(
+        &ctx,
+        Role::Active,
+        false,
+        None,
+        discovery_settings("relay.test", silent.local_addr().unwrap()),
+    );
+    let e = ctx
+        .block_on(Duration::from_secs(30), c.prepare(None))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DnsFailed, "{e}");
+}

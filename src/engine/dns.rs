@@ -91,6 +91,8 @@ async fn addresses(r: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, Resolve
 }
 
 /// The relays of `domain`, best first, each with its resolved addresses.
+/// `port` applies to the fallback on the domain's own addresses (SRV
+/// records carry their own ports).
 pub async fn relay_targets(
     domain: &str,
     tls: bool,
@@ -126,7 +128,7 @@ pub async fn relay_targets(
                 match addresses(&r, &host).await {
                     Ok(addrs) if !addrs.is_empty() => out.push(RelayAddress {
                         host,
-                        port: port.unwrap_or(p),
+                        port: p,
                         addrs,
                     }),
                     Ok(_) | Err(_) => {}

@@ -14,6 +14,7 @@ use super::logger::{logger_ref, msrp_logger};
 use super::panic::{run, run_or};
 use super::transport::{msrp_transport, timeout};
 use crate::engine::connector::{Connector, Role};
+use crate::engine::relay::RelayConnector;
 use crate::engine::server::Server;
 use crate::engine::transport::Transport;
 use crate::engine::{Context, Error};
@@ -39,7 +40,58 @@ pub enum msrp_connector_kind {
 /// connection. Freeing the connector ends a waiting `complete` with
 /// `MSRP_RESULT_CLOSED`.
 pub struct msrp_connector {
-    pub(crate) inner: Arc<Connector>,
+    pub(crate) inner: AnyConnector,
+}
+
+/// A direct connector/acceptor or a relay connection behind one handle
+/// type, as the reference gives them one interface.
+#[derive(Clone)]
+pub(crate) enum AnyConnector {
+    Direct(Arc<Connector>),
+    Relay(Arc<RelayConnector>),
+}
+
+impl AnyConnector {
+    pub(crate) fn context(&self) -> &Arc<Context> {
+        match self {
+            AnyConnector::Direct(c) => c.context(),
+            AnyConnector::Relay(r) => r.context(),
+        }
+    }
+
+    pub(crate) async fn prepare(&self, local: Option<Uri>) -> Result<Vec<Uri>, Error> {
+        match self {
+            AnyConnector::Direct(c) => c.prepare(local),
+            AnyConnector::Relay(r) => r.prepare(local).await,
+        }
+    }
+
+    pub(crate) async fn complete(&self, remote: Vec<Uri>) -> Result<Transport, Error> {
+        match self {
+            AnyConnector::Direct(c) => c.complete(remote).await,
+            AnyConnector::Relay(r) => r.complete(remote).await,
+        }
+    }
+
+    pub(crate) fn cleanup(&self) {
+        match self {
+            AnyConnector::Direct(c) => c.cleanup(),
+            AnyConnector::Relay(r) => r.cleanup(),
+        }
+    }
+
+    /// The direct connector, for calls that only apply to it.
+    pub(crate) fn direct(&self, what: &str) -> Result<&Arc<Connector>, FfiError> {
+        match self {
+            AnyConnector::Direct(c) => Ok(c),
+            AnyConnector::Relay(_) => Err(FfiError::new(
+                msrp_result::WrongKind,
+                format!(
+                    "{what} applies to direct connectors; a relay connection takes these settings in msrp_relay_settings"
+                ),
+            )),
+        }
+    }
 }
 
 /// The shared-port server: one listening socket per local address shared
@@ -164,9 +216,12 @@ pub unsafe extern "C" fn msrp_connector_new(
         };
         ctx.inner.check_open()?;
         // SAFETY: caller contract.
-        let inner = Arc::new(Connector::new(&ctx.inner, role, use_sessmatch, unsafe {
-            logger_ref(logger)
-        }));
+        let inner = AnyConnector::Direct(Arc::new(Connector::new(
+            &ctx.inner,
+            role,
+            use_sessmatch,
+            unsafe { logger_ref(logger) },
+        )));
         // SAFETY: checked non-NULL.
         unsafe { write(out, into_raw(msrp_connector { inner }), "out") }
     })
@@ -192,7 +247,12 @@ pub unsafe extern "C" fn msrp_connector_prepare(
         // SAFETY: caller contract.
         let c = unsafe { borrow(c, "c") }?;
         // SAFETY: caller contract.
-        let path = c.inner.prepare(unsafe { parse_local_uri(local_uri) }?)?;
+        let local = unsafe { parse_local_uri(local_uri) }?;
+        let path = match &c.inner {
+            AnyConnector::Direct(d) => d.prepare(local)?,
+            // A relay connection authenticates here: bounded like other waits.
+            AnyConnector::Relay(r) => r.context().block_on(timeout(0), r.prepare(local))?,
+        };
         // SAFETY: checked non-NULL.
         unsafe { write_string(full_local_path, &format_path(&path), "full_local_path") }
     })

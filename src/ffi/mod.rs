@@ -23,6 +23,7 @@ pub(crate) mod handle;
 pub mod logger;
 pub mod misc;
 pub(crate) mod panic;
+pub mod relay;
 pub mod session;
 pub mod tls;
 pub mod transport;

@@ -269,7 +269,9 @@ pub unsafe extern "C" fn msrp_connector_set_tls(
         let c = unsafe { borrow(c, "c") }?;
         // SAFETY: caller contract.
         let t = unsafe { borrow(tls, "tls") }?;
-        c.inner.set_tls(t.snapshot());
+        c.inner
+            .direct("msrp_connector_set_tls")?
+            .set_tls(t.snapshot());
         Ok(())
     })
 }
@@ -294,6 +296,7 @@ pub unsafe extern "C" fn msrp_connector_set_peer_fingerprint(
         let c = unsafe { borrow(c, "c") }?;
         // SAFETY: caller contract.
         c.inner
+            .direct("msrp_connector_set_peer_fingerprint")?
             .set_peer_fingerprint(unsafe { opt_fingerprint(fingerprint) }?);
         Ok(())
     })

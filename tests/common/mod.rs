@@ -1,1 +1,2 @@
+pub mod dnsmasq;
 pub mod kamailio;
