@@ -11,7 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 extern char **environ;
 
