@@ -15,6 +15,7 @@ use msrp::engine::transport::Transport;
 use msrp::engine::{Context, ContextOptions, ErrorKind};
 use msrp::proto::Flag;
 use msrp::proto::transport::{ChunkParams, make_chunk};
+use rustls::pki_types::pem::PemObject;
 
 const T: Duration = Duration::from_secs(15);
 
@@ -360,4 +361,92 @@ fn dns_server_that_does_not_answer_is_a_dns_error() {
         .block_on(Duration::from_secs(30), c.prepare(None))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::DnsFailed, "{e}");
+}
+
+/// A CA and a relay certificate for 127.0.0.1 signed by it (PEM), made now.
+fn relay_certificate() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "libmsrp test relay CA");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+#[test]
+fn relay_over_tls_checked_by_ca_and_by_fingerprint() {
+    let (ca, cert, key) = relay_certificate();
+    let relay = Kamailio::start_tls(60, 3600, &cert, &key);
+    let tls_port = relay.tls_port.unwrap();
+    let ctx = ctx();
+    let mut tls = msrp::engine::tls::TlsSettings::default();
+    tls.add_ca_pem(ca.as_bytes()).unwrap();
+    let mut a = settings(&relay, "alice", "secret");
+    a.use_tls = true;
+    a.port = Some(tls_port);
+    a.tls = Some(tls);
+    // B checks the relay by its certificate's fingerprint instead.
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+    let mut b = settings(&relay, "bob", "secret");
+    b.use_tls = true;
+    b.port = Some(tls_port);
+    b.fingerprint = Some(msrp::engine::tls::Fingerprint::of(
+        msrp::engine::tls::HashAlg::Sha256,
+        &der,
+    ));
+    let (ta, tb) = bind(&ctx, a.clone(), b);
+    assert!(ta.local_path()[0].secure, "Use-Path is msrps over TLS");
+    exchange_both_ways(&ctx, &ta, &tb);
+    // Without the CA the relay's certificate is refused.
+    let mut c = a.clone();
+    c.tls = None;
+    let conn = RelayConnector::new(&ctx, Role::Active, false, None, c);
+    let e = ctx.block_on(T, conn.prepare(None)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
+}
+
+#[test]
+fn msrps_relay_found_by_srv() {
+    let (ca, cert, key) = relay_certificate();
+    let relay = Kamailio::start_tls(60, 3600, &cert, &key);
+    let dns = common::dnsmasq::Dnsmasq::start(&[
+        // The plain relay under _msrp, the TLS one under _msrps.
+        format!(
+            "--srv-host=_msrp._tcp.relay.test,r.relay.test,{},10,5",
+            relay.port
+        ),
+        format!(
+            "--srv-host=_msrps._tcp.relay.test,r.relay.test,{},10,5",
+            relay.tls_port.unwrap()
+        ),
+        "--host-record=r.relay.test,127.0.0.1".into(),
+    ]);
+    let ctx = ctx();
+    let mut tls = msrp::engine::tls::TlsSettings::default();
+    tls.add_ca_pem(ca.as_bytes()).unwrap();
+    let mut s = discovery_settings("relay.test", dns.addr);
+    s.use_tls = true;
+    // The certificate names 127.0.0.1, not r.relay.test: check by CA only
+    // through a fingerprint would hide that; a name mismatch must fail.
+    s.tls = Some(tls);
+    let c = RelayConnector::new(&ctx, Role::Active, false, None, s.clone());
+    let e = ctx.block_on(T, c.prepare(None)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
+    assert!(e.msg.contains("NotValidForName"), "{e}");
+    // With the fingerprint, the SRV-found TLS relay authenticates us.
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+    s.fingerprint = Some(msrp::engine::tls::Fingerprint::of(
+        msrp::engine::tls::HashAlg::Sha256,
+        &der,
+    ));
+    let c = RelayConnector::new(&ctx, Role::Active, false, None, s);
+    let path = ctx.block_on(T, c.prepare(None)).unwrap();
+    assert!(path[0].secure);
+    assert_eq!(path[0].port, relay.tls_port);
 }

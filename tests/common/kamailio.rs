@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Kamailio {
     pub port: u16,
+    /// The TLS (msrps) port, when started with a certificate.
+    pub tls_port: Option<u16>,
     child: Option<Child>,
     dir: PathBuf,
 }
@@ -34,6 +36,15 @@ fn binary() -> PathBuf {
 impl Kamailio {
     /// A relay accepting Expires between `min` and `max` seconds.
     pub fn start(min_expires: u64, max_expires: u64) -> Kamailio {
+        Self::start_with(min_expires, max_expires, None)
+    }
+
+    /// Also listens with TLS, with this certificate chain and key (PEM).
+    pub fn start_tls(min_expires: u64, max_expires: u64, cert: &str, key: &str) -> Kamailio {
+        Self::start_with(min_expires, max_expires, Some((cert, key)))
+    }
+
+    fn start_with(min_expires: u64, max_expires: u64, tls: Option<(&str, &str)>) -> Kamailio {
         let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/relay/kamailio.cfg");
         for _ in 0..5 {
             let port = free_port();
@@ -42,6 +53,21 @@ impl Kamailio {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("run")).unwrap();
             let log = std::fs::File::create(dir.join("log")).unwrap();
+            let tls_port = tls.map(|_| free_port());
+            let mut tls_args: Vec<String> = Vec::new();
+            if let (Some((cert, key)), Some(tp)) = (tls, tls_port) {
+                std::fs::write(dir.join("cert.pem"), cert).unwrap();
+                std::fs::write(dir.join("key.pem"), key).unwrap();
+                for d in [
+                    "WITH_TLS".to_owned(),
+                    format!("TLS_PORT={tp}"),
+                    format!("TLS_CERT=\"{}\"", dir.join("cert.pem").display()),
+                    format!("TLS_KEY=\"{}\"", dir.join("key.pem").display()),
+                ] {
+                    tls_args.push("-A".into());
+                    tls_args.push(d);
+                }
+            }
             let child = Command::new(binary())
                 .args(["-DD", "-E", "-f"])
                 .arg(&cfg)
@@ -54,6 +80,7 @@ impl Kamailio {
                 .args(["-A", &format!("RELAY_PORT={port}")])
                 .args(["-A", &format!("MIN_EXPIRES={min_expires}")])
                 .args(["-A", &format!("MAX_EXPIRES={max_expires}")])
+                .args(&tls_args)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -61,6 +88,7 @@ impl Kamailio {
                 .expect("start kamailio");
             let mut k = Kamailio {
                 port,
+                tls_port,
                 child: Some(child),
                 dir,
             };
@@ -71,7 +99,9 @@ impl Kamailio {
                         break;
                     }
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && tls_port.is_none_or(|p| TcpStream::connect(("127.0.0.1", p)).is_ok())
+                {
                     return k;
                 }
                 std::thread::sleep(Duration::from_millis(50));
