@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Two msrpcat processes against each other, as a developer would run them:
+text, file, echo, the shared server, TLS with fingerprints (match and
+mismatch), and through a real Kamailio relay. Paths are exchanged as in SDP
+offer/answer: the listener's first stdout line goes to the connector's
+--remote, the connector's first line to the listener's stdin.
+
+usage: msrpcat_test.py /path/to/msrpcat /path/to/source-dir"""
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MSRPCAT, SRC = sys.argv[1], sys.argv[2]
+TIMEOUT = 60
+failures = []
+
+
+class Proc:
+    def __init__(self, args):
+        self.args = args
+        self.p = subprocess.Popen([MSRPCAT] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.out, self.err = queue.Queue(), queue.Queue()
+        self.out_lines, self.err_lines = [], []
+        for stream, q, lines in ((self.p.stdout, self.out, self.out_lines), (self.p.stderr, self.err, self.err_lines)):
+            threading.Thread(target=self._pump, args=(stream, q, lines), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, q, lines):
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    def first_line(self):
+        line = self.out.get(timeout=TIMEOUT)
+        if line is None:
+            raise RuntimeError(f"msrpcat {' '.join(self.args)} printed no path; stderr: {self.err_lines}")
+        return line
+
+    def stderr_line(self, needle):
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            line = self.err.get(timeout=TIMEOUT)
+            if line is None:
+                break
+            if needle in line:
+                return line
+        raise RuntimeError(f"no '{needle}' on stderr of msrpcat {' '.join(self.args)}: {self.err_lines}")
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def wait(self):
+        try:
+            rc = self.p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+            self.err_lines.append("(killed after the test timeout)")
+        time.sleep(0.05)  # let the pump threads drain
+        return rc
+
+
+def pair(listen_args, connect_args, fingerprint_from_listener=False):
+    """Runs a listener and a connector; returns both (finished) Procs."""
+    lst = Proc(["listen"] + listen_args)
+    lpath = lst.first_line()
+    extra = []
+    if fingerprint_from_listener:
+        fp = lst.stderr_line("local fingerprint:").split("local fingerprint:", 1)[1].strip()
+        extra = ["--fingerprint", fp]
+    con = Proc(["connect", "--remote", lpath] + connect_args + extra)
+    try:
+        cpath = con.first_line()
+        lst.send(cpath)
+    except Exception:  # noqa: BLE001 - the connector failed before its path
+        # The listener then reads end-of-file instead of a path and stops.
+        lst.p.stdin.close()
+    con.rc = con.wait()
+    lst.rc = lst.wait()
+    return lst, con
+
+
+def case(name, fn):
+    t0 = time.time()
+    try:
+        fn()
+        print(f"ok   {name} ({time.time() - t0:.1f} s)")
+    except Exception as e:  # noqa: BLE001 - report every failure with its context
+        failures.append(name)
+        print(f"FAIL {name}: {e}")
+
+
+def expect(cond, what, *procs):
+    if not cond:
+        detail = "; ".join(f"[{' '.join(p.args)}] rc={getattr(p, 'rc', '?')} out={p.out_lines} err={p.err_lines}"
+                           for p in procs)
+        raise AssertionError(f"{what}: {detail}")
+
+
+def test_text():
+    lst, con = pair(["--expect", "2"], ["--send-text", "hello", "--send-text", "second line"])
+    expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+    expect(lst.out_lines[1:] == ["hello", "second line"], "listener prints the text", lst)
+    expect(any("responses: 200 x2" in l for l in con.err_lines), "summary counts two 200s", con)
+
+
+def test_file():
+    d = tempfile.mkdtemp()
+    try:
+        src = os.path.join(d, "photo.jpg")
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        with open(src, "wb") as f:
+            f.write(data)
+        recv = os.path.join(d, "recv")
+        os.mkdir(recv)
+        lst, con = pair(["--expect", "1", "--recv-dir", recv], ["--send-file", src, "--success-report"])
+        expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+        got = os.path.join(recv, "photo.jpg")
+        expect(os.path.exists(got), "saved under the sent file name", lst)
+        with open(got, "rb") as f:
+            expect(f.read() == data, "file arrives intact", lst, con)
+    finally:
+        shutil.rmtree(d)
+
+
+def test_echo():
+    lst, con = pair(["--echo", "--expect", "3"],
+                    ["--send-text", "one", "--send-text", "two", "--send-text", "three", "--expect", "3"])
+    expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+    expect(con.out_lines[1:] == ["one", "two", "three"], "echoes come back in order", con)
+
+
+def test_server_and_synthetic():
+    lst, con = pair(["--server", "--expect", "50"], ["--count", "50", "--size", "1000"])
+    expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+    expect(any("received 50 (50000 bytes)" in l for l in lst.err_lines), "50 messages of 1000 bytes", lst)
+
+
+def test_expect_not_met_fails():
+    lst, con = pair(["--expect", "2", "--duration", "2"], ["--send-text", "only one"])
+    expect(con.rc == 0, "the sender succeeds", con)
+    expect(lst.rc == 1 and any("expected 2 messages, received 1" in l for l in lst.err_lines),
+           "the listener says what is missing and exits 1", lst)
+
+
+def test_tls_fingerprint():
+    tls = ["--local", "msrps://127.0.0.1:0;tcp", "--self-signed"]
+    lst, con = pair(tls + ["--expect", "1"],
+                    ["--local", "msrps://127.0.0.1:9;tcp", "--send-text", "secret hello"],
+                    fingerprint_from_listener=True)
+    expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+    expect(lst.out_lines[1:] == ["secret hello"], "text arrives over TLS", lst)
+    # A wrong fingerprint: the connector refuses the listener's certificate.
+    wrong = "sha-256 " + ":".join(["AB"] * 32)
+    lst, con = pair(tls + ["--expect", "1", "--timeout", "5"],
+                    ["--local", "msrps://127.0.0.1:9;tcp", "--send-text", "x", "--fingerprint", wrong])
+    expect(con.rc != 0 and any("fingerprint" in l for l in con.err_lines), "mismatch is refused clearly", con)
+    expect(lst.rc != 0, "the listener fails too", lst)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def test_relay():
+    kam = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    if not os.path.exists(kam):
+        raise RuntimeError("kamailio is not installed (apt-get install -y kamailio)")
+    d = tempfile.mkdtemp()
+    port = free_port()
+    os.mkdir(os.path.join(d, "run"))
+    log = open(os.path.join(d, "log"), "w")
+    k = subprocess.Popen([kam, "-DD", "-E", "-f", os.path.join(SRC, "tests/relay/kamailio.cfg"),
+                          "-P", os.path.join(d, "pid"), "-Y", os.path.join(d, "run"), "-w", d,
+                          "-A", f"RELAY_PORT={port}", "-A", "MIN_EXPIRES=60", "-A", "MAX_EXPIRES=3600"],
+                         stdout=log, stderr=log)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or k.poll() is not None:
+                    raise RuntimeError("kamailio did not start: " + open(os.path.join(d, "log")).read())
+                time.sleep(0.05)
+        relay = ["--relay-host", "127.0.0.1", "--relay-port", str(port), "--relay-password", "secret"]
+        lst, con = pair(relay + ["--relay-user", "bob", "--expect", "2"],
+                        relay + ["--relay-user", "alice", "--send-text", "via relay",
+                                 "--count", "1", "--size", "20000"])
+        expect(lst.rc == 0 and con.rc == 0, "both exit 0 through the relay", lst, con)
+        expect(f"msrp://127.0.0.1:{port}/" in lst.out_lines[0], "path starts with the relay", lst)
+        expect("via relay" in lst.out_lines, "text arrives through the relay", lst)
+        lst, con = pair(relay + ["--relay-user", "bob", "--expect", "1", "--timeout", "3"],
+                        relay[:-1] + ["wrong", "--relay-user", "alice", "--send-text", "x"])
+        expect(con.rc != 0 and any("AUTH" in l or "credentials" in l for l in con.err_lines),
+               "a wrong password is reported", con)
+    finally:
+        k.send_signal(signal.SIGTERM)
+        try:
+            k.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            k.kill()
+        log.close()
+        shutil.rmtree(d)
+
+
+for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
+                 ("server and synthetic messages", test_server_and_synthetic),
+                 ("expect not met", test_expect_not_met_fails), ("TLS fingerprint", test_tls_fingerprint),
+                 ("relay", test_relay)]:
+    case(name, fn)
+print(f"msrpcat_test: {7 - len(failures)} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)

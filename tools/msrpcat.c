@@ -1,0 +1,763 @@
+/* msrpcat: netcat for MSRP, written on the public libmsrp C API only.
+ *
+ *   msrpcat listen  [options]   accept a session (acceptor, or --server)
+ *   msrpcat connect [options]   connect to a peer (or through a relay)
+ *   msrpcat demo    [--size MB] both ends in one process on loopback
+ *
+ * Path exchange works like SDP offer/answer: the first line on stdout is
+ * our full local path; the peer's path comes from --remote or from the
+ * first line of stdin. Run `msrpcat --help` for the options. */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msrp.h"
+#include "sha256.h"
+
+#define MAX_TEXTS 64
+
+typedef struct {
+  const char *role;
+  const char *local;
+  const char *remote;
+  bool server;
+  /* relay */
+  const char *relay_host, *relay_domain, *relay_user, *relay_password;
+  int relay_port;
+  bool relay_tls;
+  /* TLS */
+  const char *cert, *key, *ca, *fingerprint;
+  bool self_signed, insecure;
+  bool sessmatch;
+  size_t chunk_size;
+  const char *accept;
+  int timeout_s;
+  bool verbose;
+  /* actions */
+  const char *texts[MAX_TEXTS];
+  int ntexts;
+  const char *file, *content_type;
+  long count;
+  size_t size;
+  bool echo;
+  const char *recv_dir;
+  bool success_report;
+  long expect;
+  double duration;
+  double demo_mb;
+} options;
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  const options *o;
+  msrp_session *s;
+  long queued, finished;
+  long codes[1000];
+  long other_codes;
+  uint64_t bytes_sent, bytes_received;
+  long received, reports;
+  bool closed;
+  char closed_msg[256];
+  /* progress of the file being sent */
+  uint64_t prog_acked, prog_total;
+  bool file_active;
+  double t0;
+  /* demo: the digest of the received file */
+  char received_sha[65];
+  size_t received_file_len;
+} app;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("msrpcat: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(2);
+}
+
+static void check(msrp_result r, const char *what) {
+  if (r != MSRP_RESULT_OK) die("%s failed: %s: %s", what, msrp_result_str(r), msrp_last_error_message());
+}
+
+static void usage(FILE *f) {
+  fputs(
+      "usage: msrpcat listen|connect [options]\n"
+      "       msrpcat demo [--size MB]\n"
+      "\n"
+      "The first line on stdout is our full local path (for SDP a=path); the\n"
+      "peer's path comes from --remote or from the first line of stdin.\n"
+      "\n"
+      "connection:\n"
+      "  --local URI            local URI (default msrp://127.0.0.1:0;tcp to listen,\n"
+      "                         msrp://127.0.0.1:9;tcp to connect); msrps:// for TLS\n"
+      "  --remote 'URI [URI..]' the peer's full path\n"
+      "  --server               listen with the shared-port server\n"
+      "  --sessmatch            match bindings on session ids only\n"
+      "  --timeout S            wait at most S seconds to bind (default 30)\n"
+      "relay (RFC 4976):\n"
+      "  --relay-host H --relay-port P --relay-domain D (SRV discovery without host)\n"
+      "  --relay-user U --relay-password P --relay-tls\n"
+      "TLS:\n"
+      "  --cert FILE --key FILE our certificate (PEM); --self-signed makes one\n"
+      "  --ca FILE              CA bundle for checking the peer by name\n"
+      "  --fingerprint FP       the peer's certificate fingerprint ('sha-256 AB:..')\n"
+      "  --insecure             accept any peer certificate (tests only)\n"
+      "session:\n"
+      "  --chunk-size N         largest chunk body (default 64 KiB, 8 KiB via relay)\n"
+      "  --accept TYPES         acceptable types (default '*')\n"
+      "  -v                     log traffic to stderr\n"
+      "actions:\n"
+      "  --send-text TEXT       send a text/plain message (repeatable)\n"
+      "  --send-file FILE       send a file (--content-type T, else guessed)\n"
+      "  --count N --size S     send N synthetic messages of S bytes\n"
+      "  --echo                 send back every message that arrives\n"
+      "  --recv-dir DIR         save received messages as files (else text to stdout)\n"
+      "  --success-report       ask for success REPORTs\n"
+      "  --expect N             stop after N received messages\n"
+      "  --duration S           stop after S seconds\n"
+      "Exit status 0 when every message sent got 200 and every expected one\n"
+      "arrived; 1 otherwise (the reason is on stderr); 2 for usage errors.\n",
+      f);
+}
+
+static const char *need_arg(int argc, char **argv, int *i) {
+  if (*i + 1 >= argc) die("%s needs a value (see --help)", argv[*i]);
+  return argv[++*i];
+}
+
+static void parse(options *o, int argc, char **argv) {
+  memset(o, 0, sizeof *o);
+  o->timeout_s = 30;
+  o->demo_mb = 20;
+  if (argc < 2) {
+    usage(stderr);
+    exit(2);
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(stdout);
+    exit(0);
+  }
+  o->role = argv[1];
+  if (strcmp(o->role, "listen") && strcmp(o->role, "connect") && strcmp(o->role, "demo"))
+    die("unknown role '%s': use listen, connect or demo", o->role);
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--local")) o->local = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--remote")) o->remote = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--server")) o->server = true;
+    else if (!strcmp(a, "--sessmatch")) o->sessmatch = true;
+    else if (!strcmp(a, "--timeout")) o->timeout_s = atoi(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--relay-host")) o->relay_host = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--relay-port")) o->relay_port = atoi(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--relay-domain")) o->relay_domain = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--relay-user")) o->relay_user = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--relay-password")) o->relay_password = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--relay-tls")) o->relay_tls = true;
+    else if (!strcmp(a, "--cert")) o->cert = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--key")) o->key = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--ca")) o->ca = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--fingerprint")) o->fingerprint = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--self-signed")) o->self_signed = true;
+    else if (!strcmp(a, "--insecure")) o->insecure = true;
+    else if (!strcmp(a, "--chunk-size")) o->chunk_size = (size_t)atol(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--accept")) o->accept = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "-v")) o->verbose = true;
+    else if (!strcmp(a, "--send-text")) {
+      if (o->ntexts == MAX_TEXTS) die("at most %d --send-text", MAX_TEXTS);
+      o->texts[o->ntexts++] = need_arg(argc, argv, &i);
+    } else if (!strcmp(a, "--send-file")) o->file = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--content-type")) o->content_type = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--count")) o->count = atol(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--size")) {
+      const char *v = need_arg(argc, argv, &i);
+      o->size = (size_t)atol(v);
+      o->demo_mb = atof(v);
+    } else if (!strcmp(a, "--echo")) o->echo = true;
+    else if (!strcmp(a, "--recv-dir")) o->recv_dir = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--success-report")) o->success_report = true;
+    else if (!strcmp(a, "--expect")) o->expect = atol(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--duration")) o->duration = atof(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      exit(0);
+    } else die("unknown option '%s' (see --help)", a);
+  }
+  if (o->count > 0 && o->size == 0) o->size = 100;
+  if ((o->cert == NULL) != (o->key == NULL)) die("--cert and --key go together");
+}
+
+/* ---- traffic log (-v) ---- */
+
+static void log_first_line(const char *dir, uint64_t id, const uint8_t *data, size_t len) {
+  size_t n = 0;
+  while (n < len && data[n] != '\r' && data[n] != '\n') n++;
+  fprintf(stderr, "[%llu] %s %.*s\n", (unsigned long long)id, dir, (int)n, (const char *)data);
+}
+
+static void log_recv(void *ud, uint64_t id, const uint8_t *d, size_t n, const msrp_chunk *c) {
+  (void)ud;
+  (void)c;
+  log_first_line("<", id, d, n);
+}
+
+static void log_sent(void *ud, uint64_t id, const uint8_t *d, size_t n, const msrp_chunk *c) {
+  (void)ud;
+  (void)c;
+  log_first_line(">", id, d, n);
+}
+
+static void log_msg(void *ud, const char *m) {
+  (void)ud;
+  fprintf(stderr, "msrpcat: libmsrp: %s\n", m);
+}
+
+/* ---- session callbacks ---- */
+
+static void bump(app *a) { pthread_cond_broadcast(&a->c); }
+
+static void on_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+  app *a = ud;
+  (void)msg;
+  pthread_mutex_lock(&a->m);
+  if (code < 1000) a->codes[code]++;
+  else a->other_codes++;
+  if (code != 200 && code != 0)
+    fprintf(stderr, "msrpcat: a message got %u%s%s\n", code, comment && *comment ? " " : "", comment ? comment : "");
+  if (code == 0) fprintf(stderr, "msrpcat: a message was not delivered: %s\n", comment ? comment : "closed");
+  a->finished++;
+  a->file_active = false;
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+static void on_progress(void *ud, uint64_t msg, uint64_t sent, uint64_t acked, uint64_t total) {
+  app *a = ud;
+  (void)msg;
+  (void)sent;
+  pthread_mutex_lock(&a->m);
+  a->prog_acked = acked;
+  a->prog_total = total;
+  pthread_mutex_unlock(&a->m);
+}
+
+static const msrp_message_callbacks MSG_CBS = {on_progress, on_done};
+
+static void send_message(app *a, const uint8_t *data, size_t len, const char *ct, const char *disposition) {
+  msrp_message_options mo = msrp_message_options_default();
+  mo.success_report = a->o->success_report;
+  mo.content_disposition = disposition;
+  pthread_mutex_lock(&a->m);
+  a->queued++;
+  a->bytes_sent += len;
+  pthread_mutex_unlock(&a->m);
+  msrp_result r = msrp_session_send_message(a->s, data, len, ct, &mo, &MSG_CBS, a, NULL);
+  if (r != MSRP_RESULT_OK) {
+    fprintf(stderr, "msrpcat: sending failed: %s: %s\n", msrp_result_str(r), msrp_last_error_message());
+    pthread_mutex_lock(&a->m);
+    a->queued--;
+    a->other_codes++;
+    bump(a);
+    pthread_mutex_unlock(&a->m);
+  }
+}
+
+/* The filename="..." of a Content-Disposition, reduced to a base name. */
+static void disposition_name(const msrp_chunk *head, char *out, size_t cap) {
+  out[0] = 0;
+  char *v = NULL;
+  if (msrp_chunk_header(head, "Content-Disposition", &v) != MSRP_RESULT_OK || !v) return;
+  const char *p = strstr(v, "filename=");
+  if (p) {
+    p += 9;
+    bool q = *p == '"';
+    if (q) p++;
+    size_t n = 0;
+    while (p[n] && p[n] != (q ? '"' : ';') && n + 1 < cap) n++;
+    memcpy(out, p, n);
+    out[n] = 0;
+    const char *slash = strrchr(out, '/');
+    if (slash) memmove(out, slash + 1, strlen(slash + 1) + 1);
+    if (!strcmp(out, ".") || !strcmp(out, "..")) out[0] = 0;
+  }
+  msrp_string_free(v);
+}
+
+static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  app *a = ud;
+  char *ct = NULL;
+  msrp_chunk_content_type(head, &ct);
+  pthread_mutex_lock(&a->m);
+  long n = ++a->received;
+  a->bytes_received += len;
+  pthread_mutex_unlock(&a->m);
+  if (!strcmp(a->o->role, "demo")) {
+    if (len > 1024 * 1024) {
+      sha256_ctx h;
+      sha256_init(&h);
+      sha256_update(&h, data, len);
+      pthread_mutex_lock(&a->m);
+      sha256_hex(&h, a->received_sha);
+      a->received_file_len = len;
+      pthread_mutex_unlock(&a->m);
+    } else {
+      printf("bob received (%s): %.*s\n", ct ? ct : "?", (int)len, (const char *)data);
+      fflush(stdout);
+    }
+  } else if (a->o->recv_dir) {
+    char name[256], path[1024];
+    disposition_name(head, name, sizeof name);
+    if (!name[0]) snprintf(name, sizeof name, "message-%ld.bin", n);
+    snprintf(path, sizeof path, "%s/%s", a->o->recv_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) fprintf(stderr, "msrpcat: cannot write %s: %s\n", path, strerror(errno));
+    if (f) fclose(f);
+  } else if (ct && !strncmp(ct, "text/", 5)) {
+    fwrite(data, 1, len, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+  } else {
+    fprintf(stderr, "msrpcat: received %zu bytes of %s (use --recv-dir to keep them)\n", len, ct ? ct : "?");
+  }
+  if (a->o->echo) send_message(a, data, len, ct ? ct : "application/octet-stream", NULL);
+  msrp_string_free(ct);
+  pthread_mutex_lock(&a->m);
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+static void on_report(void *ud, msrp_chunk *r) {
+  app *a = ud;
+  uint16_t code = 0;
+  msrp_chunk_status(r, &code, NULL);
+  if (a->o->verbose) fprintf(stderr, "msrpcat: REPORT with status %u\n", code);
+  pthread_mutex_lock(&a->m);
+  a->reports++;
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+  msrp_chunk_free(r);
+}
+
+static void on_closed(void *ud, msrp_result why, const char *msg) {
+  app *a = ud;
+  pthread_mutex_lock(&a->m);
+  a->closed = true;
+  snprintf(a->closed_msg, sizeof a->closed_msg, "%s%s%s", msrp_result_str(why), msg && *msg ? ": " : "",
+           msg ? msg : "");
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+/* ---- setup ---- */
+
+static msrp_tls *make_tls(const options *o, bool want_cert) {
+  if (!o->cert && !o->ca && !o->fingerprint && !o->self_signed && !o->insecure && !want_cert) return NULL;
+  msrp_tls *t = NULL;
+  check(msrp_tls_new(&t), "TLS settings");
+  if (o->cert) check(msrp_tls_set_certificate_files(t, o->cert, o->key), "loading --cert/--key");
+  else if (o->self_signed || want_cert) check(msrp_tls_generate_self_signed(t, "msrpcat"), "generating a certificate");
+  if (o->ca) check(msrp_tls_add_ca_file(t, o->ca), "loading --ca");
+  if (o->insecure) check(msrp_tls_set_insecure_skip_verify(t, true), "--insecure");
+  char *fp = NULL;
+  if (msrp_tls_fingerprint(t, NULL, &fp) == MSRP_RESULT_OK) {
+    fprintf(stderr, "msrpcat: local fingerprint: %s\n", fp);
+    msrp_string_free(fp);
+  }
+  return t;
+}
+
+static char *read_remote_line(void) {
+  static char line[8192];
+  if (!fgets(line, sizeof line, stdin)) die("no --remote and no peer path on stdin");
+  line[strcspn(line, "\r\n")] = 0;
+  if (!line[0]) die("the peer path on stdin is empty");
+  return line;
+}
+
+static msrp_transport *bind_session(const options *o, msrp_context *ctx, msrp_logger *lg) {
+  bool listen = !strcmp(o->role, "listen");
+  bool relay = o->relay_host || o->relay_domain;
+  const char *local = o->local ? o->local : (listen ? "msrp://127.0.0.1:0;tcp" : "msrp://127.0.0.1:9;tcp");
+  bool secure = !strncmp(local, "msrps:", 6);
+  msrp_tls *tls = make_tls(o, listen && secure && !relay);
+  unsigned timeout_ms = (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30) * 1000u;
+  char *path = NULL;
+  msrp_transport *t = NULL;
+  msrp_connector *c = NULL;
+  msrp_server *srv = NULL;
+  if (relay) {
+    msrp_relay_settings rs = msrp_relay_settings_default();
+    rs.domain = o->relay_domain ? o->relay_domain : "";
+    rs.host = o->relay_host;
+    rs.port = (uint16_t)o->relay_port;
+    rs.username = o->relay_user ? o->relay_user : "";
+    rs.password = o->relay_password ? o->relay_password : "";
+    rs.use_tls = o->relay_tls;
+    rs.tls = tls;
+    rs.fingerprint = o->fingerprint;
+    check(msrp_connector_new_relay(ctx, listen ? MSRP_CONNECTOR_KIND_PASSIVE : MSRP_CONNECTOR_KIND_ACTIVE,
+                                   o->sessmatch, lg, &rs, &c),
+          "relay settings");
+    check(msrp_connector_prepare(c, o->local, &path), "relay AUTH");
+  } else if (listen && o->server) {
+    check(msrp_server_new(ctx, o->sessmatch, lg, &srv), "server");
+    if (tls) check(msrp_server_set_tls(srv, tls), "server TLS");
+    check(msrp_server_prepare(srv, local, &path), "listening");
+  } else {
+    check(msrp_connector_new(ctx, listen ? MSRP_CONNECTOR_KIND_PASSIVE : MSRP_CONNECTOR_KIND_ACTIVE, o->sessmatch,
+                             lg, &c),
+          "connector");
+    if (tls) check(msrp_connector_set_tls(c, tls), "TLS");
+    if (o->fingerprint) check(msrp_connector_set_peer_fingerprint(c, o->fingerprint), "--fingerprint");
+    check(msrp_connector_prepare(c, local, &path), listen ? "listening" : "prepare");
+  }
+  printf("%s\n", path);
+  fflush(stdout);
+  const char *remote = o->remote ? o->remote : read_remote_line();
+  if (srv) {
+    if (o->fingerprint) check(msrp_server_set_peer_fingerprint(srv, path, o->fingerprint), "--fingerprint");
+    check(msrp_server_complete(srv, remote, timeout_ms, &t), "binding");
+  } else {
+    check(msrp_connector_complete(c, remote, timeout_ms, &t), listen ? "accepting the peer" : "connecting");
+  }
+  if (o->verbose) fprintf(stderr, "msrpcat: bound with %s\n", remote);
+  msrp_string_free(path);
+  msrp_connector_free(c);
+  msrp_server_free(srv);
+  msrp_tls_free(tls);
+  return t;
+}
+
+static const char *guess_type(const char *file) {
+  const char *dot = strrchr(file, '.');
+  if (!dot) return "application/octet-stream";
+  static const char *map[][2] = {{".txt", "text/plain"},  {".html", "text/html"},      {".htm", "text/html"},
+                                 {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"},     {".png", "image/png"},
+                                 {".gif", "image/gif"},   {".pdf", "application/pdf"}, {".json", "application/json"},
+                                 {".mp3", "audio/mpeg"},  {".mp4", "video/mp4"},       {".zip", "application/zip"}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (!strcasecmp(dot, map[i][0])) return map[i][1];
+  return "application/octet-stream";
+}
+
+static void send_file(app *a, const char *file, const char *ct) {
+  struct stat st;
+  if (stat(file, &st) != 0) die("cannot read %s: %s", file, strerror(errno));
+  const char *base = strrchr(file, '/');
+  base = base ? base + 1 : file;
+  char disp[512];
+  snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", base);
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.path = file;
+  f.fd = -1;
+  f.content_type = ct ? ct : guess_type(file);
+  msrp_message_options mo = msrp_message_options_default();
+  mo.success_report = a->o->success_report;
+  mo.content_disposition = disp;
+  pthread_mutex_lock(&a->m);
+  a->queued++;
+  a->bytes_sent += (uint64_t)st.st_size;
+  a->file_active = true;
+  a->prog_total = (uint64_t)st.st_size;
+  pthread_mutex_unlock(&a->m);
+  check(msrp_session_send_file(a->s, &f, &mo, &MSG_CBS, a, NULL), "send_file");
+}
+
+static void progress_bar(app *a) {
+  pthread_mutex_lock(&a->m);
+  uint64_t done = a->prog_acked, total = a->prog_total;
+  bool active = a->file_active;
+  pthread_mutex_unlock(&a->m);
+  if (!active || !total) return;
+  double dt = now_s() - a->t0, rate = dt > 0 ? (double)done / dt : 0;
+  int width = 30, fill = (int)((double)width * (double)done / (double)total);
+  char bar[64];
+  for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+  bar[width] = 0;
+  double left = rate > 0 ? (double)(total - done) / rate : 0;
+  fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  %02d:%02d left ", bar, (double)done / 1e6, (double)total / 1e6,
+          rate / 1e6, (int)left / 60, (int)left % 60);
+}
+
+static void summary(app *a) {
+  double dt = now_s() - a->t0;
+  pthread_mutex_lock(&a->m);
+  fprintf(stderr, "msrpcat: sent %ld messages (%llu bytes), received %ld (%llu bytes) in %.2f s, %.1f MB/s; responses:",
+          a->queued, (unsigned long long)a->bytes_sent, a->received, (unsigned long long)a->bytes_received, dt,
+          dt > 0 ? (double)(a->bytes_sent + a->bytes_received) / dt / 1e6 : 0.0);
+  bool any = false;
+  for (int c = 0; c < 1000; c++)
+    if (a->codes[c]) {
+      fprintf(stderr, " %d x%ld", c, a->codes[c]);
+      any = true;
+    }
+  if (a->other_codes) fprintf(stderr, " failed x%ld", a->other_codes);
+  if (!any && !a->other_codes) fprintf(stderr, " none");
+  fputc('\n', stderr);
+  pthread_mutex_unlock(&a->m);
+}
+
+/* Waits until the work is done (or the peer closed, or time is up). */
+static void wait_for_end(app *a) {
+  const options *o = a->o;
+  bool tty = isatty(2);
+  double deadline = o->duration > 0 ? a->t0 + o->duration : 0;
+  bool has_goal = o->expect > 0 || a->queued > 0 || o->ntexts || o->file || o->count;
+  pthread_mutex_lock(&a->m);
+  for (;;) {
+    bool sends_done = a->finished >= a->queued;
+    bool got_all = o->expect <= 0 || a->received >= o->expect;
+    if (has_goal && sends_done && got_all && !(o->echo && o->duration > 0)) break;
+    if (a->closed) break;
+    if (deadline && now_s() >= deadline) break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&a->c, &a->m, &ts);
+    if (tty) {
+      pthread_mutex_unlock(&a->m);
+      progress_bar(a);
+      pthread_mutex_lock(&a->m);
+    }
+  }
+  pthread_mutex_unlock(&a->m);
+  if (tty && o->file) fputc('\n', stderr);
+}
+
+static int verdict(app *a) {
+  int rc = 0;
+  pthread_mutex_lock(&a->m);
+  long ok = a->codes[200];
+  if (a->finished < a->queued) {
+    fprintf(stderr, "msrpcat: %ld of %ld messages got no final response%s%s\n", a->queued - a->finished, a->queued,
+            a->closed ? " before the session closed: " : "", a->closed ? a->closed_msg : "");
+    rc = 1;
+  } else if (ok != a->queued) {
+    fprintf(stderr, "msrpcat: %ld of %ld messages were not accepted with 200\n", a->queued - ok, a->queued);
+    rc = 1;
+  }
+  if (a->o->expect > 0 && a->received < a->o->expect) {
+    fprintf(stderr, "msrpcat: expected %ld messages, received %ld%s%s\n", a->o->expect, a->received,
+            a->closed ? "; the session closed: " : "", a->closed ? a->closed_msg : "");
+    rc = 1;
+  }
+  pthread_mutex_unlock(&a->m);
+  return rc;
+}
+
+static const msrp_session_callbacks SESSION_CBS = {on_message, NULL, on_report, NULL, on_closed};
+
+static void app_init(app *a, const options *o) {
+  memset(a, 0, sizeof *a);
+  pthread_mutex_init(&a->m, NULL);
+  pthread_cond_init(&a->c, NULL);
+  a->o = o;
+}
+
+static msrp_session_options session_options(const options *o) {
+  msrp_session_options so = msrp_session_options_default();
+  so.accept_types = o->accept;
+  so.chunk_size = o->chunk_size;
+  so.use_sessmatch = o->sessmatch;
+  return so;
+}
+
+static int run_peer(const options *o) {
+  msrp_context *ctx = NULL;
+  check(msrp_context_new(NULL, &ctx), "context");
+  msrp_logger *lg = NULL;
+  if (o->verbose) {
+    msrp_logger_callbacks lc;
+    memset(&lc, 0, sizeof lc);
+    lc.received_new_chunk = log_recv;
+    lc.sent_new_chunk = log_sent;
+    lc.info = log_msg;
+    lc.warn = log_msg;
+    lc.error = log_msg;
+    check(msrp_logger_new(&lc, NULL, NULL, &lg), "logger");
+  }
+  msrp_transport *t = bind_session(o, ctx, lg);
+  app a;
+  app_init(&a, o);
+  msrp_session_options so = session_options(o);
+  a.t0 = now_s();
+  check(msrp_session_new(t, &so, &SESSION_CBS, &a, NULL, &a.s), "session");
+  for (int i = 0; i < o->ntexts; i++)
+    send_message(&a, (const uint8_t *)o->texts[i], strlen(o->texts[i]), "text/plain", NULL);
+  if (o->count > 0) {
+    uint8_t *buf = malloc(o->size ? o->size : 1);
+    for (size_t i = 0; i < o->size; i++) buf[i] = (uint8_t)('a' + i % 26);
+    for (long i = 0; i < o->count; i++) send_message(&a, buf, o->size, "application/octet-stream", NULL);
+    free(buf);
+  }
+  if (o->file) send_file(&a, o->file, o->content_type);
+  wait_for_end(&a);
+  msrp_session_shutdown(a.s, true, 5000);
+  msrp_session_free(a.s);
+  summary(&a);
+  int rc = verdict(&a);
+  msrp_logger_free(lg);
+  msrp_context_free(ctx);
+  return rc;
+}
+
+/* ---- demo: both ends in one process ---- */
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  bool done;
+  msrp_result r;
+  msrp_transport *t;
+  char msg[256];
+} bind_wait;
+
+static void on_bound(void *ud, msrp_result r, msrp_transport *t, const char *msg) {
+  bind_wait *w = ud;
+  pthread_mutex_lock(&w->m);
+  w->done = true;
+  w->r = r;
+  w->t = t;
+  snprintf(w->msg, sizeof w->msg, "%s", msg ? msg : "");
+  pthread_cond_broadcast(&w->c);
+  pthread_mutex_unlock(&w->m);
+}
+
+/* A file of `len` bytes with pseudo-random content, and its digest. */
+static void make_file(const char *path, size_t len, char sha[65]) {
+  FILE *f = fopen(path, "wb");
+  if (!f) die("cannot create %s: %s", path, strerror(errno));
+  sha256_ctx h;
+  sha256_init(&h);
+  uint8_t buf[65536];
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (size_t done = 0; done < len;) {
+    size_t n = len - done < sizeof buf ? len - done : sizeof buf;
+    for (size_t i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      buf[i] = (uint8_t)x;
+    }
+    if (fwrite(buf, 1, n, f) != n) die("cannot write %s", path);
+    sha256_update(&h, buf, n);
+    done += n;
+  }
+  fclose(f);
+  sha256_hex(&h, sha);
+}
+
+static int run_demo(options *o) {
+  printf("libmsrp %s demo: alice and bob in one process, over loopback TCP\n", msrp_version());
+  msrp_context *ctx = NULL;
+  check(msrp_context_new(NULL, &ctx), "context");
+  msrp_connector *acc = NULL, *con = NULL;
+  check(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc), "acceptor");
+  check(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con), "connector");
+  char *bob_path = NULL, *alice_path = NULL;
+  check(msrp_connector_prepare(acc, "msrp://127.0.0.1:0;tcp", &bob_path), "bob prepare");
+  check(msrp_connector_prepare(con, "msrp://127.0.0.1:9;tcp", &alice_path), "alice prepare");
+  printf("bob's a=path:   %s\nalice's a=path: %s\n", bob_path, alice_path);
+  bind_wait w;
+  memset(&w, 0, sizeof w);
+  pthread_mutex_init(&w.m, NULL);
+  pthread_cond_init(&w.c, NULL);
+  check(msrp_connector_complete_async(acc, alice_path, 10000, on_bound, &w), "bob accepts");
+  msrp_transport *ta = NULL;
+  check(msrp_connector_complete(con, bob_path, 10000, &ta), "alice connects");
+  pthread_mutex_lock(&w.m);
+  while (!w.done) pthread_cond_wait(&w.c, &w.m);
+  pthread_mutex_unlock(&w.m);
+  if (w.r != MSRP_RESULT_OK) die("bob could not accept: %s: %s", msrp_result_str(w.r), w.msg);
+  printf("bound: alice -> bob\n");
+
+  o->success_report = false;
+  app alice, bob;
+  app_init(&alice, o);
+  app_init(&bob, o);
+  msrp_session_options so = msrp_session_options_default();
+  msrp_session_callbacks bob_cbs = {on_message, NULL, NULL, NULL, on_closed};
+  check(msrp_session_new(w.t, &so, &bob_cbs, &bob, NULL, &bob.s), "bob's session");
+  check(msrp_session_new(ta, &so, &SESSION_CBS, &alice, NULL, &alice.s), "alice's session");
+  size_t len = (size_t)(o->demo_mb * 1024 * 1024);
+  char path[256], sent_sha[65];
+  const char *tmp = getenv("TMPDIR");
+  snprintf(path, sizeof path, "%s/msrpcat-demo-%d.bin", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+  make_file(path, len, sent_sha);
+  alice.t0 = bob.t0 = now_s();
+  const char *lines[] = {"Hi Bob!", "Here comes the file.", "Tell me when it is there."};
+  for (int i = 0; i < 3; i++) send_message(&alice, (const uint8_t *)lines[i], strlen(lines[i]), "text/plain", NULL);
+
+  printf("alice sends %s (%.1f MB, sha256 %.16s...)\n", path, (double)len / 1048576.0, sent_sha);
+  fflush(stdout);
+  o->file = path;
+  send_file(&alice, path, "application/octet-stream");
+  /* Wait for alice's final responses and for the file at bob's. */
+  bool tty = isatty(2);
+  double until = now_s() + 120;
+  for (;;) {
+    pthread_mutex_lock(&alice.m);
+    bool sent = alice.finished >= alice.queued;
+    pthread_mutex_unlock(&alice.m);
+    pthread_mutex_lock(&bob.m);
+    bool got = bob.received_file_len > 0;
+    pthread_mutex_unlock(&bob.m);
+    if ((sent && got) || now_s() > until) break;
+    if (tty) progress_bar(&alice);
+    usleep(100000);
+  }
+  if (tty) fputc('\n', stderr);
+  unlink(path);
+  int rc = 0;
+  if (bob.received_file_len != len || strcmp(bob.received_sha, sent_sha) != 0) {
+    fprintf(stderr, "msrpcat: demo FAILED: bob got %zu bytes with sha256 %s, alice sent %zu with %s\n",
+            bob.received_file_len, bob.received_sha[0] ? bob.received_sha : "(none)", len, sent_sha);
+    rc = 1;
+  } else {
+    printf("bob received the file: %zu bytes, sha256 matches (%s)\n", len, sent_sha);
+  }
+  msrp_session_shutdown(alice.s, true, 5000);
+  msrp_session_free(alice.s);
+  msrp_session_free(bob.s);
+  fflush(stdout);
+  summary(&alice);
+  if (verdict(&alice) != 0) rc = 1;
+  msrp_string_free(bob_path);
+  msrp_string_free(alice_path);
+  msrp_connector_free(acc);
+  msrp_connector_free(con);
+  msrp_context_free(ctx);
+  printf(rc == 0 ? "demo OK\n" : "demo FAILED\n");
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  parse(&o, argc, argv);
+  if (!strcmp(o.role, "demo")) return run_demo(&o);
+  return run_peer(&o);
+}
