@@ -54,6 +54,8 @@ OPTIONAL = {
     ("msrp_session_send_file", "message"),
     ("msrp_tls_generate_self_signed", "name"),
     ("msrp_connector_new_relay", "logger"),
+    ("msrp_session_send_report", "comment"),
+    ("msrp_session_send_report", "sent"),
     ("msrp_connector_prepare_async", "local_uri"),
     ("msrp_tls_fingerprint", "hash"),
     ("msrp_connector_set_peer_fingerprint", "fingerprint"),

@@ -83,7 +83,7 @@ typedef struct {
 
 /* Binds a raw socket to a new session on the shared server (reassembly mode,
  * messages up to 512 KiB). */
-static int attack_open(attacker *at, int n) {
+static int attack_open_cb(attacker *at, int n, const msrp_session_callbacks *cbs, void *ud) {
   char *spath = NULL;
   memset(at, 0, sizeof *at);
   CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
@@ -113,10 +113,25 @@ static int attack_open(attacker *at, int n) {
   CHECK(completion_wait(&done, 5000) && done.result == MSRP_RESULT_OK);
   msrp_session_options o = msrp_session_options_default();
   o.max_message_size = 512 * 1024;
-  CHECK_OK(msrp_session_new(done.transport, &o, NULL, NULL, NULL, &at->session));
+  CHECK_OK(msrp_session_new(done.transport, &o, cbs, ud, NULL, &at->session));
   completion_destroy(&done);
   return 0;
 }
+
+static int attack_open(attacker *at, int n) { return attack_open_cb(at, n, NULL, NULL); }
+
+static int dropped_messages;
+
+static void drop_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  (void)ud;
+  (void)head;
+  (void)data;
+  (void)len;
+  dropped_messages++;
+}
+
+/* msrp_session_callbacks.on_closed into a completion */
+static void drop_on_closed(void *ud, msrp_result why, const char *msg) { completion_set(ud, why, msg); }
 
 static void attack_close(attacker *at) {
   if (at->fd >= 0) close(at->fd);
@@ -244,6 +259,31 @@ int main(void) {
   CHECK(send_all(at.fd, garbage, sizeof garbage - 1) == 0);
   CHECK(closed_within(at.fd, 5000));
   attack_close(&at);
+
+  /* The peer drops in the middle of a chunk: the session ends with
+   * MSRP_RESULT_CLOSED and says so; nothing half-received is delivered. */
+  completion dropped;
+  completion_init(&dropped);
+  msrp_session_callbacks dcb;
+  memset(&dcb, 0, sizeof dcb);
+  dcb.on_message = drop_on_message;
+  dcb.on_closed = drop_on_closed;
+  attack_open_cb(&at, 5, &dcb, &dropped);
+  hl = snprintf(head, sizeof head,
+                "MSRP half0001 SEND\r\nTo-Path: %s\r\nFrom-Path: %s\r\nMessage-ID: half1\r\n"
+                "Byte-Range: 1-4000/4000\r\nContent-Type: text/plain\r\n\r\n",
+                at.to, at.from);
+  CHECK(send_all(at.fd, head, (size_t)hl) == 0);
+  CHECK(send_all(at.fd, junk, 1000) == 0);
+  close(at.fd);
+  at.fd = -1;
+  CHECK(completion_wait(&dropped, 5000));
+  CHECK(dropped.result == MSRP_RESULT_CLOSED);
+  CHECK(strstr(dropped.message, "middle of a chunk") != NULL);
+  CHECK(dropped_messages == 0);
+  CHECK(msrp_session_is_closed(at.session));
+  attack_close(&at);
+  completion_destroy(&dropped);
 
   /* The legitimate session never noticed. */
   CHECK_OK(msrp_session_deliver_chunk(la, ping, 5000, NULL));

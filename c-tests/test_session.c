@@ -27,6 +27,12 @@ typedef struct {
   size_t stream_got;
   int stream_done;
   int freed;
+  /* when set, on_message sends a REPORT about the message with this code */
+  msrp_session *self;
+  uint16_t report_code;
+  msrp_result report_result;
+  bool report_sent;
+  msrp_result report_on_report_chunk;
 } inbox;
 
 static void inbox_init(inbox *b) {
@@ -56,6 +62,8 @@ static void s_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, 
   if (len) memcpy(b->last, data, len);
   b->last_len = len;
   if (b->big_len && len == b->big_len) b->big_position = b->messages;
+  if (b->report_code && b->self)
+    b->report_result = msrp_session_send_report(b->self, head, b->report_code, "Could not deliver", &b->report_sent);
   b->messages++;
   b->total_bytes += len;
   bump(b);
@@ -86,6 +94,8 @@ static void s_on_report(void *ud, msrp_chunk *r) {
   char *mid = NULL, *range = NULL;
   uint16_t code = 0;
   pthread_mutex_lock(&b->m);
+  /* A REPORT cannot itself be reported on. */
+  if (b->self) b->report_on_report_chunk = msrp_session_send_report(b->self, r, 500, NULL, NULL);
   msrp_chunk_message_id(r, &mid);
   msrp_chunk_header(r, "Byte-Range", &range);
   msrp_chunk_status(r, &code, NULL);
@@ -286,6 +296,47 @@ static void test_success_report(void) {
   CHECK(strcmp(p.ia.last_report_mid, "report-me-please") == 0);
   CHECK(strcmp(p.ia.last_report_range, "1-4500/4500") == 0);
   CHECK(p.ia.last_report_status == 200);
+  spair_close(&p);
+}
+
+/* The application reports a failure found after the 200 (reference
+ * send_report): a failure REPORT goes back when Failure-Report asks for it,
+ * none for a 200 without Success-Report, and none with Failure-Report no. */
+static void test_application_failure_report(void) {
+  spair p;
+  spair_open(&p, NULL, NULL);
+  p.ib.self = p.b;
+  p.ia.self = p.a;
+  /* 200 about a message that asked for no success REPORT: nothing to send. */
+  pthread_mutex_lock(&p.ib.m);
+  p.ib.report_code = 200;
+  pthread_mutex_unlock(&p.ib.m);
+  msrp_message_options mo = msrp_message_options_default();
+  mo.message_id = "fail-me-1";
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"hello", 5, "text/plain", &mo, NULL, NULL, NULL));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 1, 5000));
+  CHECK(p.ib.report_result == MSRP_RESULT_OK && !p.ib.report_sent);
+  /* A failure code: the REPORT reaches the sender with the message's range. */
+  pthread_mutex_lock(&p.ib.m);
+  p.ib.report_code = 503;
+  pthread_mutex_unlock(&p.ib.m);
+  mo.message_id = "fail-me-2";
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"second", 6, "text/plain", &mo, NULL, NULL, NULL));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 2, 5000));
+  CHECK(p.ib.report_result == MSRP_RESULT_OK && p.ib.report_sent);
+  CHECK(wait_for(&p.ia, &p.ia.reports, 1, 5000));
+  CHECK(strcmp(p.ia.last_report_mid, "fail-me-2") == 0);
+  CHECK(strcmp(p.ia.last_report_range, "1-6/6") == 0);
+  CHECK(p.ia.last_report_status == 503);
+  CHECK(p.ia.report_on_report_chunk == MSRP_RESULT_WRONG_KIND);
+  /* Failure-Report no: the sender wants no failure REPORT. */
+  mo.message_id = "fail-me-3";
+  mo.failure_report = MSRP_REPORT_NO;
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"third", 5, "text/plain", &mo, NULL, NULL, NULL));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 3, 5000));
+  CHECK(p.ib.report_result == MSRP_RESULT_OK && !p.ib.report_sent);
+  usleep(100000);
+  CHECK(p.ia.reports == 1);
   spair_close(&p);
 }
 
@@ -788,6 +839,7 @@ static void test_bad_arguments(void) {
 int main(void) {
   test_deliver_chunk_both_ways();
   test_success_report();
+  test_application_failure_report();
   test_receiving_rules();
   test_timeout_and_peer_close();
   test_pending_callbacks_on_close();

@@ -1928,6 +1928,30 @@ msrp_result msrp_session_send_file(const struct msrp_session *s,
                                    uint64_t *message);
 
 /**
+ * Reference `send_report`: sends a REPORT about `chunk`, a SEND request
+ * this session received (e.g. the head given to `on_message`, or a chunk
+ * from `on_chunk`), with `code` and `comment` (may be NULL) in its Status
+ * and the chunk's Byte-Range. As in the reference, the REPORT goes out only
+ * when the chunk asked for it: Success-Report `yes`, or Failure-Report
+ * `yes`/`partial` with a code other than 200 — the way to report a failure
+ * found after the transaction was answered (the session's own success
+ * REPORTs for whole messages are automatic). For the head given to
+ * `on_message` the REPORT covers the whole message; for a chunk, its bytes. `sent` (may be NULL) tells
+ * whether a REPORT was queued. Errors: `MSRP_RESULT_WRONG_KIND` for a
+ * chunk that is not a SEND, `MSRP_RESULT_MISSING_HEADER` without a
+ * Message-ID, `MSRP_RESULT_INVALID_CODE`, `MSRP_RESULT_CLOSED`.
+ *
+ * # Safety
+ * `s` and `chunk` are NULL or live; `comment` is NULL or a NUL-terminated
+ * string; `sent` is NULL or writable.
+ */
+msrp_result msrp_session_send_report(const struct msrp_session *s,
+                                     const struct msrp_chunk *chunk,
+                                     uint16_t code,
+                                     const char *comment,
+                                     bool *sent);
+
+/**
  * Cancels an outgoing message: no more of its chunks are sent; if some
  * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
  * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.

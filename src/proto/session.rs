@@ -1043,6 +1043,73 @@ impl Session {
         true
     }
 
+    /// Reference `send_report`: queues a REPORT about a SEND chunk we
+    /// received, with `code` in its Status and the chunk's own Byte-Range.
+    /// As the reference's `make_report`, a REPORT goes out only when the
+    /// chunk asked for one: Success-Report `yes`, or Failure-Report `yes` or
+    /// `partial` with a code other than 200 (a failure found after the
+    /// transaction was answered, e.g. the message could not be delivered to
+    /// the user). Returns whether a REPORT was queued.
+    pub fn send_report(
+        &mut self,
+        chunk: &Chunk,
+        code: u16,
+        comment: Option<&str>,
+    ) -> Result<bool, super::chunk::ChunkError> {
+        use super::chunk::ChunkError;
+        if chunk.method() != Some("SEND") {
+            return Err(ChunkError::WrongKind(
+                "REPORTs are sent about SEND requests only",
+            ));
+        }
+        if !(100..=999).contains(&code) {
+            return Err(ChunkError::InvalidCode);
+        }
+        let success = chunk.success_report().unwrap_or(ReportMode::No) == ReportMode::Yes;
+        let failure = matches!(
+            chunk.failure_report().unwrap_or(ReportMode::Yes),
+            ReportMode::Yes | ReportMode::Partial
+        );
+        if !(success || (failure && code != 200)) {
+            return Ok(false);
+        }
+        let message_id = chunk
+            .message_id()
+            .ok_or(ChunkError::MissingHeader("Message-ID"))?
+            .to_owned();
+        let size = chunk.size() as u64;
+        let range = match chunk.byte_range()? {
+            // The head of a whole message (as on_message gives it) carries
+            // no body: the REPORT is about the whole message.
+            Some(r) if size == 0 && r.total.is_some_and(|t| t > 0) => ByteRange {
+                start: 1,
+                end: r.total,
+                total: r.total,
+            },
+            Some(r) => ByteRange {
+                start: r.start,
+                end: Some(r.start.saturating_add(size).saturating_sub(1)),
+                total: r.total,
+            },
+            None => ByteRange {
+                start: 1,
+                end: Some(size),
+                total: Some(size),
+            },
+        };
+        let mut r = Chunk::request("REPORT").expect("REPORT is valid");
+        self.set_paths(&mut r);
+        r.set_message_id(&message_id)?;
+        r.set_byte_range(range)?;
+        r.set_status(&Status {
+            namespace: 0,
+            code,
+            comment: comment.map(str::to_owned),
+        })?;
+        self.control.push_back(r);
+        Ok(true)
+    }
+
     fn success_report(&mut self, send: &Chunk, message_id: &str, total: u64) {
         let mut r = Chunk::request("REPORT").expect("REPORT is valid");
         self.set_paths(&mut r);
