@@ -427,6 +427,7 @@ impl RelayConnector {
                 local,
                 settings,
                 logger,
+                auth.use_path.clone(),
                 auth.expires,
             ))
         });
@@ -523,6 +524,7 @@ async fn refresh_loop(
     local: Uri,
     settings: RelaySettings,
     logger: Option<LoggerRef>,
+    use_path: Vec<Uri>,
     mut expires: u64,
 ) {
     let mut s = settings;
@@ -544,6 +546,17 @@ async fn refresh_loop(
                     Level::Debug,
                     &format!("AUTH refreshed with {relay}: Expires {}", a.expires),
                 );
+                if !crate::proto::transport::paths_equivalent(&a.use_path, &use_path) {
+                    log(
+                        &logger,
+                        Level::Warn,
+                        &format!(
+                            "the relay answered the AUTH refresh with another Use-Path ({} instead of {}): the path given in SDP no longer reaches us",
+                            format_path(&a.use_path),
+                            format_path(&use_path)
+                        ),
+                    );
+                }
                 expires = a.expires;
             }
             Ok(Err(e)) => {
