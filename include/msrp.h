@@ -1482,6 +1482,11 @@ msrp_result msrp_connector_new(const struct msrp_context *ctx,
  * connector opens its listening socket here and puts the real port in the
  * path when the port is 0. Without `local_uri`: `msrp://127.0.0.1:9/<random>;tcp`
  * (active; port 9 per RFC 6135) or `msrp://127.0.0.1:<free port>/<random>;tcp` (passive).
+ * For a relay connection (`msrp_connector_new_relay`) this connects to the
+ * relay and authenticates, waiting at most 30 s, and the path starts with
+ * the relay's Use-Path; it is then a blocking call (from a callback use
+ * `msrp_connector_prepare_async`). An `msrps` URI needs TLS settings with a
+ * certificate on a passive connector (`msrp_connector_set_tls`).
  *
  * # Safety
  * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
