@@ -66,6 +66,14 @@ static double msrp_bulk(msrp_context *ctx, size_t total, const msrp_tls *ta, con
   return (double)got / dt / 1e6;
 }
 
+static double median3(const double v[3]) {
+  double a = v[0], b = v[1], c = v[2];
+  if (a > b) { double t = a; a = b; b = t; }
+  if (b > c) { double t = b; b = c; c = t; }
+  if (a > b) { double t = a; a = b; b = t; }
+  return b;
+}
+
 int main(int argc, char **argv) {
   int pairs = argc > 1 ? atoi(argv[1]) : 300;
   size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 512;
@@ -91,9 +99,16 @@ int main(int argc, char **argv) {
   must(msrp_tls_new(&tc), "tls");
   must(msrp_tls_generate_self_signed(ta, "acceptor.invalid"), "certificate");
   must(msrp_tls_generate_self_signed(tc, "connector.invalid"), "certificate");
-  double rb2 = raw_bulk(total), tb = msrp_bulk(ctx, total, ta, tc);
-  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"raw_tcp\",\"MB_per_s\":%.0f,\"bytes\":%zu}\n", rb2, total);
-  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport_tls\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"ratio_to_raw\":%.3f}\n", tb, total, tb / rb2);
+  /* The raw baseline swings between runs on a shared machine: alternate
+   * raw and TLS three times and compare the medians. */
+  double rr[3], tt[3];
+  for (int i = 0; i < 3; i++) {
+    rr[i] = raw_bulk(total);
+    tt[i] = msrp_bulk(ctx, total, ta, tc);
+  }
+  double rb2 = median3(rr), tb = median3(tt);
+  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"raw_tcp\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3}\n", rb2, total);
+  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport_tls\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3,\"ratio_to_raw\":%.3f,\"goal\":\">=0.4\"}\n", tb, total, tb / rb2);
   msrp_tls_free(ta);
   msrp_tls_free(tc);
   msrp_context_free(ctx);

@@ -354,3 +354,51 @@ fn shared_server_over_tls_checks_fingerprints_per_session() {
     assert_eq!(e.kind, ErrorKind::BindRejected);
     assert!(e.msg.contains("403"), "{e}");
 }
+
+#[test]
+fn a_large_chunk_to_a_slow_reader_arrives_whole() {
+    // Back-pressure through TLS: the reader is slower than the writer, so
+    // the socket and the read queue fill up while a chunk larger than both
+    // is written; every byte must still arrive, with no later write to push
+    // the last TLS records out.
+    let a = self_signed("acceptor.example");
+    let c = self_signed("connector.example");
+    let (fa, fc) = (fp(&a), fp(&c));
+    let (rc, ra) = connect("127.0.0.1", a, c, Some(fc), Some(fa));
+    let (tc, ta) = (Arc::new(rc.unwrap()), ra.unwrap());
+    let ctx = ctx();
+    for round in 0..2 {
+        // Larger than what loopback socket buffers and our read queue hold.
+        let data: Vec<u8> = (0..24 * 1024 * 1024u32)
+            .map(|i| (i % 253) as u8 ^ round)
+            .collect();
+        let chunk = make_chunk(
+            tc.local_path(),
+            tc.remote_path(),
+            &ChunkParams {
+                data: &data,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let tc2 = tc.clone();
+        let ctx2 = ctx.clone();
+        let writer = std::thread::spawn(move || ctx2.block_on(T, tc2.write_chunk(&chunk)));
+        std::thread::sleep(Duration::from_millis(100));
+        // A slow reader: 64 KiB at a time with a pause, so the socket stays
+        // full while the writer finishes.
+        let mut got = Vec::with_capacity(data.len());
+        loop {
+            let r = ctx
+                .block_on(Duration::from_secs(5), ta.read_chunk(64 * 1024))
+                .expect("the rest of the chunk arrives");
+            got.extend_from_slice(r.chunk.data());
+            if r.complete {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        assert!(got == data);
+        writer.join().unwrap().unwrap();
+    }
+}

@@ -766,6 +766,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             wr.write_all(&joined).await
         };
+        // TLS may keep the last records of a write in its buffer when the
+        // socket was full (write_all only hands over the plaintext): flush
+        // so they go out now, not with the next write. A no-op on TCP.
+        let r = match r {
+            Ok(()) => wr.flush().await,
+            e => e,
+        };
         queued.bytes.fetch_sub(total, Ordering::AcqRel);
         queued.drained.notify_waiters();
         if let Err(e) = r {
