@@ -54,6 +54,31 @@ impl Ca {
         self.issuer.pem()
     }
 
+    /// Client settings that trust this CA only.
+    fn trusted_by_client(&self) -> TlsSettings {
+        let mut client = TlsSettings::default();
+        client.add_ca_pem(self.pem().as_bytes()).unwrap();
+        client
+    }
+
+    /// Connects a client trusting `trust` to an acceptor at `host` with a
+    /// leaf of this CA for `names`.
+    fn connect_leaf(
+        &self,
+        trust: &Ca,
+        host: &str,
+        names: &[&str],
+        expired: bool,
+    ) -> (Result<Transport, Error>, Result<Transport, Error>) {
+        connect(
+            host,
+            self.leaf(names, expired),
+            trust.trusted_by_client(),
+            None,
+            None,
+        )
+    }
+
     /// Settings holding a leaf for `names`, valid now unless `expired`.
     fn leaf(&self, names: &[&str], expired: bool) -> TlsSettings {
         let key = KeyPair::generate().unwrap();
@@ -181,15 +206,7 @@ fn client_without_certificate_fails_when_a_fingerprint_is_expected() {
 #[test]
 fn ca_verification_right_name_passes() {
     let ca = Ca::new("Test CA");
-    let mut client = TlsSettings::default();
-    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
-    let (rc, ra) = connect(
-        "localhost",
-        ca.leaf(&["localhost"], false),
-        client,
-        None,
-        None,
-    );
+    let (rc, ra) = ca.connect_leaf(&ca, "localhost", &["localhost"], false);
     rc.unwrap();
     ra.unwrap();
 }
@@ -197,15 +214,7 @@ fn ca_verification_right_name_passes() {
 #[test]
 fn ca_verification_ip_address_name_passes() {
     let ca = Ca::new("Test CA");
-    let mut client = TlsSettings::default();
-    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
-    let (rc, ra) = connect(
-        "127.0.0.1",
-        ca.leaf(&["127.0.0.1"], false),
-        client,
-        None,
-        None,
-    );
+    let (rc, ra) = ca.connect_leaf(&ca, "127.0.0.1", &["127.0.0.1"], false);
     rc.unwrap();
     ra.unwrap();
 }
@@ -213,15 +222,7 @@ fn ca_verification_ip_address_name_passes() {
 #[test]
 fn ca_verification_wrong_name_fails() {
     let ca = Ca::new("Test CA");
-    let mut client = TlsSettings::default();
-    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
-    let (rc, ra) = connect(
-        "localhost",
-        ca.leaf(&["relay.example.org"], false),
-        client,
-        None,
-        None,
-    );
+    let (rc, ra) = ca.connect_leaf(&ca, "localhost", &["relay.example.org"], false);
     let e = rc.unwrap_err();
     assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
     assert!(e.msg.contains("NotValidForName"), "{e}");
@@ -231,15 +232,7 @@ fn ca_verification_wrong_name_fails() {
 #[test]
 fn ca_verification_expired_fails() {
     let ca = Ca::new("Test CA");
-    let mut client = TlsSettings::default();
-    client.add_ca_pem(ca.pem().as_bytes()).unwrap();
-    let (rc, _ra) = connect(
-        "localhost",
-        ca.leaf(&["localhost"], true),
-        client,
-        None,
-        None,
-    );
+    let (rc, _ra) = ca.connect_leaf(&ca, "localhost", &["localhost"], true);
     let e = rc.unwrap_err();
     assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
     assert!(e.msg.contains("Expired"), "{e}");
@@ -249,15 +242,7 @@ fn ca_verification_expired_fails() {
 fn ca_verification_unknown_issuer_fails() {
     let ca = Ca::new("Test CA");
     let other = Ca::new("Other CA");
-    let mut client = TlsSettings::default();
-    client.add_ca_pem(other.pem().as_bytes()).unwrap();
-    let (rc, _ra) = connect(
-        "localhost",
-        ca.leaf(&["localhost"], false),
-        client,
-        None,
-        None,
-    );
+    let (rc, _ra) = ca.connect_leaf(&other, "localhost", &["localhost"], false);
     let e = rc.unwrap_err();
     assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e}");
     assert!(e.msg.contains("UnknownIssuer"), "{e}");
