@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+
 #include "msrp.h"
 
 #define CHUNK (64 * 1024)
@@ -188,6 +190,37 @@ static inline void msrp_pair_with(msrp_context *ctx, const msrp_tls *acc_tls, co
 
 static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_transport **passive) {
   msrp_pair_with(ctx, NULL, NULL, active, passive);
+}
+
+/* ---- session workloads shared by the session and relay benchmarks ---- */
+
+/* A read callback for msrp_outgoing_file that hands out `*left` zero bytes. */
+static inline size_t zero_reader(void *ud, uint8_t *buf, size_t len) {
+  size_t *left = ud;
+  (void)buf; /* libmsrp hands a zeroed buffer; leave the bytes as they are */
+  size_t n = len < *left ? len : *left;
+  *left -= n;
+  return n;
+}
+
+/* Queues `total` zero bytes as one file on `s`; `left` must live until sent. */
+static inline void send_zeros(msrp_session *s, size_t total, size_t *left, const msrp_message_callbacks *mc,
+                              void *ud) {
+  *left = total;
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = zero_reader;
+  f.read_userdata = left;
+  f.size = total;
+  must(msrp_session_send_file(s, &f, NULL, mc, ud, NULL), "send_file");
+}
+
+/* Polls until `*v` reaches `want` or `max_s` seconds passed. */
+static inline void wait_until(atomic_ullong *v, unsigned long long want, double max_s) {
+  double until = now_s() + max_s;
+  const struct timespec pause = {0, 200000};
+  while (atomic_load(v) < want && now_s() < until) nanosleep(&pause, NULL);
 }
 
 #endif

@@ -9,7 +9,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
 
-#include <stdatomic.h>
 
 typedef struct {
   atomic_ullong bytes;
@@ -42,14 +41,6 @@ static void c_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
   atomic_fetch_add(&k->done, 1);
 }
 
-static size_t zero_reader(void *ud, uint8_t *buf, size_t len) {
-  size_t *left = ud;
-  (void)buf; /* libmsrp hands a zeroed buffer; leave the bytes as they are */
-  size_t n = len < *left ? len : *left;
-  *left -= n;
-  return n;
-}
-
 static void sessions(msrp_context *ctx, const msrp_session_options *oa, const msrp_session_options *ob,
                      counters *ka, counters *kb, msrp_session **a, msrp_session **b) {
   msrp_transport *ta = NULL, *tb = NULL;
@@ -57,11 +48,6 @@ static void sessions(msrp_context *ctx, const msrp_session_options *oa, const ms
   msrp_session_callbacks ca = {c_on_message, c_on_chunk, NULL, NULL, NULL};
   must(msrp_session_new(ta, oa, &ca, ka, NULL, a), "session a");
   must(msrp_session_new(tb, ob, &ca, kb, NULL, b), "session b");
-}
-
-static void wait_until(atomic_ullong *v, unsigned long long want, double max_s) {
-  double until = now_s() + max_s;
-  while (atomic_load(v) < want && now_s() < until) usleep(200);
 }
 
 static double msrp_bulk_session(msrp_context *ctx, size_t total) {
@@ -72,16 +58,10 @@ static double msrp_bulk_session(msrp_context *ctx, size_t total) {
   memset(&kb, 0, sizeof kb);
   msrp_session *a = NULL, *b = NULL;
   sessions(ctx, NULL, &ob, &ka, &kb, &a, &b);
-  size_t left = total;
-  msrp_outgoing_file f;
-  memset(&f, 0, sizeof f);
-  f.fd = -1;
-  f.read = zero_reader;
-  f.read_userdata = &left;
-  f.size = total;
+  size_t left;
   msrp_message_callbacks mc = {NULL, c_done};
   double t0 = now_s();
-  must(msrp_session_send_file(a, &f, NULL, &mc, &ka, NULL), "send_file");
+  send_zeros(a, total, &left, &mc, &ka);
   wait_until(&kb.bytes, total, 120);
   double dt = now_s() - t0;
   if (atomic_load(&kb.bytes) != total) fprintf(stderr, "bulk: only %llu bytes arrived\n", (unsigned long long)atomic_load(&kb.bytes));
@@ -232,15 +212,9 @@ static double msrp_slow_reader_peak_mib(msrp_context *ctx, size_t total, usecond
   smp.peak = idle;
   pthread_t th;
   pthread_create(&th, NULL, sample_rss, &smp);
-  size_t left = total;
-  msrp_outgoing_file f;
-  memset(&f, 0, sizeof f);
-  f.fd = -1;
-  f.read = zero_reader;
-  f.read_userdata = &left;
-  f.size = total;
+  size_t left;
   double t0 = now_s();
-  must(msrp_session_send_file(a, &f, NULL, NULL, NULL, NULL), "send_file");
+  send_zeros(a, total, &left, NULL, NULL);
   wait_until(&kb.bytes, total, 600);
   *mbps = (double)atomic_load(&kb.bytes) / (now_s() - t0) / 1e6;
   atomic_store(&smp.stop, 1);
