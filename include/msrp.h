@@ -27,27 +27,6 @@
 #include <stdint.h>
 
 /**
- * The default port of MSRP URIs without one (RFC 4975 §9 registers 2855 for msrp).
- */
-#define DEFAULT_PORT 2855
-
-/**
- * The port of MSRP relays found without SRV (RFC 4976 §6.2).
- */
-#define RELAY_PORT 2855
-
-/**
- * How many bytes of received messages may wait for the application before
- * the session stops reading from the connection (backpressure).
- */
-#define RECEIVE_BUDGET (1024 * 1024)
-
-/**
- * Decoded events buffered between the reader task and the application.
- */
-#define EVENT_QUEUE 8
-
-/**
  * Continuation flag `$`: the last chunk of a message.
  */
 #define MSRP_FLAG_END 36
@@ -88,34 +67,9 @@
 #define MSRP_RELAY_CHUNK_SIZE 8192
 
 /**
- * RFC 3986 unreserved: ALPHA DIGIT - . _ ~
+ * The port MSRP URIs and relays use when none is given.
  */
-#define UNRESERVED 1
-
-/**
- * RFC 4975 token: ALPHA DIGIT - . ! % * _ + ` ' ~
- */
-#define TOKEN 2
-
-/**
- * RFC 4975 ident-char: ALPHA DIGIT . - + % =
- */
-#define IDENT 4
-
-/**
- * RFC 3986 sub-delims: ! $ & ' ( ) * + , ; =
- */
-#define SUB_DELIM 8
-
-/**
- * RFC 4975 session-id characters: unreserved + = /
- */
-#define SESSION 16
-
-/**
- * ALPHA DIGIT
- */
-#define ALNUM 32
+#define MSRP_DEFAULT_PORT 2855
 
 /**
  * Result of every fallible libmsrp call. Numbers are fixed and never reused.

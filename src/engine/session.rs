@@ -124,18 +124,33 @@ impl Shared {
     /// As `pump`, but only while at most `busy` bytes are queued: callers on
     /// the hot path send at once when the connection is idle (latency) and
     /// leave busy periods to the writer task, which batches.
+    ///
+    /// What one call takes from the session is written with one system
+    /// call, from this thread, when the connection is idle and no
+    /// transaction of ours waits for a response (a lone request or a burst
+    /// of responses); otherwise it is queued for the transport's writer, so
+    /// that a stream of requests leaves in large batches.
     fn pump_bounded(&self, s: &mut Session, t: &Transport, busy: usize) -> Result<(), Error> {
         if t.queued_bytes() > busy {
             return Ok(());
         }
         let now = Instant::now();
-        while t.queued_bytes() < WRITE_BATCH {
+        let direct = !s.has_pending();
+        let mut bytes = t.queued_bytes();
+        let mut out = Vec::new();
+        while bytes < WRITE_BATCH {
             match s.poll_transmit(now) {
-                Some(c) => t.write_chunk_nowait(&c)?,
+                Some(c) => {
+                    bytes += c.size() + 256;
+                    out.push(c);
+                }
                 None => break,
             }
         }
-        Ok(())
+        if out.is_empty() {
+            return Ok(());
+        }
+        t.send_chunks(out, direct)
     }
 
     /// Pumps (when the connection is idle) and flushes after the session
@@ -328,30 +343,37 @@ impl Drop for SessionDriver {
     }
 }
 
+/// Most received chunks handled under one lock (their responses leave together).
+const READ_BURST: usize = 64;
+
 async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
+    let mut got = Vec::with_capacity(READ_BURST);
     loop {
         sh.wait_for_budget().await;
-        match t.read_chunk(SEGMENT).await {
-            Ok(r) => {
-                // Responses to what arrived go out from here, at once.
-                let (sent, wake) = {
-                    let mut s = sh.lock();
-                    s.handle_part(r.chunk, r.segment <= 1, r.complete, Instant::now());
-                    let sent = sh.after_change(&mut s, &t);
-                    (sent, sh.writer_needed(&s))
-                };
-                if let Err(e) = sent {
-                    sh.end(&t, e);
-                    return;
-                }
-                if wake {
-                    sh.wake.notify_one();
+        t.read_chunks(SEGMENT, READ_BURST, &mut got).await;
+        // Responses to what arrived go out from here, at once.
+        let mut failed = None;
+        let (sent, wake) = {
+            let mut s = sh.lock();
+            for r in got.drain(..) {
+                match r {
+                    Ok(r) => s.handle_part(r.chunk, r.segment <= 1, r.complete, Instant::now()),
+                    Err(e) => failed = Some(e),
                 }
             }
-            Err(e) => {
-                sh.end(&t, e);
-                return;
-            }
+            let sent = sh.after_change(&mut s, &t);
+            (sent, sh.writer_needed(&s))
+        };
+        if let Some(e) = failed {
+            sh.end(&t, e);
+            return;
+        }
+        if let Err(e) = sent {
+            sh.end(&t, e);
+            return;
+        }
+        if wake {
+            sh.wake.notify_one();
         }
     }
 }

@@ -6,10 +6,13 @@
 //! Memory is bounded: the reader stops reading when the application has not
 //! taken [`EVENT_QUEUE`] events (at most 64 KiB each).
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
@@ -22,8 +25,9 @@ use crate::proto::transport::segment;
 use crate::proto::uri::Uri;
 use crate::proto::{Chunk, Flag};
 
-/// Decoded events buffered between the reader task and the application.
-pub const EVENT_QUEUE: usize = 8;
+/// Batches of decoded events (one batch per socket read) buffered between
+/// the reader task and the application.
+pub const EVENT_QUEUE: usize = 4;
 /// Chunks up to this size are assembled by the reader task and passed on whole.
 const WHOLE_LIMIT: usize = 256 * 1024;
 const READ_BUF: usize = 128 * 1024;
@@ -49,8 +53,9 @@ struct Current {
 }
 
 struct ReadState {
-    rx: mpsc::Receiver<InEvent>,
-    ahead: Option<InEvent>,
+    rx: mpsc::Receiver<Vec<InEvent>>,
+    /// Events received and not yet handled, in order.
+    ahead: VecDeque<InEvent>,
     cur: Option<Current>,
     done: Option<Error>,
 }
@@ -68,12 +73,104 @@ pub struct Received {
     pub complete: bool,
 }
 
+/// One encoded chunk waiting to be written. Small bodies are copied next to
+/// the head (one buffer); larger ones stay in the chunk's own buffer and go
+/// out with a vectored write, so body bytes are never copied on the way out.
 struct WriteJob {
-    bytes: Vec<u8>,
+    /// Start line and headers; with `inline`, also the body and the end-line.
+    head: Vec<u8>,
+    body: Vec<u8>,
+    tail: Vec<u8>,
+    inline: bool,
     head_len: usize,
     body_len: usize,
+    /// Bytes already written (a direct write that did not finish).
+    sent: usize,
     chunk: Option<Chunk>,
     done: Option<oneshot::Sender<Result<(), Error>>>,
+}
+
+/// Bodies up to this size are copied into the head buffer.
+const INLINE_BODY: usize = 4096;
+
+impl WriteJob {
+    fn new(mut chunk: Chunk, log: bool, done: Option<oneshot::Sender<Result<(), Error>>>) -> Self {
+        let body_len = chunk.size();
+        let inline = body_len <= INLINE_BODY;
+        let mut head = Vec::with_capacity(256 + if inline { body_len } else { 0 });
+        chunk.encode_start(&mut head);
+        let head_len = head.len();
+        let mut tail = Vec::new();
+        let body = if inline {
+            head.extend_from_slice(chunk.data());
+            chunk.encode_end(chunk.flag(), &mut head);
+            Vec::new()
+        } else {
+            chunk.encode_end(chunk.flag(), &mut tail);
+            if log {
+                chunk.data().to_vec()
+            } else {
+                chunk.take_data()
+            }
+        };
+        WriteJob {
+            head,
+            body,
+            tail,
+            inline,
+            head_len,
+            body_len,
+            sent: 0,
+            chunk: log.then_some(chunk),
+            done,
+        }
+    }
+
+    /// The head, body and end-line as written.
+    fn parts(&self) -> [&[u8]; 3] {
+        if self.inline {
+            let (h, rest) = self.head.split_at(self.head_len);
+            let (b, t) = rest.split_at(self.body_len);
+            [h, b, t]
+        } else {
+            [&self.head, &self.body, &self.tail]
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len() + self.tail.len()
+    }
+
+    /// Appends what is left to write of this job.
+    fn slices<'a>(&'a self, out: &mut Vec<IoSlice<'a>>) {
+        let mut skip = self.sent;
+        for part in [&self.head[..], &self.body[..], &self.tail[..]] {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            out.push(IoSlice::new(&part[skip..]));
+            skip = 0;
+        }
+    }
+
+    fn finish(self, r: Result<(), Error>) {
+        if let Some(d) = self.done {
+            let _ = d.send(r);
+        }
+    }
+}
+
+/// What waits for the writer task.
+struct WriteQueue {
+    jobs: VecDeque<WriteJob>,
+    /// The writer task is writing jobs it took from here.
+    busy: bool,
+    /// False once closed locally: the writer writes what is queued, then shuts down.
+    open: bool,
+    /// Plain TCP without logging: the socket, so that a caller can write
+    /// at once when nothing is queued or being written (saves a task hand-off).
+    direct: Option<Arc<OwnedWriteHalf>>,
 }
 
 /// A bound connection.
@@ -93,10 +190,13 @@ pub struct Transport {
 /// The sending side, shared with [`Requester`]s.
 struct Out {
     ctx: Arc<Context>,
-    logger: Option<LoggerRef>,
-    tx: Mutex<Option<mpsc::UnboundedSender<WriteJob>>>,
+    /// Whether the writer logs what it writes (a logger was set at start).
+    log: bool,
+    q: Mutex<WriteQueue>,
+    /// Wakes the writer task when jobs are queued or the queue closes.
+    wake: Notify,
     closed: Arc<CloseState>,
-    queued: Arc<Queued>,
+    queued: Queued,
 }
 
 /// Responses that a [`Requester`] waits for: the reader task hands them
@@ -171,7 +271,7 @@ impl Requester {
                 self.pending.count.fetch_sub(1, Ordering::AcqRel);
             }
         };
-        if let Err(e) = self.out.enqueue(req, None) {
+        if let Err(e) = self.out.enqueue(req.clone(), None) {
             forget();
             return Err(e);
         }
@@ -207,44 +307,89 @@ struct CloseState {
 }
 
 impl Out {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriteQueue> {
+        self.q.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn enqueue(
         &self,
-        chunk: &Chunk,
+        chunk: Chunk,
         done: Option<oneshot::Sender<Result<(), Error>>>,
     ) -> Result<(), Error> {
-        if self.closed.is() || self.ctx.is_closed() {
-            return Err(self.closed.error());
-        }
-        let mut bytes = Vec::with_capacity(chunk.size() + 256);
-        chunk.encode_start(&mut bytes);
-        let head_len = bytes.len();
+        let job = self.job(chunk, done)?;
+        self.enqueue_jobs(vec![job], false)
+    }
+
+    fn job(
+        &self,
+        chunk: Chunk,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Result<WriteJob, Error> {
         if chunk.body_contains_end_line(chunk.data()) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "the body contains the chunk's end-line; give the chunk another transaction id",
             ));
         }
-        bytes.extend_from_slice(chunk.data());
-        chunk.encode_end(chunk.flag(), &mut bytes);
-        let with_log = effective(&self.logger).is_some();
-        let job = WriteJob {
-            bytes,
-            head_len,
-            body_len: chunk.size(),
-            chunk: with_log.then(|| chunk.clone()),
-            done,
-        };
-        let len = job.bytes.len();
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        self.queued.bytes.fetch_add(len, Ordering::AcqRel);
-        let r = match tx.as_ref() {
-            Some(tx) => tx.send(job).map_err(|_| self.closed.error()),
-            None => Err(self.closed.error()),
-        };
-        if r.is_err() {
-            self.queued.bytes.fetch_sub(len, Ordering::AcqRel);
+        Ok(WriteJob::new(chunk, self.log, done))
+    }
+
+    /// Queues `jobs` in order. With `direct`, when nothing is queued or
+    /// being written, writes them at once from this thread instead (one
+    /// system call, no hand-off to the writer task); what does not fit in
+    /// the socket's buffer is queued.
+    fn enqueue_jobs(&self, jobs: Vec<WriteJob>, direct: bool) -> Result<(), Error> {
+        if self.closed.is() || self.ctx.is_closed() {
+            return Err(self.closed.error());
         }
-        r
+        let mut q = self.lock();
+        if !q.open {
+            return Err(self.closed.error());
+        }
+        let mut jobs = jobs.into_iter().peekable();
+        let mut written = Vec::new();
+        if let (true, Some(sock), false, true) = (direct, &q.direct, q.busy, q.jobs.is_empty()) {
+            let batch: Vec<WriteJob> = jobs.by_ref().take(WRITE_JOBS).collect();
+            let mut v = Vec::with_capacity(batch.len() * 3);
+            for j in &batch {
+                j.slices(&mut v);
+            }
+            // An error other than a full buffer is met again, and
+            // reported, by the writer task.
+            let mut n = sock.try_write_vectored(&v).unwrap_or(0);
+            drop(v);
+            for mut j in batch {
+                let left = j.len();
+                if n >= left {
+                    n -= left;
+                    written.push(j);
+                } else {
+                    j.sent = n;
+                    n = 0;
+                    self.queued.bytes.fetch_add(left - j.sent, Ordering::AcqRel);
+                    q.jobs.push_back(j);
+                }
+            }
+        }
+        let queued = jobs.peek().is_some() || !q.jobs.is_empty();
+        for j in jobs {
+            self.queued.bytes.fetch_add(j.len(), Ordering::AcqRel);
+            q.jobs.push_back(j);
+        }
+        drop(q);
+        if queued {
+            self.wake.notify_one();
+        }
+        for j in written {
+            j.finish(Ok(()));
+        }
+        Ok(())
+    }
+
+    /// No more jobs: the writer writes what is queued and shuts the connection down.
+    fn close(&self) {
+        self.lock().open = false;
+        self.wake.notify_one();
     }
 }
 
@@ -296,15 +441,30 @@ impl Transport {
         let id = ctx.next_id();
         let _ = stream.tcp().set_nodelay(true);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
-        let (w_tx, w_rx) = mpsc::unbounded_channel();
         let closed = Arc::new(CloseState::default());
         let lg = effective(&logger);
-        let queued = Arc::new(Queued::default());
         let pending = Arc::new(Pending::default());
+        let out = Arc::new(Out {
+            ctx: ctx.clone(),
+            log: lg.is_some(),
+            q: Mutex::new(WriteQueue {
+                jobs: VecDeque::new(),
+                busy: false,
+                open: true,
+                direct: None,
+            }),
+            wake: Notify::new(),
+            closed: closed.clone(),
+            queued: Queued::default(),
+        });
         // Plain TCP splits without a lock; TLS shares one session state.
         let reader = match stream {
             Conn::Tcp(s) => {
                 let (rd, wr) = s.into_split();
+                let wr = Arc::new(wr);
+                if lg.is_none() {
+                    out.lock().direct = Some(wr.clone());
+                }
                 let reader = ctx.spawn(read_loop(
                     rd,
                     ev_tx,
@@ -313,7 +473,7 @@ impl Transport {
                     closed.clone(),
                     pending.clone(),
                 ));
-                ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
+                ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg));
                 reader
             }
             tls_conn => {
@@ -326,7 +486,7 @@ impl Transport {
                     closed.clone(),
                     pending.clone(),
                 ));
-                ctx.spawn(write_loop(wr, w_rx, id, lg, closed.clone(), queued.clone()));
+                ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg));
                 reader
             }
         };
@@ -339,17 +499,11 @@ impl Transport {
             logger: logger.clone(),
             read: tokio::sync::Mutex::new(ReadState {
                 rx: ev_rx,
-                ahead: None,
+                ahead: VecDeque::new(),
                 cur: None,
                 done: None,
             }),
-            out: Arc::new(Out {
-                ctx: ctx.clone(),
-                logger: logger.clone(),
-                tx: Mutex::new(Some(w_tx)),
-                closed,
-                queued,
-            }),
+            out,
             reader: Mutex::new(reader),
             pending,
         }
@@ -415,7 +569,7 @@ impl Transport {
 
     fn enqueue(
         &self,
-        chunk: &Chunk,
+        chunk: Chunk,
         done: Option<oneshot::Sender<Result<(), Error>>>,
     ) -> Result<(), Error> {
         if self.is_closed() {
@@ -435,13 +589,26 @@ impl Transport {
 
     /// Queues `chunk` for sending and returns at once (order is kept).
     pub fn write_chunk_nowait(&self, chunk: &Chunk) -> Result<(), Error> {
-        self.enqueue(chunk, None)
+        self.enqueue(chunk.clone(), None)
+    }
+
+    /// Queues `chunks` in order, taking them (bodies are written from their
+    /// own buffers, not copied). With `direct`, when nothing else is queued
+    /// they are written at once from the calling thread (one system call);
+    /// pass it when no more chunks are expected right away, so that a burst
+    /// still leaves in batches.
+    pub fn send_chunks(&self, chunks: Vec<Chunk>, direct: bool) -> Result<(), Error> {
+        let jobs = chunks
+            .into_iter()
+            .map(|c| self.out.job(c, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.out.enqueue_jobs(jobs, direct)
     }
 
     /// Sends `chunk` and waits until it was handed to the operating system.
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(chunk, Some(tx))?;
+        self.enqueue(chunk.clone(), Some(tx))?;
         rx.await.unwrap_or_else(|_| Err(self.out.closed.error()))
     }
 
@@ -452,14 +619,71 @@ impl Transport {
     pub async fn read_chunk(&self, size: usize) -> Result<Received, Error> {
         let mut st = self.read.lock().await;
         loop {
+            if let Some(r) = self.step(&mut st, size) {
+                return r;
+            }
+            match st.rx.recv().await {
+                Some(evs) => st.ahead.extend(evs),
+                None => st
+                    .ahead
+                    .push_back(InEvent::Closed(Error::closed("the connection is closed"))),
+            }
+        }
+    }
+
+    /// Waits for the next chunk as [`Transport::read_chunk`], then adds
+    /// what else has already arrived, up to `max` in all (without waiting),
+    /// so that a busy reader handles a burst in one go.
+    pub async fn read_chunks(
+        &self,
+        size: usize,
+        max: usize,
+        out: &mut Vec<Result<Received, Error>>,
+    ) {
+        let first = self.read_chunk(size).await;
+        let stop = first.is_err();
+        out.push(first);
+        if stop {
+            return;
+        }
+        let mut st = self.read.lock().await;
+        while out.len() < max {
+            match self.step(&mut st, size) {
+                Some(r) => {
+                    let stop = r.is_err();
+                    out.push(r);
+                    if stop {
+                        return;
+                    }
+                }
+                None => match st.rx.try_recv() {
+                    Ok(evs) => st.ahead.extend(evs),
+                    Err(_) => return,
+                },
+            }
+        }
+    }
+
+    /// Makes progress with the events at hand, without waiting: a chunk or
+    /// segment when one is complete, `None` when more events are needed.
+    fn step(&self, st: &mut ReadState, size: usize) -> Option<Result<Received, Error>> {
+        loop {
             // More than `size` bytes of the current chunk are here: hand out
             // `size` of them as a segment. When the chunk's end has also
             // arrived, the last piece (at most `size`) carries its real flag.
             if let Some(cur) = st.cur.as_mut() {
                 let step = size.max(1);
                 let left = cur.buf.len() - cur.pos;
+                if cur.end.is_none() && left > step {
+                    // Before cutting, see whether the end is already here,
+                    // so the last segment carries the real flag.
+                    if let Some(InEvent::End(f)) = st.ahead.front() {
+                        cur.end = Some(*f);
+                        st.ahead.pop_front();
+                    }
+                }
                 if let (Some(flag), true) = (cur.end, left <= step) {
-                    return Ok(finish(st.cur.take().expect("current chunk"), flag));
+                    return Some(Ok(finish(st.cur.take().expect("current chunk"), flag)));
                 }
                 if size != usize::MAX && left > step {
                     let piece = &cur.buf[cur.pos..cur.pos + step];
@@ -467,36 +691,30 @@ impl Transport {
                     cur.pos += step;
                     cur.offset += step as u64;
                     cur.segment += 1;
-                    return Ok(Received {
+                    return Some(Ok(Received {
                         chunk: seg,
                         segment: cur.segment,
                         complete: false,
-                    });
+                    }));
                 }
             }
             if let Some(e) = &st.done {
-                return Err(e.clone());
+                return Some(Err(e.clone()));
             }
-            let ev = match st.ahead.take() {
-                Some(ev) => ev,
-                None => match st.rx.recv().await {
-                    Some(ev) => ev,
-                    None => InEvent::Closed(Error::closed("the connection is closed")),
-                },
-            };
+            let ev = st.ahead.pop_front()?;
             match ev {
                 InEvent::Closed(e) => {
                     self.out.closed.set(&e);
                     st.cur = None;
                     st.done = Some(e.clone());
-                    return Err(e);
+                    return Some(Err(e));
                 }
                 InEvent::Whole(c) if size == usize::MAX || c.size() <= size.max(1) => {
-                    return Ok(Received {
+                    return Some(Ok(Received {
                         chunk: c,
                         segment: 0,
                         complete: true,
-                    });
+                    }));
                 }
                 InEvent::Whole(mut c) => {
                     let flag = c.flag();
@@ -532,21 +750,10 @@ impl Transport {
                         cur.pos = 0;
                         cur.buf.extend_from_slice(&d);
                     }
-                    if size != usize::MAX && cur.buf.len() > size {
-                        // Before cutting, see whether the end is already
-                        // here, so the last segment carries the real flag.
-                        match st.rx.try_recv() {
-                            Ok(InEvent::End(f)) => {
-                                st.cur.as_mut().expect("current chunk").end = Some(f);
-                            }
-                            Ok(other) => st.ahead = Some(other),
-                            Err(_) => {}
-                        }
-                    }
                 }
                 InEvent::End(f) => {
                     if let Some(cur) = st.cur.take() {
-                        return Ok(finish(cur, f));
+                        return Some(Ok(finish(cur, f)));
                     }
                 }
             }
@@ -559,7 +766,7 @@ impl Transport {
         self.out
             .closed
             .set(&Error::closed("the connection was closed locally"));
-        self.out.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.out.close();
         self.pending.drop_all();
         if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
@@ -608,7 +815,7 @@ impl Drop for Transport {
 
 async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
-    tx: mpsc::Sender<InEvent>,
+    tx: mpsc::Sender<Vec<InEvent>>,
     id: u64,
     logger: Option<LoggerRef>,
     closed: Arc<CloseState>,
@@ -620,6 +827,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // The chunk being assembled, while it is small enough to pass on whole.
     let mut asm: Option<Chunk> = None;
     let mut pending_head: Option<Chunk> = None;
+    // The events of one read, passed on together.
+    let mut batch: Vec<InEvent> = Vec::new();
     let end = |e: Error| {
         closed.set(&e);
         pending.drop_all();
@@ -636,7 +845,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 } else {
                     "the peer closed the connection in the middle of a chunk"
                 };
-                let _ = tx.send(end(Error::closed(why))).await;
+                batch.push(end(Error::closed(why)));
+                let _ = tx.send(batch).await;
                 return;
             }
             Ok(n) => n,
@@ -649,7 +859,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         format!("reading from the connection failed: {e}"),
                     )
                 };
-                let _ = tx.send(end(err)).await;
+                batch.push(end(err));
+                let _ = tx.send(batch).await;
                 return;
             }
         };
@@ -711,108 +922,157 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let msg = format!(
                         "the peer sent data that is not MSRP ({e}); the connection was closed"
                     );
-                    let _ = tx.send(end(Error::new(ErrorKind::Protocol, msg))).await;
+                    batch.push(end(Error::new(ErrorKind::Protocol, msg)));
+                    let _ = tx.send(batch).await;
                     return;
                 }
             };
             input = &input[used..];
             if let Some(h) = pending_head.take() {
-                if tx.send(InEvent::Head(h)).await.is_err() {
-                    return;
-                }
+                batch.push(InEvent::Head(h));
             }
             if let Some(out) = out {
-                if tx.send(out).await.is_err() {
-                    return;
-                }
+                batch.push(out);
             }
+        }
+        if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).await.is_err() {
+            return;
         }
     }
 }
 
-/// Largest batch of queued small chunks written with one system call.
+/// Most bytes written with one system call.
 const WRITE_BATCH: usize = 256 * 1024;
+/// Most jobs in one vectored write (each has up to three parts; IOV_MAX is 1024).
+const WRITE_JOBS: usize = 256;
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::UnboundedReceiver<WriteJob>,
-    id: u64,
-    logger: Option<LoggerRef>,
-    closed: Arc<CloseState>,
-    queued: Arc<Queued>,
-) {
-    let mut batch: Vec<WriteJob> = Vec::new();
-    let mut joined = Vec::new();
-    while let Some(first) = rx.recv().await {
-        // Take what else is queued (up to a bound), so that many small
-        // chunks leave in one write.
-        let mut total = first.bytes.len();
-        batch.push(first);
-        while total < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(j) => {
-                    total += j.bytes.len();
-                    batch.push(j);
-                }
-                Err(_) => break,
+/// Where the writer task writes.
+trait Sink: Send {
+    /// Writes all of `bufs`.
+    fn write_all_vectored(
+        &mut self,
+        bufs: &mut [IoSlice<'_>],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+    /// Ends the connection's sending side.
+    fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Plain TCP, shared with callers that write directly when the writer is idle.
+struct TcpSink(Arc<OwnedWriteHalf>);
+
+impl Sink for TcpSink {
+    async fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+        while !bufs.is_empty() {
+            match self.0.try_write_vectored(bufs) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.0.writable().await?,
+                Err(e) => return Err(e),
             }
         }
-        let r = if batch.len() == 1 {
-            wr.write_all(&batch[0].bytes).await
-        } else {
-            joined.clear();
-            for j in &batch {
-                joined.extend_from_slice(&j.bytes);
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {
+        // The last reference shuts the sending side down when dropped.
+    }
+}
+
+/// Any stream (TLS): records are flushed after every write, so none stay
+/// in rustls' buffer when the queue goes idle.
+struct StreamSink<W>(W);
+
+impl<W: AsyncWrite + Unpin + Send> Sink for StreamSink<W> {
+    async fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+        while !bufs.is_empty() {
+            let n = self.0.write_vectored(bufs).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
             }
-            wr.write_all(&joined).await
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        self.0.flush().await
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
+async fn write_loop<S: Sink>(mut sink: S, out: Arc<Out>, id: u64, logger: Option<LoggerRef>) {
+    let mut batch: Vec<WriteJob> = Vec::new();
+    loop {
+        let wake = out.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let total = {
+            let mut q = out.lock();
+            if q.jobs.is_empty() {
+                q.busy = false;
+                if !q.open {
+                    q.direct = None;
+                    break;
+                }
+                None
+            } else {
+                // Take what is queued (up to a bound), so that many small
+                // chunks leave in one write.
+                q.busy = true;
+                let mut total = 0;
+                while total < WRITE_BATCH && batch.len() < WRITE_JOBS {
+                    let Some(j) = q.jobs.pop_front() else { break };
+                    total += j.len() - j.sent;
+                    batch.push(j);
+                }
+                Some(total)
+            }
         };
-        // TLS may keep the last records of a write in its buffer when the
-        // socket was full (write_all only hands over the plaintext): flush
-        // so they go out now, not with the next write. A no-op on TCP.
-        let r = match r {
-            Ok(()) => wr.flush().await,
-            e => e,
+        let Some(total) = total else {
+            wake.await;
+            continue;
         };
-        queued.bytes.fetch_sub(total, Ordering::AcqRel);
-        queued.drained.notify_waiters();
+        let r = {
+            let mut slices = Vec::with_capacity(batch.len() * 3);
+            for j in &batch {
+                j.slices(&mut slices);
+            }
+            sink.write_all_vectored(&mut slices).await
+        };
+        out.queued.bytes.fetch_sub(total, Ordering::AcqRel);
+        out.queued.drained.notify_waiters();
         if let Err(e) = r {
             let err = if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
                 tls_error(&e, "writing")
             } else {
                 Error::closed(format!("writing to the connection failed: {e}"))
             };
-            closed.set(&err);
+            out.closed.set(&err);
             if let Some(l) = &logger {
                 l.log(Level::Warn, &format!("transport {id}: {err}"));
             }
-            rx.close();
-            while let Ok(j) = rx.try_recv() {
-                batch.push(j);
-            }
-            for j in batch.drain(..) {
-                if let Some(d) = j.done {
-                    let _ = d.send(Err(err.clone()));
-                }
+            let rest: Vec<WriteJob> = {
+                let mut q = out.lock();
+                q.open = false;
+                q.direct = None;
+                q.busy = false;
+                q.jobs.drain(..).collect()
+            };
+            for j in batch.drain(..).chain(rest) {
+                j.finish(Err(err.clone()));
             }
             return;
         }
         for job in batch.drain(..) {
             if let (Some(l), Some(c)) = (&logger, &job.chunk) {
-                let (head, rest) = job.bytes.split_at(job.head_len);
-                let (body, tail) = rest.split_at(job.body_len);
+                let [head, body, tail] = job.parts();
                 l.sent_new_chunk(id, head, c);
                 if !body.is_empty() {
                     l.sent_chunk_data(id, body, c.transaction_id());
                 }
                 l.sent_chunk_end(id, tail, c.transaction_id());
             }
-            if let Some(d) = job.done {
-                let _ = d.send(Ok(()));
-            }
-        }
-        if joined.capacity() > 4 * WRITE_BATCH {
-            joined = Vec::new();
+            job.finish(Ok(()));
         }
     }
-    let _ = wr.shutdown().await;
+    sink.shutdown().await;
 }

@@ -1,6 +1,6 @@
 //! C API for sessions (`msrp_session`, reference `MSRPSession` and `OutgoingFile`).
 
-use std::collections::HashMap;
+use crate::proto::fasthash::LocalMap;
 use std::ffi::{CString, c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,10 @@ use crate::proto::transport::make_chunk;
 
 /// Default chunk body size when the path goes through a relay.
 pub const MSRP_RELAY_CHUNK_SIZE: usize = 8192;
+
+/// The port MSRP URIs and relays use when none is given.
+pub const MSRP_DEFAULT_PORT: u16 = 2855;
+const _: () = assert!(MSRP_DEFAULT_PORT == crate::engine::connector::DEFAULT_PORT);
 
 /// Session settings; start from `msrp_session_options_default()`.
 #[repr(C)]
@@ -199,8 +203,8 @@ struct MsgCbs {
 
 #[derive(Default)]
 struct Registry {
-    responses: HashMap<u64, Waiter>,
-    messages: HashMap<u64, MsgCbs>,
+    responses: LocalMap<u64, Waiter>,
+    messages: LocalMap<u64, MsgCbs>,
 }
 
 struct Owner {

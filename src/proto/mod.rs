@@ -5,6 +5,7 @@
 mod chars;
 pub mod chunk;
 pub mod decoder;
+pub(crate) mod fasthash;
 pub mod header;
 pub mod ids;
 pub mod relay;

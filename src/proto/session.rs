@@ -23,6 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::chunk::{Chunk, Flag};
+use super::fasthash::LocalMap;
 use super::header::{ByteRange, HeaderName, ReportMode, Status};
 use super::ids;
 use super::transport::{PathCheck, check_incoming, wants_error_response, wants_success_response};
@@ -269,12 +270,12 @@ pub struct Session {
     control: VecDeque<Chunk>,
     raw: VecDeque<(TxId, Chunk)>,
     /// Outgoing messages by handle, until they are done.
-    msgs: HashMap<MsgId, OutMsg>,
+    msgs: LocalMap<MsgId, OutMsg>,
     /// Messages that finish in their next chunk (or were cancelled): sent first.
     urgent: VecDeque<MsgId>,
     /// Larger messages, taking turns one chunk at a time.
     rotation: VecDeque<MsgId>,
-    pending: HashMap<String, Pending>,
+    pending: LocalMap<String, Pending>,
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
     incoming_bytes: u64,
@@ -303,10 +304,10 @@ impl Session {
             part: None,
             control: VecDeque::new(),
             raw: VecDeque::new(),
-            msgs: HashMap::new(),
+            msgs: LocalMap::default(),
             urgent: VecDeque::new(),
             rotation: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: LocalMap::default(),
             waiting_for_window: 0,
             incoming: HashMap::new(),
             incoming_bytes: 0,
