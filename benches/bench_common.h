@@ -34,6 +34,16 @@ static inline void must(msrp_result r, const char *what) {
   }
 }
 
+/* The median of three runs: the raw baselines swing between runs on a
+ * shared machine, so figures are compared as medians of alternating runs. */
+static inline double median3(const double v[3]) {
+  double a = v[0], b = v[1], c = v[2];
+  if (a > b) { double t = a; a = b; b = t; }
+  if (b > c) { double t = b; b = c; c = t; }
+  if (a > b) { double t = a; a = b; b = t; }
+  return b;
+}
+
 static inline int raw_listener(uint16_t *port) {
   int l = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;

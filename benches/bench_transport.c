@@ -66,14 +66,6 @@ static double msrp_bulk(msrp_context *ctx, size_t total, const msrp_tls *ta, con
   return (double)got / dt / 1e6;
 }
 
-static double median3(const double v[3]) {
-  double a = v[0], b = v[1], c = v[2];
-  if (a > b) { double t = a; a = b; b = t; }
-  if (b > c) { double t = b; b = c; c = t; }
-  if (a > b) { double t = a; a = b; b = t; }
-  return b;
-}
-
 int main(int argc, char **argv) {
   int pairs = argc > 1 ? atoi(argv[1]) : 300;
   size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 512;

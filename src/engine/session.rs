@@ -348,6 +348,9 @@ const READ_BURST: usize = 64;
 
 async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
     let mut got = Vec::with_capacity(READ_BURST);
+    // This task reads all the time: it takes the socket over from the
+    // transport's reader task (one hand-off less per chunk).
+    t.read_directly().await;
     loop {
         sh.wait_for_budget().await;
         t.read_chunks(SEGMENT, READ_BURST, &mut got).await;
@@ -378,6 +381,10 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
     }
 }
 
+/// Response timeouts from this length up are watched by waking once per
+/// timeout; shorter ones have the writer woken for each new transaction.
+const PATROL_MIN: Duration = Duration::from_secs(1);
+
 /// Runs deadlines and keep-alives, and continues sending when the transport
 /// has room again.
 async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Duration>) {
@@ -395,7 +402,12 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             if t.queued_bytes() != before {
                 last_activity = Instant::now();
             }
-            let deadline = s.poll_timeout();
+            // Transactions that start while this task sleeps end no earlier
+            // than one response timeout from now: waking by then covers them,
+            // so senders need not wake this task for each new request.
+            let timeout = s.config().response_timeout;
+            let patrol = (timeout >= PATROL_MIN).then(|| Instant::now() + timeout);
+            let deadline = s.poll_timeout().or(patrol);
             sh.writer_unarmed
                 .store(deadline.is_none(), Ordering::Release);
             (sent, deadline, s.can_send())

@@ -1,10 +1,18 @@
-//! A bound MSRP connection (reference `MSRPTransport`): a reader task that
-//! decodes the byte stream and a writer task that sends encoded chunks in
-//! order. Protocol rules (segments, make_chunk, checks) live in
-//! `proto::transport`; this file only moves bytes and events.
+//! A bound MSRP connection (reference `MSRPTransport`): a reader that
+//! decodes the byte stream and a writer that sends encoded chunks in order.
+//! Protocol rules (segments, make_chunk, checks) live in `proto::transport`;
+//! this file only moves bytes and events.
 //!
-//! Memory is bounded: the reader stops reading when the application has not
-//! taken [`EVENT_QUEUE`] events (at most 64 KiB each).
+//! Reading: a reader task decodes the socket into event batches (one per
+//! read) until a session takes the socket over with
+//! [`Transport::read_directly`]; from then on the session's own task reads
+//! (one task hand-off less per chunk). Writing: a chunk is written at once
+//! from the calling thread when nothing is queued ahead of it and the caller
+//! asks for it; otherwise the writer task writes the queue in batches with
+//! vectored writes. Bodies larger than 4 KiB are never copied on the way out.
+//!
+//! Memory is bounded: the reader task stops reading when the application
+//! has not taken [`EVENT_QUEUE`] batches (one read each).
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -23,7 +31,7 @@ use super::tls::{Conn, tls_error};
 use crate::proto::decoder::{Decoder, Event};
 use crate::proto::transport::segment;
 use crate::proto::uri::Uri;
-use crate::proto::{Chunk, Flag};
+use crate::proto::{ByteRange, Chunk, Flag};
 
 /// Batches of decoded events (one batch per socket read) buffered between
 /// the reader task and the application.
@@ -52,8 +60,24 @@ struct Current {
     end: Option<Flag>,
 }
 
+/// Where decoded events come from: the reader task (any transport, so that
+/// a closed connection is noticed and relay AUTH responses are taken even
+/// while nobody reads), or, once a session drives the transport, the
+/// reading caller itself (one task hand-off less per chunk).
+enum ReadSource {
+    Task {
+        rx: mpsc::Receiver<Vec<InEvent>>,
+        /// Asks the reader task to stop and give its reader back.
+        handoff: Option<oneshot::Sender<Handoff>>,
+    },
+    Direct(Box<Reader>),
+}
+
+/// The reader task's answer to a handoff: the reader and a batch it had not delivered yet.
+type Handoff = oneshot::Sender<(Box<Reader>, Vec<InEvent>)>;
+
 struct ReadState {
-    rx: mpsc::Receiver<Vec<InEvent>>,
+    source: ReadSource,
     /// Events received and not yet handled, in order.
     ahead: VecDeque<InEvent>,
     cur: Option<Current>,
@@ -195,6 +219,8 @@ struct Out {
     q: Mutex<WriteQueue>,
     /// Wakes the writer task when jobs are queued or the queue closes.
     wake: Notify,
+    /// Wakes a caller reading the socket directly when the transport closes.
+    shut: Notify,
     closed: Arc<CloseState>,
     queued: Queued,
 }
@@ -454,42 +480,41 @@ impl Transport {
                 direct: None,
             }),
             wake: Notify::new(),
+            shut: Notify::new(),
             closed: closed.clone(),
             queued: Queued::default(),
         });
         // Plain TCP splits without a lock; TLS shares one session state.
-        let reader = match stream {
+        let rd: Box<dyn AsyncRead + Send + Unpin> = match stream {
             Conn::Tcp(s) => {
                 let (rd, wr) = s.into_split();
                 let wr = Arc::new(wr);
                 if lg.is_none() {
                     out.lock().direct = Some(wr.clone());
                 }
-                let reader = ctx.spawn(read_loop(
-                    rd,
-                    ev_tx,
-                    id,
-                    lg.clone(),
-                    closed.clone(),
-                    pending.clone(),
-                ));
-                ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg));
-                reader
+                ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg.clone()));
+                Box::new(rd)
             }
             tls_conn => {
                 let (rd, wr) = tokio::io::split(tls_conn);
-                let reader = ctx.spawn(read_loop(
-                    rd,
-                    ev_tx,
-                    id,
-                    lg.clone(),
-                    closed.clone(),
-                    pending.clone(),
-                ));
-                ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg));
-                reader
+                ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
+                Box::new(rd)
             }
         };
+        let reader = Box::new(Reader {
+            rd,
+            dec: Decoder::default(),
+            buf: vec![0u8; READ_BUF],
+            tid: String::new(),
+            asm: None,
+            id,
+            logger: lg,
+            closed: closed.clone(),
+            pending: pending.clone(),
+            ended: false,
+        });
+        let (handoff_tx, handoff_rx) = oneshot::channel();
+        let reader = ctx.spawn(read_task(reader, ev_tx, handoff_rx));
         Transport {
             id,
             ctx: ctx.clone(),
@@ -498,7 +523,10 @@ impl Transport {
             sessmatch,
             logger: logger.clone(),
             read: tokio::sync::Mutex::new(ReadState {
-                rx: ev_rx,
+                source: ReadSource::Task {
+                    rx: ev_rx,
+                    handoff: Some(handoff_tx),
+                },
                 ahead: VecDeque::new(),
                 cur: None,
                 done: None,
@@ -622,13 +650,54 @@ impl Transport {
             if let Some(r) = self.step(&mut st, size) {
                 return r;
             }
-            match st.rx.recv().await {
-                Some(evs) => st.ahead.extend(evs),
-                None => st
-                    .ahead
-                    .push_back(InEvent::Closed(Error::closed("the connection is closed"))),
-            }
+            let evs = match &mut st.source {
+                ReadSource::Task { rx, .. } => rx.recv().await.unwrap_or_else(|| {
+                    vec![InEvent::Closed(Error::closed("the connection is closed"))]
+                }),
+                ReadSource::Direct(r) => {
+                    // A local close ends a read that is waiting.
+                    let shut = self.out.shut.notified();
+                    tokio::pin!(shut);
+                    shut.as_mut().enable();
+                    if self.out.closed.is() {
+                        vec![InEvent::Closed(self.out.closed.error())]
+                    } else {
+                        tokio::select! {
+                            evs = r.read_batch() => evs,
+                            _ = shut => vec![InEvent::Closed(self.out.closed.error())],
+                        }
+                    }
+                }
+            };
+            st.ahead.extend(evs);
         }
+    }
+
+    /// From now on the callers of `read_chunk` read the socket themselves
+    /// instead of the reader task (a session does this: it reads all the
+    /// time, and saves a task hand-off per chunk). Nothing is lost or
+    /// reordered on the way.
+    pub async fn read_directly(&self) {
+        let mut st = self.read.lock().await;
+        let ReadSource::Task { rx, handoff } = &mut st.source else {
+            return;
+        };
+        let Some(h) = handoff.take() else { return };
+        let (back_tx, back_rx) = oneshot::channel();
+        if h.send(back_tx).is_err() {
+            return; // the reader task ended: the connection is closed
+        }
+        let Ok((reader, held)) = back_rx.await else {
+            return;
+        };
+        // The task has stopped: take the batches it delivered, then the one it held.
+        let mut evs = VecDeque::new();
+        while let Some(b) = rx.recv().await {
+            evs.extend(b);
+        }
+        evs.extend(held);
+        st.ahead.extend(evs);
+        st.source = ReadSource::Direct(reader);
     }
 
     /// Waits for the next chunk as [`Transport::read_chunk`], then adds
@@ -656,9 +725,13 @@ impl Transport {
                         return;
                     }
                 }
-                None => match st.rx.try_recv() {
-                    Ok(evs) => st.ahead.extend(evs),
-                    Err(_) => return,
+                None => match &mut st.source {
+                    ReadSource::Task { rx, .. } => match rx.try_recv() {
+                        Ok(evs) => st.ahead.extend(evs),
+                        Err(_) => return,
+                    },
+                    // Reading the socket could wait: hand out what is here.
+                    ReadSource::Direct(_) => return,
                 },
             }
         }
@@ -767,6 +840,7 @@ impl Transport {
             .closed
             .set(&Error::closed("the connection was closed locally"));
         self.out.close();
+        self.out.shut.notify_waiters();
         self.pending.drop_all();
         if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
@@ -813,41 +887,51 @@ impl Drop for Transport {
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
-    mut rd: R,
-    tx: mpsc::Sender<Vec<InEvent>>,
+/// Reads the socket and decodes it into events (one batch per read).
+struct Reader {
+    rd: Box<dyn AsyncRead + Send + Unpin>,
+    dec: Decoder,
+    buf: Vec<u8>,
+    /// Transaction id of the chunk being read (for the logger).
+    tid: String,
+    /// The chunk being assembled, while it is small enough to pass on whole.
+    asm: Option<Chunk>,
     id: u64,
     logger: Option<LoggerRef>,
     closed: Arc<CloseState>,
     pending: Arc<Pending>,
-) {
-    let mut dec = Decoder::default();
-    let mut buf = vec![0u8; READ_BUF];
-    let mut tid = String::new();
-    // The chunk being assembled, while it is small enough to pass on whole.
-    let mut asm: Option<Chunk> = None;
-    let mut pending_head: Option<Chunk> = None;
-    // The events of one read, passed on together.
-    let mut batch: Vec<InEvent> = Vec::new();
-    let end = |e: Error| {
-        closed.set(&e);
-        pending.drop_all();
-        if let Some(l) = &logger {
-            l.log(Level::Info, &format!("transport {id}: {e}"));
+    /// A Closed event was produced: nothing more comes.
+    ended: bool,
+}
+
+impl Reader {
+    fn end(&mut self, e: Error) -> InEvent {
+        self.ended = true;
+        self.closed.set(&e);
+        self.pending.drop_all();
+        if let Some(l) = &self.logger {
+            l.log(Level::Info, &format!("transport {}: {e}", self.id));
         }
         InEvent::Closed(e)
-    };
-    loop {
-        let n = match rd.read(&mut buf).await {
+    }
+
+    /// Reads once and returns the events decoded from what came (possibly
+    /// none); the last batch ends with `Closed`. Cancel-safe: the only
+    /// wait is the socket read, and nothing is consumed before it returns.
+    async fn read_batch(&mut self) -> Vec<InEvent> {
+        if self.ended {
+            return vec![InEvent::Closed(self.closed.error())];
+        }
+        let mut batch = Vec::new();
+        let n = match self.rd.read(&mut self.buf).await {
             Ok(0) => {
-                let why = if dec.is_idle() {
+                let why = if self.dec.is_idle() {
                     "the peer closed the connection"
                 } else {
                     "the peer closed the connection in the middle of a chunk"
                 };
-                batch.push(end(Error::closed(why)));
-                let _ = tx.send(batch).await;
-                return;
+                batch.push(self.end(Error::closed(why)));
+                return batch;
             }
             Ok(n) => n,
             Err(e) => {
@@ -859,83 +943,127 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         format!("reading from the connection failed: {e}"),
                     )
                 };
-                batch.push(end(err));
-                let _ = tx.send(batch).await;
-                return;
+                batch.push(self.end(err));
+                return batch;
             }
         };
-        let mut input = &buf[..n];
-        while !input.is_empty() {
-            let (used, out) = match dec.decode(input) {
-                Ok((used, ev)) => {
-                    let out = match ev {
-                        None => None,
-                        Some(Event::Head { chunk, .. }) => {
-                            if let Some(l) = &logger {
-                                let mut head = Vec::new();
-                                chunk.encode_start(&mut head);
-                                l.received_new_chunk(id, &head, &chunk);
-                                tid = chunk.transaction_id().to_owned();
-                            }
-                            asm = Some(chunk);
-                            None
-                        }
-                        Some(Event::Data(d)) => {
-                            if let Some(l) = &logger {
-                                l.received_chunk_data(id, d, &tid);
-                            }
-                            match asm.as_mut() {
-                                Some(c) if c.size() + d.len() <= WHOLE_LIMIT => {
-                                    c.append_data(d);
-                                    None
-                                }
-                                Some(_) => {
-                                    // Too big to hold: pass the head and what
-                                    // came so far on, and stream the rest.
-                                    let mut c = asm.take().expect("checked");
-                                    let mut so_far = c.take_data();
-                                    so_far.extend_from_slice(d);
-                                    pending_head = Some(c);
-                                    Some(InEvent::Data(so_far))
-                                }
-                                None => Some(InEvent::Data(d.to_vec())),
-                            }
-                        }
-                        Some(Event::End(f)) => {
-                            if let Some(l) = &logger {
-                                let line = format!("-------{tid}{}\r\n", f as u8 as char);
-                                l.received_chunk_end(id, line.as_bytes(), &tid);
-                            }
-                            match asm.take() {
-                                Some(mut c) => {
-                                    c.set_flag(f);
-                                    // A response a Requester waits for goes to it.
-                                    pending.claim(c).map(InEvent::Whole)
-                                }
-                                None => Some(InEvent::End(f)),
-                            }
-                        }
-                    };
-                    (used, out)
-                }
+        let mut at = 0;
+        while at < n {
+            let (used, ev) = match self.dec.decode(&self.buf[at..n]) {
+                Ok(x) => x,
                 Err(e) => {
                     let msg = format!(
                         "the peer sent data that is not MSRP ({e}); the connection was closed"
                     );
-                    batch.push(end(Error::new(ErrorKind::Protocol, msg)));
-                    let _ = tx.send(batch).await;
-                    return;
+                    batch.push(self.end(Error::new(ErrorKind::Protocol, msg)));
+                    return batch;
                 }
             };
-            input = &input[used..];
-            if let Some(h) = pending_head.take() {
-                batch.push(InEvent::Head(h));
+            match ev {
+                None => {}
+                Some(Event::Head { chunk, .. }) => {
+                    if let Some(l) = &self.logger {
+                        let mut head = Vec::new();
+                        chunk.encode_start(&mut head);
+                        l.received_new_chunk(self.id, &head, &chunk);
+                        self.tid = chunk.transaction_id().to_owned();
+                    }
+                    let mut chunk = chunk;
+                    // Room for the body at once (no regrowing and copying),
+                    // as far as the Byte-Range announces it, within the limit.
+                    if let Ok(Some(ByteRange {
+                        start,
+                        end: Some(end),
+                        ..
+                    })) = chunk.byte_range()
+                    {
+                        let n = end.saturating_sub(start).saturating_add(1);
+                        chunk.reserve_data(n.min(WHOLE_LIMIT as u64) as usize);
+                    }
+                    self.asm = Some(chunk);
+                }
+                Some(Event::Data(d)) => {
+                    if let Some(l) = &self.logger {
+                        l.received_chunk_data(self.id, d, &self.tid);
+                    }
+                    match self.asm.as_mut() {
+                        Some(c) if c.size() + d.len() <= WHOLE_LIMIT => c.append_data(d),
+                        Some(_) => {
+                            // Too big to hold: pass the head and what came
+                            // so far on, and stream the rest.
+                            let mut c = self.asm.take().expect("checked");
+                            let mut so_far = c.take_data();
+                            so_far.extend_from_slice(d);
+                            batch.push(InEvent::Head(c));
+                            batch.push(InEvent::Data(so_far));
+                        }
+                        None => batch.push(InEvent::Data(d.to_vec())),
+                    }
+                }
+                Some(Event::End(f)) => {
+                    if let Some(l) = &self.logger {
+                        let line = format!("-------{}{}\r\n", self.tid, f as u8 as char);
+                        l.received_chunk_end(self.id, line.as_bytes(), &self.tid);
+                    }
+                    match self.asm.take() {
+                        Some(mut c) => {
+                            c.set_flag(f);
+                            // A response a Requester waits for goes to it.
+                            if let Some(c) = self.pending.claim(c) {
+                                batch.push(InEvent::Whole(c));
+                            }
+                        }
+                        None => batch.push(InEvent::End(f)),
+                    }
+                }
             }
-            if let Some(out) = out {
-                batch.push(out);
-            }
+            at += used;
         }
-        if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).await.is_err() {
+        batch
+    }
+}
+
+/// The reader task: reads and passes batches on until the connection
+/// ends, or until a session takes the reader over (`handoff`).
+async fn read_task(
+    mut reader: Box<Reader>,
+    tx: mpsc::Sender<Vec<InEvent>>,
+    mut handoff: oneshot::Receiver<Handoff>,
+) {
+    loop {
+        let batch = tokio::select! {
+            biased;
+            h = &mut handoff => {
+                if let Ok(back) = h {
+                    let _ = back.send((reader, Vec::new()));
+                }
+                return;
+            }
+            b = reader.read_batch() => b,
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let last = reader.ended;
+        // The application may not read for a while (backpressure): a
+        // handoff can still come, and then takes this batch along.
+        let sent = tokio::select! {
+            biased;
+            permit = tx.reserve() => match permit {
+                Ok(p) => {
+                    p.send(batch);
+                    true
+                }
+                Err(_) => false,
+            },
+            h = &mut handoff => {
+                if let Ok(back) = h {
+                    let _ = back.send((reader, batch));
+                }
+                return;
+            }
+        };
+        if !sent || last {
             return;
         }
     }
