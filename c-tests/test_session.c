@@ -33,6 +33,9 @@ typedef struct {
   msrp_result report_result;
   bool report_sent;
   msrp_result report_on_report_chunk;
+  /* when set, on_message tries a blocking deliver_chunk of this chunk */
+  msrp_chunk *deliver_in_cb;
+  msrp_result deliver_in_cb_result;
 } inbox;
 
 static void inbox_init(inbox *b) {
@@ -64,6 +67,7 @@ static void s_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, 
   if (b->big_len && len == b->big_len) b->big_position = b->messages;
   if (b->report_code && b->self)
     b->report_result = msrp_session_send_report(b->self, head, b->report_code, "Could not deliver", &b->report_sent);
+  if (b->deliver_in_cb && b->self) b->deliver_in_cb_result = msrp_session_deliver_chunk(b->self, b->deliver_in_cb, 1000, NULL);
   b->messages++;
   b->total_bytes += len;
   bump(b);
@@ -271,6 +275,38 @@ static void test_deliver_chunk_both_ways(void) {
     CHECK(code == 200);
     msrp_chunk_free(c);
   }
+  spair_close(&p);
+}
+
+/* A blocking deliver_chunk inside a callback is refused (it would wait for
+ * the thread that runs it) before anything is sent. */
+static void test_deliver_chunk_in_callback(void) {
+  spair p;
+  spair_open(&p, NULL, NULL);
+  msrp_chunk_params prm;
+  memset(&prm, 0, sizeof prm);
+  prm.data = (const uint8_t *)"from the callback";
+  prm.data_len = 17;
+  msrp_chunk *back = NULL;
+  CHECK_OK(msrp_session_make_chunk(p.b, &prm, &back));
+  CHECK_OK(msrp_chunk_set_content_type(back, "text/plain"));
+  pthread_mutex_lock(&p.ib.m);
+  p.ib.self = p.b;
+  p.ib.deliver_in_cb = back;
+  pthread_mutex_unlock(&p.ib.m);
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"ping", 4, "text/plain", NULL, NULL, NULL, NULL));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 1, 5000));
+  pthread_mutex_lock(&p.ib.m);
+  CHECK(p.ib.deliver_in_cb_result == MSRP_RESULT_IN_CALLBACK);
+  p.ib.deliver_in_cb = NULL;
+  pthread_mutex_unlock(&p.ib.m);
+  /* Nothing went to A: a later message is the first A receives. */
+  uint16_t code = 0;
+  CHECK_OK(msrp_session_deliver_chunk(p.b, back, 5000, &code));
+  CHECK(wait_for(&p.ia, &p.ia.messages, 1, 5000));
+  usleep(100 * 1000);
+  CHECK(p.ia.messages == 1);
+  msrp_chunk_free(back);
   spair_close(&p);
 }
 
@@ -838,6 +874,7 @@ static void test_bad_arguments(void) {
 
 int main(void) {
   test_deliver_chunk_both_ways();
+  test_deliver_chunk_in_callback();
   test_success_report();
   test_application_failure_report();
   test_receiving_rules();

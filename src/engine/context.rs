@@ -236,19 +236,43 @@ impl Context {
         Some(self.handle.spawn(f).abort_handle())
     }
 
-    /// Runs `f` to completion from an application thread, with a timeout.
-    /// Refused on the library's own threads, where waiting could deadlock.
-    pub fn block_on<T, F>(&self, timeout: Duration, f: F) -> Result<T, Error>
-    where
-        F: Future<Output = Result<T, Error>>,
-    {
+    /// Whether the calling thread may block: not on the library's own
+    /// threads (inside a callback), where waiting could deadlock.
+    pub fn check_may_block(&self) -> Result<(), Error> {
         if Handle::try_current().is_ok() {
             return Err(Error::new(
                 ErrorKind::InCallback,
                 "blocking call made on a libmsrp thread (inside a callback): use the callback form of this call instead",
             ));
         }
-        self.check_open()?;
+        self.check_open()
+    }
+
+    /// Waits on an application thread (at most `timeout`) for a value a
+    /// runtime thread sends through `rx`.
+    pub fn wait_slot<T>(
+        &self,
+        timeout: Duration,
+        rx: super::slot::SlotRx<T>,
+        gone: &str,
+    ) -> Result<T, Error> {
+        self.check_may_block()?;
+        rx.wait(timeout).map_err(|e| match e {
+            super::slot::SlotError::Timeout => Error::new(
+                ErrorKind::Timeout,
+                format!("no result within {} ms", timeout.as_millis()),
+            ),
+            super::slot::SlotError::Gone => Error::closed(gone),
+        })
+    }
+
+    /// Runs `f` to completion from an application thread, with a timeout.
+    /// Refused on the library's own threads, where waiting could deadlock.
+    pub fn block_on<T, F>(&self, timeout: Duration, f: F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        self.check_may_block()?;
         let _guard = self.handle.enter();
         self.handle.block_on(async move {
             match tokio::time::timeout(timeout, f).await {

@@ -1,12 +1,11 @@
 //! C API for sessions (`msrp_session`, reference `MSRPSession` and `OutgoingFile`).
 
+use crate::engine::slot::{SlotTx, slot};
 use crate::proto::fasthash::LocalMap;
 use std::ffi::{CString, c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio::sync::oneshot;
 
 use super::callback::UserData;
 use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
@@ -193,7 +192,7 @@ pub struct msrp_outgoing_file {
 
 enum Waiter {
     C(msrp_response_cb, UserData),
-    Internal(oneshot::Sender<(u16, String, bool)>),
+    Internal(SlotTx<(u16, String, bool)>),
 }
 
 struct MsgCbs {
@@ -586,7 +585,11 @@ pub unsafe extern "C" fn msrp_session_deliver_chunk(
         let no_reports =
             c.failure_report().is_ok_and(|f| f == ReportMode::No) || c.method() == Some("REPORT");
         let reg = s.registry.clone();
-        let (tx, rx) = oneshot::channel();
+        if !no_reports {
+            // Refused inside a callback before anything is sent.
+            s.driver.context().check_may_block()?;
+        }
+        let (tx, rx) = slot();
         s.driver.with(move |sess| {
             let id = sess.send_chunk(c);
             if !no_reports {
@@ -603,13 +606,12 @@ pub unsafe extern "C" fn msrp_session_deliver_chunk(
             set(200);
             return Ok(());
         }
+        // Waited for on this thread directly (no runtime timer, no wake of a
+        // runtime thread): the response wakes it once.
         let (rc, comment, local) =
             s.driver
                 .context()
-                .block_on(timeout(timeout_ms), async move {
-                    rx.await
-                        .map_err(|_| crate::engine::Error::closed("the session ended"))
-                })?;
+                .wait_slot(timeout(timeout_ms), rx, "the session ended")?;
         set(rc);
         if (200..300).contains(&rc) {
             Ok(())

@@ -270,9 +270,14 @@ pub struct Session {
     control: VecDeque<Chunk>,
     raw: VecDeque<(TxId, Chunk)>,
     /// Outgoing messages by handle, until they are done.
-    msgs: LocalMap<MsgId, OutMsg>,
+    /// (Boxed: taking one out and putting it back moves a pointer.)
+    msgs: LocalMap<MsgId, Box<OutMsg>>,
     /// Messages that finish in their next chunk (or were cancelled): sent first.
     urgent: VecDeque<MsgId>,
+    /// Messages that fit in one chunk, not sent yet (held here, not in
+    /// `msgs`, which then only holds what is in flight or large: a long
+    /// queue of chat messages costs no map look-ups).
+    small: VecDeque<Box<OutMsg>>,
     /// Larger messages, taking turns one chunk at a time.
     rotation: VecDeque<MsgId>,
     pending: LocalMap<String, Pending>,
@@ -306,6 +311,7 @@ impl Session {
             raw: VecDeque::new(),
             msgs: LocalMap::default(),
             urgent: VecDeque::new(),
+            small: VecDeque::new(),
             rotation: VecDeque::new(),
             pending: LocalMap::default(),
             waiting_for_window: 0,
@@ -367,15 +373,15 @@ impl Session {
             fr: m.failure_report,
         };
         if closed {
-            self.finish(m);
+            self.finish(Box::new(m));
         } else {
             let small = m
                 .remaining()
                 .is_some_and(|r| r <= self.cfg.chunk_size.max(1) as u64);
-            self.msgs.insert(id, m);
             if small {
-                self.urgent.push_back(id);
+                self.small.push_back(Box::new(m));
             } else {
+                self.msgs.insert(id, Box::new(m));
                 self.rotation.push_back(id);
             }
         }
@@ -405,6 +411,13 @@ impl Session {
     /// Aborts an outgoing message: no more chunks; if some were sent, the
     /// next one carries the `#` flag. Returns false when it was already done.
     pub fn cancel(&mut self, msg: MsgId) -> bool {
+        if let Some(i) = self.small.iter().position(|m| m.id == msg) {
+            // Nothing of it was sent: it ends here.
+            let mut m = self.small.remove(i).expect("found");
+            m.failed = Some((0, "cancelled".into()));
+            self.finish(m);
+            return true;
+        }
         match self.msgs.get_mut(&msg) {
             Some(m) if !m.cancelled && m.failed.is_none() && !m.sent_last => {
                 m.cancelled = true;
@@ -420,6 +433,7 @@ impl Session {
         self.control.is_empty()
             && self.raw.is_empty()
             && self.msgs.is_empty()
+            && self.small.is_empty()
             && self.pending.is_empty()
     }
 
@@ -429,7 +443,10 @@ impl Session {
         !self.control.is_empty()
             || (!self.closed
                 && !self.window_full()
-                && (!self.raw.is_empty() || !self.urgent.is_empty() || !self.rotation.is_empty()))
+                && (!self.raw.is_empty()
+                    || !self.urgent.is_empty()
+                    || !self.small.is_empty()
+                    || !self.rotation.is_empty()))
     }
 
     /// Incoming messages being reassembled, and the bytes they hold.
@@ -447,6 +464,7 @@ impl Session {
         !self.control.is_empty()
             || !self.raw.is_empty()
             || !self.urgent.is_empty()
+            || !self.small.is_empty()
             || !self.rotation.is_empty()
     }
 
@@ -513,12 +531,19 @@ impl Session {
         // first; otherwise the large messages take turns, one chunk each.
         // Handles of messages that are done sending are dropped on the way.
         loop {
-            let id = match self.urgent.pop_front() {
-                Some(id) => id,
-                None => self.rotation.pop_front()?,
-            };
-            let Some(mut m) = self.msgs.remove(&id) else {
-                continue;
+            let (id, mut m) = if let Some(id) = self.urgent.pop_front() {
+                match self.msgs.remove(&id) {
+                    Some(m) => (id, m),
+                    None => continue,
+                }
+            } else if let Some(m) = self.small.pop_front() {
+                (m.id, m)
+            } else {
+                let id = self.rotation.pop_front()?;
+                match self.msgs.remove(&id) {
+                    Some(m) => (id, m),
+                    None => continue,
+                }
             };
             if m.sent_last || m.failed.is_some() {
                 self.msgs.insert(id, m);
@@ -642,7 +667,8 @@ impl Session {
         c.push_header_unchecked(HeaderName::FromPath, "", &self.local_text);
     }
 
-    fn finish(&mut self, m: OutMsg) {
+    fn finish(&mut self, m: Box<OutMsg>) {
+        let m = *m;
         let (code, comment) = m.failed.unwrap_or((200, "OK".into()));
         self.events.push_back(SessionEvent::MessageDone {
             msg: m.id,
@@ -743,10 +769,10 @@ impl Session {
         for tid in tids {
             self.settle(&tid, 0, why.into(), true);
         }
-        let mut ids: Vec<MsgId> = self.msgs.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let mut m = self.msgs.remove(&id).expect("present");
+        let mut all: Vec<Box<OutMsg>> = self.msgs.drain().map(|(_, m)| m).collect();
+        all.extend(self.small.drain(..));
+        all.sort_unstable_by_key(|m| m.id);
+        for mut m in all {
             if m.failed.is_none() {
                 m.failed = Some((0, why.into()));
             }
