@@ -265,3 +265,111 @@ fn close_ends_a_waiting_direct_read() {
         .expect("the read ended before the timeout");
     assert_eq!(r.unwrap_err().kind, ErrorKind::Closed);
 }
+
+/// Bodies full of near end-lines (CR LF, dashes, the transaction id's
+/// prefix, a wrong flag), with Byte-Ranges that are right, too large or too
+/// small, written in pieces of random sizes so that reads end anywhere:
+/// the reader (which reads large bodies straight into the chunk's buffer)
+/// hands every body back byte for byte.
+#[test]
+fn bodies_survive_any_read_boundaries() {
+    use std::io::Write;
+    let ctx = ctx();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let me = msrp::proto::uri::parse_path(&format!("msrp://127.0.0.1:{port}/me;tcp")).unwrap();
+    let peer = msrp::proto::uri::parse_path("msrp://127.0.0.1:9/peer;tcp").unwrap();
+    let t = ctx
+        .block_on(T, async {
+            let s = tokio::net::TcpStream::from_std(server).unwrap();
+            Ok(msrp::engine::transport::Transport::start(
+                &ctx,
+                msrp::engine::tls::Conn::Tcp(s),
+                me.clone(),
+                peer.clone(),
+                false,
+                None,
+            ))
+        })
+        .unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut wire = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..60u64 {
+        let len = [100, 17_000, 64 * 1024, 150_000, 300_000][(i % 5) as usize] + rnd(5000) as usize;
+        let mut c = make_chunk(
+            &peer,
+            &me,
+            &ChunkParams {
+                data: b"x",
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let tid = c.transaction_id().to_owned();
+        let mut body = Vec::with_capacity(len);
+        while body.len() < len {
+            match rnd(6) {
+                0 => body.extend_from_slice(b"\r\n-------"),
+                1 => {
+                    body.extend_from_slice(b"\r\n-------");
+                    body.extend_from_slice(&tid.as_bytes()[..rnd(tid.len() as u64) as usize]);
+                }
+                2 => {
+                    // The whole id but its last character, and a flag.
+                    body.extend_from_slice(b"\r\n-------");
+                    body.extend_from_slice(&tid.as_bytes()[..tid.len() - 1]);
+                    body.extend_from_slice(b"~$\r\n");
+                }
+                3 => body.push(b'\r'),
+                _ => body.extend((0..rnd(3000)).map(|_| rnd(256) as u8)),
+            }
+        }
+        body.truncate(len);
+        c.set_data(&body);
+        // Byte-Range right, announcing twice the body, or half of it.
+        let announced = match i % 3 {
+            0 => len as u64,
+            1 => 2 * len as u64,
+            _ => (len as u64 / 2).max(1),
+        };
+        c.set_byte_range(msrp::proto::ByteRange {
+            start: 1,
+            end: Some(announced),
+            total: Some(announced),
+        })
+        .unwrap();
+        wire.extend_from_slice(&c.to_bytes().unwrap());
+        bodies.push(body);
+    }
+    let writer = std::thread::spawn(move || {
+        let mut at = 0;
+        while at < wire.len() {
+            let n = (1 + rnd(40_000) as usize).min(wire.len() - at);
+            raw.write_all(&wire[at..at + n]).unwrap();
+            at += n;
+            if rnd(4) == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+        raw
+    });
+    for (i, body) in bodies.iter().enumerate() {
+        let r = ctx.block_on(T, t.read_chunk(usize::MAX)).unwrap();
+        assert!(
+            r.chunk.data() == &body[..],
+            "body {i} ({} bytes) differs",
+            body.len()
+        );
+    }
+    drop(writer.join().unwrap());
+}

@@ -505,8 +505,10 @@ impl Transport {
             rd,
             dec: Decoder::default(),
             buf: vec![0u8; READ_BUF],
+            carry: Vec::new(),
             tid: String::new(),
             asm: None,
+            expect: None,
             id,
             logger: lg,
             closed: closed.clone(),
@@ -892,10 +894,16 @@ struct Reader {
     rd: Box<dyn AsyncRead + Send + Unpin>,
     dec: Decoder,
     buf: Vec<u8>,
+    /// Bytes read and not decoded yet (what followed a chunk that was read
+    /// in place).
+    carry: Vec<u8>,
     /// Transaction id of the chunk being read (for the logger).
     tid: String,
     /// The chunk being assembled, while it is small enough to pass on whole.
     asm: Option<Chunk>,
+    /// Body length the assembled chunk's Byte-Range announces (at most
+    /// `WHOLE_LIMIT`), if it does.
+    expect: Option<usize>,
     id: u64,
     logger: Option<LoggerRef>,
     closed: Arc<CloseState>,
@@ -903,6 +911,12 @@ struct Reader {
     /// A Closed event was produced: nothing more comes.
     ended: bool,
 }
+
+/// Body bytes still expected from which a chunk is read straight into its
+/// own buffer instead of through the read buffer (one copy less).
+const IN_PLACE_MIN: usize = 16 * 1024;
+/// Room left after the announced body for its end-line (read in the same call).
+const END_LINE_ROOM: usize = 48;
 
 impl Reader {
     fn end(&mut self, e: Error) -> InEvent {
@@ -915,6 +929,45 @@ impl Reader {
         InEvent::Closed(e)
     }
 
+    fn read_error(&mut self, e: std::io::Error) -> InEvent {
+        let err = if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+            tls_error(&e, "reading")
+        } else {
+            Error::new(
+                ErrorKind::Io,
+                format!("reading from the connection failed: {e}"),
+            )
+        };
+        self.end(err)
+    }
+
+    fn eof(&mut self) -> InEvent {
+        let why = if self.dec.is_idle() {
+            "the peer closed the connection"
+        } else {
+            "the peer closed the connection in the middle of a chunk"
+        };
+        self.end(Error::closed(why))
+    }
+
+    fn not_msrp(&mut self, e: crate::proto::DecodeError) -> InEvent {
+        let msg = format!("the peer sent data that is not MSRP ({e}); the connection was closed");
+        self.end(Error::new(ErrorKind::Protocol, msg))
+    }
+
+    /// How many bytes to read straight into the assembled chunk's buffer,
+    /// or `None` to read through the read buffer: only inside a body the
+    /// decoder holds nothing of, with enough of it announced to be worth it.
+    fn in_place_len(&self) -> Option<usize> {
+        if !self.carry.is_empty() || !self.dec.body_clear() {
+            return None;
+        }
+        let have = self.asm.as_ref()?.size();
+        let left = self.expect?.checked_sub(have)?;
+        let room = WHOLE_LIMIT.saturating_sub(have);
+        (left >= IN_PLACE_MIN && room >= IN_PLACE_MIN).then(|| (left + END_LINE_ROOM).min(room))
+    }
+
     /// Reads once and returns the events decoded from what came (possibly
     /// none); the last batch ends with `Closed`. Cancel-safe: the only
     /// wait is the socket read, and nothing is consumed before it returns.
@@ -923,40 +976,120 @@ impl Reader {
             return vec![InEvent::Closed(self.closed.error())];
         }
         let mut batch = Vec::new();
+        if !self.carry.is_empty() {
+            let input = std::mem::take(&mut self.carry);
+            self.decode_into(&input, &mut batch);
+            return batch;
+        }
+        if let Some(want) = self.in_place_len() {
+            self.read_in_place(want, &mut batch).await;
+            return batch;
+        }
         let n = match self.rd.read(&mut self.buf).await {
             Ok(0) => {
-                let why = if self.dec.is_idle() {
-                    "the peer closed the connection"
-                } else {
-                    "the peer closed the connection in the middle of a chunk"
-                };
-                batch.push(self.end(Error::closed(why)));
+                batch.push(self.eof());
                 return batch;
             }
             Ok(n) => n,
             Err(e) => {
-                let err = if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
-                    tls_error(&e, "reading")
-                } else {
-                    Error::new(
-                        ErrorKind::Io,
-                        format!("reading from the connection failed: {e}"),
-                    )
-                };
-                batch.push(self.end(err));
+                batch.push(self.read_error(e));
                 return batch;
             }
         };
+        let input = std::mem::take(&mut self.buf);
+        self.decode_into(&input[..n], &mut batch);
+        self.buf = input;
+        batch
+    }
+
+    /// Reads body bytes straight into the assembled chunk's buffer and
+    /// decodes them where they lie. Body bytes come out of the decoder in
+    /// stream order, each once, and every byte read sits in the buffer in
+    /// stream order, so counting the body bytes the decoder reports is
+    /// enough; what follows the end-line is kept for the next batch.
+    async fn read_in_place(&mut self, want: usize, batch: &mut Vec<InEvent>) {
+        let Some(asm) = self.asm.as_mut() else { return };
+        let data = asm.data_vec_mut();
+        let start = data.len();
+        data.reserve_exact(want);
+        let r = (&mut self.rd).take(want as u64).read_buf(data).await;
+        let n = match r {
+            Ok(0) => {
+                batch.push(self.eof());
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                batch.push(self.read_error(e));
+                return;
+            }
+        };
+        let mut valid = start;
+        let mut at = start;
+        let end = start + n;
+        let mut flag = None;
+        let mut failed = None;
+        {
+            let region = &self.asm.as_ref().expect("assembling").data()[..end];
+            while at < end && flag.is_none() {
+                match self.dec.decode(&region[at..end]) {
+                    Ok((used, ev)) => {
+                        match ev {
+                            Some(Event::Data(d)) => {
+                                if let Some(l) = &self.logger {
+                                    l.received_chunk_data(self.id, d, &self.tid);
+                                }
+                                valid += d.len();
+                            }
+                            Some(Event::End(f)) => flag = Some(f),
+                            // A new head cannot come before this body's end.
+                            Some(Event::Head { .. }) | None => {}
+                        }
+                        at += used;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if flag.is_some() && at < end {
+                self.carry.extend_from_slice(&region[at..end]);
+            }
+        }
+        if let Some(e) = failed {
+            batch.push(self.not_msrp(e));
+            return;
+        }
+        let mut c = self.asm.take().expect("assembling");
+        // Bytes the decoder holds back (a possible end-line start) are not
+        // body yet; it reports them again, from its own copy, if they are.
+        c.data_vec_mut().truncate(valid);
+        match flag {
+            Some(f) => {
+                if let Some(l) = &self.logger {
+                    let line = format!("-------{}{}\r\n", self.tid, f as u8 as char);
+                    l.received_chunk_end(self.id, line.as_bytes(), &self.tid);
+                }
+                c.set_flag(f);
+                if let Some(c) = self.pending.claim(c) {
+                    batch.push(InEvent::Whole(c));
+                }
+            }
+            None => self.asm = Some(c),
+        }
+    }
+
+    /// Decodes `input` (bytes read through the read buffer or carried) into `batch`.
+    fn decode_into(&mut self, input: &[u8], batch: &mut Vec<InEvent>) {
+        let n = input.len();
         let mut at = 0;
         while at < n {
-            let (used, ev) = match self.dec.decode(&self.buf[at..n]) {
+            let (used, ev) = match self.dec.decode(&input[at..n]) {
                 Ok(x) => x,
                 Err(e) => {
-                    let msg = format!(
-                        "the peer sent data that is not MSRP ({e}); the connection was closed"
-                    );
-                    batch.push(self.end(Error::new(ErrorKind::Protocol, msg)));
-                    return batch;
+                    batch.push(self.not_msrp(e));
+                    return;
                 }
             };
             match ev {
@@ -971,6 +1104,7 @@ impl Reader {
                     let mut chunk = chunk;
                     // Room for the body at once (no regrowing and copying),
                     // as far as the Byte-Range announces it, within the limit.
+                    self.expect = None;
                     if let Ok(Some(ByteRange {
                         start,
                         end: Some(end),
@@ -978,7 +1112,9 @@ impl Reader {
                     })) = chunk.byte_range()
                     {
                         let n = end.saturating_sub(start).saturating_add(1);
-                        chunk.reserve_data(n.min(WHOLE_LIMIT as u64) as usize);
+                        let n = n.min(WHOLE_LIMIT as u64) as usize;
+                        chunk.reserve_data(n + END_LINE_ROOM);
+                        self.expect = Some(n);
                     }
                     self.asm = Some(chunk);
                 }
@@ -1019,7 +1155,6 @@ impl Reader {
             }
             at += used;
         }
-        batch
     }
 }
 

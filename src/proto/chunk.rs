@@ -336,6 +336,11 @@ impl Chunk {
         self.data.extend_from_slice(data);
     }
 
+    /// The body buffer itself (the engine reads into its spare capacity).
+    pub(crate) fn data_vec_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.data
+    }
+
     /// Takes the body, leaving it empty.
     pub fn take_data(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.data)

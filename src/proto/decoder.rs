@@ -174,6 +174,16 @@ impl Decoder {
         self.state == State::Start && self.carry.is_empty() && self.pending_end.is_none()
     }
 
+    /// True inside a chunk's body with no body bytes held back as a
+    /// possible start of the end-line: the decoder needs nothing from
+    /// earlier input, so the next body bytes may be decoded wherever they
+    /// lie (the engine reads them straight into the chunk's own buffer).
+    pub fn body_clear(&self) -> bool {
+        self.state == State::Body
+            && self.pending_end.is_none()
+            && (self.held == 0 || (self.held_virtual && self.held == 2))
+    }
+
     /// True after a fatal error.
     pub fn is_failed(&self) -> bool {
         self.state == State::Failed
