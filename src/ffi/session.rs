@@ -566,7 +566,11 @@ pub unsafe extern "C" fn msrp_session_send_chunk(
 /// 2xx response, `MSRP_RESULT_TRANSACTION_FAILED` for another code,
 /// `MSRP_RESULT_TIMEOUT` for the local 408, `MSRP_RESULT_CLOSED` when the
 /// session ended; `*code` (may be NULL) gets the code either way. With
-/// Failure-Report `no` it returns at once (code 200).
+/// Failure-Report `no` it returns at once (code 200). Called inside a
+/// libmsrp callback, where waiting would block the thread that delivers the
+/// response, it returns `MSRP_RESULT_IN_CALLBACK` without sending anything
+/// (use `msrp_session_send_chunk` there); with Failure-Report `no` nothing is
+/// waited for, so it sends as usual.
 ///
 /// # Safety
 /// `s` and `chunk` are NULL or live; `code` is NULL or writable.
