@@ -88,6 +88,7 @@ fn text(data: &[u8]) -> OutgoingMessage {
         start: 0,
         success_report: false,
         failure_report: ReportMode::Yes,
+        quiet: false,
     }
 }
 
@@ -119,6 +120,34 @@ fn small_message_round_trip_with_200() {
     assert_eq!(got[0].1, b"hello");
     assert_eq!(got[0].0.content_type(), Some("text/plain"));
     assert_eq!(done_codes(&p.events_a()), [200]);
+    assert!(p.a.is_idle() && p.b.is_idle());
+}
+
+#[test]
+fn a_quiet_message_is_delivered_without_progress_or_done_events() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    p.a.send_message(OutgoingMessage {
+        quiet: true,
+        ..text(b"nobody listens")
+    });
+    p.a.send_message(text(b"someone listens"));
+    p.pump();
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, b"nobody listens");
+    let ev = p.events_a();
+    // Events only for the second message: its progress and its end.
+    let ids: std::collections::BTreeSet<u64> = ev
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Progress { msg, .. } | SessionEvent::MessageDone { msg, .. } => {
+                Some(*msg)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(done_codes(&ev), [200]);
     assert!(p.a.is_idle() && p.b.is_idle());
 }
 

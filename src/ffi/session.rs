@@ -652,7 +652,7 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
 
 fn register_message(
     s: &msrp_session,
-    m: OutgoingMessage,
+    mut m: OutgoingMessage,
     cbs: *const msrp_message_callbacks,
     userdata: *mut c_void,
 ) -> Result<u64, FfiError> {
@@ -661,6 +661,8 @@ fn register_message(
     let reg = s.registry.clone();
     let ud = UserData(userdata);
     let listen = cbs.on_progress.is_some() || cbs.on_done.is_some();
+    // Nobody listens: the session makes no events for it at all.
+    m.quiet = !listen;
     Ok(s.driver.with(move |sess| {
         let id = sess.send_message(m);
         if listen {
@@ -695,6 +697,7 @@ impl MsgOpts {
             start,
             success_report: self.success_report,
             failure_report: self.failure_report,
+            quiet: false,
         }
     }
 }

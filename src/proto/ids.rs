@@ -48,19 +48,25 @@ fn next_u64() -> u64 {
 }
 
 fn fill_alnum(out: &mut String, n: usize, mut next: impl FnMut() -> u64) {
-    out.reserve(n);
+    let mut buf = [0u8; 64];
     let mut left = 0;
     let mut bits = 0u64;
-    for _ in 0..n {
-        if left == 0 {
-            bits = next();
-            left = 10; // 10 draws of 6 bits per u64
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(buf.len());
+        for b in &mut buf[..k] {
+            if left == 0 {
+                bits = next();
+                left = 10; // 10 draws of 6 bits per u64
+            }
+            // 6 bits onto 62 symbols by multiply and shift (no division; two
+            // symbols come twice as often, a harmless bias for these ids).
+            *b = ALNUM[((bits & 63) * 62 >> 6) as usize];
+            bits >>= 6;
+            left -= 1;
         }
-        // 62 of 64 values map straight; 62 and 63 fold onto 0 and 1 (a tiny bias, harmless here).
-        let v = (bits & 63) as usize % 62;
-        bits >>= 6;
-        left -= 1;
-        out.push(ALNUM[v] as char);
+        out.push_str(std::str::from_utf8(&buf[..k]).expect("ASCII"));
+        done += k;
     }
 }
 

@@ -115,6 +115,8 @@ pub struct OutgoingMessage {
     pub success_report: bool,
     /// Failure-Report mode.
     pub failure_report: ReportMode,
+    /// No Progress or MessageDone events for this message (nobody listens).
+    pub quiet: bool,
 }
 
 /// Local handle of an outgoing message.
@@ -198,6 +200,7 @@ struct OutMsg {
     failed: Option<(u16, String)>,
     sr: bool,
     fr: ReportMode,
+    quiet: bool,
 }
 
 enum PendingKind {
@@ -371,6 +374,7 @@ impl Session {
             failed: closed.then(|| (0, "the session is closed".into())),
             sr: m.success_report,
             fr: m.failure_report,
+            quiet: m.quiet,
         };
         if closed {
             self.finish(Box::new(m));
@@ -623,12 +627,14 @@ impl Session {
         } else {
             m.acked += len;
         }
-        self.events.push_back(SessionEvent::Progress {
-            msg: m.id,
-            sent: m.offset - m.start,
-            acked: m.acked,
-            total: m.size.map(|t| t - m.start),
-        });
+        if !m.quiet {
+            self.events.push_back(SessionEvent::Progress {
+                msg: m.id,
+                sent: m.offset - m.start,
+                acked: m.acked,
+                total: m.size.map(|t| t - m.start),
+            });
+        }
         Some(c)
     }
 
@@ -669,6 +675,9 @@ impl Session {
 
     fn finish(&mut self, m: Box<OutMsg>) {
         let m = *m;
+        if m.quiet {
+            return;
+        }
         let (code, comment) = m.failed.unwrap_or((200, "OK".into()));
         self.events.push_back(SessionEvent::MessageDone {
             msg: m.id,
@@ -701,13 +710,15 @@ impl Session {
                     if m.fr != ReportMode::No {
                         m.acked += len;
                     }
-                    let ev = SessionEvent::Progress {
-                        msg,
-                        sent: m.offset - m.start,
-                        acked: m.acked,
-                        total: m.size.map(|t| t - m.start),
-                    };
-                    self.events.push_back(ev);
+                    if !m.quiet {
+                        let ev = SessionEvent::Progress {
+                            msg,
+                            sent: m.offset - m.start,
+                            acked: m.acked,
+                            total: m.size.map(|t| t - m.start),
+                        };
+                        self.events.push_back(ev);
+                    }
                 } else if m.failed.is_none() {
                     // The peer refused a chunk (413 included): stop sending it.
                     m.failed = Some((code, comment));
