@@ -122,6 +122,9 @@ pub struct Chunk {
     body: bool,
     /// The first header problem the decoder found (verify_headers reports it).
     malformed: Option<Box<HeaderError>>,
+    /// Every header value was validated when it was added (or its problem
+    /// is in `malformed`): `verify_headers` need not look at them again.
+    checked: bool,
 }
 
 impl fmt::Debug for Chunk {
@@ -183,6 +186,7 @@ impl Chunk {
             flag: Flag::End,
             body: false,
             malformed: None,
+            checked: true,
         };
         c.tid = c.push_text(tid);
         c
@@ -256,8 +260,8 @@ impl Chunk {
         if self.malformed.is_none() {
             // Every header of this chunk passed validation (builder or
             // decoder), so its paths need no second check.
-            r.push_header_unchecked(HeaderName::ToPath, "", &from_first);
-            r.push_header_unchecked(HeaderName::FromPath, "", &to_first);
+            r.push_header_checked(HeaderName::ToPath, "", &from_first);
+            r.push_header_checked(HeaderName::FromPath, "", &to_first);
         } else {
             r.add_header_raw("To-Path", &from_first)?;
             r.add_header_raw("From-Path", &to_first)?;
@@ -420,9 +424,17 @@ impl Chunk {
             .map(|e| (self.entry_name(e), self.get(e.value)))
     }
 
-    /// Appends a header without checks (the decoder has checked framing and
-    /// reports value errors separately).
+    /// Appends a header without checking its value; `verify_headers` checks
+    /// it later.
+    #[cfg(test)]
     pub(crate) fn push_header_unchecked(&mut self, name: HeaderName, raw_name: &str, value: &str) {
+        self.checked = false;
+        self.push_header_checked(name, raw_name, value);
+    }
+
+    /// Appends a header whose value the caller has validated (or whose
+    /// problem the decoder recorded with `mark_malformed`).
+    pub(crate) fn push_header_checked(&mut self, name: HeaderName, raw_name: &str, value: &str) {
         let raw_name = if name == HeaderName::Other {
             self.push_text(raw_name)
         } else {
@@ -572,7 +584,8 @@ impl Chunk {
 
     /// Sets Byte-Range after checking it.
     pub fn set_byte_range(&mut self, r: ByteRange) -> Result<(), ChunkError> {
-        let s = r.to_string();
+        let mut s = String::with_capacity(64);
+        r.write_to(&mut s);
         ByteRange::parse(&s)?;
         self.set_known(HeaderName::ByteRange, &s);
         Ok(())
@@ -678,8 +691,10 @@ impl Chunk {
         if self.header(HeaderName::FromPath).is_none() {
             return Err(ChunkError::MissingHeader("From-Path"));
         }
-        for e in &self.headers {
-            validate(e.name, self.get(e.value))?;
+        if !self.checked {
+            for e in &self.headers {
+                validate(e.name, self.get(e.value))?;
+            }
         }
         Ok(())
     }

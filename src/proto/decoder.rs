@@ -411,7 +411,7 @@ impl Decoder {
         }
         self.seen |= bit;
         let chunk = self.chunk.as_mut().expect("chunk in Headers state");
-        chunk.push_header_unchecked(known, name, &value);
+        chunk.push_header_checked(known, name, &value);
     }
 
     fn start_body(&mut self, chunk: &Chunk) {

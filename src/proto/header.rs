@@ -250,17 +250,44 @@ impl ByteRange {
     }
 }
 
+/// Appends the decimal digits of `v` (without the formatting machinery:
+/// every chunk sent carries a Byte-Range).
+pub(crate) fn push_decimal(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
+}
+
+impl ByteRange {
+    /// Appends the header value (`start-end/total`, `*` for unknowns).
+    pub fn write_to(&self, out: &mut String) {
+        push_decimal(out, self.start);
+        out.push('-');
+        match self.end {
+            Some(e) => push_decimal(out, e),
+            None => out.push('*'),
+        }
+        out.push('/');
+        match self.total {
+            Some(t) => push_decimal(out, t),
+            None => out.push('*'),
+        }
+    }
+}
+
 impl fmt::Display for ByteRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-", self.start)?;
-        match self.end {
-            Some(e) => write!(f, "{e}/")?,
-            None => f.write_str("*/")?,
-        }
-        match self.total {
-            Some(t) => write!(f, "{t}"),
-            None => f.write_str("*"),
-        }
+        let mut s = String::with_capacity(48);
+        self.write_to(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -663,6 +690,18 @@ mod tests {
         assert_eq!(ByteRange::parse("1-0/0").unwrap().to_string(), "1-0/0");
         assert_eq!(ByteRange::parse("5-10/20").unwrap().to_string(), "5-10/20");
         assert_eq!(ByteRange::parse("11-*/20").unwrap().to_string(), "11-*/20");
+        for v in [0, 9, 10, 12345, u64::MAX] {
+            let mut d = String::new();
+            push_decimal(&mut d, v);
+            assert_eq!(d, v.to_string());
+        }
+        let big = format!("1-{}/{}", MAX_NUMBER, MAX_NUMBER);
+        assert_eq!(ByteRange::parse(&big).unwrap().to_string(), big);
+        assert_eq!(ByteRange::parse("1-9/*").unwrap().to_string(), "1-9/*");
+        assert_eq!(
+            ByteRange::parse("10-109/100000").unwrap().to_string(),
+            "10-109/100000"
+        );
         for bad in [
             "",
             "1-2",

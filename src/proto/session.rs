@@ -72,10 +72,17 @@ pub fn accepts(patterns: &[String], content_type: &str) -> bool {
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .as_bytes();
     patterns.iter().any(|p| {
-        let p = p.trim().to_ascii_lowercase();
-        p == "*" || p == mt || (p.ends_with("/*") && mt.starts_with(&p[..p.len() - 1]))
+        let p = p.trim().as_bytes();
+        if p == b"*" || p.eq_ignore_ascii_case(mt) {
+            return true;
+        }
+        // `type/*`: the media type starts with `type/`, any case.
+        let Some(prefix) = p.strip_suffix(b"*").filter(|x| x.ends_with(b"/")) else {
+            return false;
+        };
+        mt.len() >= prefix.len() && mt[..prefix.len()].eq_ignore_ascii_case(prefix)
     })
 }
 
@@ -669,8 +676,8 @@ impl Session {
 
     /// To-Path and From-Path of a request from this session (texts formatted once).
     fn set_paths(&self, c: &mut Chunk) {
-        c.push_header_unchecked(HeaderName::ToPath, "", &self.remote_text);
-        c.push_header_unchecked(HeaderName::FromPath, "", &self.local_text);
+        c.push_header_checked(HeaderName::ToPath, "", &self.remote_text);
+        c.push_header_checked(HeaderName::FromPath, "", &self.local_text);
     }
 
     fn finish(&mut self, m: Box<OutMsg>) {
