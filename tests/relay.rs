@@ -191,6 +191,51 @@ fn auth_is_refreshed_before_it_expires() {
     }
 }
 
+/// The refresh also works while a session reads the connection itself
+/// (the refresh's response is taken out of the session's reads).
+#[test]
+fn auth_is_refreshed_while_a_session_reads() {
+    use msrp::engine::session::{DriverEvent, SessionDriver};
+    use msrp::proto::session::{SessionConfig, SessionEvent};
+    let relay = Kamailio::start(1, 3600);
+    let ctx = ctx();
+    let mut a = settings(&relay, "alice", "secret");
+    a.expires = Some(2);
+    let mut b = settings(&relay, "bob", "secret");
+    b.expires = Some(3600);
+    let (ta, tb) = bind(&ctx, a, b);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let session = SessionDriver::start(
+        ta,
+        SessionConfig::default(),
+        None,
+        Box::new(move |e| {
+            if let DriverEvent::Session(SessionEvent::Message { data, .. }, _) = e {
+                let _ = tx.lock().unwrap().send(data);
+            }
+        }),
+        None,
+    );
+    std::thread::sleep(Duration::from_secs(9));
+    let mut c = make_chunk(
+        tb.local_path(),
+        tb.remote_path(),
+        &ChunkParams {
+            data: b"still there?",
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.set_content_type("text/plain").unwrap();
+    ctx.block_on(T, tb.write_chunk(&c)).unwrap();
+    let got = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the session, refreshed while it read, is still reachable");
+    assert_eq!(got, b"still there?");
+    assert!(!session.is_closed());
+}
+
 #[test]
 fn five_megabytes_and_reports_through_the_relay() {
     let relay = Kamailio::start(60, 3600);
