@@ -321,8 +321,11 @@ fn bodies_survive_any_read_boundaries() {
             match rnd(6) {
                 0 => body.extend_from_slice(b"\r\n-------"),
                 1 => {
+                    // A prefix of the id, then a byte no id has (random bytes
+                    // after it could otherwise complete the id by chance).
                     body.extend_from_slice(b"\r\n-------");
                     body.extend_from_slice(&tid.as_bytes()[..rnd(tid.len() as u64) as usize]);
+                    body.push(b'~');
                 }
                 2 => {
                     // The whole id but its last character, and a flag.

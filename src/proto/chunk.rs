@@ -254,17 +254,19 @@ impl Chunk {
         let to = self
             .header(HeaderName::ToPath)
             .ok_or(ChunkError::MissingHeader("To-Path"))?;
-        let first = |s: &str| s.split_ascii_whitespace().next().unwrap_or("").to_owned();
+        fn first(s: &str) -> &str {
+            s.split_ascii_whitespace().next().unwrap_or("")
+        }
         let (from_first, to_first) = (first(from), first(to));
         let mut r = Chunk::response(self.transaction_id(), code, comment)?;
         if self.malformed.is_none() {
             // Every header of this chunk passed validation (builder or
             // decoder), so its paths need no second check.
-            r.push_header_checked(HeaderName::ToPath, "", &from_first);
-            r.push_header_checked(HeaderName::FromPath, "", &to_first);
+            r.push_header_checked(HeaderName::ToPath, "", from_first);
+            r.push_header_checked(HeaderName::FromPath, "", to_first);
         } else {
-            r.add_header_raw("To-Path", &from_first)?;
-            r.add_header_raw("From-Path", &to_first)?;
+            r.add_header_raw("To-Path", from_first)?;
+            r.add_header_raw("From-Path", to_first)?;
         }
         Ok(r)
     }
@@ -584,10 +586,10 @@ impl Chunk {
 
     /// Sets Byte-Range after checking it.
     pub fn set_byte_range(&mut self, r: ByteRange) -> Result<(), ChunkError> {
-        let mut s = String::with_capacity(64);
-        r.write_to(&mut s);
-        ByteRange::parse(&s)?;
-        self.set_known(HeaderName::ByteRange, &s);
+        let mut buf = [0u8; 64];
+        let s = r.write_into(&mut buf);
+        ByteRange::parse(s)?;
+        self.set_known(HeaderName::ByteRange, s);
         Ok(())
     }
 

@@ -250,44 +250,63 @@ impl ByteRange {
     }
 }
 
-/// Appends the decimal digits of `v` (without the formatting machinery:
-/// every chunk sent carries a Byte-Range).
-pub(crate) fn push_decimal(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+/// Writes the decimal digits of `v` at `out[at..]` (without the formatting
+/// machinery: every chunk sent carries a Byte-Range); returns the new end.
+fn put_decimal(out: &mut [u8; 64], at: usize, mut v: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+        digits[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
+    let n = digits.len() - i;
+    out[at..at + n].copy_from_slice(&digits[i..]);
+    at + n
+}
+
+/// Appends the decimal digits of `v`.
+#[cfg(test)]
+pub(crate) fn push_decimal(out: &mut String, v: u64) {
+    let mut buf = [0u8; 64];
+    let n = put_decimal(&mut buf, 0, v);
+    out.push_str(std::str::from_utf8(&buf[..n]).expect("digits"));
 }
 
 impl ByteRange {
-    /// Appends the header value (`start-end/total`, `*` for unknowns).
-    pub fn write_to(&self, out: &mut String) {
-        push_decimal(out, self.start);
-        out.push('-');
-        match self.end {
-            Some(e) => push_decimal(out, e),
-            None => out.push('*'),
-        }
-        out.push('/');
-        match self.total {
-            Some(t) => push_decimal(out, t),
-            None => out.push('*'),
-        }
+    /// The header value (`start-end/total`, `*` for unknowns) written into
+    /// `buf` (two 20-digit numbers and a star fit with room to spare).
+    pub fn write_into<'a>(&self, buf: &'a mut [u8; 64]) -> &'a str {
+        let mut at = put_decimal(buf, 0, self.start);
+        buf[at] = b'-';
+        at += 1;
+        at = match self.end {
+            Some(e) => put_decimal(buf, at, e),
+            None => {
+                buf[at] = b'*';
+                at + 1
+            }
+        };
+        buf[at] = b'/';
+        at += 1;
+        at = match self.total {
+            Some(t) => put_decimal(buf, at, t),
+            None => {
+                buf[at] = b'*';
+                at + 1
+            }
+        };
+        std::str::from_utf8(&buf[..at]).expect("digits, '-', '/' and '*'")
     }
 }
 
 impl fmt::Display for ByteRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(48);
-        self.write_to(&mut s);
-        f.write_str(&s)
+        let mut buf = [0u8; 64];
+        f.write_str(self.write_into(&mut buf))
     }
 }
 
