@@ -76,6 +76,8 @@ fn send(
     )
     .unwrap();
     c.ensure_unique_transaction_id();
+    // Sessions refuse SENDs without a type (415).
+    c.set_content_type("text/plain").unwrap();
     ctx.block_on(T, from.write_chunk(&c)).unwrap();
 }
 
@@ -218,17 +220,7 @@ fn auth_is_refreshed_while_a_session_reads() {
         None,
     );
     std::thread::sleep(Duration::from_secs(9));
-    let mut c = make_chunk(
-        tb.local_path(),
-        tb.remote_path(),
-        &ChunkParams {
-            data: b"still there?",
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    c.set_content_type("text/plain").unwrap();
-    ctx.block_on(T, tb.write_chunk(&c)).unwrap();
+    send(&ctx, &tb, b"still there?", 1, 12, None);
     let got = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("the session, refreshed while it read, is still reachable");
