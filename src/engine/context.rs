@@ -186,6 +186,25 @@ fn ignore_sigpipe() {
 #[cfg(not(unix))]
 fn ignore_sigpipe() {}
 
+/// The library's own threads never take SIGPIPE, whatever the application
+/// sets later: the signal is blocked on them, so a write to a broken
+/// connection only fails with EPIPE. (Writes made on an application thread
+/// use `MSG_NOSIGNAL`.)
+#[cfg(unix)]
+fn block_sigpipe_on_this_thread() {
+    // SAFETY: a zeroed sigset is valid input to sigemptyset; the calls only
+    // change this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+#[cfg(not(unix))]
+fn block_sigpipe_on_this_thread() {}
+
 impl Context {
     /// Starts the runtime.
     pub fn new(opts: ContextOptions) -> Result<Arc<Context>, Error> {
@@ -193,6 +212,7 @@ impl Context {
         let rt = Builder::new_multi_thread()
             .worker_threads(opts.worker_threads.max(1))
             .thread_name("msrp-worker")
+            .on_thread_start(block_sigpipe_on_this_thread)
             .enable_io()
             .enable_time()
             .build()

@@ -382,7 +382,7 @@ impl Out {
             }
             // An error other than a full buffer is met again, and
             // reported, by the writer task.
-            let mut n = sock.try_write_vectored(&v).unwrap_or(0);
+            let mut n = try_send_vectored((**sock).as_ref(), &v).unwrap_or(0);
             drop(v);
             for mut j in batch {
                 let left = j.len();
@@ -1220,13 +1220,46 @@ trait Sink: Send {
     fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + Send;
 }
 
+/// A non-blocking vectored send. On Unix it is `sendmsg` with
+/// `MSG_NOSIGNAL`: a connection whose sending side is gone gives `EPIPE`,
+/// never a SIGPIPE (plain `writev` would raise one when the application has
+/// SIGPIPE at its default).
+pub(crate) fn try_send_vectored(
+    tcp: &tokio::net::TcpStream,
+    bufs: &[IoSlice<'_>],
+) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = tcp.as_raw_fd();
+        tcp.try_io(tokio::io::Interest::WRITABLE, || {
+            // SAFETY: an all-zero msghdr is valid; `IoSlice` has the layout
+            // of `iovec` on Unix (std guarantees it), and `bufs` outlives the call.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+            msg.msg_iovlen = bufs.len().min(1024) as _;
+            // SAFETY: `fd` is this socket's descriptor, open while `tcp` lives.
+            let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        tcp.try_write_vectored(bufs)
+    }
+}
+
 /// Plain TCP, shared with callers that write directly when the writer is idle.
 struct TcpSink(Arc<OwnedWriteHalf>);
 
 impl Sink for TcpSink {
     async fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
         while !bufs.is_empty() {
-            match self.0.try_write_vectored(bufs) {
+            match try_send_vectored(self.0.as_ref().as_ref(), bufs) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => IoSlice::advance_slices(&mut bufs, n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.0.writable().await?,

@@ -40,7 +40,10 @@ pub struct msrp_context_options {
 ///
 /// On POSIX systems, if SIGPIPE is still at its default action (which ends
 /// the process when a peer resets a connection during a write), it is set
-/// to ignored; a handler the application installed is left alone.
+/// to ignored; a handler the application installed is left alone. Either
+/// way the library never raises SIGPIPE itself: its threads block it and
+/// writes made on the caller's thread use MSG_NOSIGNAL (a broken connection
+/// gives MSRP_RESULT_CLOSED).
 ///
 /// # Safety
 /// `options` is NULL or readable; `out` is NULL or writable.

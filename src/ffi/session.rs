@@ -272,7 +272,7 @@ fn make_sink(
             ) => {
                 match lock(&registry).responses.remove(&tx) {
                     Some(Waiter::Internal(s)) => {
-                        let _ = s.send((code, comment, local));
+                        s.send((code, comment, local));
                         None
                     }
                     Some(Waiter::C(Some(cb), cud)) => Some(Box::new(move || {
@@ -642,7 +642,7 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
         Some(Waiter::C(..)) => false,
         Some(Waiter::Internal(_)) => {
             if let Some(Waiter::Internal(s)) = r.responses.remove(tx) {
-                let _ = s.send((*code, comment.clone(), *local));
+                s.send((*code, comment.clone(), *local));
             }
             true
         }

@@ -61,7 +61,7 @@ fn fill_alnum(out: &mut String, n: usize, mut next: impl FnMut() -> u64) {
             }
             // 6 bits onto 62 symbols by multiply and shift (no division; two
             // symbols come twice as often, a harmless bias for these ids).
-            *b = ALNUM[((bits & 63) * 62 >> 6) as usize];
+            *b = ALNUM[(((bits & 63) * 62) >> 6) as usize];
             bits >>= 6;
             left -= 1;
         }
