@@ -597,17 +597,6 @@ impl Transport {
         super::logger::log(&self.logger, level, msg);
     }
 
-    fn enqueue(
-        &self,
-        chunk: Chunk,
-        done: Option<oneshot::Sender<Result<(), Error>>>,
-    ) -> Result<(), Error> {
-        if self.is_closed() {
-            return Err(self.out.closed.error());
-        }
-        self.out.enqueue(chunk, done)
-    }
-
     /// A handle that sends requests on this connection and receives their
     /// responses directly, even while someone else reads the connection.
     pub fn requester(&self) -> Requester {
@@ -619,7 +608,7 @@ impl Transport {
 
     /// Queues `chunk` for sending and returns at once (order is kept).
     pub fn write_chunk_nowait(&self, chunk: &Chunk) -> Result<(), Error> {
-        self.enqueue(chunk.clone(), None)
+        self.out.enqueue(chunk.clone(), None)
     }
 
     /// Queues `chunks` in order, taking them (bodies are written from their
@@ -638,7 +627,7 @@ impl Transport {
     /// Sends `chunk` and waits until it was handed to the operating system.
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(chunk.clone(), Some(tx))?;
+        self.out.enqueue(chunk.clone(), Some(tx))?;
         rx.await.unwrap_or_else(|_| Err(self.out.closed.error()))
     }
 

@@ -280,25 +280,20 @@ impl ByteRange {
     /// The header value (`start-end/total`, `*` for unknowns) written into
     /// `buf` (two 20-digit numbers and a star fit with room to spare).
     pub fn write_into<'a>(&self, buf: &'a mut [u8; 64]) -> &'a str {
+        fn number_or_star(buf: &mut [u8; 64], at: usize, v: Option<u64>) -> usize {
+            match v {
+                Some(v) => put_decimal(buf, at, v),
+                None => {
+                    buf[at] = b'*';
+                    at + 1
+                }
+            }
+        }
         let mut at = put_decimal(buf, 0, self.start);
         buf[at] = b'-';
-        at += 1;
-        at = match self.end {
-            Some(e) => put_decimal(buf, at, e),
-            None => {
-                buf[at] = b'*';
-                at + 1
-            }
-        };
+        at = number_or_star(buf, at + 1, self.end);
         buf[at] = b'/';
-        at += 1;
-        at = match self.total {
-            Some(t) => put_decimal(buf, at, t),
-            None => {
-                buf[at] = b'*';
-                at + 1
-            }
-        };
+        at = number_or_star(buf, at + 1, self.total);
         std::str::from_utf8(&buf[..at]).expect("digits, '-', '/' and '*'")
     }
 }
