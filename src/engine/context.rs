@@ -93,12 +93,12 @@ impl Dispatcher {
         })
     }
 
-    fn deliver(&self, job: Job) {
+    fn deliver(&self, job: impl FnOnce() + Send + 'static) {
         match self.mode {
             DeliveryMode::Direct => run_guarded(job),
             DeliveryMode::Queued => {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                q.push_back(job);
+                q.push_back(Box::new(job));
                 #[cfg(unix)]
                 if q.len() == 1 {
                     if let Some(w) = &self.wake {
@@ -148,7 +148,7 @@ impl Dispatcher {
     }
 }
 
-fn run_guarded(job: Job) {
+fn run_guarded(job: impl FnOnce()) {
     // A panic in a callback wrapper must not take a runtime thread down.
     let _ = catch_unwind(AssertUnwindSafe(job));
 }
@@ -306,7 +306,7 @@ impl Context {
     }
 
     /// Hands a finished callback to the application (direct or queued).
-    pub fn deliver(&self, job: Job) {
+    pub fn deliver(&self, job: impl FnOnce() + Send + 'static) {
         self.dispatcher.deliver(job);
     }
 

@@ -60,6 +60,9 @@ impl Drop for Permit {
 /// What the driver reports: session events (with a budget permit for the
 /// ones that carry received data), and once at the end, the reason it closed.
 #[derive(Debug)]
+// Events are moved a few times and never stored in bulk; boxing the chunk
+// they carry would cost an allocation per event instead.
+#[allow(clippy::large_enum_variant)]
 pub enum DriverEvent {
     /// An event of the session.
     Session(SessionEvent, Option<Permit>),

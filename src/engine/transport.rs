@@ -116,6 +116,15 @@ struct WriteJob {
 
 /// Bodies up to this size are copied into the head buffer.
 const INLINE_BODY: usize = 4096;
+/// Small chunks sent together share a buffer up to about this size.
+const PACKED_LIMIT: usize = 64 * 1024;
+
+fn end_line_in_body() -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        "the body contains the chunk's end-line; give the chunk another transaction id",
+    )
+}
 
 impl WriteJob {
     fn new(mut chunk: Chunk, log: bool, done: Option<oneshot::Sender<Result<(), Error>>>) -> Self {
@@ -147,6 +156,21 @@ impl WriteJob {
             sent: 0,
             chunk: log.then_some(chunk),
             done,
+        }
+    }
+
+    /// Whole encoded chunks, written as they are (no logging, no waiter).
+    fn packed(bytes: Vec<u8>) -> Self {
+        WriteJob {
+            head_len: bytes.len(),
+            head: bytes,
+            body: Vec::new(),
+            tail: Vec::new(),
+            inline: false,
+            body_len: 0,
+            sent: 0,
+            chunk: None,
+            done: None,
         }
     }
 
@@ -352,10 +376,7 @@ impl Out {
         done: Option<oneshot::Sender<Result<(), Error>>>,
     ) -> Result<WriteJob, Error> {
         if chunk.body_contains_end_line(chunk.data()) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "the body contains the chunk's end-line; give the chunk another transaction id",
-            ));
+            return Err(end_line_in_body());
         }
         Ok(WriteJob::new(chunk, self.log, done))
     }
@@ -617,10 +638,43 @@ impl Transport {
     /// pass it when no more chunks are expected right away, so that a burst
     /// still leaves in batches.
     pub fn send_chunks(&self, chunks: Vec<Chunk>, direct: bool) -> Result<(), Error> {
-        let jobs = chunks
-            .into_iter()
-            .map(|c| self.out.job(c, None))
-            .collect::<Result<Vec<_>, _>>()?;
+        if self.out.log {
+            // The logger is told about each chunk as it is written.
+            let jobs = chunks
+                .into_iter()
+                .map(|c| self.out.job(c, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            return self.out.enqueue_jobs(jobs, direct);
+        }
+        // Small chunks in a row are encoded into one buffer: one allocation
+        // and one queue entry for a burst of messages or responses.
+        let mut jobs = Vec::new();
+        let mut packed: Vec<u8> = Vec::new();
+        let hint = (chunks.len() * 384).min(PACKED_LIMIT);
+        for c in chunks {
+            if c.size() > INLINE_BODY {
+                if !packed.is_empty() {
+                    jobs.push(WriteJob::packed(std::mem::take(&mut packed)));
+                }
+                jobs.push(self.out.job(c, None)?);
+                continue;
+            }
+            if c.body_contains_end_line(c.data()) {
+                return Err(end_line_in_body());
+            }
+            if packed.capacity() == 0 {
+                packed.reserve(hint);
+            }
+            c.encode_start(&mut packed);
+            packed.extend_from_slice(c.data());
+            c.encode_end(c.flag(), &mut packed);
+            if packed.len() >= PACKED_LIMIT {
+                jobs.push(WriteJob::packed(std::mem::take(&mut packed)));
+            }
+        }
+        if !packed.is_empty() {
+            jobs.push(WriteJob::packed(packed));
+        }
         self.out.enqueue_jobs(jobs, direct)
     }
 

@@ -44,7 +44,7 @@ impl<T: Send + 'static> Once<T> {
     /// Delivers the result.
     pub(crate) fn fire(mut self, r: Result<T, FfiError>) {
         if let Some(f) = self.f.take() {
-            self.ctx.deliver(Box::new(move || f(r)));
+            self.ctx.deliver(move || f(r));
         }
     }
 }
@@ -56,7 +56,7 @@ impl<T: Send + 'static> Drop for Once<T> {
                 msrp_result::Closed,
                 "the operation was ended because its object or the context was freed",
             );
-            self.ctx.deliver(Box::new(move || f(Err(closed))));
+            self.ctx.deliver(move || f(Err(closed)));
         }
     }
 }

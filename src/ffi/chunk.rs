@@ -546,7 +546,7 @@ pub unsafe extern "C" fn msrp_chunk_set_message_id(
         // SAFETY: caller contract.
         let id = match unsafe { opt_text(message_id, "message_id") }? {
             Some(s) => s.to_owned(),
-            None => crate::proto::ids::message_id(),
+            None => crate::proto::ids::message_id().to_string(),
         };
         c.inner.set_message_id(&id)?;
         Ok(())

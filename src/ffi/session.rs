@@ -260,7 +260,9 @@ fn make_sink(
     Box::new(move |ev: DriverEvent| {
         let ud = UserData(owner.ud);
         let hold = owner.clone();
-        let job: Option<crate::engine::context::Job> = match ev {
+        // Each callback is handed to the context as a closure: run on this
+        // thread in direct mode (no allocation), queued otherwise.
+        match ev {
             DriverEvent::Session(
                 SessionEvent::ChunkResponse {
                     tx,
@@ -270,17 +272,17 @@ fn make_sink(
                 },
                 _,
             ) => {
-                match lock(&registry).responses.remove(&tx) {
-                    Some(Waiter::Internal(s)) => {
-                        s.send((code, comment, local));
-                        None
-                    }
-                    Some(Waiter::C(Some(cb), cud)) => Some(Box::new(move || {
+                // The registry is unlocked before the callback runs (it may
+                // call back into the library).
+                let waiter = lock(&registry).responses.remove(&tx);
+                match waiter {
+                    Some(Waiter::Internal(s)) => s.send((code, comment, local)),
+                    Some(Waiter::C(Some(cb), cud)) => ctx.deliver(move || {
                         let c = cstring(&comment);
                         // SAFETY: the application's callback with its userdata.
                         unsafe { cb(cud.ptr(), code, c.as_ptr(), local) }
-                    })),
-                    _ => None,
+                    }),
+                    _ => {}
                 }
             }
             DriverEvent::Session(
@@ -296,8 +298,8 @@ fn make_sink(
                     .messages
                     .get(&msg)
                     .map(|m| (m.cbs.on_progress, m.ud));
-                match m {
-                    Some((Some(f), mud)) => Some(Box::new(move || {
+                if let Some((Some(f), mud)) = m {
+                    ctx.deliver(move || {
                         // SAFETY: the application's callback with its userdata.
                         unsafe {
                             f(
@@ -308,8 +310,7 @@ fn make_sink(
                                 total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN),
                             )
                         }
-                    })),
-                    _ => None,
+                    })
                 }
             }
             DriverEvent::Session(
@@ -318,70 +319,72 @@ fn make_sink(
                 },
                 _,
             ) => {
-                match lock(&registry).messages.remove(&msg) {
-                    Some(MsgCbs {
-                        cbs:
-                            msrp_message_callbacks {
-                                on_done: Some(f), ..
-                            },
-                        ud: mud,
-                    }) => Some(Box::new(move || {
+                let m = lock(&registry).messages.remove(&msg);
+                if let Some(MsgCbs {
+                    cbs:
+                        msrp_message_callbacks {
+                            on_done: Some(f), ..
+                        },
+                    ud: mud,
+                }) = m
+                {
+                    ctx.deliver(move || {
                         let c = cstring(&comment);
                         // SAFETY: the application's callback with its userdata.
                         unsafe { f(mud.ptr(), msg, code, c.as_ptr()) }
-                    })),
-                    _ => None,
+                    })
                 }
             }
             DriverEvent::Session(SessionEvent::Message { head, data }, permit) => {
-                cbs.on_message.map(|f| {
-                    Box::new(move || {
+                if let Some(f) = cbs.on_message {
+                    ctx.deliver(move || {
                         let _hold = (hold, permit);
                         let h = msrp_chunk { inner: head };
                         // SAFETY: valid pointers for the duration of the call.
                         unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) }
-                    }) as crate::engine::context::Job
-                })
+                    })
+                }
             }
-            DriverEvent::Session(SessionEvent::Chunk(c), permit) => cbs.on_chunk.map(|f| {
-                Box::new(move || {
-                    let _hold = (hold, permit);
-                    // SAFETY: the chunk is handed over to the application.
-                    unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
-                }) as crate::engine::context::Job
-            }),
-            DriverEvent::Session(SessionEvent::Report(c), _) => cbs.on_report.map(|f| {
-                Box::new(move || {
-                    let _hold = hold;
-                    // SAFETY: the chunk is handed over to the application.
-                    unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
-                }) as crate::engine::context::Job
-            }),
+            DriverEvent::Session(SessionEvent::Chunk(c), permit) => {
+                if let Some(f) = cbs.on_chunk {
+                    ctx.deliver(move || {
+                        let _hold = (hold, permit);
+                        // SAFETY: the chunk is handed over to the application.
+                        unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
+                    })
+                }
+            }
+            DriverEvent::Session(SessionEvent::Report(c), _) => {
+                if let Some(f) = cbs.on_report {
+                    ctx.deliver(move || {
+                        let _hold = hold;
+                        // SAFETY: the chunk is handed over to the application.
+                        unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
+                    })
+                }
+            }
             DriverEvent::Session(SessionEvent::MessageAborted { message_id }, _) => {
-                cbs.on_aborted.map(|f| {
-                    Box::new(move || {
+                if let Some(f) = cbs.on_aborted {
+                    ctx.deliver(move || {
                         let _hold = hold;
                         let m = cstring(&message_id);
                         // SAFETY: valid pointer for the duration of the call.
                         unsafe { f(ud.ptr(), m.as_ptr()) }
-                    }) as crate::engine::context::Job
-                })
+                    })
+                }
             }
             DriverEvent::Closed(e) => {
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
-                Some(Box::new(move || {
+                ctx.deliver(move || {
                     let _hold = hold;
                     if let Some(f) = f {
                         let m = cstring(&e.msg);
                         // SAFETY: the application's callback with its userdata.
                         unsafe { f(ud.ptr(), code, m.as_ptr()) }
                     }
-                }))
+                })
             }
-        };
-        if let Some(j) = job {
-            ctx.deliver(j);
         }
     })
 }

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 use super::header::{
     ByteRange, DigestParams, HeaderError, HeaderName, ReportMode, Status, is_ident, parse_expires,
     validate,
@@ -116,7 +118,9 @@ pub struct Chunk {
     text: String,
     tid: Span,
     kind: Kind,
-    headers: Vec<Entry>,
+    /// Up to eight entries stay inline (a SEND usually has five to seven), so
+    /// a chunk costs one allocation for its text and one for its body.
+    headers: SmallVec<[Entry; 8]>,
     data: Vec<u8>,
     flag: Flag,
     body: bool,
@@ -181,7 +185,7 @@ impl Chunk {
                 code: 0,
                 comment: None,
             },
-            headers: Vec::with_capacity(8),
+            headers: SmallVec::new(),
             data: Vec::new(),
             flag: Flag::End,
             body: false,

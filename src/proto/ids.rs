@@ -47,54 +47,111 @@ fn next_u64() -> u64 {
     })
 }
 
-fn fill_alnum(out: &mut String, n: usize, mut next: impl FnMut() -> u64) {
-    let mut buf = [0u8; 64];
+fn fill_alnum(out: &mut [u8], mut next: impl FnMut() -> u64) {
     let mut left = 0;
     let mut bits = 0u64;
-    let mut done = 0;
-    while done < n {
-        let k = (n - done).min(buf.len());
-        for b in &mut buf[..k] {
-            if left == 0 {
-                bits = next();
-                left = 10; // 10 draws of 6 bits per u64
-            }
-            // 6 bits onto 62 symbols by multiply and shift (no division; two
-            // symbols come twice as often, a harmless bias for these ids).
-            *b = ALNUM[(((bits & 63) * 62) >> 6) as usize];
-            bits >>= 6;
-            left -= 1;
+    for b in out {
+        if left == 0 {
+            bits = next();
+            left = 10; // 10 draws of 6 bits per u64
         }
-        out.push_str(std::str::from_utf8(&buf[..k]).expect("ASCII"));
-        done += k;
+        // 6 bits onto 62 symbols by multiply and shift (no division; two
+        // symbols come twice as often, a harmless bias for these ids).
+        *b = ALNUM[(((bits & 63) * 62) >> 6) as usize];
+        bits >>= 6;
+        left -= 1;
+    }
+}
+
+/// A generated id kept inline (no allocation): transaction and message ids
+/// are made for every chunk and message, and transaction ids key the
+/// session's table of requests waiting for a response.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Id {
+    len: u8,
+    buf: [u8; 32],
+}
+
+impl Id {
+    /// `s` as an inline id, when it has at most 32 bytes.
+    pub fn new(s: &str) -> Option<Id> {
+        let mut buf = [0u8; 32];
+        buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(Id {
+            len: s.len() as u8,
+            buf,
+        })
+    }
+
+    fn random(n: usize) -> Id {
+        let mut id = Id {
+            len: n as u8,
+            buf: [0u8; 32],
+        };
+        fill_alnum(&mut id.buf[..n], next_u64);
+        id
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ever built from a str or from ASCII letters and digits.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Id {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+// Hashes as the str it holds, so maps keyed by `Id` can be searched by `&str`.
+impl std::hash::Hash for Id {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl std::borrow::Borrow<str> for Id {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// A fresh transaction id (32 alphanumeric characters).
-pub fn transaction_id() -> String {
-    let mut s = String::new();
-    fill_alnum(&mut s, TRANSACTION_ID_LEN, next_u64);
-    s
+pub fn transaction_id() -> Id {
+    Id::random(TRANSACTION_ID_LEN)
 }
 
 /// A fresh message id (32 alphanumeric characters).
-pub fn message_id() -> String {
-    let mut s = String::new();
-    fill_alnum(&mut s, MESSAGE_ID_LEN, next_u64);
-    s
+pub fn message_id() -> Id {
+    Id::random(MESSAGE_ID_LEN)
 }
 
 /// A fresh session id from the operating system's generator.
 pub fn session_id() -> String {
-    let mut s = String::new();
-    fill_alnum(&mut s, SESSION_ID_LEN, || {
+    let mut b = [0u8; SESSION_ID_LEN];
+    fill_alnum(&mut b, || {
         let mut b = [0u8; 8];
         match getrandom::fill(&mut b) {
             Ok(()) => u64::from_le_bytes(b),
             Err(_) => next_u64(),
         }
     });
-    s
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 #[cfg(test)]

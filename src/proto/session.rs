@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::chunk::{Chunk, Flag};
 use super::fasthash::LocalMap;
-use super::header::{ByteRange, HeaderName, ReportMode, Status};
+use super::header::{ByteRange, HeaderName, ReportMode, Status, is_ident};
 use super::ids;
 use super::transport::{PathCheck, check_incoming, wants_error_response, wants_success_response};
 use super::uri::Uri;
@@ -191,7 +191,7 @@ pub enum SessionEvent {
 
 struct OutMsg {
     id: MsgId,
-    message_id: String,
+    message_id: ids::Id,
     content_type: String,
     headers: Vec<(String, String)>,
     source: Source,
@@ -273,7 +273,7 @@ pub struct Session {
     accepted_paths: Option<(String, String)>,
     /// Transaction deadlines in the order they were set (they only grow),
     /// so the earliest live one is found at the front.
-    deadlines: VecDeque<(Instant, String, u64)>,
+    deadlines: VecDeque<(Instant, ids::Id, u64)>,
     /// The request arriving in parts right now: its transaction id, and
     /// whether it was refused (its remaining parts are then dropped).
     part: Option<(String, bool)>,
@@ -290,7 +290,7 @@ pub struct Session {
     small: VecDeque<Box<OutMsg>>,
     /// Larger messages, taking turns one chunk at a time.
     rotation: VecDeque<MsgId>,
-    pending: LocalMap<String, Pending>,
+    pending: LocalMap<ids::Id, Pending>,
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
     incoming_bytes: u64,
@@ -358,7 +358,12 @@ impl Session {
     /// [`Session::poll_transmit`].
     pub fn send_message(&mut self, m: OutgoingMessage) -> MsgId {
         let id = self.next_id();
-        let message_id = m.message_id.unwrap_or_else(ids::message_id);
+        // An id that is not a valid `ident` is replaced once, here.
+        let message_id = m
+            .message_id
+            .filter(|s| is_ident(s))
+            .and_then(|s| ids::Id::new(&s))
+            .unwrap_or_else(ids::message_id);
         let size = match &m.source {
             Source::Bytes(b) => Some(m.start + b.len() as u64),
             Source::Reader(_) => m.size,
@@ -504,16 +509,18 @@ impl Session {
         if chunk.method() == Some("REPORT") || !chunk.is_request() {
             return false;
         }
+        // Transaction ids are `ident`s, at most 32 characters.
+        let Some(tid) = ids::Id::new(chunk.transaction_id()) else {
+            return false;
+        };
         let fr = chunk.failure_report().unwrap_or(ReportMode::Yes);
         if fr == ReportMode::Yes {
             self.waiting_for_window += 1;
         }
         let deadline = now + self.cfg.response_timeout;
         let seq = self.next_id();
-        self.deadlines
-            .push_back((deadline, chunk.transaction_id().to_owned(), seq));
-        self.pending
-            .insert(chunk.transaction_id().to_owned(), Pending { kind, seq, fr });
+        self.deadlines.push_back((deadline, tid, seq));
+        self.pending.insert(tid, Pending { kind, seq, fr });
         true
     }
 
@@ -648,9 +655,7 @@ impl Session {
     fn message_chunk(&self, m: &OutMsg, piece: Vec<u8>, flag: Flag) -> Chunk {
         let mut c = Chunk::request("SEND").expect("SEND is valid");
         self.set_paths(&mut c);
-        c.set_message_id(&m.message_id).unwrap_or_else(|_| {
-            let _ = c.set_message_id(&ids::message_id());
-        });
+        c.push_header_checked(HeaderName::MessageId, "", &m.message_id);
         let start = m.offset + 1;
         let end = m.offset + piece.len() as u64;
         let total = m.size.or(if flag == Flag::End { Some(end) } else { None });
@@ -688,13 +693,13 @@ impl Session {
         let (code, comment) = m.failed.unwrap_or((200, "OK".into()));
         self.events.push_back(SessionEvent::MessageDone {
             msg: m.id,
-            message_id: m.message_id,
+            message_id: m.message_id.to_string(),
             code,
             comment,
         });
     }
 
-    fn settle(&mut self, tid: &str, code: u16, comment: String, local: bool) {
+    fn settle(&mut self, tid: &str, code: u16, comment: &str, local: bool) {
         let Some(p) = self.pending.remove(tid) else {
             return;
         };
@@ -705,7 +710,7 @@ impl Session {
             PendingKind::Raw { tx } => self.events.push_back(SessionEvent::ChunkResponse {
                 tx,
                 code,
-                comment,
+                comment: comment.to_owned(),
                 local,
             }),
             PendingKind::Message { msg, len } => {
@@ -728,7 +733,7 @@ impl Session {
                     }
                 } else if m.failed.is_none() {
                     // The peer refused a chunk (413 included): stop sending it.
-                    m.failed = Some((code, comment));
+                    m.failed = Some((code, comment.to_owned()));
                 }
                 if m.outstanding == 0 && (m.sent_last || m.failed.is_some()) {
                     let m = self.msgs.remove(&msg).expect("present");
@@ -758,11 +763,11 @@ impl Session {
                 self.settle(
                     &tid,
                     408,
-                    "Timed out while waiting for transaction response".into(),
+                    "Timed out while waiting for transaction response",
                     true,
                 );
             } else {
-                self.settle(&tid, 200, "OK".into(), true);
+                self.settle(&tid, 200, "OK", true);
             }
         }
     }
@@ -783,9 +788,9 @@ impl Session {
             }
         }
         self.deadlines.clear();
-        let tids: Vec<String> = self.pending.keys().cloned().collect();
+        let tids: Vec<ids::Id> = self.pending.keys().copied().collect();
         for tid in tids {
-            self.settle(&tid, 0, why.into(), true);
+            self.settle(&tid, 0, why, true);
         }
         let mut all: Vec<Box<OutMsg>> = self.msgs.drain().map(|(_, m)| m).collect();
         all.extend(self.small.drain(..));
@@ -876,8 +881,12 @@ impl Session {
         let _ = now;
         if !chunk.is_request() {
             let code = chunk.code().unwrap_or(0);
-            let comment = chunk.comment().unwrap_or("").to_owned();
-            self.settle(chunk.transaction_id(), code, comment, false);
+            self.settle(
+                chunk.transaction_id(),
+                code,
+                chunk.comment().unwrap_or(""),
+                false,
+            );
             return;
         }
         match chunk.method() {
