@@ -173,6 +173,22 @@ mod tests {
     }
 
     #[test]
+    fn inline_ids_hold_up_to_32_bytes_and_are_found_by_str() {
+        let max = "a".repeat(32);
+        assert_eq!(Id::new(&max).map(|i| i.len()), Some(32));
+        assert!(Id::new(&"a".repeat(33)).is_none());
+        assert_eq!(Id::new("").map(|i| i.to_string()), Some(String::new()));
+        let t = transaction_id();
+        let mut m = crate::proto::fasthash::LocalMap::default();
+        m.insert(t, 7);
+        // Looked up by the text (Borrow<str>): hashes must agree.
+        assert_eq!(m.get(t.as_str()), Some(&7));
+        assert_eq!(m.get(&*t.to_string()), Some(&7));
+        assert!(m.get("x").is_none());
+        assert_eq!(format!("{t:?}"), format!("{:?}", t.as_str()));
+    }
+
+    #[test]
     fn all_alphabet_characters_appear() {
         let mut seen = [false; 128];
         for _ in 0..200 {
