@@ -352,8 +352,26 @@ impl TlsSettings {
 /// verifier of its listener (it may be set after the listener opened).
 pub type PeerSlot = Arc<Mutex<Option<Fingerprint>>>;
 
+/// ring's suites with AES-128-GCM ahead of AES-256-GCM (the client's order
+/// decides). AES-128-GCM is TLS 1.3's mandatory suite and, with AES
+/// instructions, costs about a third less per byte (10 rounds instead of 14);
+/// BoringSSL and Go order them the same way. Nothing is removed.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::CipherSuite as C;
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites.sort_by_key(|s| {
+        let rank = match s.suite() {
+            C::TLS13_AES_128_GCM_SHA256
+            | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+            | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
+            C::TLS13_AES_256_GCM_SHA384
+            | C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+            | C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => 1,
+            _ => 2,
+        };
+        (s.tls13().is_none(), rank)
+    });
+    Arc::new(p)
 }
 
 /// Checks a peer's certificate against an expected fingerprint, or accepts
@@ -661,6 +679,32 @@ impl AsyncWrite for Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aes_128_gcm_is_offered_first_and_no_suite_is_lost() {
+        use rustls::CipherSuite as C;
+        let ours: Vec<C> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        let mut all: Vec<C> = rustls::crypto::ring::default_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+        assert_eq!(ours[0], C::TLS13_AES_128_GCM_SHA256);
+        assert_eq!(ours[1], C::TLS13_AES_256_GCM_SHA384);
+        let pos = |c| ours.iter().position(|&x| x == c).expect("offered");
+        assert!(
+            pos(C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+                < pos(C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384)
+        );
+        // Every TLS 1.3 suite comes before every TLS 1.2 one.
+        assert!(
+            pos(C::TLS13_CHACHA20_POLY1305_SHA256) < pos(C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
+        );
+        let mut sorted = ours.clone();
+        sorted.sort_by_key(|c| u16::from(*c));
+        all.sort_by_key(|c| u16::from(*c));
+        assert_eq!(sorted, all);
+    }
 
     #[test]
     fn fingerprint_round_trip_and_rules() {
