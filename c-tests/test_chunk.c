@@ -128,14 +128,14 @@ static void test_request_and_response(void) {
   CHECK_RES(msrp_chunk_make_response(NULL, 200, NULL, &r), MSRP_RESULT_NULL_ARGUMENT);
   CHECK(r == NULL);
 
-  /* Random transaction ids: 32 characters, different each time. */
+  /* Random transaction ids: 16 characters, different each time. */
   msrp_chunk *a = NULL, *b = NULL;
   char *ta = NULL, *tb = NULL;
   CHECK_OK(msrp_chunk_new_request("NICKNAME", &a));
   CHECK_OK(msrp_chunk_new_request("NICKNAME", &b));
   CHECK_OK(msrp_chunk_transaction_id(a, &ta));
   CHECK_OK(msrp_chunk_transaction_id(b, &tb));
-  CHECK(strlen(ta) == 32 && strcmp(ta, tb) != 0);
+  CHECK(strlen(ta) == 16 && strcmp(ta, tb) != 0);
   msrp_string_free(ta);
   msrp_string_free(tb);
   CHECK_RES(msrp_chunk_set_transaction_id(a, "bad id"), MSRP_RESULT_INVALID_TRANSACTION_ID);
@@ -157,7 +157,7 @@ static void test_typed_headers(void) {
   CHECK_STR(s, "87652491");
   CHECK_OK(msrp_chunk_set_message_id(c, NULL)); /* a fresh random one */
   CHECK_OK(msrp_chunk_message_id(c, &s));
-  CHECK(s != NULL && strlen(s) == 32);
+  CHECK(s != NULL && strlen(s) == 16);
   msrp_string_free(s);
   CHECK_RES(msrp_chunk_set_message_id(c, "x"), MSRP_RESULT_INVALID_HEADER);
 

@@ -1002,7 +1002,7 @@ const char *msrp_header_name(uint32_t header);
 
 /**
  * A new request with `method` (upper-case letters, e.g. "SEND", "REPORT",
- * "AUTH", "NICKNAME") and a random 32-character transaction id. It has no
+ * "AUTH", "NICKNAME") and a random 16-character transaction id. It has no
  * headers yet; add To-Path and From-Path before sending.
  *
  * # Safety

@@ -112,7 +112,7 @@ pub extern "C" fn msrp_header_name(header: u32) -> *const c_char {
 }
 
 /// A new request with `method` (upper-case letters, e.g. "SEND", "REPORT",
-/// "AUTH", "NICKNAME") and a random 32-character transaction id. It has no
+/// "AUTH", "NICKNAME") and a random 16-character transaction id. It has no
 /// headers yet; add To-Path and From-Path before sending.
 ///
 /// # Safety

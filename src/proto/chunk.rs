@@ -259,10 +259,20 @@ impl Chunk {
             .header(HeaderName::ToPath)
             .ok_or(ChunkError::MissingHeader("To-Path"))?;
         fn first(s: &str) -> &str {
-            s.split_ascii_whitespace().next().unwrap_or("")
+            let s = s.trim_ascii_start();
+            let end = s.bytes().position(|b| b.is_ascii_whitespace());
+            &s[..end.unwrap_or(s.len())]
         }
         let (from_first, to_first) = (first(from), first(to));
-        let mut r = Chunk::response(self.transaction_id(), code, comment)?;
+        if !(100..=999).contains(&code) {
+            return Err(ChunkError::InvalidCode);
+        }
+        if let Some(c) = comment {
+            check_value(c)?;
+        }
+        // This chunk's transaction id is valid (checked when it was set).
+        let cap = 64 + from_first.len() + to_first.len() + comment.map_or(0, str::len);
+        let mut r = Chunk::new_response_unchecked(self.transaction_id(), code, comment, cap);
         if self.malformed.is_none() {
             // Every header of this chunk passed validation (builder or
             // decoder), so its paths need no second check.
@@ -590,10 +600,9 @@ impl Chunk {
 
     /// Sets Byte-Range after checking it.
     pub fn set_byte_range(&mut self, r: ByteRange) -> Result<(), ChunkError> {
+        r.check()?;
         let mut buf = [0u8; 64];
-        let s = r.write_into(&mut buf);
-        ByteRange::parse(s)?;
-        self.set_known(HeaderName::ByteRange, s);
+        self.set_known(HeaderName::ByteRange, r.write_into(&mut buf));
         Ok(())
     }
 

@@ -240,7 +240,8 @@ impl Decoder {
                         self.carry = line;
                         r?
                     };
-                    if let Some(ev) = ev {
+                    if ev {
+                        let ev = self.head_event();
                         if self.pending_end.is_some() {
                             // Head of a chunk without body: keep the end-line's
                             // LF for the End event of the next call.
@@ -287,8 +288,10 @@ impl Decoder {
         self.held_virtual = false;
     }
 
-    /// Handles one complete line (with its LF). Returns an event when the head is done.
-    fn line(&mut self, raw: &[u8]) -> Result<Option<Event<'static>>, DecodeError> {
+    /// Handles one complete line (with its LF). Returns true when the head
+    /// is done (the chunk stays in `self.chunk` for [`Decoder::head_event`]:
+    /// returning it from here would copy it through every line's result).
+    fn line(&mut self, raw: &[u8]) -> Result<bool, DecodeError> {
         let n = raw.len();
         if n < 2 || raw[n - 2] != b'\r' {
             return Err(fail(&mut self.state, DecodeError::BareLineFeed));
@@ -299,23 +302,29 @@ impl Decoder {
                 if line.is_empty() {
                     // Stray CRLF between chunks: tolerated.
                     self.head_bytes = 0;
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let chunk = parse_start_line(line).map_err(|e| fail(&mut self.state, e))?;
                 self.chunk = Some(chunk);
                 self.state = State::Headers;
-                Ok(None)
+                Ok(false)
             }
             State::Headers => {
                 if line.is_empty() {
-                    let mut chunk = self.chunk.take().expect("chunk in Headers state");
+                    let chunk = self.chunk.as_mut().expect("chunk in Headers state");
                     chunk.mark_body();
-                    self.start_body(&chunk);
+                    self.flag_pos = end_pattern(&mut self.pat, chunk.transaction_id());
+                    // The blank line's CRLF may double as the CRLF before the
+                    // end-line (peers that send an empty body that way):
+                    // start as if it matched, and drop it silently if the
+                    // match fails.
+                    self.held = 2;
+                    self.held_virtual = true;
                     self.state = State::Body;
-                    return Ok(Some(self.head_event(chunk)));
+                    return Ok(true);
                 }
                 if line.starts_with(b"-------") {
-                    let chunk = self.chunk.take().expect("chunk in Headers state");
+                    let chunk = self.chunk.as_ref().expect("chunk in Headers state");
                     let tid = chunk.transaction_id().as_bytes();
                     let rest = &line[7..];
                     if rest.len() != tid.len() + 1 || &rest[..tid.len()] != tid {
@@ -325,22 +334,23 @@ impl Decoder {
                         return Err(fail(&mut self.state, DecodeError::BadEndLine));
                     };
                     self.pending_end = Some(flag);
-                    return Ok(Some(self.head_event(chunk)));
+                    return Ok(true);
                 }
                 self.header_lines += 1;
                 if self.header_lines > self.limits.max_headers {
                     return Err(fail(&mut self.state, DecodeError::TooManyHeaders));
                 }
                 self.header_line(line);
-                Ok(None)
+                Ok(false)
             }
             State::Body | State::Failed => unreachable!("line() outside head states"),
         }
     }
 
-    /// The head event for `chunk`, carrying (and marking the chunk with) the
-    /// first header problem found.
-    fn head_event(&mut self, mut chunk: Chunk) -> Event<'static> {
+    /// The head event for the chunk just read, carrying (and marking the
+    /// chunk with) the first header problem found.
+    fn head_event(&mut self) -> Event<'static> {
+        let mut chunk = self.chunk.take().expect("a head was read");
         let error = self.header_error.take();
         if let Some(e) = &error {
             chunk.mark_malformed(e.clone());
@@ -415,20 +425,6 @@ impl Decoder {
         self.seen |= bit;
         let chunk = self.chunk.as_mut().expect("chunk in Headers state");
         chunk.push_header_checked(known, name, &value);
-    }
-
-    fn start_body(&mut self, chunk: &Chunk) {
-        let tid = chunk.transaction_id().as_bytes();
-        self.pat.clear();
-        self.pat.extend_from_slice(b"\r\n-------");
-        self.pat.extend_from_slice(tid);
-        self.flag_pos = self.pat.len();
-        self.pat.extend_from_slice(b"$\r\n");
-        // The blank line's CRLF may double as the CRLF before the end-line
-        // (peers that send an empty body that way): start as if it matched,
-        // and drop it silently if the match fails.
-        self.held = 2;
-        self.held_virtual = true;
     }
 
     /// Compares `bytes` with the pattern at `off`; the flag position accepts
@@ -514,6 +510,17 @@ impl Decoder {
             from = cand + 1;
         }
     }
+}
+
+/// Writes the end-line that closes a body with transaction id `tid`
+/// (CR LF first) into `pat`; returns the position of its flag.
+fn end_pattern(pat: &mut Vec<u8>, tid: &str) -> usize {
+    pat.clear();
+    pat.extend_from_slice(b"\r\n-------");
+    pat.extend_from_slice(tid.as_bytes());
+    let flag_pos = pat.len();
+    pat.extend_from_slice(b"$\r\n");
+    flag_pos
 }
 
 fn parse_start_line(line: &[u8]) -> Result<Chunk, DecodeError> {

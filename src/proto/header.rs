@@ -139,11 +139,13 @@ impl HeaderName {
 /// other than the letter pair that folds onto a canonical character is CR
 /// (onto '-'), and CR never reaches this point (it ends the line).
 fn same_name(canon: &[u8], name: &[u8]) -> bool {
-    canon.len() == name.len()
-        && canon
-            .iter()
-            .zip(name)
-            .all(|(a, b)| (a | 0x20) == (b | 0x20) && *b != b'\r')
+    // Most peers write the canonical spelling: one comparison.
+    canon == name
+        || canon.len() == name.len()
+            && canon
+                .iter()
+                .zip(name)
+                .all(|(a, b)| (a | 0x20) == (b | 0x20) && *b != b'\r')
 }
 
 /// A header value that did not parse: which header and why.
@@ -186,10 +188,18 @@ pub struct ByteRange {
 pub const MAX_NUMBER: u64 = i64::MAX as u64;
 
 fn parse_number(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 19 {
         return None;
     }
-    let v: u64 = s.parse().ok()?;
+    // At most 19 digits: below 10^19, no overflow.
+    let mut v = 0u64;
+    for &c in s.as_bytes() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
     (v <= MAX_NUMBER).then_some(v)
 }
 
@@ -197,12 +207,9 @@ impl ByteRange {
     /// Parses and checks the value: start >= 1, end >= start - 1, end <= total.
     pub fn parse(v: &str) -> Result<ByteRange, HeaderError> {
         let n = HeaderName::ByteRange;
-        let v = v.trim();
+        let v = v.trim_ascii();
         let b = v.as_bytes();
-        let (Some(slash), Some(dash)) = (
-            b.iter().position(|&c| c == b'/'),
-            b.iter().position(|&c| c == b'-'),
-        ) else {
+        let (Some(slash), Some(dash)) = (memchr::memchr(b'/', b), memchr::memchr(b'-', b)) else {
             return herr(n, "expected start-end/total");
         };
         if dash > slash {
@@ -212,9 +219,6 @@ impl ByteRange {
         let Some(start) = parse_number(start) else {
             return herr(n, "start is not a number below 2^63");
         };
-        if start == 0 {
-            return herr(n, "start must be 1 or more (byte ranges are 1-based)");
-        }
         let end = if end == "*" {
             None
         } else {
@@ -231,6 +235,26 @@ impl ByteRange {
                 None => return herr(n, "total is not a number below 2^63 or '*'"),
             }
         };
+        let r = ByteRange { start, end, total };
+        r.check()?;
+        Ok(r)
+    }
+
+    /// Checks the numbers as [`ByteRange::parse`] does: each below 2^63,
+    /// start >= 1, end >= start - 1, end <= total, start <= total + 1.
+    pub fn check(&self) -> Result<(), HeaderError> {
+        let n = HeaderName::ByteRange;
+        let ByteRange { start, end, total } = *self;
+        if start == 0 {
+            return herr(n, "start must be 1 or more (byte ranges are 1-based)");
+        }
+        if [Some(start), end, total]
+            .into_iter()
+            .flatten()
+            .any(|v| v > MAX_NUMBER)
+        {
+            return herr(n, "numbers must be below 2^63");
+        }
         if let Some(e) = end {
             if e + 1 < start {
                 return herr(n, "end is before start");
@@ -246,7 +270,7 @@ impl ByteRange {
                 return herr(n, "start is past the total length");
             }
         }
-        Ok(ByteRange { start, end, total })
+        Ok(())
     }
 }
 
@@ -645,7 +669,7 @@ pub fn validate(name: HeaderName, v: &str) -> Result<(), HeaderError> {
             for_each_path_uri(v, |_| {}).map_err(|e| path_error(name, e))
         }
         HeaderName::MessageId => {
-            if is_ident(v.trim()) {
+            if is_ident(v.trim_ascii()) {
                 Ok(())
             } else {
                 herr(name, "expected 4 to 32 characters of A-Z a-z 0-9 . - + % =")
@@ -689,6 +713,27 @@ mod tests {
             assert_eq!(HeaderName::from_wire(h.canonical().unwrap()), h);
         }
         assert_eq!(HeaderName::from_u32(18), None);
+    }
+
+    #[test]
+    fn byte_range_check_agrees_with_parse() {
+        let r = |start, end, total| ByteRange { start, end, total };
+        for (range, ok) in [
+            (r(1, Some(10), Some(10)), true),
+            (r(1, Some(0), Some(0)), true),
+            (r(11, Some(10), Some(10)), true),
+            (r(5, None, None), true),
+            (r(0, Some(3), Some(3)), false),
+            (r(5, Some(3), None), false),
+            (r(1, Some(11), Some(10)), false),
+            (r(12, None, Some(10)), false),
+            (r(MAX_NUMBER + 1, None, None), false),
+            (r(1, Some(MAX_NUMBER + 1), None), false),
+        ] {
+            assert_eq!(range.check().is_ok(), ok, "{range:?}");
+            let mut buf = [0u8; 64];
+            assert_eq!(ByteRange::parse(range.write_into(&mut buf)).is_ok(), ok, "{range:?}");
+        }
     }
 
     #[test]

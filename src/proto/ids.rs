@@ -9,10 +9,13 @@ use std::cell::Cell;
 
 const ALNUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// Length of generated transaction ids: the largest that RFC 4975 `ident` allows.
-pub const TRANSACTION_ID_LEN: usize = 32;
-/// Length of generated message ids.
-pub const MESSAGE_ID_LEN: usize = 32;
+/// Length of generated transaction ids: 16 letters and digits, about 95
+/// random bits (python-msrplib uses 64). Every request and response
+/// carries its id twice (start line and end-line), so the length shows in
+/// every chunk's cost.
+pub const TRANSACTION_ID_LEN: usize = 16;
+/// Length of generated message ids (same reasoning).
+pub const MESSAGE_ID_LEN: usize = 16;
 /// Length of generated session ids (about 143 bits).
 pub const SESSION_ID_LEN: usize = 24;
 
@@ -131,12 +134,12 @@ impl std::fmt::Display for Id {
     }
 }
 
-/// A fresh transaction id (32 alphanumeric characters).
+/// A fresh transaction id (16 alphanumeric characters).
 pub fn transaction_id() -> Id {
     Id::random(TRANSACTION_ID_LEN)
 }
 
-/// A fresh message id (32 alphanumeric characters).
+/// A fresh message id (16 alphanumeric characters).
 pub fn message_id() -> Id {
     Id::random(MESSAGE_ID_LEN)
 }
@@ -163,7 +166,8 @@ mod tests {
     fn ids_are_valid_idents_and_differ() {
         let a = transaction_id();
         let b = transaction_id();
-        assert_eq!(a.len(), 32);
+        assert_eq!(a.len(), TRANSACTION_ID_LEN);
+        assert_eq!(message_id().len(), MESSAGE_ID_LEN);
         assert!(is_ident(&a) && is_ident(&b) && is_ident(&message_id()));
         assert_ne!(a, b);
         let s = session_id();

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::chunk::{Chunk, Flag};
 use super::fasthash::LocalMap;
-use super::header::{ByteRange, HeaderName, ReportMode, Status, is_ident};
+use super::header::{ByteRange, HeaderName, ReportMode, Status, is_ident, validate};
 use super::ids;
 use super::transport::{PathCheck, check_incoming, wants_error_response, wants_success_response};
 use super::uri::Uri;
@@ -193,6 +193,8 @@ struct OutMsg {
     id: MsgId,
     message_id: ids::Id,
     content_type: String,
+    /// `content_type` was found valid when the message was queued.
+    content_type_ok: bool,
     headers: Vec<(String, String)>,
     source: Source,
     size: Option<u64>,
@@ -372,6 +374,13 @@ impl Session {
         let m = OutMsg {
             id,
             message_id,
+            // (An extra header named Content-Type is replaced by this one,
+            // the slower way.)
+            content_type_ok: validate(HeaderName::ContentType, &m.content_type).is_ok()
+                && !m
+                    .headers
+                    .iter()
+                    .any(|(k, _)| HeaderName::from_wire(k) == HeaderName::ContentType),
             content_type: m.content_type,
             headers: m.headers,
             source: m.source,
@@ -653,27 +662,37 @@ impl Session {
     }
 
     fn message_chunk(&self, m: &OutMsg, piece: Vec<u8>, flag: Flag) -> Chunk {
-        let mut c = Chunk::request("SEND").expect("SEND is valid");
+        // A fresh chunk whose values are checked here or were checked when
+        // the message was queued: headers go in without another check.
+        let mut c = Chunk::new_request_unchecked(&ids::transaction_id(), "SEND", 256);
         self.set_paths(&mut c);
         c.push_header_checked(HeaderName::MessageId, "", &m.message_id);
         let start = m.offset + 1;
         let end = m.offset + piece.len() as u64;
         let total = m.size.or(if flag == Flag::End { Some(end) } else { None });
-        let _ = c.set_byte_range(ByteRange {
+        let range = ByteRange {
             start,
             end: Some(end),
             total,
-        });
+        };
+        if range.check().is_ok() {
+            let mut buf = [0u8; 64];
+            c.push_header_checked(HeaderName::ByteRange, "", range.write_into(&mut buf));
+        }
         if m.sr {
-            let _ = c.set_success_report(ReportMode::Yes);
+            c.push_header_checked(HeaderName::SuccessReport, "", ReportMode::Yes.as_str());
         }
         if m.fr != ReportMode::Yes {
-            c.set_failure_report(m.fr);
+            c.push_header_checked(HeaderName::FailureReport, "", m.fr.as_str());
         }
         for (k, v) in &m.headers {
             let _ = c.add_header_raw(k, v);
         }
-        let _ = c.set_content_type(&m.content_type);
+        if m.content_type_ok {
+            c.push_header_checked(HeaderName::ContentType, "", &m.content_type);
+        } else {
+            let _ = c.set_content_type(&m.content_type);
+        }
         c.set_data_vec(piece);
         c.set_flag(flag);
         c
