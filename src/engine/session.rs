@@ -86,6 +86,10 @@ struct Shared {
     events: mpsc::UnboundedSender<DriverEvent>,
     budget: Arc<Budget>,
     fast: Option<FastPath>,
+    /// Transaction responses for the fast path, held until the session lock
+    /// is released: the caller they wake goes straight for that lock, and
+    /// woken while it is still held it would sleep again at once.
+    deferred: Mutex<Vec<SessionEvent>>,
     /// Set by the writer task when it sleeps with no deadline to watch.
     writer_unarmed: AtomicBool,
 }
@@ -98,6 +102,13 @@ impl Shared {
     /// Moves the session's pending events to the event task, in order.
     fn flush(&self, s: &mut Session) {
         while let Some(e) = s.poll_event() {
+            if self.fast.is_some() && matches!(e, SessionEvent::ChunkResponse { .. }) {
+                self.deferred
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e);
+                continue;
+            }
             if self.fast.as_ref().is_some_and(|f| f(&e)) {
                 continue;
             }
@@ -114,6 +125,23 @@ impl Shared {
                 }
             });
             let _ = self.events.send(DriverEvent::Session(e, permit));
+        }
+    }
+
+    /// Hands over the responses `flush` held back; called after the session
+    /// lock is released.
+    fn release(&self) {
+        let held = {
+            let mut d = self.deferred.lock().unwrap_or_else(|p| p.into_inner());
+            if d.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *d)
+        };
+        for e in held {
+            if !self.fast.as_ref().is_some_and(|f| f(&e)) {
+                let _ = self.events.send(DriverEvent::Session(e, None));
+            }
         }
     }
 
@@ -209,6 +237,7 @@ impl Shared {
             s.close(&why.msg);
             self.flush(&mut s);
         }
+        self.release();
         let _ = self.events.send(DriverEvent::Closed(why));
         self.wake.notify_waiters();
         self.drained.notify_waiters();
@@ -250,6 +279,7 @@ impl SessionDriver {
             events: tx,
             budget: Arc::new(Budget::default()),
             fast,
+            deferred: Mutex::new(Vec::new()),
             writer_unarmed: AtomicBool::new(true),
         });
         let transport = Arc::new(transport);
@@ -300,6 +330,7 @@ impl SessionDriver {
             let sent = self.shared.after_change(&mut s, &self.transport);
             (r, sent, self.shared.writer_needed(&s))
         };
+        self.shared.release();
         if let Err(e) = sent {
             self.shared.end(&self.transport, e);
         } else if wake {
@@ -361,15 +392,18 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
         let mut failed = None;
         let (sent, wake) = {
             let mut s = sh.lock();
+            // One clock reading for the burst (it read at once).
+            let now = Instant::now();
             for r in got.drain(..) {
                 match r {
-                    Ok(r) => s.handle_part(r.chunk, r.segment <= 1, r.complete, Instant::now()),
+                    Ok(r) => s.handle_part(r.chunk, r.segment <= 1, r.complete, now),
                     Err(e) => failed = Some(e),
                 }
             }
             let sent = sh.after_change(&mut s, &t);
             (sent, sh.writer_needed(&s))
         };
+        sh.release();
         if let Some(e) = failed {
             sh.end(&t, e);
             return;
@@ -415,6 +449,7 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
                 .store(deadline.is_none(), Ordering::Release);
             (sent, deadline, s.can_send())
         };
+        sh.release();
         if let Err(e) = sent {
             sh.end(&t, e);
             return;

@@ -18,8 +18,8 @@ struct Shared<T> {
     cv: Condvar,
 }
 
-/// Sends the value (once).
-pub struct SlotTx<T>(Arc<Shared<T>>);
+/// Sends the value (once). `None` once sent.
+pub struct SlotTx<T>(Option<Arc<Shared<T>>>);
 
 /// Waits for the value.
 pub struct SlotRx<T>(Arc<Shared<T>>);
@@ -39,25 +39,29 @@ pub fn slot<T>() -> (SlotTx<T>, SlotRx<T>) {
         state: Mutex::new(State::Empty),
         cv: Condvar::new(),
     });
-    (SlotTx(s.clone()), SlotRx(s))
+    (SlotTx(Some(s.clone())), SlotRx(s))
 }
 
 impl<T> SlotTx<T> {
     /// Hands `v` to the waiter.
-    pub fn send(self, v: T) {
-        *self.0.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Full(v);
-        self.0.cv.notify_one();
-        // Drop sees Full and does nothing more.
+    pub fn send(mut self, v: T) {
+        if let Some(sh) = self.0.take() {
+            *sh.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Full(v);
+            // Notified after the lock is released, and not locked again
+            // afterwards: the waiter takes the lock at once.
+            sh.cv.notify_one();
+        }
     }
 }
 
 impl<T> Drop for SlotTx<T> {
     fn drop(&mut self) {
-        let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(sh) = self.0.take() else { return };
+        let mut st = sh.state.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(*st, State::Empty) {
             *st = State::Gone;
             drop(st);
-            self.0.cv.notify_one();
+            sh.cv.notify_one();
         }
     }
 }

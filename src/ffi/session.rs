@@ -640,17 +640,19 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
     else {
         return false;
     };
-    let mut r = lock(reg);
-    match r.responses.get(tx) {
-        Some(Waiter::C(..)) => false,
-        Some(Waiter::Internal(_)) => {
-            if let Some(Waiter::Internal(s)) = r.responses.remove(tx) {
-                s.send((*code, comment.clone(), *local));
-            }
-            true
+    let waiter = {
+        let mut r = lock(reg);
+        match r.responses.get(tx) {
+            Some(Waiter::C(..)) => return false,
+            Some(Waiter::Internal(_)) => r.responses.remove(tx),
+            None => return true,
         }
-        None => true,
+    };
+    // Woken with the registry unlocked: the caller's next request takes it.
+    if let Some(Waiter::Internal(s)) = waiter {
+        s.send((*code, comment.clone(), *local));
     }
+    true
 }
 
 fn register_message(

@@ -732,7 +732,11 @@ mod tests {
         ] {
             assert_eq!(range.check().is_ok(), ok, "{range:?}");
             let mut buf = [0u8; 64];
-            assert_eq!(ByteRange::parse(range.write_into(&mut buf)).is_ok(), ok, "{range:?}");
+            assert_eq!(
+                ByteRange::parse(range.write_into(&mut buf)).is_ok(),
+                ok,
+                "{range:?}"
+            );
         }
     }
 
