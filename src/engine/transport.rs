@@ -66,7 +66,7 @@ struct Current {
 /// reading caller itself (one task hand-off less per chunk).
 enum ReadSource {
     Task {
-        rx: mpsc::Receiver<Vec<InEvent>>,
+        rx: mpsc::Receiver<Batch>,
         /// Asks the reader task to stop and give its reader back.
         handoff: Option<oneshot::Sender<Handoff>>,
     },
@@ -74,7 +74,12 @@ enum ReadSource {
 }
 
 /// The reader task's answer to a handoff: the reader and a batch it had not delivered yet.
-type Handoff = oneshot::Sender<(Box<Reader>, Vec<InEvent>)>;
+type Handoff = oneshot::Sender<(Box<Reader>, Batch)>;
+
+/// Events from one read. A deque, so that a session reading the socket
+/// itself decodes straight into the queue it takes chunks from (events
+/// carry whole chunk heads: moving them again costs).
+type Batch = VecDeque<InEvent>;
 
 struct ReadState {
     source: ReadSource,
@@ -690,31 +695,38 @@ impl Transport {
     /// arrive (flag `+`, Byte-Range moved, segment number counting from 1);
     /// `usize::MAX` reads whole chunks.
     pub async fn read_chunk(&self, size: usize) -> Result<Received, Error> {
-        let mut st = self.read.lock().await;
+        let mut guard = self.read.lock().await;
+        let st = &mut *guard;
         loop {
-            if let Some(r) = self.step(&mut st, size) {
+            if let Some(r) = self.step(st, size) {
                 return r;
             }
-            let evs = match &mut st.source {
-                ReadSource::Task { rx, .. } => rx.recv().await.unwrap_or_else(|| {
-                    vec![InEvent::Closed(Error::closed("the connection is closed"))]
-                }),
+            match &mut st.source {
+                ReadSource::Task { rx, .. } => match rx.recv().await {
+                    Some(evs) if st.ahead.is_empty() => st.ahead = evs,
+                    Some(evs) => st.ahead.extend(evs),
+                    None => st
+                        .ahead
+                        .push_back(InEvent::Closed(Error::closed("the connection is closed"))),
+                },
                 ReadSource::Direct(r) => {
                     // A local close ends a read that is waiting.
                     let shut = self.out.shut.notified();
                     tokio::pin!(shut);
                     shut.as_mut().enable();
                     if self.out.closed.is() {
-                        vec![InEvent::Closed(self.out.closed.error())]
+                        st.ahead.push_back(InEvent::Closed(self.out.closed.error()));
                     } else {
-                        tokio::select! {
-                            evs = r.read_batch() => evs,
-                            _ = shut => vec![InEvent::Closed(self.out.closed.error())],
+                        let closed = tokio::select! {
+                            _ = r.read_batch(&mut st.ahead) => false,
+                            _ = shut => true,
+                        };
+                        if closed {
+                            st.ahead.push_back(InEvent::Closed(self.out.closed.error()));
                         }
                     }
                 }
-            };
-            st.ahead.extend(evs);
+            }
         }
     }
 
@@ -1014,35 +1026,34 @@ impl Reader {
     /// Reads once and returns the events decoded from what came (possibly
     /// none); the last batch ends with `Closed`. Cancel-safe: the only
     /// wait is the socket read, and nothing is consumed before it returns.
-    async fn read_batch(&mut self) -> Vec<InEvent> {
+    async fn read_batch(&mut self, batch: &mut Batch) {
         if self.ended {
-            return vec![InEvent::Closed(self.closed.error())];
+            batch.push_back(InEvent::Closed(self.closed.error()));
+            return;
         }
-        let mut batch = Vec::new();
         if !self.carry.is_empty() {
             let input = std::mem::take(&mut self.carry);
-            self.decode_into(&input, &mut batch);
-            return batch;
+            self.decode_into(&input, batch);
+            return;
         }
         if let Some(want) = self.in_place_len() {
-            self.read_in_place(want, &mut batch).await;
-            return batch;
+            self.read_in_place(want, batch).await;
+            return;
         }
         let n = match self.rd.read(&mut self.buf).await {
             Ok(0) => {
-                batch.push(self.eof());
-                return batch;
+                batch.push_back(self.eof());
+                return;
             }
             Ok(n) => n,
             Err(e) => {
-                batch.push(self.read_error(e));
-                return batch;
+                batch.push_back(self.read_error(e));
+                return;
             }
         };
         let input = std::mem::take(&mut self.buf);
-        self.decode_into(&input[..n], &mut batch);
+        self.decode_into(&input[..n], batch);
         self.buf = input;
-        batch
     }
 
     /// Reads body bytes straight into the assembled chunk's buffer and
@@ -1050,7 +1061,7 @@ impl Reader {
     /// stream order, each once, and every byte read sits in the buffer in
     /// stream order, so counting the body bytes the decoder reports is
     /// enough; what follows the end-line is kept for the next batch.
-    async fn read_in_place(&mut self, want: usize, batch: &mut Vec<InEvent>) {
+    async fn read_in_place(&mut self, want: usize, batch: &mut Batch) {
         let Some(asm) = self.asm.as_mut() else { return };
         let data = asm.data_vec_mut();
         let start = data.len();
@@ -1058,12 +1069,12 @@ impl Reader {
         let r = (&mut self.rd).take(want as u64).read_buf(data).await;
         let n = match r {
             Ok(0) => {
-                batch.push(self.eof());
+                batch.push_back(self.eof());
                 return;
             }
             Ok(n) => n,
             Err(e) => {
-                batch.push(self.read_error(e));
+                batch.push_back(self.read_error(e));
                 return;
             }
         };
@@ -1101,7 +1112,7 @@ impl Reader {
             }
         }
         if let Some(e) = failed {
-            batch.push(self.not_msrp(e));
+            batch.push_back(self.not_msrp(e));
             return;
         }
         let mut c = self.asm.take().expect("assembling");
@@ -1116,7 +1127,7 @@ impl Reader {
                 }
                 c.set_flag(f);
                 if let Some(c) = self.pending.claim(c) {
-                    batch.push(InEvent::Whole(c));
+                    batch.push_back(InEvent::Whole(c));
                 }
             }
             None => self.asm = Some(c),
@@ -1124,14 +1135,14 @@ impl Reader {
     }
 
     /// Decodes `input` (bytes read through the read buffer or carried) into `batch`.
-    fn decode_into(&mut self, input: &[u8], batch: &mut Vec<InEvent>) {
+    fn decode_into(&mut self, input: &[u8], batch: &mut Batch) {
         let n = input.len();
         let mut at = 0;
         while at < n {
             let (used, ev) = match self.dec.decode(&input[at..n]) {
                 Ok(x) => x,
                 Err(e) => {
-                    batch.push(self.not_msrp(e));
+                    batch.push_back(self.not_msrp(e));
                     return;
                 }
             };
@@ -1173,10 +1184,10 @@ impl Reader {
                             let mut c = self.asm.take().expect("checked");
                             let mut so_far = c.take_data();
                             so_far.extend_from_slice(d);
-                            batch.push(InEvent::Head(c));
-                            batch.push(InEvent::Data(so_far));
+                            batch.push_back(InEvent::Head(c));
+                            batch.push_back(InEvent::Data(so_far));
                         }
-                        None => batch.push(InEvent::Data(d.to_vec())),
+                        None => batch.push_back(InEvent::Data(d.to_vec())),
                     }
                 }
                 Some(Event::End(f)) => {
@@ -1189,10 +1200,10 @@ impl Reader {
                             c.set_flag(f);
                             // A response a Requester waits for goes to it.
                             if let Some(c) = self.pending.claim(c) {
-                                batch.push(InEvent::Whole(c));
+                                batch.push_back(InEvent::Whole(c));
                             }
                         }
-                        None => batch.push(InEvent::End(f)),
+                        None => batch.push_back(InEvent::End(f)),
                     }
                 }
             }
@@ -1205,19 +1216,20 @@ impl Reader {
 /// ends, or until a session takes the reader over (`handoff`).
 async fn read_task(
     mut reader: Box<Reader>,
-    tx: mpsc::Sender<Vec<InEvent>>,
+    tx: mpsc::Sender<Batch>,
     mut handoff: oneshot::Receiver<Handoff>,
 ) {
     loop {
-        let batch = tokio::select! {
+        let mut batch = Batch::new();
+        tokio::select! {
             biased;
             h = &mut handoff => {
                 if let Ok(back) = h {
-                    let _ = back.send((reader, Vec::new()));
+                    let _ = back.send((reader, batch));
                 }
                 return;
             }
-            b = reader.read_batch() => b,
+            _ = reader.read_batch(&mut batch) => {}
         };
         if batch.is_empty() {
             continue;
