@@ -259,8 +259,10 @@ impl Chunk {
             .header(HeaderName::ToPath)
             .ok_or(ChunkError::MissingHeader("To-Path"))?;
         fn first(s: &str) -> &str {
+            // Path URIs are separated by spaces (RFC 4975 `1*SP`); tabs
+            // are taken too.
             let s = s.trim_ascii_start();
-            let end = s.bytes().position(|b| b.is_ascii_whitespace());
+            let end = memchr::memchr2(b' ', b'\t', s.as_bytes());
             &s[..end.unwrap_or(s.len())]
         }
         let (from_first, to_first) = (first(from), first(to));

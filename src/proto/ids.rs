@@ -97,8 +97,9 @@ impl Id {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        // Only ever built from a str or from ASCII letters and digits.
-        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or_default()
+        // Only ever built from a str or from ASCII letters and digits
+        // (ASCII in practice: ids are RFC 4975 idents).
+        super::chars::utf8(&self.buf[..self.len as usize]).unwrap_or_default()
     }
 }
 
