@@ -207,10 +207,17 @@ impl WriteJob {
         }
     }
 
-    fn finish(self, r: Result<(), Error>) {
-        if let Some(d) = self.done {
+    fn finish(mut self, r: Result<(), Error>) {
+        if let Some(d) = self.done.take() {
             let _ = d.send(r);
         }
+    }
+}
+
+impl Drop for WriteJob {
+    fn drop(&mut self) {
+        // A large body's buffer goes back for the next piece or read.
+        crate::proto::bufpool::give(std::mem::take(&mut self.body));
     }
 }
 
@@ -1167,7 +1174,12 @@ impl Reader {
                     {
                         let n = end.saturating_sub(start).saturating_add(1);
                         let n = n.min(WHOLE_LIMIT as u64) as usize;
-                        chunk.reserve_data(n + END_LINE_ROOM);
+                        if chunk.size() == 0 {
+                            // A recycled buffer when one is at hand.
+                            chunk.set_data_vec(crate::proto::bufpool::take(n + END_LINE_ROOM));
+                        } else {
+                            chunk.reserve_data(n + END_LINE_ROOM);
+                        }
                         self.expect = Some(n);
                     }
                     self.asm = Some(chunk);

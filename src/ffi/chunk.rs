@@ -24,6 +24,13 @@ pub struct msrp_chunk {
     pub(crate) inner: Chunk,
 }
 
+impl Drop for msrp_chunk {
+    fn drop(&mut self) {
+        // A large body's buffer is kept for the next chunk read.
+        crate::proto::bufpool::give(self.inner.take_data());
+    }
+}
+
 /// Continuation flag `$`: the last chunk of a message.
 pub const MSRP_FLAG_END: u8 = b'$';
 /// Continuation flag `+`: more chunks of this message follow.

@@ -82,7 +82,9 @@ pub unsafe extern "C" fn msrp_context_free(ctx: *mut msrp_context) {
             c.inner.shutdown();
         }
         // SAFETY: caller contract.
-        unsafe { free(ctx) }
+        unsafe { free(ctx) };
+        // Recycled body buffers are not kept past a context.
+        crate::proto::bufpool::clear();
     })
 }
 

@@ -341,7 +341,8 @@ fn make_sink(
                         let _hold = (hold, permit);
                         let h = msrp_chunk { inner: head };
                         // SAFETY: valid pointers for the duration of the call.
-                        unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) }
+                        unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) };
+                        crate::proto::bufpool::give(data);
                     })
                 }
             }

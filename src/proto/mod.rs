@@ -1,7 +1,9 @@
 //! The sans-IO protocol core: URIs, headers, chunks, the streaming decoder
 //! and identifiers. Nothing here touches sockets, threads, Tokio or the
 //! clock; time, when a later layer needs it here, comes in as an argument.
+//! (The one shared thing is `bufpool`, a few recycled body buffers.)
 
+pub(crate) mod bufpool;
 mod chars;
 pub mod chunk;
 pub mod decoder;

@@ -1242,7 +1242,8 @@ impl OutMsg {
 
 /// Reads up to `want` bytes, stopping early only at the end of the source.
 fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; want];
+    let mut buf = super::bufpool::take(want);
+    buf.resize(want, 0);
     let mut got = 0;
     while got < want {
         match r.read(&mut buf[got..]) {
