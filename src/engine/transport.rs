@@ -518,6 +518,7 @@ impl Transport {
             queued: Queued::default(),
         });
         // Plain TCP splits without a lock; TLS shares one session state.
+        let tls = stream.is_tls();
         let rd: Box<dyn AsyncRead + Send + Unpin> = match stream {
             Conn::Tcp(s) => {
                 let (rd, wr) = s.into_split();
@@ -547,6 +548,7 @@ impl Transport {
             closed: closed.clone(),
             pending: pending.clone(),
             ended: false,
+            in_place_min: if tls { 1 } else { IN_PLACE_MIN },
         });
         let (handoff_tx, handoff_rx) = oneshot::channel();
         let reader = ctx.spawn(read_task(reader, ev_tx, handoff_rx));
@@ -972,10 +974,17 @@ struct Reader {
     pending: Arc<Pending>,
     /// A Closed event was produced: nothing more comes.
     ended: bool,
+    /// Body bytes still expected from which the rest of a chunk is read
+    /// straight into its own buffer (see `IN_PLACE_MIN`).
+    in_place_min: usize,
 }
 
 /// Body bytes still expected from which a chunk is read straight into its
-/// own buffer instead of through the read buffer (one copy less).
+/// own buffer instead of through the read buffer (one copy less) on plain
+/// TCP: a smaller read would cost a system call more for the next head,
+/// which a read through the buffer brings along. Over TLS a read hands out
+/// at most the record rustls has decrypted, whatever its size, so there the
+/// rest of any body is read in place.
 const IN_PLACE_MIN: usize = 16 * 1024;
 /// Room left after the announced body for its end-line (read in the same call).
 const END_LINE_ROOM: usize = 48;
@@ -1027,7 +1036,8 @@ impl Reader {
         let have = self.asm.as_ref()?.size();
         let left = self.expect?.checked_sub(have)?;
         let room = WHOLE_LIMIT.saturating_sub(have);
-        (left >= IN_PLACE_MIN && room >= IN_PLACE_MIN).then(|| (left + END_LINE_ROOM).min(room))
+        let min = self.in_place_min;
+        (left >= min && room >= min).then(|| (left + END_LINE_ROOM).min(room))
     }
 
     /// Reads once and returns the events decoded from what came (possibly
