@@ -59,3 +59,36 @@ fn version_macros_and_runtime_version_match_cargo_toml() {
     let rt = unsafe { std::ffi::CStr::from_ptr(msrp::ffi::misc::msrp_version()) };
     assert_eq!(rt.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn every_name_the_header_defines_is_prefixed() {
+    // An unprefixed macro or type (a library-internal constant that slipped
+    // into the generated header) would collide with the application's own.
+    let header = generate();
+    for line in header.lines() {
+        let name = if let Some(rest) = line.strip_prefix("#define ") {
+            rest.split([' ', '(']).next()
+        } else if let Some(rest) = line.strip_prefix("typedef ") {
+            match rest.split_once("(*") {
+                // A function pointer: `typedef void (*name)(...`.
+                Some((_, f)) => f.split(')').next(),
+                None => rest
+                    .trim_end_matches(['{', ';', ' '])
+                    .rsplit([' ', '*'])
+                    .next(),
+            }
+        } else if let Some(rest) = line.strip_prefix("} ") {
+            // The end of `typedef struct name { ... } name;`.
+            rest.strip_suffix(';')
+        } else {
+            None
+        };
+        if let Some(name) = name {
+            let lower = name.to_ascii_lowercase();
+            assert!(
+                lower.starts_with("msrp_"),
+                "msrp.h defines `{name}` without the MSRP_/msrp_ prefix: `{line}`"
+            );
+        }
+    }
+}

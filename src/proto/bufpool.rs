@@ -6,18 +6,18 @@
 //! back to the kernel and the next one faults its pages in again; measured
 //! on TLS bulk transfers that was about a tenth of the CPU time (page
 //! faults, `brk` calls). Such buffers are kept here instead, up to
-//! [`KEEP_BYTES`] in all: bodies read from the network and pieces read from
+//! `KEEP_BYTES` in all: bodies read from the network and pieces read from
 //! a file take one, freed chunks and written pieces give theirs back.
 
 use std::sync::Mutex;
 
 /// Smaller buffers are left to the allocator (its per-thread caches serve
 /// them well).
-pub const MIN: usize = 16 * 1024;
+const MIN: usize = 16 * 1024;
 /// Largest buffer kept: a 256 KiB body and room for its end-line.
-pub const MAX: usize = 256 * 1024 + 16 * 1024;
+const MAX: usize = 256 * 1024 + 16 * 1024;
 /// Most bytes kept (the buffers' capacities).
-pub const KEEP_BYTES: usize = 1536 * 1024;
+const KEEP_BYTES: usize = 1536 * 1024;
 
 struct Pool {
     bufs: Vec<Vec<u8>>,
