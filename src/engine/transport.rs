@@ -1057,20 +1057,24 @@ impl Reader {
             self.read_in_place(want, batch).await;
             return;
         }
-        let n = match self.rd.read(&mut self.buf).await {
-            Ok(0) => {
-                batch.push_back(self.eof());
-                return;
-            }
-            Ok(n) => n,
-            Err(e) => {
-                batch.push_back(self.read_error(e));
-                return;
-            }
+        let r = self.rd.read(&mut self.buf).await;
+        let Some(n) = self.bytes_read(r, batch) else {
+            return;
         };
         let input = std::mem::take(&mut self.buf);
         self.decode_into(&input[..n], batch);
         self.buf = input;
+    }
+
+    /// The count of a read that brought bytes; the end of the stream or an
+    /// error goes into `batch` as the last event instead.
+    fn bytes_read(&mut self, r: std::io::Result<usize>, batch: &mut Batch) -> Option<usize> {
+        match r {
+            Ok(0) => batch.push_back(self.eof()),
+            Ok(n) => return Some(n),
+            Err(e) => batch.push_back(self.read_error(e)),
+        }
+        None
     }
 
     /// Reads body bytes straight into the assembled chunk's buffer and
@@ -1084,16 +1088,8 @@ impl Reader {
         let start = data.len();
         data.reserve_exact(want);
         let r = (&mut self.rd).take(want as u64).read_buf(data).await;
-        let n = match r {
-            Ok(0) => {
-                batch.push_back(self.eof());
-                return;
-            }
-            Ok(n) => n,
-            Err(e) => {
-                batch.push_back(self.read_error(e));
-                return;
-            }
+        let Some(n) = self.bytes_read(r, batch) else {
+            return;
         };
         let mut valid = start;
         let mut at = start;
