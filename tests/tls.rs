@@ -125,17 +125,22 @@ fn connect(
     (rc, ra)
 }
 
-fn exchange(a: &Transport, b: &Transport, ctx: &Arc<Context>) {
-    let data = vec![7u8; 200_000];
-    let c = make_chunk(
-        a.local_path(),
-        a.remote_path(),
+/// A SEND on `t`'s paths carrying `data`.
+fn body_chunk(t: &Transport, data: &[u8]) -> msrp::proto::Chunk {
+    make_chunk(
+        t.local_path(),
+        t.remote_path(),
         &ChunkParams {
-            data: &data,
+            data,
             ..Default::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn exchange(a: &Transport, b: &Transport, ctx: &Arc<Context>) {
+    let data = vec![7u8; 200_000];
+    let c = body_chunk(a, &data);
     ctx.block_on(T, a.write_chunk(&c)).unwrap();
     let r = ctx.block_on(T, b.read_chunk(usize::MAX)).unwrap();
     assert_eq!(r.chunk.data(), &data[..]);
@@ -357,15 +362,7 @@ fn a_large_chunk_to_a_slow_reader_arrives_whole() {
         let data: Vec<u8> = (0..24 * 1024 * 1024u32)
             .map(|i| (i % 253) as u8 ^ round)
             .collect();
-        let chunk = make_chunk(
-            tc.local_path(),
-            tc.remote_path(),
-            &ChunkParams {
-                data: &data,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let chunk = body_chunk(&tc, &data);
         let tc2 = tc.clone();
         let ctx2 = ctx.clone();
         let writer = std::thread::spawn(move || ctx2.block_on(T, tc2.write_chunk(&chunk)));
@@ -410,18 +407,7 @@ fn chunks_of_every_size_arrive_byte_for_byte() {
     let chunks: Vec<_> = sizes
         .iter()
         .enumerate()
-        .map(|(i, &n)| {
-            let data = body(i, n);
-            make_chunk(
-                c.local_path(),
-                c.remote_path(),
-                &ChunkParams {
-                    data: &data,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-        })
+        .map(|(i, &n)| body_chunk(&c, &body(i, n)))
         .collect();
     let writer = {
         let ctx = ctx.clone();
