@@ -676,6 +676,135 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// Splits a connection into a reading and a writing half that share its
+/// (TLS) state, as `tokio::io::split` does, except that a half finding the
+/// state in use by the other does not block its thread: it returns
+/// `Pending` and the other half wakes it when done. With TLS both
+/// directions need the one rustls session (decrypting a large read or
+/// encrypting a large write takes tens of microseconds), so with a blocking
+/// lock a runtime thread would often sleep on it, and be woken, for every
+/// chunk, while it could run other tasks.
+pub fn split(conn: Conn) -> (ConnHalf, ConnHalf) {
+    let sh = Arc::new(SplitState {
+        conn: std::sync::Mutex::new(conn),
+        waker: Default::default(),
+        waiting: Default::default(),
+    });
+    (
+        ConnHalf {
+            sh: sh.clone(),
+            side: 0,
+        },
+        ConnHalf { sh, side: 1 },
+    )
+}
+
+struct SplitState {
+    conn: std::sync::Mutex<Conn>,
+    /// The waker of a half that found `conn` in use, per half.
+    waker: [std::sync::Mutex<Option<std::task::Waker>>; 2],
+    /// Whether that half waits (checked without taking its waker's lock).
+    waiting: [std::sync::atomic::AtomicBool; 2],
+}
+
+/// One half of a split connection (see [`split`]); half 0 reads, half 1 writes.
+pub struct ConnHalf {
+    sh: Arc<SplitState>,
+    side: usize,
+}
+
+impl ConnHalf {
+    /// Runs `f` on the connection, or returns `Pending` (to be woken by the
+    /// other half) when the other half is using it.
+    fn with<R>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        f: impl FnOnce(std::pin::Pin<&mut Conn>, &mut std::task::Context<'_>) -> std::task::Poll<R>,
+    ) -> std::task::Poll<R> {
+        use std::sync::TryLockError;
+        use std::sync::atomic::{Ordering, fence};
+        let sh = &*self.sh;
+        let mut guard = match sh.conn.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                *sh.waker[self.side]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+                sh.waiting[self.side].store(true, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                // Tried again after registering: a release in between would
+                // otherwise have found no one to wake.
+                match sh.conn.try_lock() {
+                    Ok(g) => g,
+                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(TryLockError::WouldBlock) => return std::task::Poll::Pending,
+                }
+            }
+        };
+        let r = f(std::pin::Pin::new(&mut *guard), cx);
+        drop(guard);
+        fence(Ordering::SeqCst);
+        let other = 1 - self.side;
+        if sh.waiting[other].swap(false, Ordering::SeqCst) {
+            let w = sh.waker[other]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+        r
+    }
+}
+
+impl AsyncRead for ConnHalf {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.with(cx, |c, cx| c.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for ConnHalf {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.with(cx, |c, cx| c.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.with(cx, |c, cx| c.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.with(cx, |c, cx| c.poll_flush(cx))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.with(cx, |c, cx| c.poll_shutdown(cx))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

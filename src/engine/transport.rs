@@ -530,7 +530,7 @@ impl Transport {
                 Box::new(rd)
             }
             tls_conn => {
-                let (rd, wr) = tokio::io::split(tls_conn);
+                let (rd, wr) = crate::engine::tls::split(tls_conn);
                 ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
                 Box::new(rd)
             }
