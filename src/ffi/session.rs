@@ -163,7 +163,8 @@ pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
 
 /// Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
 /// `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
-/// libmsrp thread.
+/// libmsrp thread. `buf` is a recycled buffer: what it holds before the
+/// call is unspecified (write to it, do not read from it).
 pub type msrp_read_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> usize>;
 

@@ -37,6 +37,27 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
 /// at hand. New ones are rounded up to 16 KiB so that they fit the next
 /// request of about the same size.
 pub fn take(n: usize) -> Vec<u8> {
+    let mut v = take_used(n);
+    v.clear();
+    v
+}
+
+/// A vector of exactly `n` bytes to be overwritten (by a read): what they
+/// hold is unspecified (bytes of an earlier use, or zeros). Only bytes no
+/// earlier use touched are zeroed, so recycling a buffer costs no `memset`.
+pub fn take_sized(n: usize) -> Vec<u8> {
+    let mut v = take_used(n);
+    if v.len() < n {
+        v.resize(n, 0);
+    } else {
+        v.truncate(n);
+    }
+    v
+}
+
+/// A kept buffer with room for `n` bytes, as given back (its length is
+/// how much of it was written), or a new empty one.
+fn take_used(n: usize) -> Vec<u8> {
     if !(MIN..=MAX).contains(&n) {
         return Vec::with_capacity(n);
     }
@@ -53,12 +74,12 @@ pub fn take(n: usize) -> Vec<u8> {
 
 /// Gives a buffer back for reuse; kept when of a size worth keeping and
 /// the pool has room, freed otherwise.
-pub fn give(mut v: Vec<u8>) {
+pub fn give(v: Vec<u8>) {
     let cap = v.capacity();
     if !(MIN..=MAX).contains(&cap) {
         return;
     }
-    v.clear();
+    // Kept with its length: those bytes are initialised (see `take_sized`).
     let mut p = pool();
     if p.bytes + cap <= KEEP_BYTES {
         p.bytes += cap;
@@ -117,5 +138,24 @@ mod tests {
         );
         clear();
         assert_eq!(kept(), (0, 0));
+        // Sized: exactly n bytes; a recycled buffer keeps what was written
+        // (no memset), and only bytes never written are zeroed.
+        let mut v = Vec::with_capacity(64 * 1024);
+        v.resize(20 * 1024, 7u8);
+        give(v);
+        let s = take_sized(32 * 1024);
+        assert_eq!(s.len(), 32 * 1024);
+        assert!(s[..20 * 1024].iter().all(|&b| b == 7));
+        assert!(s[20 * 1024..].iter().all(|&b| b == 0));
+        give(s);
+        let s = take_sized(16 * 1024);
+        assert_eq!(s.len(), 16 * 1024, "longer kept buffers are cut to n");
+        give(s);
+        assert!(
+            take(16 * 1024).is_empty(),
+            "take still hands out empty ones"
+        );
+        assert_eq!(take_sized(300 * 1024).len(), 300 * 1024);
+        clear();
     }
 }

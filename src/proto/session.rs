@@ -1242,8 +1242,8 @@ impl OutMsg {
 
 /// Reads up to `want` bytes, stopping early only at the end of the source.
 fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = super::bufpool::take(want);
-    buf.resize(want, 0);
+    // Overwritten by the reads: a recycled buffer is not zeroed first.
+    let mut buf = super::bufpool::take_sized(want);
     let mut got = 0;
     while got < want {
         match r.read(&mut buf[got..]) {
