@@ -233,4 +233,22 @@ static inline void wait_until(atomic_ullong *v, unsigned long long want, double 
   while (atomic_load(v) < want && now_s() < until) nanosleep(&pause, NULL);
 }
 
+/* The first member of a session's userdata in these benchmarks. libmsrp
+ * may still call back after msrp_session_free returns (a late response,
+ * on_closed) until it calls userdata_free, so userdata on the stack must
+ * live until then: free sessions with free_session. */
+typedef struct {
+  atomic_ullong released;
+} session_owner;
+
+/* userdata_free for userdata that starts with a session_owner. */
+static inline void session_owner_release(void *ud) { atomic_store(&((session_owner *)ud)->released, 1); }
+
+/* Frees `s` and waits (at most 10 s) until libmsrp released its userdata. */
+static inline void free_session(msrp_session *s, session_owner *o) {
+  msrp_session_free(s);
+  wait_until(&o->released, 1, 10);
+  if (!atomic_load(&o->released)) fprintf(stderr, "a session's userdata was not released within 10 s\n");
+}
+
 #endif

@@ -14,6 +14,7 @@
 #include "relay.h"
 
 typedef struct {
+  session_owner owner; /* first: see free_session */
   atomic_ullong bytes;
   atomic_ullong messages;
 } counters;
@@ -70,7 +71,7 @@ static void sessions(msrp_context *ctx, int relay_port, const msrp_session_optio
   else msrp_pair(ctx, &ta, &tb);
   msrp_session_callbacks cbs = {on_message, on_chunk, NULL, NULL, NULL};
   must(msrp_session_new(ta, oa, &cbs, NULL, NULL, a), "session a");
-  must(msrp_session_new(tb, ob, &cbs, kb, NULL, b), "session b");
+  must(msrp_session_new(tb, ob, &cbs, kb, session_owner_release, b), "session b");
 }
 
 static double bulk(msrp_context *ctx, int relay_port, size_t total) {
@@ -88,7 +89,7 @@ static double bulk(msrp_context *ctx, int relay_port, size_t total) {
   if (atomic_load(&kb.bytes) != total)
     fprintf(stderr, "bulk: only %llu of %zu bytes arrived\n", (unsigned long long)atomic_load(&kb.bytes), total);
   msrp_session_free(a);
-  msrp_session_free(b);
+  free_session(b, &kb.owner);
   return (double)total / dt / 1e6;
 }
 
@@ -109,7 +110,7 @@ static double small_messages(msrp_context *ctx, int relay_port, int n) {
   if (atomic_load(&kb.messages) != (unsigned long long)n)
     fprintf(stderr, "messages: only %llu of %d arrived\n", (unsigned long long)atomic_load(&kb.messages), n);
   msrp_session_free(a);
-  msrp_session_free(b);
+  free_session(b, &kb.owner);
   return n / dt;
 }
 

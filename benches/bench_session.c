@@ -12,6 +12,7 @@
 
 
 typedef struct {
+  session_owner owner; /* first: see free_session */
   atomic_ullong bytes;
   atomic_ullong messages;
   atomic_int done;
@@ -48,8 +49,8 @@ static void sessions_with(msrp_context *ctx, const msrp_tls *tls_a, const msrp_t
   msrp_transport *ta = NULL, *tb = NULL;
   msrp_pair_with(ctx, tls_b, tls_a, &ta, &tb);
   msrp_session_callbacks ca = {c_on_message, c_on_chunk, NULL, NULL, NULL};
-  must(msrp_session_new(ta, oa, &ca, ka, NULL, a), "session a");
-  must(msrp_session_new(tb, ob, &ca, kb, NULL, b), "session b");
+  must(msrp_session_new(ta, oa, &ca, ka, session_owner_release, a), "session a");
+  must(msrp_session_new(tb, ob, &ca, kb, session_owner_release, b), "session b");
 }
 
 static void sessions(msrp_context *ctx, const msrp_session_options *oa, const msrp_session_options *ob,
@@ -73,8 +74,8 @@ static double msrp_bulk_session(msrp_context *ctx, size_t total, const msrp_tls 
   wait_until(&kb.bytes, total, 120);
   double dt = now_s() - t0;
   if (atomic_load(&kb.bytes) != total) fprintf(stderr, "bulk: only %llu bytes arrived\n", (unsigned long long)atomic_load(&kb.bytes));
-  msrp_session_free(a);
-  msrp_session_free(b);
+  free_session(a, &ka.owner);
+  free_session(b, &kb.owner);
   return (double)total / dt / 1e6;
 }
 
@@ -93,8 +94,8 @@ static double msrp_small_messages(msrp_context *ctx, int n) {
     must(msrp_session_send_message(a, body, sizeof body, "text/plain", NULL, NULL, NULL, NULL), "send_message");
   wait_until(&kb.messages, (unsigned long long)n, 120);
   double dt = now_s() - t0;
-  msrp_session_free(a);
-  msrp_session_free(b);
+  free_session(a, &ka.owner);
+  free_session(b, &kb.owner);
   return n / dt;
 }
 
@@ -118,8 +119,8 @@ static double msrp_rtt_us(msrp_context *ctx, int n) {
   for (int i = 0; i < n; i++) must(msrp_session_deliver_chunk(a, c, 5000, NULL), "deliver_chunk");
   double dt = now_s() - t0;
   msrp_chunk_free(c);
-  msrp_session_free(a);
-  msrp_session_free(b);
+  free_session(a, &ka.owner);
+  free_session(b, &kb.owner);
   return dt / n * 1e6;
 }
 
@@ -227,8 +228,8 @@ static double msrp_slow_reader_peak_mib(msrp_context *ctx, size_t total, usecond
   *mbps = (double)atomic_load(&kb.bytes) / (now_s() - t0) / 1e6;
   atomic_store(&smp.stop, 1);
   pthread_join(th, NULL);
-  msrp_session_free(a);
-  msrp_session_free(b);
+  free_session(a, &ka.owner);
+  free_session(b, &kb.owner);
   return (double)(smp.peak - idle) / 1024.0;
 }
 
