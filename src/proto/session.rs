@@ -1215,6 +1215,11 @@ impl OutMsg {
             Source::Bytes(b) => {
                 let from = (self.offset - self.start) as usize;
                 let to = (from + size).min(b.len());
+                if from == 0 && to == b.len() {
+                    // The whole message in one chunk: handed over, not
+                    // copied (pieces are read once, in order).
+                    return Ok(std::mem::take(b));
+                }
                 Ok(b[from.min(to)..to].to_vec())
             }
             Source::Reader(r) => {
