@@ -70,6 +70,7 @@ fn exchange(messages: usize) -> usize {
             failure_report: ReportMode::Yes,
             // As from C without per-message callbacks (the harness's case).
             quiet: true,
+            no_progress: true,
         });
     }
     let mut received = 0;

@@ -89,6 +89,7 @@ fn text(data: &[u8]) -> OutgoingMessage {
         success_report: false,
         failure_report: ReportMode::Yes,
         quiet: false,
+        no_progress: false,
     }
 }
 
@@ -149,6 +150,36 @@ fn a_quiet_message_is_delivered_without_progress_or_done_events() {
     assert_eq!(ids.len(), 1);
     assert_eq!(done_codes(&ev), [200]);
     assert!(p.a.is_idle() && p.b.is_idle());
+}
+
+#[test]
+fn a_message_listened_to_only_for_its_end_gets_no_progress_events() {
+    let cfg = SessionConfig {
+        chunk_size: 1000,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), cfg);
+    p.a.send_message(OutgoingMessage {
+        no_progress: true,
+        ..text(&[7u8; 5000])
+    });
+    let second = p.a.send_message(text(&[8u8; 5000]));
+    p.pump();
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    let ev = p.events_a();
+    let progress: Vec<u64> = ev
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Progress { msg, .. } => Some(*msg),
+            _ => None,
+        })
+        .collect();
+    // Five chunks each (sent, then acknowledged): progress for the second
+    // message only; both end.
+    assert_eq!(progress.len(), 10);
+    assert!(progress.iter().all(|&m| m == second));
+    assert_eq!(done_codes(&ev), [200, 200]);
 }
 
 #[test]

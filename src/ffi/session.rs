@@ -668,8 +668,11 @@ fn register_message(
     let reg = s.registry.clone();
     let ud = UserData(userdata);
     let listen = cbs.on_progress.is_some() || cbs.on_done.is_some();
-    // Nobody listens: the session makes no events for it at all.
+    // Nobody listens: the session makes no events for it at all; with
+    // on_done alone, no progress events (one per chunk, each a hand-off to
+    // the event task for nothing).
     m.quiet = !listen;
+    m.no_progress = cbs.on_progress.is_none();
     Ok(s.driver.with(move |sess| {
         let id = sess.send_message(m);
         if listen {
@@ -705,6 +708,7 @@ impl MsgOpts {
             success_report: self.success_report,
             failure_report: self.failure_report,
             quiet: false,
+            no_progress: false,
         }
     }
 }

@@ -124,6 +124,8 @@ pub struct OutgoingMessage {
     pub failure_report: ReportMode,
     /// No Progress or MessageDone events for this message (nobody listens).
     pub quiet: bool,
+    /// No Progress events (only the end is listened to).
+    pub no_progress: bool,
 }
 
 /// Local handle of an outgoing message.
@@ -210,6 +212,8 @@ struct OutMsg {
     sr: bool,
     fr: ReportMode,
     quiet: bool,
+    /// No Progress events (see `OutgoingMessage::no_progress`).
+    no_progress: bool,
 }
 
 enum PendingKind {
@@ -396,6 +400,7 @@ impl Session {
             sr: m.success_report,
             fr: m.failure_report,
             quiet: m.quiet,
+            no_progress: m.no_progress,
         };
         if closed {
             self.finish(Box::new(m));
@@ -650,7 +655,7 @@ impl Session {
         } else {
             m.acked += len;
         }
-        if !m.quiet {
+        if !m.quiet && !m.no_progress {
             self.events.push_back(SessionEvent::Progress {
                 msg: m.id,
                 sent: m.offset - m.start,
@@ -741,7 +746,7 @@ impl Session {
                     if m.fr != ReportMode::No {
                         m.acked += len;
                     }
-                    if !m.quiet {
+                    if !m.quiet && !m.no_progress {
                         let ev = SessionEvent::Progress {
                             msg,
                             sent: m.offset - m.start,
