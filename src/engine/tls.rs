@@ -735,11 +735,14 @@ impl ConnHalf {
                 fence(Ordering::SeqCst);
                 // Tried again after registering: a release in between would
                 // otherwise have found no one to wake.
-                match sh.conn.try_lock() {
+                let g = match sh.conn.try_lock() {
                     Ok(g) => g,
                     Err(TryLockError::Poisoned(p)) => p.into_inner(),
                     Err(TryLockError::WouldBlock) => return std::task::Poll::Pending,
-                }
+                };
+                // Got it after all: no wake-up is owed to this half.
+                sh.waiting[self.side].store(false, Ordering::SeqCst);
+                g
             }
         };
         let r = f(std::pin::Pin::new(&mut *guard), cx);
