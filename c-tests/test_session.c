@@ -702,6 +702,54 @@ static void test_read_callback_and_cancel(void) {
   spair_close(&p);
 }
 
+typedef struct {
+  size_t left;
+  uint8_t fill; /* written into the buffer; 0: nothing is written */
+  int dirty;    /* a buffer arrived holding something other than zeros */
+} fill_src;
+
+static size_t read_fill(void *ud, uint8_t *buf, size_t len) {
+  fill_src *s = ud;
+  for (size_t i = 0; i < len; i++)
+    if (buf[i]) s->dirty = 1;
+  size_t n = len < s->left ? len : s->left;
+  if (s->fill) memset(buf, s->fill, n);
+  s->left -= n;
+  return n; /* with fill 0: claims n bytes without writing them */
+}
+
+/* Read buffers are recycled across messages and sessions: a read callback
+ * gets zeros, so one that claims bytes it did not write sends zeros, never
+ * what an earlier message left in the buffer. */
+static void test_read_callback_buffer_is_zeroed(void) {
+  spair p;
+  spair_open(&p, NULL, NULL);
+  enum { SIZE = 256 * 1024 };
+  fill_src first = {SIZE, 0xAB, 0}, second = {SIZE, 0, 0};
+  fill_src *srcs[2] = {&first, &second};
+  for (int k = 0; k < 2; k++) {
+    msrp_outgoing_file f;
+    memset(&f, 0, sizeof f);
+    f.fd = -1;
+    f.read = read_fill;
+    f.read_userdata = srcs[k];
+    f.size = SIZE;
+    f.content_type = "application/octet-stream";
+    msgwatch w;
+    mw_init(&w);
+    CHECK_OK(msrp_session_send_file(p.a, &f, NULL, &MW, &w, NULL));
+    CHECK(mw_wait(&w, 10000) && w.code == 200);
+    CHECK(wait_for(&p.ib, &p.ib.messages, k + 1, 5000));
+  }
+  CHECK(!first.dirty && !second.dirty);
+  pthread_mutex_lock(&p.ib.m);
+  int zeros = p.ib.last_len == SIZE;
+  for (size_t i = 0; zeros && i < SIZE; i++) zeros = p.ib.last[i] == 0;
+  pthread_mutex_unlock(&p.ib.m);
+  CHECK(zeros);
+  spair_close(&p);
+}
+
 /* shutdown(sync) sends what is queued first; without sync, pending callbacks fail. */
 static void test_shutdown(void) {
   spair p;
@@ -883,6 +931,7 @@ int main(void) {
   test_file_and_chat_interleave();
   test_file_intact_and_resume();
   test_read_callback_and_cancel();
+  test_read_callback_buffer_is_zeroed();
   test_shutdown();
   test_keepalive();
   test_huge_single_chunk();

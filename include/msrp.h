@@ -938,8 +938,7 @@ typedef struct msrp_message_callbacks {
 /**
  * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
  * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
- * libmsrp thread. `buf` is a recycled buffer: what it holds before the
- * call is unspecified (write to it, do not read from it).
+ * libmsrp thread. `buf` holds zeros on entry.
  */
 typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
 

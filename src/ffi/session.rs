@@ -163,8 +163,7 @@ pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
 
 /// Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
 /// `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
-/// libmsrp thread. `buf` is a recycled buffer: what it holds before the
-/// call is unspecified (write to it, do not read from it).
+/// libmsrp thread. `buf` holds zeros on entry.
 pub type msrp_read_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> usize>;
 
@@ -805,6 +804,11 @@ struct CRead {
 
 impl Read for CRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Buffers are recycled across sessions: a callback that reports more
+        // bytes than it wrote must send zeros, not another session's data.
+        // (Files and descriptors are read by the kernel, which reports
+        // exactly what it wrote, so their buffers are not zeroed.)
+        buf.fill(0);
         // SAFETY: the application's read callback with a valid buffer.
         let n = unsafe { (self.f)(self.ud.0, buf.as_mut_ptr(), buf.len()) };
         if n == usize::MAX || n > buf.len() {
