@@ -38,7 +38,12 @@ use crate::proto::{ByteRange, Chunk, Flag};
 pub const EVENT_QUEUE: usize = 4;
 /// Chunks up to this size are assembled by the reader task and passed on whole.
 const WHOLE_LIMIT: usize = 256 * 1024;
-const READ_BUF: usize = 128 * 1024;
+/// Socket reads through the read buffer take up to this much. Measured on
+/// 1 GiB bulk transfers in 64 KiB chunks: 256 KiB reads make about 40 %
+/// fewer read and send calls than 128 KiB (a full buffer also lets the
+/// sender write larger pieces), and 64 KiB twice as many. The buffer is
+/// zero-allocated, so pages a connection never reads into stay unmapped.
+const READ_BUF: usize = 256 * 1024;
 
 enum InEvent {
     /// A complete chunk (data and flag set), assembled by the reader.
