@@ -243,6 +243,40 @@ fn a_direct_write_that_does_not_fit_is_finished_by_the_writer() {
     assert_eq!(seq(&r.chunk), 2);
 }
 
+/// `write_chunk` writes from the calling thread when the writer is idle;
+/// a chunk that does not fit in the socket buffer is finished by the writer
+/// task, and the call returns only then, with the whole chunk sent.
+#[test]
+fn write_chunk_returns_once_a_chunk_larger_than_the_socket_buffer_is_sent() {
+    let ctx = ctx();
+    let (c, a) = pair(&ctx, false);
+    let c = Arc::new(c);
+    let big = numbered(&c, 1, 24 * 1024 * 1024);
+    let (c2, big2, ctx2) = (c.clone(), big.clone(), ctx.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let r = ctx2.block_on(T, c2.write_chunk(&big2));
+        tx.send(()).unwrap();
+        r
+    });
+    // Nobody reads yet: 24 MiB cannot all be in the socket buffers.
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "write_chunk returned before the chunk was sent"
+    );
+    assert!(c.queued_bytes() > 0);
+    let r = ctx.block_on(T, a.read_chunk(usize::MAX)).unwrap();
+    assert!(r.chunk.data() == big.data());
+    h.join().unwrap().unwrap();
+    assert_eq!(c.queued_bytes(), 0);
+    ctx.block_on(T, c.write_chunk(&numbered(&c, 2, 10)))
+        .unwrap();
+    assert_eq!(
+        seq(&ctx.block_on(T, a.read_chunk(usize::MAX)).unwrap().chunk),
+        2
+    );
+}
+
 /// Closing a transport ends a direct read that waits for data.
 #[test]
 fn close_ends_a_waiting_direct_read() {

@@ -695,7 +695,9 @@ impl Transport {
     /// Sends `chunk` and waits until it was handed to the operating system.
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.out.enqueue(chunk.clone(), Some(tx))?;
+        // Written at once from this thread when the writer is idle.
+        let job = self.out.job(chunk.clone(), Some(tx))?;
+        self.out.enqueue_jobs(vec![job], true)?;
         rx.await.unwrap_or_else(|_| Err(self.out.closed.error()))
     }
 
