@@ -233,6 +233,18 @@ static inline void wait_until(atomic_ullong *v, unsigned long long want, double 
   while (atomic_load(v) < want && now_s() < until) nanosleep(&pause, NULL);
 }
 
+/* The process's resident memory in KiB (Linux), -1 when unknown. */
+static inline long rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long v = -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) v = strtol(line + 6, NULL, 10);
+  fclose(f);
+  return v;
+}
+
 /* The first member of a session's userdata in these benchmarks. libmsrp
  * may still call back after msrp_session_free returns (a late response,
  * on_closed) until it calls userdata_free, so userdata on the stack must

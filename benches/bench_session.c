@@ -176,17 +176,6 @@ static double raw_rtt_us(int n) {
   return dt / n * 1e6;
 }
 
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "VmRSS:", 6) == 0) v = strtol(line + 6, NULL, 10);
-  fclose(f);
-  return v;
-}
-
 typedef struct {
   atomic_int stop;
   long peak;

@@ -5,7 +5,9 @@
  *  - bulk transfer: 64 KiB chunks through msrp_transport_write_chunk /
  *    msrp_transport_read_chunk vs 64 KiB write()/read() over loopback TCP;
  *  - the same bulk transfer over msrps (TLS 1.3, self-signed certificates
- *    checked by fingerprint) vs the same raw TCP baseline.
+ *    checked by fingerprint) vs the same raw TCP baseline;
+ *  - memory of quiet connections: per connection right after setup, and
+ *    per pair after each pair carried one 1 MiB chunk and went quiet.
  * Prints one JSON line per figure. Build in Release (see README). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
@@ -66,6 +68,36 @@ static double msrp_bulk(msrp_context *ctx, size_t total, const msrp_tls *ta, con
   return (double)got / dt / 1e6;
 }
 
+/* Resident memory of `n` connection pairs, idle and after a transfer. */
+static void quiet_memory(msrp_context *ctx, int n) {
+  const size_t body = 1024 * 1024;
+  long before = rss_kib();
+  msrp_transport **ts = calloc(2 * (size_t)n, sizeof *ts);
+  for (int i = 0; i < n; i++) msrp_pair(ctx, &ts[2 * i], &ts[2 * i + 1]);
+  usleep(200000);
+  long idle = rss_kib();
+  uint8_t *data = calloc(1, body);
+  for (int i = 0; i < n; i++) {
+    msrp_chunk_params prm;
+    memset(&prm, 0, sizeof prm);
+    prm.data = data;
+    prm.data_len = body;
+    msrp_chunk *c = NULL, *r = NULL;
+    must(msrp_transport_make_chunk(ts[2 * i], &prm, &c), "make_chunk");
+    must(msrp_transport_write_chunk(ts[2 * i], c, 30000), "write_chunk");
+    msrp_chunk_free(c);
+    must(msrp_transport_read_chunk(ts[2 * i + 1], SIZE_MAX, 30000, &r, NULL), "read_chunk");
+    msrp_chunk_free(r);
+  }
+  usleep(200000);
+  long after = rss_kib();
+  printf("{\"bench\":\"quiet_connections\",\"impl\":\"libmsrp_transport\",\"pairs\":%d,\"KiB_per_idle_connection\":%.1f,\"KiB_per_pair_after_1MiB\":%.1f}\n", n,
+         (double)(idle - before) / (2 * n), (double)(after - idle) / n);
+  for (int i = 0; i < 2 * n; i++) msrp_transport_free(ts[i]);
+  free(ts);
+  free(data);
+}
+
 int main(int argc, char **argv) {
   int pairs = argc > 1 ? atoi(argv[1]) : 300;
   size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 512;
@@ -103,6 +135,7 @@ int main(int argc, char **argv) {
   printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport_tls\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3,\"ratio_to_raw\":%.3f,\"goal\":\">=0.4\"}\n", tb, total, tb / rb2);
   msrp_tls_free(ta);
   msrp_tls_free(tc);
+  quiet_memory(ctx, 200);
   msrp_context_free(ctx);
   return 0;
 }

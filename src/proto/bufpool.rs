@@ -87,6 +87,43 @@ pub fn give(v: Vec<u8>) {
     }
 }
 
+/// Read buffers kept for connections that start reading again.
+static READS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Most read buffers kept (the two ends of a local transfer and a few more).
+const KEEP_READS: usize = 4;
+
+fn reads() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
+    READS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An empty read buffer with room for `n` bytes: the one given back last
+/// when it is large enough (its memory is likely still in the cache), or
+/// a new one. Read buffers have a pool of their own so that the many body
+/// buffers of a transfer never push them out.
+pub fn take_read(n: usize) -> Vec<u8> {
+    let mut v = {
+        let mut r = reads();
+        match r.last() {
+            Some(b) if b.capacity() >= n => r.pop(),
+            _ => None,
+        }
+    }
+    .unwrap_or_else(|| Vec::with_capacity(n));
+    v.clear();
+    v
+}
+
+/// Gives a read buffer back (a connection is waiting for data).
+pub fn give_read(v: Vec<u8>) {
+    if v.capacity() == 0 {
+        return;
+    }
+    let mut r = reads();
+    if r.len() < KEEP_READS {
+        r.push(v);
+    }
+}
+
 /// Frees the buffers kept (when a context is freed).
 pub fn clear() {
     let kept = {
@@ -94,6 +131,8 @@ pub fn clear() {
         p.bytes = 0;
         std::mem::take(&mut p.bufs)
     };
+    drop(kept);
+    let kept = std::mem::take(&mut *reads());
     drop(kept);
 }
 
@@ -157,5 +196,23 @@ mod tests {
         );
         assert_eq!(take_sized(300 * 1024).len(), 300 * 1024);
         clear();
+        // Read buffers: a bounded pool of their own, last in first out.
+        let mut a = take_read(1000);
+        assert!(a.capacity() >= 1000);
+        a.extend_from_slice(b"read");
+        let pa = a.as_ptr();
+        give_read(a);
+        assert!(kept().0 == 0, "not in the body pool");
+        let a = take_read(1000);
+        assert_eq!(a.as_ptr(), pa, "the same buffer comes back");
+        assert!(a.is_empty(), "handed out empty");
+        give_read(a);
+        assert!(take_read(2000).capacity() >= 2000, "too small: a new one");
+        for _ in 0..KEEP_READS + 3 {
+            give_read(Vec::with_capacity(10));
+        }
+        assert_eq!(reads().len(), KEEP_READS, "bounded");
+        clear();
+        assert!(reads().is_empty());
     }
 }
