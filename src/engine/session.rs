@@ -4,11 +4,12 @@
 //! and an event task hands events to the application in order, never while
 //! the session is locked (so callbacks may call back into the session).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::context::Context;
@@ -83,7 +84,7 @@ struct Shared {
     closing: AtomicBool,
     closed: AtomicBool,
     drained: Notify,
-    events: mpsc::UnboundedSender<DriverEvent>,
+    events: Arc<EventQueue>,
     budget: Arc<Budget>,
     fast: Option<FastPath>,
     /// Transaction responses for the fast path, held until the session lock
@@ -92,6 +93,79 @@ struct Shared {
     deferred: Mutex<Vec<SessionEvent>>,
     /// Set by the writer task when it sleeps with no deadline to watch.
     writer_unarmed: AtomicBool,
+}
+
+/// The queue from the session to its event task. Unlike tokio's unbounded
+/// channel, which allocates room for 32 events (about 10 KiB for this
+/// event type) when it is made and keeps it, it takes memory only while
+/// events wait: a quiet session keeps room for at most `KEEP_EVENTS` events
+/// here and as many in its task.
+#[derive(Default)]
+struct EventQueue {
+    /// Waiting events; `None` once the event task is gone (events are dropped).
+    q: Mutex<Option<VecDeque<DriverEvent>>>,
+    ready: Notify,
+}
+
+impl EventQueue {
+    fn new() -> Self {
+        EventQueue {
+            q: Mutex::new(Some(VecDeque::new())),
+            ready: Notify::new(),
+        }
+    }
+
+    fn send(&self, e: DriverEvent) {
+        let mut g = self.q.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(q) = g.as_mut() else { return };
+        let was_empty = q.is_empty();
+        q.push_back(e);
+        drop(g);
+        if was_empty {
+            // Stored as a permit when the task is not waiting yet.
+            self.ready.notify_one();
+        }
+    }
+
+    /// Waits until events are queued and moves them all into `into` (empty).
+    async fn take(&self, into: &mut VecDeque<DriverEvent>) {
+        loop {
+            {
+                let mut g = self.q.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(q) = g.as_mut().filter(|q| !q.is_empty()) {
+                    std::mem::swap(q, into);
+                    shrink(q);
+                    return;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// The event task is gone: drops what waits and what comes.
+    fn close(&self) {
+        let left = self.q.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(left);
+    }
+}
+
+/// Room for this many events is kept by an empty queue; more is freed.
+const KEEP_EVENTS: usize = 4;
+
+/// Frees the room of an empty queue that a burst left larger than `KEEP_EVENTS`.
+fn shrink(q: &mut VecDeque<DriverEvent>) {
+    if q.capacity() > KEEP_EVENTS {
+        *q = VecDeque::new();
+    }
+}
+
+/// Closes the event queue when the event task ends, however it ends.
+struct CloseOnDrop(Arc<EventQueue>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl Shared {
@@ -124,7 +198,7 @@ impl Shared {
                     bytes,
                 }
             });
-            let _ = self.events.send(DriverEvent::Session(e, permit));
+            self.events.send(DriverEvent::Session(e, permit));
         }
     }
 
@@ -140,7 +214,7 @@ impl Shared {
         };
         for e in held {
             if !self.fast.as_ref().is_some_and(|f| f(&e)) {
-                let _ = self.events.send(DriverEvent::Session(e, None));
+                self.events.send(DriverEvent::Session(e, None));
             }
         }
     }
@@ -189,6 +263,7 @@ impl Shared {
     fn after_change(&self, s: &mut Session, t: &Transport) -> Result<(), Error> {
         let r = self.pump_bounded(s, t, 0);
         self.flush(s);
+        s.trim();
         if s.is_idle() {
             self.drained.notify_waiters();
         }
@@ -199,6 +274,7 @@ impl Shared {
     fn after_change_writer(&self, s: &mut Session, t: &Transport) -> Result<(), Error> {
         let r = self.pump(s, t);
         self.flush(s);
+        s.trim();
         if s.is_idle() {
             self.drained.notify_waiters();
         }
@@ -238,7 +314,7 @@ impl Shared {
             self.flush(&mut s);
         }
         self.release();
-        let _ = self.events.send(DriverEvent::Closed(why));
+        self.events.send(DriverEvent::Closed(why));
         self.wake.notify_waiters();
         self.drained.notify_waiters();
     }
@@ -269,14 +345,14 @@ impl SessionDriver {
             transport.local_path().to_vec(),
             transport.remote_path().to_vec(),
         );
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let events = Arc::new(EventQueue::new());
         let shared = Arc::new(Shared {
             session: Mutex::new(session),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             drained: Notify::new(),
-            events: tx,
+            events: events.clone(),
             budget: Arc::new(Budget::default()),
             fast,
             deferred: Mutex::new(Vec::new()),
@@ -286,12 +362,18 @@ impl SessionDriver {
         let mut tasks = Vec::new();
         // The event task ends by itself after the Closed event.
         ctx.spawn(async move {
-            while let Some(e) = rx.recv().await {
-                let last = matches!(e, DriverEvent::Closed(_));
-                sink(e);
-                if last {
-                    break;
+            let _close = CloseOnDrop(events.clone());
+            let mut batch = VecDeque::new();
+            loop {
+                events.take(&mut batch).await;
+                while let Some(e) = batch.pop_front() {
+                    let last = matches!(e, DriverEvent::Closed(_));
+                    sink(e);
+                    if last {
+                        return;
+                    }
                 }
+                shrink(&mut batch);
             }
         });
         tasks.extend(ctx.spawn(read_loop(transport.clone(), shared.clone())));
@@ -379,9 +461,13 @@ impl Drop for SessionDriver {
 
 /// Most received chunks handled under one lock (their responses leave together).
 const READ_BURST: usize = 64;
+/// Room for this many received chunks is kept between bursts; a larger
+/// burst's room (about 270 bytes a chunk, 17 KiB for a full burst) is freed,
+/// so that a session that goes quiet does not keep it.
+const KEEP_BURST_ROOM: usize = 4;
 
 async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
-    let mut got = Vec::with_capacity(READ_BURST);
+    let mut got = Vec::new();
     // This task reads all the time: it takes the socket over from the
     // transport's reader task (one hand-off less per chunk).
     t.read_directly().await;
@@ -404,6 +490,9 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
             (sent, sh.writer_needed(&s))
         };
         sh.release();
+        if got.capacity() > KEEP_BURST_ROOM {
+            got = Vec::new();
+        }
         if let Some(e) = failed {
             sh.end(&t, e);
             return;
@@ -508,4 +597,73 @@ pub fn transaction_error(code: u16, comment: &str, local: bool) -> Error {
             if local { "local response" } else { "response" }
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aborted(i: usize) -> DriverEvent {
+        DriverEvent::Session(
+            SessionEvent::MessageAborted {
+                message_id: i.to_string(),
+            },
+            None,
+        )
+    }
+
+    fn id(e: &DriverEvent) -> usize {
+        match e {
+            DriverEvent::Session(SessionEvent::MessageAborted { message_id }, _) => {
+                message_id.parse().unwrap()
+            }
+            _ => panic!("unexpected event"),
+        }
+    }
+
+    /// Events come out in order, a waiting taker is woken by the next one,
+    /// a burst's memory is freed once it has been taken, and after `close`
+    /// events are dropped.
+    #[test]
+    fn the_event_queue_keeps_order_and_gives_back_the_room_of_a_burst() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let q = Arc::new(EventQueue::new());
+            let mut batch = VecDeque::new();
+            for i in 0..100 {
+                q.send(aborted(i));
+            }
+            q.take(&mut batch).await;
+            assert_eq!(
+                batch.iter().map(id).collect::<Vec<_>>(),
+                (0..100).collect::<Vec<_>>()
+            );
+            // The burst's room goes back into the queue with the next take.
+            batch.clear();
+            assert!(batch.capacity() >= 100);
+            // Nothing queued: the taker waits until the next event.
+            let q2 = q.clone();
+            let sender = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                q2.send(aborted(100));
+            });
+            q.take(&mut batch).await;
+            assert_eq!(batch.iter().map(id).collect::<Vec<_>>(), vec![100]);
+            sender.await.unwrap();
+            let kept = q.q.lock().unwrap().as_ref().unwrap().capacity();
+            assert!(kept <= KEEP_EVENTS, "the queue kept room for {kept} events");
+            batch.clear();
+            shrink(&mut batch);
+            assert!(batch.capacity() <= KEEP_EVENTS);
+            q.close();
+            q.send(aborted(101));
+            assert!(
+                q.q.lock().unwrap().is_none(),
+                "nothing is queued after close"
+            );
+        });
+    }
 }

@@ -48,6 +48,8 @@ const WHOLE_LIMIT: usize = 256 * 1024;
 /// carried one 1 MiB chunk and then went quiet: 274 KiB of memory per pair
 /// while the buffer stayed with its connection, a few KiB once lent.
 const READ_BUF: usize = 256 * 1024;
+/// Room for this many entries is kept by an empty read or write queue.
+const KEEP_AHEAD: usize = 8;
 
 enum InEvent {
     /// A complete chunk (data and flag set), assembled by the reader.
@@ -792,18 +794,22 @@ impl Transport {
                     let stop = r.is_err();
                     out.push(r);
                     if stop {
-                        return;
+                        break;
                     }
                 }
                 None => match &mut st.source {
                     ReadSource::Task { rx, .. } => match rx.try_recv() {
                         Ok(evs) => st.ahead.extend(evs),
-                        Err(_) => return,
+                        Err(_) => break,
                     },
                     // Reading the socket could wait: hand out what is here.
-                    ReadSource::Direct(_) => return,
+                    ReadSource::Direct(_) => break,
                 },
             }
+        }
+        // A burst's room is not kept while the connection waits.
+        if st.ahead.is_empty() && st.ahead.capacity() > KEEP_AHEAD {
+            st.ahead = VecDeque::new();
         }
     }
 
@@ -1432,6 +1438,10 @@ async fn write_loop<S: Sink>(mut sink: S, out: Arc<Out>, id: u64, logger: Option
             let mut q = out.lock();
             if q.jobs.is_empty() {
                 q.busy = false;
+                if q.jobs.capacity() > KEEP_AHEAD {
+                    // A burst's room is not kept while the connection is quiet.
+                    q.jobs = VecDeque::new();
+                }
                 if !q.open {
                     q.direct = None;
                     break;

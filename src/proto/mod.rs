@@ -3,7 +3,8 @@
 //! clock; time, when a later layer needs it here, comes in as an argument.
 //! (The one shared thing is `bufpool`, a few recycled body buffers.)
 
-pub(crate) mod bufpool;
+#[doc(hidden)]
+pub mod bufpool;
 mod chars;
 pub mod chunk;
 pub mod decoder;
