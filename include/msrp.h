@@ -17,6 +17,11 @@
  *  - Bytes cross as (const uint8_t *ptr, size_t len); ptr may be NULL when len is 0.
  *  - Handles may be used from any thread, but one handle not from two threads
  *    at once. Functions without a handle are thread-safe.
+ *  - Memory: a quiet session with its connection holds about 8 KiB of heap,
+ *    also after large transfers (read buffers are lent per read, queues give
+ *    back the room of a burst). While data flows, a session stops reading
+ *    when 1 MiB of received data waits for its callbacks (the sender is held
+ *    back by TCP), and sends files as their chunks go out.
  */
 
 #ifndef MSRP_H
