@@ -21,7 +21,7 @@
  *    also after large transfers (read buffers are lent per read, queues give
  *    back the room of a burst). While data flows, a session stops reading
  *    when 1 MiB of received data waits for its callbacks (the sender is held
- *    back by TCP), and sends files as their chunks go out.
+ *    back by TCP), and reads an outgoing file only as its chunks go out.
  */
 
 #ifndef MSRP_H
