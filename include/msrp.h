@@ -18,8 +18,8 @@
  *  - Handles may be used from any thread, but one handle not from two threads
  *    at once. Functions without a handle are thread-safe.
  *  - Memory: a quiet session with its connection holds about 8 KiB of heap,
- *    also after large transfers (read buffers are lent per read, queues give
- *    back the room of a burst). While data flows, a session stops reading
+ *    about 18 KiB after it carried large transfers (read buffers are lent per
+ *    read, queues give back the room of a burst). While data flows, a session stops reading
  *    when 1 MiB of received data waits for its callbacks (the sender is held
  *    back by TCP), and reads an outgoing file only as its chunks go out.
  */
