@@ -93,6 +93,9 @@ struct Shared {
     deferred: Mutex<Vec<SessionEvent>>,
     /// Set by the writer task when it sleeps with no deadline to watch.
     writer_unarmed: AtomicBool,
+    /// Rounds of the writer task (tests count the wake-ups of quiet sessions).
+    #[cfg(test)]
+    writer_passes: std::sync::atomic::AtomicU64,
 }
 
 /// The queue from the session to its event task. Unlike tokio's unbounded
@@ -357,6 +360,8 @@ impl SessionDriver {
             fast,
             deferred: Mutex::new(Vec::new()),
             writer_unarmed: AtomicBool::new(true),
+            #[cfg(test)]
+            writer_passes: Default::default(),
         });
         let transport = Arc::new(transport);
         let mut tasks = Vec::new();
@@ -515,10 +520,13 @@ const PATROL_MIN: Duration = Duration::from_secs(1);
 /// has room again.
 async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Duration>) {
     let mut last_activity = Instant::now();
+    let mut seen = None;
     loop {
         if sh.closed.load(Ordering::Acquire) {
             return;
         }
+        #[cfg(test)]
+        sh.writer_passes.fetch_add(1, Ordering::Relaxed);
         let wake = sh.wake.notified();
         let (sent, deadline, queued) = {
             let mut s = sh.lock();
@@ -530,9 +538,13 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             }
             // Transactions that start while this task sleeps end no earlier
             // than one response timeout from now: waking by then covers them,
-            // so senders need not wake this task for each new request.
+            // so senders need not wake this task for each new request. Only
+            // while the session is in use, though: after a whole timeout
+            // without new messages or transactions this task sleeps until a
+            // sender wakes it, so a quiet session costs no wake-ups.
             let timeout = s.config().response_timeout;
-            let patrol = (timeout >= PATROL_MIN).then(|| Instant::now() + timeout);
+            let active = seen.replace(s.activity()) != Some(s.activity());
+            let patrol = (timeout >= PATROL_MIN && active).then(|| Instant::now() + timeout);
             let deadline = s.poll_timeout().or(patrol);
             sh.writer_unarmed
                 .store(deadline.is_none(), Ordering::Release);
@@ -665,5 +677,87 @@ mod tests {
                 "nothing is queued after close"
             );
         });
+    }
+
+    /// After a response timeout without new messages or transactions, a
+    /// session's writer task sleeps until it is needed: a quiet session
+    /// costs no periodic wake-ups (with a 30 s timeout, 10,000 idle sessions
+    /// would otherwise wake 333 times a second), and still sends at once.
+    #[test]
+    fn a_quiet_session_stops_waking_its_writer() {
+        use crate::engine::connector::{Connector, Role};
+        use crate::engine::{Context, ContextOptions};
+        use crate::proto::header::ReportMode;
+        use crate::proto::session::{OutgoingMessage, Source};
+        const T: Duration = Duration::from_secs(10);
+        let ctx = Context::new(ContextOptions {
+            worker_threads: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
+        let con = Connector::new(&ctx, Role::Active, false, None);
+        let a_path = acc.prepare(None).unwrap();
+        let c_path = con.prepare(None).unwrap();
+        let acc2 = acc.clone();
+        let h =
+            std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
+        let ta = ctx.block_on(T, con.complete(a_path)).unwrap();
+        let tb = h.join().unwrap().unwrap();
+        let cfg = SessionConfig {
+            response_timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let got = Arc::new(AtomicUsize::new(0));
+        let g = got.clone();
+        let a = SessionDriver::start(ta, cfg.clone(), None, Box::new(|_| {}), None);
+        let b = SessionDriver::start(
+            tb,
+            cfg,
+            None,
+            Box::new(move |e| {
+                if let DriverEvent::Session(SessionEvent::Message { .. }, _) = e {
+                    g.fetch_add(1, Ordering::AcqRel);
+                }
+            }),
+            None,
+        );
+        let send = || {
+            a.with(|s| {
+                s.send_message(OutgoingMessage {
+                    message_id: None,
+                    content_type: "text/plain".into(),
+                    headers: Vec::new(),
+                    source: Source::Bytes(b"hello".to_vec()),
+                    size: None,
+                    start: 0,
+                    success_report: false,
+                    failure_report: ReportMode::Yes,
+                    quiet: true,
+                    no_progress: true,
+                })
+            })
+            .unwrap();
+        };
+        let wait_for = |n: usize| {
+            let until = Instant::now() + T;
+            while got.load(Ordering::Acquire) < n && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(got.load(Ordering::Acquire), n);
+        };
+        send();
+        wait_for(1);
+        // One more round after the last activity, then quiet.
+        std::thread::sleep(Duration::from_millis(2500));
+        let passes = |d: &SessionDriver| d.shared.writer_passes.load(Ordering::Relaxed);
+        let (pa, pb) = (passes(&a), passes(&b));
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(passes(&a) - pa, 0, "the sender's writer woke while quiet");
+        assert_eq!(passes(&b) - pb, 0, "the receiver's writer woke while quiet");
+        // Still sends at once, and its transaction is watched again.
+        send();
+        wait_for(2);
+        assert!(!a.is_closed() && !b.is_closed());
     }
 }

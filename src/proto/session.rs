@@ -493,6 +493,12 @@ impl Session {
         map(&mut self.incoming);
     }
 
+    /// A number that changes whenever a message or chunk is queued or a
+    /// transaction starts (to tell a session in use from a quiet one).
+    pub fn activity(&self) -> u64 {
+        self.next
+    }
+
     /// Whether nothing is queued or waiting for a response.
     pub fn is_idle(&self) -> bool {
         self.control.is_empty()
