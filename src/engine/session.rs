@@ -748,8 +748,9 @@ mod tests {
         };
         send();
         wait_for(1);
-        // One more round after the last activity, then quiet.
-        std::thread::sleep(Duration::from_millis(2500));
+        // One more round after the last activity (about 2 s from the start),
+        // then quiet.
+        std::thread::sleep(Duration::from_millis(3500));
         let passes = |d: &SessionDriver| d.shared.writer_passes.load(Ordering::Relaxed);
         let (pa, pb) = (passes(&a), passes(&b));
         std::thread::sleep(Duration::from_millis(2500));
