@@ -8,8 +8,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use msrp::proto::decoder::{Decoder, Event};
-use msrp::proto::header::ReportMode;
-use msrp::proto::session::{OutgoingMessage, Session, SessionConfig, SessionEvent, Source};
+use msrp::proto::session::{OutgoingMessage, Session, SessionConfig, SessionEvent};
 use msrp::proto::uri::parse_path;
 use std::time::Instant;
 
@@ -60,17 +59,10 @@ fn exchange(messages: usize) -> usize {
     let now = Instant::now();
     for _ in 0..messages {
         a.send_message(OutgoingMessage {
-            message_id: None,
-            content_type: "text/plain".into(),
-            headers: Vec::new(),
-            source: Source::Bytes(vec![b'm'; 100]),
-            size: None,
-            start: 0,
-            success_report: false,
-            failure_report: ReportMode::Yes,
             // As from C without per-message callbacks (the harness's case).
             quiet: true,
             no_progress: true,
+            ..OutgoingMessage::from_bytes("text/plain", vec![b'm'; 100])
         });
     }
     let mut received = 0;

@@ -12,8 +12,7 @@ use msrp::engine::connector::{Connector, Role};
 use msrp::engine::session::{DriverEvent, SessionDriver};
 use msrp::engine::transport::Transport;
 use msrp::engine::{Context, ContextOptions};
-use msrp::proto::header::ReportMode;
-use msrp::proto::session::{OutgoingMessage, SessionConfig, SessionEvent, Source};
+use msrp::proto::session::{OutgoingMessage, SessionConfig, SessionEvent};
 
 struct Counting;
 
@@ -89,16 +88,9 @@ fn session(t: Transport, got: Arc<AtomicUsize>) -> SessionDriver {
 
 fn message(len: usize) -> OutgoingMessage {
     OutgoingMessage {
-        message_id: None,
-        content_type: "application/octet-stream".into(),
-        headers: Vec::new(),
-        source: Source::Bytes(vec![7u8; len]),
-        size: None,
-        start: 0,
-        success_report: false,
-        failure_report: ReportMode::Yes,
         quiet: true,
         no_progress: true,
+        ..OutgoingMessage::from_bytes("application/octet-stream", vec![7u8; len])
     }
 }
 

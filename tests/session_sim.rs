@@ -79,18 +79,7 @@ impl Pair {
 }
 
 fn text(data: &[u8]) -> OutgoingMessage {
-    OutgoingMessage {
-        message_id: None,
-        content_type: "text/plain".into(),
-        headers: Vec::new(),
-        source: Source::Bytes(data.to_vec()),
-        size: None,
-        start: 0,
-        success_report: false,
-        failure_report: ReportMode::Yes,
-        quiet: false,
-        no_progress: false,
-    }
+    OutgoingMessage::from_bytes("text/plain", data.to_vec())
 }
 
 fn done_codes(ev: &[SessionEvent]) -> Vec<u16> {

@@ -687,8 +687,7 @@ mod tests {
     fn a_quiet_session_stops_waking_its_writer() {
         use crate::engine::connector::{Connector, Role};
         use crate::engine::{Context, ContextOptions};
-        use crate::proto::header::ReportMode;
-        use crate::proto::session::{OutgoingMessage, Source};
+        use crate::proto::session::OutgoingMessage;
         const T: Duration = Duration::from_secs(10);
         let ctx = Context::new(ContextOptions {
             worker_threads: 1,
@@ -725,16 +724,9 @@ mod tests {
         let send = || {
             a.with(|s| {
                 s.send_message(OutgoingMessage {
-                    message_id: None,
-                    content_type: "text/plain".into(),
-                    headers: Vec::new(),
-                    source: Source::Bytes(b"hello".to_vec()),
-                    size: None,
-                    start: 0,
-                    success_report: false,
-                    failure_report: ReportMode::Yes,
                     quiet: true,
                     no_progress: true,
+                    ..OutgoingMessage::from_bytes("text/plain", b"hello".to_vec())
                 })
             })
             .unwrap();

@@ -128,6 +128,25 @@ pub struct OutgoingMessage {
     pub no_progress: bool,
 }
 
+impl OutgoingMessage {
+    /// A message of `data` with the defaults: a random Message-ID, no extra
+    /// headers, Failure-Report `yes`, no success report, every event.
+    pub fn from_bytes(content_type: &str, data: Vec<u8>) -> Self {
+        OutgoingMessage {
+            message_id: None,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            source: Source::Bytes(data),
+            size: None,
+            start: 0,
+            success_report: false,
+            failure_report: ReportMode::Yes,
+            quiet: false,
+            no_progress: false,
+        }
+    }
+}
+
 /// Local handle of an outgoing message.
 pub type MsgId = u64;
 /// Local handle of a chunk sent with [`Session::send_chunk`].
