@@ -103,7 +103,6 @@ struct Shared {
 /// event type) when it is made and keeps it, it takes memory only while
 /// events wait: a quiet session keeps room for at most `KEEP_EVENTS` events
 /// here and as many in its task.
-#[derive(Default)]
 struct EventQueue {
     /// Waiting events; `None` once the event task is gone (events are dropped).
     q: Mutex<Option<VecDeque<DriverEvent>>>,
@@ -365,9 +364,11 @@ impl SessionDriver {
         });
         let transport = Arc::new(transport);
         let mut tasks = Vec::new();
-        // The event task ends by itself after the Closed event.
+        // The event task ends by itself after the Closed event. (The guard
+        // is made here: a task that never runs closes the queue too.)
+        let close = CloseOnDrop(events.clone());
         ctx.spawn(async move {
-            let _close = CloseOnDrop(events.clone());
+            let _close = close;
             let mut batch = VecDeque::new();
             loop {
                 events.take(&mut batch).await;

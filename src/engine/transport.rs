@@ -49,7 +49,7 @@ const WHOLE_LIMIT: usize = 256 * 1024;
 /// while the buffer stayed with its connection, a few KiB once lent.
 const READ_BUF: usize = 256 * 1024;
 /// Room for this many entries is kept by an empty read or write queue.
-const KEEP_AHEAD: usize = 8;
+const KEEP_QUEUE_ROOM: usize = 8;
 
 enum InEvent {
     /// A complete chunk (data and flag set), assembled by the reader.
@@ -808,7 +808,7 @@ impl Transport {
             }
         }
         // A burst's room is not kept while the connection waits.
-        if st.ahead.is_empty() && st.ahead.capacity() > KEEP_AHEAD {
+        if st.ahead.is_empty() && st.ahead.capacity() > KEEP_QUEUE_ROOM {
             st.ahead = VecDeque::new();
         }
     }
@@ -1438,7 +1438,7 @@ async fn write_loop<S: Sink>(mut sink: S, out: Arc<Out>, id: u64, logger: Option
             let mut q = out.lock();
             if q.jobs.is_empty() {
                 q.busy = false;
-                if q.jobs.capacity() > KEEP_AHEAD {
+                if q.jobs.capacity() > KEEP_QUEUE_ROOM {
                     // A burst's room is not kept while the connection is quiet.
                     q.jobs = VecDeque::new();
                 }

@@ -483,7 +483,7 @@ impl Session {
 
     /// Frees the room of queues and maps that are empty again after a burst
     /// made them large, so that a session that goes quiet keeps little
-    /// memory (one that carried a few hundred messages kept about 60 KiB
+    /// memory (one that carried a few hundred messages kept about 30 KiB
     /// here before). Cheap: call it after every change.
     pub fn trim(&mut self) {
         fn queue<T>(q: &mut VecDeque<T>) {
