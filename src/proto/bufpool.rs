@@ -72,19 +72,36 @@ fn take_used(n: usize) -> Vec<u8> {
     Vec::with_capacity(n.div_ceil(MIN) * MIN)
 }
 
-/// Gives a buffer back for reuse; kept when of a size worth keeping and
-/// the pool has room, freed otherwise.
+/// Gives a buffer back for reuse when it is of a size worth keeping. A
+/// full pool frees its oldest buffers to make room: what is given back now
+/// is what is being used now. (Refusing the new one instead let buffers of
+/// a size nobody asked for any more fill the pool for good: the bodies of
+/// written 64 KiB chunks, which a reader of 64 KiB chunks, needing room for
+/// the end-line too, cannot use, left every body read to the allocator,
+/// which gave the memory back to the kernel and faulted it in again.)
 pub fn give(v: Vec<u8>) {
     let cap = v.capacity();
     if !(MIN..=MAX).contains(&cap) {
         return;
     }
-    // Kept with its length: those bytes are initialised (see `take_sized`).
-    let mut p = pool();
-    if p.bytes + cap <= KEEP_BYTES {
+    // Freed after the lock is released.
+    let mut evicted = Vec::new();
+    {
+        let mut p = pool();
+        let mut drop_first = 0;
+        while p.bytes + cap > KEEP_BYTES {
+            let Some(old) = p.bufs.get(drop_first) else {
+                break;
+            };
+            p.bytes -= old.capacity();
+            drop_first += 1;
+        }
+        evicted.extend(p.bufs.drain(..drop_first));
+        // Kept with its length: those bytes are initialised (see `take_sized`).
         p.bytes += cap;
         p.bufs.push(v);
     }
+    drop(evicted);
 }
 
 /// Read buffers kept for connections that start reading again.
@@ -175,6 +192,28 @@ mod tests {
             KEEP_BYTES,
             "small requests do not take from the pool"
         );
+        // Full of buffers too small for the request of the moment: the
+        // newest given back is kept, the oldest make room (bounded still).
+        let v = Vec::with_capacity(80 * 1024);
+        let p80 = v.as_ptr();
+        give(v);
+        assert_eq!(kept().1, KEEP_BYTES - 64 * 1024 + 80 * 1024 - 64 * 1024);
+        assert!(kept().1 <= KEEP_BYTES);
+        let got = take(64 * 1024 + 48);
+        assert_eq!(got.as_ptr(), p80, "the newest is kept");
+        drop(got);
+        clear();
+        // A chunk's copy (made for every write of a chunk the application
+        // keeps) takes its body buffer from the pool.
+        let v = Vec::with_capacity(80 * 1024);
+        let p80 = v.as_ptr();
+        give(v);
+        let mut c = crate::proto::Chunk::request("SEND").expect("chunk");
+        c.set_data(&[5u8; 64 * 1024]);
+        let copy = c.clone();
+        assert_eq!(copy.data().as_ptr(), p80, "recycled");
+        assert!(copy == c, "an equal chunk");
+        assert_eq!(kept(), (0, 0));
         clear();
         assert_eq!(kept(), (0, 0));
         // Sized: exactly n bytes; a recycled buffer keeps what was written

@@ -113,7 +113,7 @@ struct Entry {
 }
 
 /// One MSRP chunk: a request or a response.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Chunk {
     text: String,
     tid: Span,
@@ -129,6 +129,28 @@ pub struct Chunk {
     /// Every header value was validated when it was added (or its problem
     /// is in `malformed`): `verify_headers` need not look at them again.
     checked: bool,
+}
+
+impl Clone for Chunk {
+    /// A large body's copy goes into a recycled buffer: the engine copies a
+    /// chunk the application keeps for every write of it, and gives the
+    /// copy's buffer back once written, so writing the same chunk again and
+    /// again no longer allocates a new body each time.
+    fn clone(&self) -> Chunk {
+        let mut data = super::bufpool::take(self.data.len());
+        data.extend_from_slice(&self.data);
+        Chunk {
+            text: self.text.clone(),
+            tid: self.tid,
+            kind: self.kind,
+            headers: self.headers.clone(),
+            data,
+            flag: self.flag,
+            body: self.body,
+            malformed: self.malformed.clone(),
+            checked: self.checked,
+        }
+    }
 }
 
 impl fmt::Debug for Chunk {
