@@ -519,6 +519,14 @@ fn is_certificate_alert(a: AlertDescription) -> bool {
     )
 }
 
+/// Most encrypted bytes rustls holds for sending (its default is 64 KiB).
+/// A writer hands rustls what it has, up to this much, and rustls writes it
+/// in one vectored call. With the default a session bulk transfer took about
+/// 140,000 writes of 42 KiB per 6 GiB; with as much as the plain-TCP writer
+/// batches (`WRITE_BATCH`), half as many, and 5-15 % less CPU. A peer that
+/// stops reading leaves up to this much waiting in its connection.
+const TLS_SEND_BUFFER: usize = 256 * 1024;
+
 /// A connection: plain TCP or TLS over TCP.
 pub enum Conn {
     /// `msrp`.
@@ -574,19 +582,21 @@ pub async fn connect(
             format!("'{host}' cannot be used as a TLS server name"),
         )
     })?;
-    let s = tokio_rustls::TlsConnector::from(cfg)
+    let mut s = tokio_rustls::TlsConnector::from(cfg)
         .connect(name, tcp)
         .await
         .map_err(|e| tls_error(&e, "the TLS handshake"))?;
+    s.get_mut().1.set_buffer_limit(Some(TLS_SEND_BUFFER));
     Ok(Conn::Client(Box::new(s)))
 }
 
 /// TLS server handshake over `tcp`.
 pub async fn accept(tcp: TcpStream, cfg: Arc<ServerConfig>) -> Result<Conn, Error> {
-    let s = tokio_rustls::TlsAcceptor::from(cfg)
+    let mut s = tokio_rustls::TlsAcceptor::from(cfg)
         .accept(tcp)
         .await
         .map_err(|e| tls_error(&e, "the TLS handshake"))?;
+    s.get_mut().1.set_buffer_limit(Some(TLS_SEND_BUFFER));
     Ok(Conn::Server(Box::new(s)))
 }
 
