@@ -387,9 +387,9 @@ fn a_large_chunk_to_a_slow_reader_arrives_whole() {
 
 #[test]
 fn chunks_of_every_size_arrive_byte_for_byte() {
-    // Over TLS the rest of a body is read straight into the chunk's buffer
-    // one decrypted record at a time, whatever is left of it: sizes around
-    // record (16 KiB) and buffer (256 KiB) boundaries, patterned bodies.
+    // Over TLS chunks are decoded where rustls decrypted them, one record
+    // (16 KiB) at a time, up to 256 KiB per read: sizes around record and
+    // read boundaries, patterned bodies.
     let (a, b) = (self_signed("a.invalid"), self_signed("b.invalid"));
     let (fa, fb) = (fp(&a), fp(&b));
     let (rc, ra) = connect("127.0.0.1", a, b, Some(fb), Some(fa));
@@ -475,4 +475,93 @@ fn both_directions_at_once_share_the_tls_session() {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+#[test]
+fn chunks_decrypted_before_a_corrupt_record_arrive_and_then_the_tls_error() {
+    // The reader decodes record after record where rustls decrypted them.
+    // Once bound, a peer sends, in one write, a record with a 10 KB SEND
+    // and then a record that cannot be decrypted (larger than what the first
+    // read can bring along, so the good record is decoded first): the chunk
+    // must arrive, and the failure must come after it as a TLS error.
+    use msrp::engine::tls::Conn;
+    use std::io::Write as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
+    let ctx = ctx();
+    let acc_tls = self_signed("acceptor.example");
+    let fa = fp(&acc_tls);
+    let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
+    acc.set_tls(acc_tls);
+    let a_path = acc
+        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/acc;tcp").unwrap()))
+        .unwrap();
+    let c_path = vec![Uri::parse("msrps://127.0.0.1:9/con;tcp").unwrap()];
+    let port = a_path[0].port.expect("the acceptor's port");
+    let (acc2, c2) = (acc.clone(), c_path.clone());
+    let accepting =
+        std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c2)));
+    let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut binding, mut payload) = (Vec::new(), Vec::new());
+    make_chunk(&c_path, &a_path, &ChunkParams::default())
+        .unwrap()
+        .encode(&mut binding)
+        .unwrap();
+    let params = ChunkParams {
+        data: &body,
+        ..Default::default()
+    };
+    make_chunk(&c_path, &a_path, &params)
+        .unwrap()
+        .encode(&mut payload)
+        .unwrap();
+    let mut client_tls = TlsSettings::default();
+    client_tls
+        .generate_self_signed("connector.example")
+        .unwrap();
+    let client = ctx
+        .block_on(T, async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map_err(io)?;
+            let Conn::Client(mut s) =
+                msrp::engine::tls::connect(tcp, &client_tls, "127.0.0.1", Some(fa)).await?
+            else {
+                panic!("a client connection");
+            };
+            // Bound first (the 200 comes back), so that what follows is read
+            // by the transport's reader, not by the handshake.
+            s.write_all(&binding).await.map_err(io)?;
+            s.flush().await.map_err(io)?;
+            let mut got = Vec::new();
+            while !got.windows(6).any(|w| w == b"200 OK") {
+                let mut b = [0u8; 512];
+                let n = s.read(&mut b).await.map_err(io)?;
+                assert!(n > 0, "the binding is answered");
+                got.extend_from_slice(&b[..n]);
+            }
+            let (tcp, tls) = s.get_mut();
+            tls.writer().write_all(&payload).unwrap();
+            let mut wire = Vec::new();
+            while tls.wants_write() {
+                tls.write_tls(&mut wire).unwrap();
+            }
+            // An application-data record of the largest size whose contents
+            // are not what the key encrypts.
+            wire.extend_from_slice(&[0x17, 0x03, 0x03, 0x40, 0x00]);
+            wire.extend(std::iter::repeat_n(0x55u8, 0x4000));
+            tcp.write_all(&wire).await.map_err(io)?;
+            Ok(s)
+        })
+        .expect("handshake, binding and write");
+    let t = accepting.join().unwrap().expect("bound");
+    let r = ctx
+        .block_on(T, t.read_chunk(usize::MAX))
+        .expect("the 10 KB SEND arrives");
+    assert!(r.chunk.data() == &body[..], "its body intact");
+    let e = ctx
+        .block_on(T, t.read_chunk(usize::MAX))
+        .expect_err("then the corrupt record ends the connection");
+    assert_eq!(e.kind, ErrorKind::Tls, "{e}");
+    drop(client);
 }

@@ -772,6 +772,51 @@ impl ConnHalf {
     }
 }
 
+impl ConnHalf {
+    /// Hands `f` the decrypted bytes rustls holds (one record's worth, as
+    /// it decrypted them; read from the socket when it holds none) and
+    /// consumes them: they are decoded where they lie instead of being
+    /// copied into a read buffer first. `Ok(0)` is the end of the stream.
+    /// `f` runs while the connection is locked (the writing half waits).
+    pub fn poll_lend(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        f: impl FnOnce(&[u8]),
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.with(cx, |c, cx| c.get_mut().poll_lend(cx, f))
+    }
+}
+
+impl Conn {
+    fn poll_lend(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        f: impl FnOnce(&[u8]),
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self {
+            Conn::Tcp(_) => std::task::Poll::Ready(Err(std::io::Error::other(
+                "a plain TCP connection has no decrypted bytes to lend",
+            ))),
+            Conn::Client(s) => lend(std::pin::Pin::new(&mut **s), cx, f),
+            Conn::Server(s) => lend(std::pin::Pin::new(&mut **s), cx, f),
+        }
+    }
+}
+
+fn lend<S: tokio::io::AsyncBufRead>(
+    mut s: std::pin::Pin<&mut S>,
+    cx: &mut std::task::Context<'_>,
+    f: impl FnOnce(&[u8]),
+) -> std::task::Poll<std::io::Result<usize>> {
+    let b = std::task::ready!(s.as_mut().poll_fill_buf(cx))?;
+    let n = b.len();
+    if n > 0 {
+        f(b);
+        s.consume(n);
+    }
+    std::task::Poll::Ready(Ok(n))
+}
+
 impl AsyncRead for ConnHalf {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,

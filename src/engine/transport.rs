@@ -529,8 +529,7 @@ impl Transport {
             queued: Queued::default(),
         });
         // Plain TCP splits without a lock; TLS shares one session state.
-        let tls = stream.is_tls();
-        let rd: Box<dyn AsyncRead + Send + Unpin> = match stream {
+        let src = match stream {
             Conn::Tcp(s) => {
                 let (rd, wr) = s.into_split();
                 let wr = Arc::new(wr);
@@ -538,22 +537,15 @@ impl Transport {
                     out.lock().direct = Some(wr.clone());
                 }
                 ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg.clone()));
-                Box::new(rd)
+                Source::Stream(Box::new(rd))
             }
             tls_conn => {
                 let (rd, wr) = crate::engine::tls::split(tls_conn);
                 ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
-                Box::new(rd)
+                Source::Tls(rd)
             }
         };
-        let reader = Box::new(Reader::new(
-            rd,
-            id,
-            lg,
-            closed.clone(),
-            pending.clone(),
-            tls,
-        ));
+        let reader = Box::new(Reader::new(src, id, lg, closed.clone(), pending.clone()));
         let (handoff_tx, handoff_rx) = oneshot::channel();
         let reader = ctx.spawn(read_task(reader, ev_tx, handoff_rx));
         Transport {
@@ -963,9 +955,20 @@ impl Drop for Transport {
     }
 }
 
+/// Where a reader's bytes come from.
+enum Source {
+    /// Read into the read buffer and decoded there (plain TCP).
+    Stream(Box<dyn AsyncRead + Send + Unpin>),
+    /// TLS: decoded where rustls holds them decrypted, without the copy
+    /// into the read buffer (see `Reader::poll_decode_decrypted`).
+    Tls(crate::engine::tls::ConnHalf),
+    /// While a TLS read decodes (the reader needs itself meanwhile).
+    Lent,
+}
+
 /// Reads the socket and decodes it into events (one batch per read).
 struct Reader {
-    rd: Box<dyn AsyncRead + Send + Unpin>,
+    src: Source,
     dec: Decoder,
     buf: Vec<u8>,
     /// Bytes read and not decoded yet (what followed a chunk that was read
@@ -984,32 +987,27 @@ struct Reader {
     pending: Arc<Pending>,
     /// A Closed event was produced: nothing more comes.
     ended: bool,
-    /// Body bytes still expected from which the rest of a chunk is read
-    /// straight into its own buffer (see `IN_PLACE_MIN`).
-    in_place_min: usize,
 }
 
 /// Body bytes still expected from which a chunk is read straight into its
 /// own buffer instead of through the read buffer (one copy less) on plain
 /// TCP: a smaller read would cost a system call more for the next head,
-/// which a read through the buffer brings along. Over TLS a read hands out
-/// at most the record rustls has decrypted, whatever its size, so there the
-/// rest of any body is read in place.
+/// which a read through the buffer brings along. (TLS decodes where rustls
+/// decrypted, which is as few copies.)
 const IN_PLACE_MIN: usize = 16 * 1024;
 /// Room left after the announced body for its end-line (read in the same call).
 const END_LINE_ROOM: usize = 48;
 
 impl Reader {
     fn new(
-        rd: Box<dyn AsyncRead + Send + Unpin>,
+        src: Source,
         id: u64,
         logger: Option<LoggerRef>,
         closed: Arc<CloseState>,
         pending: Arc<Pending>,
-        tls: bool,
     ) -> Reader {
         Reader {
-            rd,
+            src,
             dec: Decoder::default(),
             buf: Vec::new(),
             carry: Vec::new(),
@@ -1021,7 +1019,6 @@ impl Reader {
             closed,
             pending,
             ended: false,
-            in_place_min: if tls { 1 } else { IN_PLACE_MIN },
         }
     }
 
@@ -1065,13 +1062,16 @@ impl Reader {
     /// or `None` to read through the read buffer: only inside a body the
     /// decoder holds nothing of, with enough of it announced to be worth it.
     fn in_place_len(&self) -> Option<usize> {
-        if !self.carry.is_empty() || !self.dec.body_clear() {
+        if !self.carry.is_empty()
+            || !self.dec.body_clear()
+            || !matches!(self.src, Source::Stream(_))
+        {
             return None;
         }
         let have = self.asm.as_ref()?.size();
         let left = self.expect?.checked_sub(have)?;
         let room = WHOLE_LIMIT.saturating_sub(have);
-        let min = self.in_place_min;
+        let min = IN_PLACE_MIN;
         (left >= min && room >= min).then(|| (left + END_LINE_ROOM).min(room))
     }
 
@@ -1088,6 +1088,11 @@ impl Reader {
             self.decode_into(&input, batch);
             return;
         }
+        if matches!(self.src, Source::Tls(_)) {
+            let r = std::future::poll_fn(|cx| self.poll_decode_decrypted(cx, batch)).await;
+            self.bytes_read(r, batch);
+            return;
+        }
         if let Some(want) = self.in_place_len() {
             self.read_in_place(want, batch).await;
             return;
@@ -1099,6 +1104,41 @@ impl Reader {
         let input = std::mem::take(&mut self.buf);
         self.decode_into(&input[..n], batch);
         self.buf = input;
+    }
+
+    /// TLS: decodes the bytes rustls has decrypted where they lie, record
+    /// after record, until it would have to wait or `READ_BUF` bytes were
+    /// decoded (as much as one read into the read buffer takes). Returns how
+    /// many. The end of the stream (`Ok(0)`) or an error is returned as it
+    /// comes: its event goes into the batch after those of the records
+    /// before it. Pending only when nothing was decoded, so that a cancelled
+    /// read consumed nothing.
+    fn poll_decode_decrypted(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        batch: &mut Batch,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let Source::Tls(half) = std::mem::replace(&mut self.src, Source::Lent) else {
+            unreachable!("only TLS readers decode where rustls decrypted");
+        };
+        let mut total = 0;
+        let r = loop {
+            match half.poll_lend(cx, |b| self.decode_into(b, batch)) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Ok(0)),
+                Poll::Ready(Ok(n)) => {
+                    total += n;
+                    if total >= READ_BUF || self.ended {
+                        break Poll::Ready(Ok(total));
+                    }
+                }
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                Poll::Pending if total > 0 => break Poll::Ready(Ok(total)),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        self.src = Source::Tls(half);
+        r
     }
 
     /// Reads what the socket has into the read buffer, which the connection
@@ -1116,7 +1156,10 @@ impl Reader {
         self.buf.clear();
         let r = {
             // Dropped unfinished only when it read nothing.
-            let read = self.rd.read_buf(&mut self.buf);
+            let Source::Stream(rd) = &mut self.src else {
+                unreachable!("TLS readers lend");
+            };
+            let read = rd.read_buf(&mut self.buf);
             tokio::pin!(read);
             read.poll(cx)
         };
@@ -1147,7 +1190,10 @@ impl Reader {
         let data = asm.data_vec_mut();
         let start = data.len();
         data.reserve_exact(want);
-        let r = (&mut self.rd).take(want as u64).read_buf(data).await;
+        let Source::Stream(rd) = &mut self.src else {
+            return;
+        };
+        let r = rd.take(want as u64).read_buf(data).await;
         let Some(n) = self.bytes_read(r, batch) else {
             return;
         };
@@ -1526,12 +1572,11 @@ mod tests {
         rt.block_on(async {
             let (mut w, r) = tokio::io::duplex(4 * READ_BUF);
             let mut rd = Reader::new(
-                Box::new(r),
+                Source::Stream(Box::new(r)),
                 1,
                 None,
                 Arc::new(CloseState::default()),
                 Arc::new(Pending::default()),
-                false,
             );
             let chunk = |tid: &str, body: &[u8]| {
                 let mut c = Chunk::new_request_unchecked(tid, "SEND", 64);
