@@ -22,6 +22,8 @@
  *    read, queues give back the room of a burst). While data flows, a session stops reading
  *    when 1 MiB of received data waits for its callbacks (the sender is held
  *    back by TCP), and reads an outgoing file only as its chunks go out.
+ *    Over msrps up to 256 KiB of encrypted data waits in a connection whose
+ *    peer stopped reading.
  */
 
 #ifndef MSRP_H
