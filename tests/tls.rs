@@ -565,3 +565,37 @@ fn chunks_decrypted_before_a_corrupt_record_arrive_and_then_the_tls_error() {
     assert_eq!(e.kind, ErrorKind::Tls, "{e}");
     drop(client);
 }
+
+#[test]
+fn chunks_written_just_before_a_close_arrive_and_then_the_end() {
+    // The writer queues chunks and closes at once: the records and the TLS
+    // close_notify reach the reader together, and it decodes record after
+    // record before it meets the end. Every chunk must arrive, then a clean
+    // "the peer closed the connection" (not an error in the middle of a chunk).
+    let (a, b) = (self_signed("a.invalid"), self_signed("b.invalid"));
+    let (fa, fb) = (fp(&a), fp(&b));
+    let (rc, ra) = connect("127.0.0.1", a, b, Some(fb), Some(fa));
+    let (c, s) = (rc.unwrap(), ra.unwrap());
+    let ctx = c.context().clone();
+    let bodies: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| (0..30_000u32).map(|k| (k % 241) as u8 ^ i).collect())
+        .collect();
+    for b in &bodies {
+        c.write_chunk_nowait(&body_chunk(&c, b)).unwrap();
+    }
+    c.close();
+    for (i, b) in bodies.iter().enumerate() {
+        let r = ctx
+            .block_on(T, s.read_chunk(usize::MAX))
+            .unwrap_or_else(|e| panic!("chunk {i} arrives: {e}"));
+        assert!(r.chunk.data() == &b[..], "chunk {i} intact");
+    }
+    let e = ctx
+        .block_on(T, s.read_chunk(usize::MAX))
+        .expect_err("then the end of the connection");
+    assert_eq!(e.kind, ErrorKind::Closed, "{e}");
+    assert!(
+        e.msg.contains("the peer closed the connection") && !e.msg.contains("middle"),
+        "{e}"
+    );
+}
