@@ -599,3 +599,126 @@ fn chunks_written_just_before_a_close_arrive_and_then_the_end() {
         "{e}"
     );
 }
+
+#[test]
+fn chunks_written_while_the_reader_waits_all_arrive_in_order() {
+    // `write_chunk` over TLS writes from the calling thread when the writer
+    // task is idle, and queues when it is not or the socket is full: 25 MiB
+    // of chunks against a reader that starts late, so that both ways are
+    // taken in turn. Every chunk must arrive, in order, intact.
+    let (a, b) = (self_signed("a.invalid"), self_signed("b.invalid"));
+    let (fa, fb) = (fp(&a), fp(&b));
+    let (rc, ra) = connect("127.0.0.1", a, b, Some(fb), Some(fa));
+    let (c, s) = (Arc::new(rc.unwrap()), ra.unwrap());
+    let ctx = c.context().clone();
+    const N: usize = 400;
+    let body = |i: usize| -> Vec<u8> {
+        (0..64 * 1024 + i)
+            .map(|k| (k.wrapping_mul(7) ^ i) as u8)
+            .collect()
+    };
+    let writer = {
+        let (c, ctx) = (c.clone(), ctx.clone());
+        std::thread::spawn(move || {
+            for i in 0..N {
+                let ch = body_chunk(&c, &body(i));
+                ctx.block_on(T, c.write_chunk(&ch))
+                    .unwrap_or_else(|e| panic!("chunk {i} written: {e}"));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..N {
+        let r = ctx
+            .block_on(T, s.read_chunk(usize::MAX))
+            .unwrap_or_else(|e| panic!("chunk {i} arrives: {e}"));
+        assert!(
+            r.chunk.data() == &body(i)[..],
+            "chunk {i} intact and in order"
+        );
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn write_chunk_waits_for_records_rustls_took_but_the_socket_did_not() {
+    // Small socket buffers and no reader yet: rustls takes a 200 KB chunk
+    // whole (it holds up to 256 KiB of records) while the socket takes a few
+    // KB. The call must wait until the writer task has sent the rest, and
+    // the chunk must arrive whole once the peer reads, with no later write
+    // to push it out.
+    use msrp::engine::tls::{Conn, PeerSlot, accept, connect as tls_connect};
+    use std::os::fd::AsRawFd;
+    let small = |conn: &Conn| {
+        let v: libc::c_int = 16 * 1024;
+        for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+            // SAFETY: a valid socket descriptor and an int option.
+            let r = unsafe {
+                libc::setsockopt(
+                    conn.tcp().as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&v as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0);
+        }
+    };
+    let ctx = ctx();
+    let me = msrp::proto::uri::parse_path("msrps://127.0.0.1:1/me;tcp").unwrap();
+    let them = msrp::proto::uri::parse_path("msrps://127.0.0.1:9/them;tcp").unwrap();
+    let (ours, theirs) = ctx
+        .block_on(T, async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (c, s) = tokio::join!(tokio::net::TcpStream::connect(addr), async {
+                listener.accept().await.unwrap().0
+            });
+            let mut server = TlsSettings::default();
+            server.generate_self_signed("server.invalid").unwrap();
+            let mut client = TlsSettings::default();
+            client.set_insecure(true);
+            let cfg = server.server_config(PeerSlot::default()).unwrap();
+            let (c, s) = tokio::join!(
+                tls_connect(c.unwrap(), &client, "server.invalid", None),
+                accept(s, cfg)
+            );
+            Ok((c?, s?))
+        })
+        .unwrap();
+    small(&ours);
+    small(&theirs);
+    let c = Arc::new(Transport::start(
+        &ctx,
+        ours,
+        me.clone(),
+        them.clone(),
+        false,
+        None,
+    ));
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
+    let chunk = body_chunk(&c, &data);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = {
+        let (c, ctx) = (c.clone(), ctx.clone());
+        std::thread::spawn(move || {
+            let r = ctx.block_on(T, c.write_chunk(&chunk));
+            tx.send(()).unwrap();
+            r
+        })
+    };
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "write_chunk returned before the chunk was sent"
+    );
+    // Now the peer reads.
+    let s = Transport::start(&ctx, theirs, them, me, false, None);
+    let r = ctx
+        .block_on(T, s.read_chunk(usize::MAX))
+        .expect("the chunk arrives");
+    assert!(r.chunk.data() == &data[..], "whole");
+    h.join()
+        .unwrap()
+        .expect("write_chunk returns once it is sent");
+}

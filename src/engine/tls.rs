@@ -757,10 +757,17 @@ impl ConnHalf {
         };
         let r = f(std::pin::Pin::new(&mut *guard), cx);
         drop(guard);
+        self.wake_waiting(1 - self.side);
+        r
+    }
+
+    /// Wakes `side` if it waits for the connection (just released).
+    fn wake_waiting(&self, side: usize) {
+        use std::sync::atomic::{Ordering, fence};
+        let sh = &*self.sh;
         fence(Ordering::SeqCst);
-        let other = 1 - self.side;
-        if sh.waiting[other].swap(false, Ordering::SeqCst) {
-            let w = sh.waker[other]
+        if sh.waiting[side].swap(false, Ordering::SeqCst) {
+            let w = sh.waker[side]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
@@ -768,7 +775,84 @@ impl ConnHalf {
                 w.wake();
             }
         }
-        r
+    }
+
+    /// Another handle on this half, for writes from an application thread
+    /// (see [`ConnHalf::try_write_now`]).
+    pub fn handle(&self) -> ConnHalf {
+        ConnHalf {
+            sh: self.sh.clone(),
+            side: self.side,
+        }
+    }
+
+    /// For an application thread, when the connection is free at once:
+    /// hands `bufs` to rustls (as much as its send buffer takes) and sends
+    /// what the socket takes, without waiting. `None` when the connection is
+    /// in use. Returns how many bytes rustls took and whether records were
+    /// left unsent, which the writer task must then flush.
+    pub fn try_write_now(
+        &self,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Option<std::io::Result<(usize, bool)>> {
+        use std::sync::TryLockError;
+        let mut guard = match self.sh.conn.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let r = match &mut *guard {
+            Conn::Tcp(_) => Err(std::io::Error::other("not a TLS connection")),
+            Conn::Client(s) => {
+                let (tcp, c) = s.get_mut();
+                write_now(tcp, c, bufs)
+            }
+            Conn::Server(s) => {
+                let (tcp, c) = s.get_mut();
+                write_now(tcp, c, bufs)
+            }
+        };
+        drop(guard);
+        // Either half may have found the connection in use meanwhile.
+        self.wake_waiting(0);
+        self.wake_waiting(1);
+        Some(r)
+    }
+}
+
+fn write_now<D>(
+    tcp: &TcpStream,
+    c: &mut rustls::ConnectionCommon<D>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> std::io::Result<(usize, bool)> {
+    use std::io::Write as _;
+    let n = c.writer().write_vectored(bufs)?;
+    while c.wants_write() {
+        match c.write_tls(&mut SendNow(tcp)) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((n, c.wants_write()))
+}
+
+/// Non-blocking sends on a socket (with `MSG_NOSIGNAL`: application
+/// threads may not have SIGPIPE blocked).
+struct SendNow<'a>(&'a TcpStream);
+
+impl std::io::Write for SendNow<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.write_vectored(&[std::io::IoSlice::new(b)])
+    }
+
+    fn write_vectored(&mut self, b: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        crate::engine::transport::try_send_vectored(self.0, b)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -242,6 +242,9 @@ struct WriteQueue {
     /// Plain TCP without logging: the socket, so that a caller can write
     /// at once when nothing is queued or being written (saves a task hand-off).
     direct: Option<Arc<OwnedWriteHalf>>,
+    /// TLS without logging: the writing half, for `write_chunk` to write at
+    /// once in the same case (see `Out::enqueue_now`).
+    direct_tls: Option<crate::engine::tls::ConnHalf>,
 }
 
 /// A bound connection.
@@ -456,6 +459,70 @@ impl Out {
         Ok(())
     }
 
+    /// `write_chunk`'s job. Over TLS as over plain TCP it is written from
+    /// the calling thread when the writer is idle and the connection free:
+    /// rustls takes it (up to its send buffer) and the socket what it can;
+    /// what rustls did not take is queued, and records rustls could not send
+    /// yet are left to the writer task to flush (an empty job that finishes
+    /// the call once they are sent). A
+    /// session's sends do not come here: they run on the thread that reads
+    /// the connection, which would then wait for the encryption.
+    fn enqueue_now(&self, mut job: WriteJob) -> Result<(), Error> {
+        if self.closed.is() || self.ctx.is_closed() {
+            return Err(self.closed.error());
+        }
+        let mut q = self.lock();
+        let tls = match (&q.direct_tls, q.open, q.busy, q.jobs.is_empty()) {
+            (Some(h), true, false, true) => h.handle(),
+            _ => {
+                drop(q);
+                return self.enqueue_jobs(vec![job], true);
+            }
+        };
+        let r = {
+            let mut v = Vec::with_capacity(3);
+            job.slices(&mut v);
+            tls.try_write_now(&v)
+        };
+        match r {
+            Some(Ok((n, unsent))) => {
+                job.sent = n.min(job.len());
+                let done = if job.sent < job.len() {
+                    self.queued
+                        .bytes
+                        .fetch_add(job.len() - job.sent, Ordering::AcqRel);
+                    q.jobs.push_back(job);
+                    None
+                } else if unsent {
+                    // Finished when the writer task has sent the rest of
+                    // its records: `write_chunk` still returns only once
+                    // the whole chunk is with the operating system.
+                    let mut flush = WriteJob::packed(Vec::new());
+                    flush.done = job.done.take();
+                    q.jobs.push_back(flush);
+                    None
+                } else {
+                    Some(job)
+                };
+                let wake = !q.jobs.is_empty();
+                drop(q);
+                if wake {
+                    self.wake.notify_one();
+                }
+                if let Some(job) = done {
+                    job.finish(Ok(()));
+                }
+                Ok(())
+            }
+            // In use by the reading half, or an error the writer task meets
+            // again and reports: queued.
+            _ => {
+                drop(q);
+                self.enqueue_jobs(vec![job], true)
+            }
+        }
+    }
+
     /// No more jobs: the writer writes what is queued and shuts the connection down.
     fn close(&self) {
         self.lock().open = false;
@@ -522,6 +589,7 @@ impl Transport {
                 busy: false,
                 open: true,
                 direct: None,
+                direct_tls: None,
             }),
             wake: Notify::new(),
             shut: Notify::new(),
@@ -541,6 +609,9 @@ impl Transport {
             }
             tls_conn => {
                 let (rd, wr) = crate::engine::tls::split(tls_conn);
+                if lg.is_none() {
+                    out.lock().direct_tls = Some(wr.handle());
+                }
                 ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
                 Source::Tls(rd)
             }
@@ -693,7 +764,7 @@ impl Transport {
         let (tx, rx) = oneshot::channel();
         // Written at once from this thread when the writer is idle.
         let job = self.out.job(chunk.clone(), Some(tx))?;
-        self.out.enqueue_jobs(vec![job], true)?;
+        self.out.enqueue_now(job)?;
         rx.await.unwrap_or_else(|_| Err(self.out.closed.error()))
     }
 
@@ -1490,6 +1561,7 @@ async fn write_loop<S: Sink>(mut sink: S, out: Arc<Out>, id: u64, logger: Option
                 }
                 if !q.open {
                     q.direct = None;
+                    q.direct_tls = None;
                     break;
                 }
                 None
@@ -1533,6 +1605,7 @@ async fn write_loop<S: Sink>(mut sink: S, out: Arc<Out>, id: u64, logger: Option
                 let mut q = out.lock();
                 q.open = false;
                 q.direct = None;
+                q.direct_tls = None;
                 q.busy = false;
                 q.jobs.drain(..).collect()
             };
