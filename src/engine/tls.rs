@@ -832,6 +832,9 @@ fn write_now<D>(
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // The socket failed: the connection is broken (the writer task
+            // meets the error again and closes it).
             Err(e) => return Err(e),
         }
     }
