@@ -8,10 +8,13 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msrp::engine::tls::{Conn, PeerSlot, TlsSettings, accept, connect};
+use msrp::engine::tls::Conn;
 use msrp::engine::transport::Transport;
 use msrp::engine::{Context, ContextOptions};
 use msrp::proto::transport::{ChunkParams, make_chunk};
+
+#[path = "common/conn_pair.rs"]
+mod conn_pair;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -56,29 +59,9 @@ fn writes_on_a_broken_connection_fail_without_a_signal() {
     for tls in [false, true] {
         let t = ctx
             .block_on(T, async {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let (ours, theirs) = tokio::join!(tokio::net::TcpStream::connect(addr), async {
-                    listener.accept().await.unwrap().0
-                });
-                let ours = ours.unwrap();
-                let conn = if tls {
-                    let mut server = TlsSettings::default();
-                    server.generate_self_signed("server.invalid").unwrap();
-                    let mut client = TlsSettings::default();
-                    client.set_insecure(true);
-                    let cfg = server.server_config(PeerSlot::default()).unwrap();
-                    let (c, s) = tokio::join!(
-                        connect(ours, &client, "server.invalid", None),
-                        accept(theirs, cfg)
-                    );
-                    // The server end stays open (no EOF for our reader).
-                    std::mem::forget(s.unwrap());
-                    c.unwrap()
-                } else {
-                    std::mem::forget(theirs);
-                    Conn::Tcp(ours)
-                };
+                let (conn, theirs) = conn_pair::conn_pair(tls).await;
+                // The other end stays open (no EOF for our reader).
+                std::mem::forget(theirs);
                 // Our sending side is gone (as after a reset the reader
                 // consumed): every send now fails with EPIPE, which a
                 // plain writev turns into a SIGPIPE.

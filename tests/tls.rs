@@ -15,6 +15,9 @@ use msrp::proto::transport::{ChunkParams, make_chunk};
 use msrp::proto::uri::Uri;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
+#[path = "common/conn_pair.rs"]
+mod conn_pair;
+
 const T: Duration = Duration::from_secs(10);
 
 fn ctx() -> Arc<Context> {
@@ -647,7 +650,7 @@ fn write_chunk_waits_for_records_rustls_took_but_the_socket_did_not() {
     // KB. The call must wait until the writer task has sent the rest, and
     // the chunk must arrive whole once the peer reads, with no later write
     // to push it out.
-    use msrp::engine::tls::{Conn, PeerSlot, accept, connect as tls_connect};
+    use msrp::engine::tls::Conn;
     use std::os::fd::AsRawFd;
     let small = |conn: &Conn| {
         let v: libc::c_int = 16 * 1024;
@@ -669,23 +672,7 @@ fn write_chunk_waits_for_records_rustls_took_but_the_socket_did_not() {
     let me = msrp::proto::uri::parse_path("msrps://127.0.0.1:1/me;tcp").unwrap();
     let them = msrp::proto::uri::parse_path("msrps://127.0.0.1:9/them;tcp").unwrap();
     let (ours, theirs) = ctx
-        .block_on(T, async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (c, s) = tokio::join!(tokio::net::TcpStream::connect(addr), async {
-                listener.accept().await.unwrap().0
-            });
-            let mut server = TlsSettings::default();
-            server.generate_self_signed("server.invalid").unwrap();
-            let mut client = TlsSettings::default();
-            client.set_insecure(true);
-            let cfg = server.server_config(PeerSlot::default()).unwrap();
-            let (c, s) = tokio::join!(
-                tls_connect(c.unwrap(), &client, "server.invalid", None),
-                accept(s, cfg)
-            );
-            Ok((c?, s?))
-        })
+        .block_on(T, async { Ok(conn_pair::conn_pair(true).await) })
         .unwrap();
     small(&ours);
     small(&theirs);
