@@ -464,9 +464,9 @@ impl Out {
     /// rustls takes it (up to its send buffer) and the socket what it can;
     /// what rustls did not take is queued, and records rustls could not send
     /// yet are left to the writer task to flush (an empty job that finishes
-    /// the call once they are sent). A
-    /// session's sends do not come here: they run on the thread that reads
-    /// the connection, which would then wait for the encryption.
+    /// the call once they are sent). A session's sends do not come here:
+    /// they run on the thread that reads the connection, which would then
+    /// wait for the encryption.
     fn enqueue_now(&self, mut job: WriteJob) -> Result<(), Error> {
         if self.closed.is() || self.ctx.is_closed() {
             return Err(self.closed.error());
