@@ -168,10 +168,12 @@ typedef struct {
   inbox ia, ib;
 } spair;
 
-static void spair_open(spair *p, const msrp_session_options *oa, const msrp_session_options *ob) {
+static void spair_open_ctx(spair *p, const msrp_session_options *oa, const msrp_session_options *ob,
+                           bool no_busy_wait) {
   msrp_context_options co;
   memset(&co, 0, sizeof co);
   co.worker_threads = 2;
+  co.no_busy_wait = no_busy_wait;
   CHECK_OK(msrp_context_new(&co, &p->ctx));
   msrp_transport *ta = NULL, *tb = NULL;
   make_pair(p->ctx, false, NULL, &ta, &tb);
@@ -179,6 +181,10 @@ static void spair_open(spair *p, const msrp_session_options *oa, const msrp_sess
   inbox_init(&p->ib);
   CHECK_OK(msrp_session_new(ta, oa, &CBS, &p->ia, s_free, &p->a));
   CHECK_OK(msrp_session_new(tb, ob, &CBS, &p->ib, s_free, &p->b));
+}
+
+static void spair_open(spair *p, const msrp_session_options *oa, const msrp_session_options *ob) {
+  spair_open_ctx(p, oa, ob, false);
 }
 
 static void spair_close(spair *p) {
@@ -248,10 +254,11 @@ static int mw_wait(msgwatch *w, int ms) {
 
 static const msrp_message_callbacks MW = {mw_progress, mw_done};
 
-/* deliver_chunk gets 200 both ways. */
-static void test_deliver_chunk_both_ways(void) {
+/* deliver_chunk gets 200 both ways, call after call (from the second call
+ * on, the wait starts busy-waiting unless the context turned that off). */
+static void test_deliver_chunk_both_ways(bool no_busy_wait) {
   spair p;
-  spair_open(&p, NULL, NULL);
+  spair_open_ctx(&p, NULL, NULL, no_busy_wait);
   msrp_session *sides[2] = {p.a, p.b};
   inbox *boxes[2] = {&p.ib, &p.ia};
   for (int i = 0; i < 2; i++) {
@@ -263,9 +270,12 @@ static void test_deliver_chunk_both_ways(void) {
     CHECK_OK(msrp_session_make_chunk(sides[i], &prm, &c));
     CHECK_OK(msrp_chunk_set_content_type(c, "text/plain"));
     uint16_t code = 0;
-    CHECK_OK(msrp_session_deliver_chunk(sides[i], c, 5000, &code));
-    CHECK(code == 200);
-    CHECK(wait_for(boxes[i], &boxes[i]->messages, 1, 5000));
+    for (int k = 1; k <= 20; k++) {
+      code = 0;
+      CHECK_OK(msrp_session_deliver_chunk(sides[i], c, 5000, &code));
+      CHECK(code == 200);
+      CHECK(wait_for(boxes[i], &boxes[i]->messages, k, 5000));
+    }
     CHECK(boxes[i]->last_len == 8 && memcmp(boxes[i]->last, "hi there", 8) == 0);
     CHECK(strcmp(boxes[i]->last_ct, "text/plain") == 0);
     /* Failure-Report: no returns at once with 200 */
@@ -921,7 +931,8 @@ static void test_bad_arguments(void) {
 }
 
 int main(void) {
-  test_deliver_chunk_both_ways();
+  test_deliver_chunk_both_ways(false);
+  test_deliver_chunk_both_ways(true);
   test_deliver_chunk_in_callback();
   test_success_report();
   test_application_failure_report();

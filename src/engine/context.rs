@@ -36,6 +36,9 @@ pub struct ContextOptions {
     pub worker_threads: usize,
     /// Callback delivery.
     pub delivery: DeliveryMode,
+    /// Whether an application thread waiting for a quick response may
+    /// busy-wait briefly before it sleeps (see [`super::slot::SpinHint`]).
+    pub busy_wait: bool,
 }
 
 impl Default for ContextOptions {
@@ -43,6 +46,7 @@ impl Default for ContextOptions {
         ContextOptions {
             worker_threads: 1,
             delivery: DeliveryMode::Direct,
+            busy_wait: true,
         }
     }
 }
@@ -161,6 +165,9 @@ pub struct Context {
     dispatcher: Dispatcher,
     closed: AtomicBool,
     next_id: AtomicU64,
+    /// Busy-waits allowed: asked for, and more than one CPU (on one, the
+    /// waiter would only hold off the thread that brings its value).
+    busy_wait: bool,
 }
 
 /// Writing to a connection the peer has reset raises SIGPIPE, whose default
@@ -224,6 +231,8 @@ impl Context {
             dispatcher: Dispatcher::new(opts.delivery)?,
             closed: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            busy_wait: opts.busy_wait
+                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         }))
     }
 
@@ -269,15 +278,27 @@ impl Context {
     }
 
     /// Waits on an application thread (at most `timeout`) for a value a
-    /// runtime thread sends through `rx`.
+    /// runtime thread sends through `rx`. With `hint`, the wait busy-waits
+    /// first when the previous one of the series was quick, and is noted
+    /// in it.
     pub fn wait_slot<T>(
         &self,
         timeout: Duration,
         rx: super::slot::SlotRx<T>,
         gone: &str,
+        hint: Option<&super::slot::SpinHint>,
     ) -> Result<T, Error> {
         self.check_may_block()?;
-        rx.wait(timeout).map_err(|e| match e {
+        let spin = match hint {
+            Some(h) if self.busy_wait => h.budget(),
+            _ => Duration::ZERO,
+        };
+        let start = std::time::Instant::now();
+        let r = rx.wait(timeout, spin);
+        if let Some(h) = hint {
+            h.record(start.elapsed());
+        }
+        r.map_err(|e| match e {
             super::slot::SlotError::Timeout => Error::new(
                 ErrorKind::Timeout,
                 format!("no result within {} ms", timeout.as_millis()),

@@ -1,6 +1,6 @@
 //! C API for sessions (`msrp_session`, reference `MSRPSession` and `OutgoingFile`).
 
-use crate::engine::slot::{SlotTx, slot};
+use crate::engine::slot::{SlotTx, SpinHint, slot};
 use crate::proto::fasthash::LocalMap;
 use std::ffi::{CString, c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
@@ -234,6 +234,8 @@ impl Drop for Owner {
 pub struct msrp_session {
     driver: Arc<SessionDriver>,
     registry: Arc<Mutex<Registry>>,
+    /// How long the last `deliver_chunk` waited.
+    spin: SpinHint,
 }
 
 fn cstring(s: &str) -> CString {
@@ -501,7 +503,17 @@ pub unsafe extern "C" fn msrp_session_new(
             Some(fast),
         ));
         // SAFETY: checked non-NULL.
-        unsafe { write(out, into_raw(msrp_session { driver, registry }), "out") }
+        unsafe {
+            write(
+                out,
+                into_raw(msrp_session {
+                    driver,
+                    registry,
+                    spin: SpinHint::default(),
+                }),
+                "out",
+            )
+        }
     })
 }
 
@@ -574,7 +586,9 @@ pub unsafe extern "C" fn msrp_session_send_chunk(
 /// libmsrp callback, where waiting would block the thread that delivers the
 /// response, it returns `MSRP_RESULT_IN_CALLBACK` without sending anything
 /// (use `msrp_session_send_chunk` there); with Failure-Report `no` nothing is
-/// waited for, so it sends as usual.
+/// waited for, so it sends as usual. While the session's responses come
+/// within 100 µs, the wait starts with up to 100 µs of busy-waiting
+/// (`msrp_context_options.no_busy_wait` turns that off).
 ///
 /// # Safety
 /// `s` and `chunk` are NULL or live; `code` is NULL or writable.
@@ -615,11 +629,14 @@ pub unsafe extern "C" fn msrp_session_deliver_chunk(
             return Ok(());
         }
         // Waited for on this thread directly (no runtime timer, no wake of a
-        // runtime thread): the response wakes it once.
-        let (rc, comment, local) =
-            s.driver
-                .context()
-                .wait_slot(timeout(timeout_ms), rx, "the session ended")?;
+        // runtime thread): the response wakes it once, or finds it still
+        // checking when the last response of this session came quickly.
+        let (rc, comment, local) = s.driver.context().wait_slot(
+            timeout(timeout_ms),
+            rx,
+            "the session ended",
+            Some(&s.spin),
+        )?;
         set(rc);
         if (200..300).contains(&rc) {
             Ok(())
