@@ -16,7 +16,18 @@ enum Ev {
 
 fn push(out: &mut Vec<Ev>, ev: Event<'_>) {
     match ev {
-        Event::Head { chunk, error } => {
+        Event::Head {
+            chunk,
+            error,
+            announced,
+        } => {
+            // The length handed on is the one the chunk's own Byte-Range gives.
+            let own = chunk
+                .byte_range()
+                .ok()
+                .flatten()
+                .and_then(|r| r.end.map(|e| e.saturating_sub(r.start).saturating_add(1)));
+            assert_eq!(announced, own);
             let mut b = Vec::new();
             chunk.encode_start(&mut b);
             out.push(Ev::Head(b, error));
@@ -97,7 +108,28 @@ struct Spec {
 
 fn spec() -> impl Strategy<Value = Spec> {
     let tid = "[A-Za-z0-9][A-Za-z0-9.+%=-]{3,31}";
-    let extra = prop::collection::vec(("X-[A-Za-z]{1,6}", "[ -~]{0,12}"), 0..3);
+    // Extension headers, and now and then a Byte-Range (known or `*` end
+    // and total), whose announced length the decoder hands on.
+    let range = (
+        1u64..5000,
+        prop::option::of(0u64..5000),
+        prop::option::of(0u64..9000),
+    )
+        .prop_map(|(start, len, more)| {
+            let end = len.map(|l| start + l);
+            let total = match (end, more) {
+                (Some(e), Some(m)) => (e + m).to_string(),
+                (None, Some(m)) => (start + m).to_string(),
+                (_, None) => "*".to_string(),
+            };
+            let end = end.map_or("*".to_string(), |e| e.to_string());
+            ("Byte-Range".to_string(), format!("{start}-{end}/{total}"))
+        });
+    let entry = prop_oneof![
+        3 => ("X-[A-Za-z]{1,6}", "[ -~]{0,12}"),
+        1 => range,
+    ];
+    let extra = prop::collection::vec(entry, 0..3);
     let frags = prop::collection::vec(
         (any::<u8>(), prop::collection::vec(any::<u8>(), 0..40)),
         0..6,

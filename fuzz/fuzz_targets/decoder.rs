@@ -30,7 +30,12 @@ fn events(data: &[u8], cuts: &[usize]) -> (Vec<Ev>, bool) {
                     assert!(n > 0 || ev.is_some(), "no progress");
                     off += n;
                     match ev {
-                        Some(Event::Head { chunk, error }) => out.push(Ev::Head(chunk.transaction_id().to_owned(), error.is_some())),
+                        Some(Event::Head { chunk, error, announced }) => {
+                            // The announced body length is what the chunk's own Byte-Range gives.
+                            let own = chunk.byte_range().ok().flatten().and_then(|r| r.end.map(|e| e.saturating_sub(r.start).saturating_add(1)));
+                            assert_eq!(announced, own, "announced length");
+                            out.push(Ev::Head(chunk.transaction_id().to_owned(), error.is_some()))
+                        }
                         Some(Event::Data(b)) => match out.last_mut() {
                             Some(Ev::Data(prev)) => prev.extend_from_slice(b),
                             _ => out.push(Ev::Data(b.to_vec())),

@@ -244,19 +244,16 @@ impl Shared {
         let now = Instant::now();
         let direct = !s.has_pending();
         let mut bytes = t.queued_bytes();
-        let mut out = Vec::new();
-        while bytes < WRITE_BATCH {
-            match s.poll_transmit(now) {
-                Some(c) => {
-                    bytes += c.size() + 256;
-                    out.push(c);
-                }
-                None => break,
+        // Taken from the session as they are encoded (collecting them first
+        // would move each chunk head again, and regrow the vector).
+        let out = std::iter::from_fn(|| {
+            if bytes >= WRITE_BATCH {
+                return None;
             }
-        }
-        if out.is_empty() {
-            return Ok(());
-        }
+            let c = s.poll_transmit(now)?;
+            bytes += c.size() + 256;
+            Some(c)
+        });
         t.send_chunks(out, direct)
     }
 
@@ -486,6 +483,7 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
             let mut s = sh.lock();
             // One clock reading for the burst (it read at once).
             let now = Instant::now();
+            s.expect_requests(got.len());
             for r in got.drain(..) {
                 match r {
                     Ok(r) => s.handle_part(r.chunk, r.segment <= 1, r.complete, now),

@@ -31,7 +31,7 @@ use super::tls::{Conn, tls_error};
 use crate::proto::decoder::{Decoder, Event};
 use crate::proto::transport::segment;
 use crate::proto::uri::Uri;
-use crate::proto::{ByteRange, Chunk, Flag};
+use crate::proto::{Chunk, Flag};
 
 /// Batches of decoded events (one batch per socket read) buffered between
 /// the reader task and the application.
@@ -718,20 +718,33 @@ impl Transport {
     /// they are written at once from the calling thread (one system call);
     /// pass it when no more chunks are expected right away, so that a burst
     /// still leaves in batches.
-    pub fn send_chunks(&self, chunks: Vec<Chunk>, direct: bool) -> Result<(), Error> {
+    pub fn send_chunks(
+        &self,
+        chunks: impl IntoIterator<Item = Chunk>,
+        direct: bool,
+    ) -> Result<(), Error> {
+        let chunks = chunks.into_iter();
         if self.out.log {
             // The logger is told about each chunk as it is written.
             let jobs = chunks
                 .into_iter()
                 .map(|c| self.out.job(c, None))
                 .collect::<Result<Vec<_>, _>>()?;
+            if jobs.is_empty() {
+                return Ok(());
+            }
             return self.out.enqueue_jobs(jobs, direct);
         }
         // Small chunks in a row are encoded into one buffer: one allocation
         // and one queue entry for a burst of messages or responses.
         let mut jobs = Vec::new();
         let mut packed: Vec<u8> = Vec::new();
-        let hint = (chunks.len() * 384).min(PACKED_LIMIT);
+        // Room for a burst when the count is not known (a pump takes the
+        // session's chunks one by one): a few regrowths at most.
+        let hint = match chunks.size_hint().0 {
+            0 => PACKED_LIMIT / 4,
+            n => (n * 384).min(PACKED_LIMIT),
+        };
         for c in chunks {
             if c.size() > INLINE_BODY {
                 if !packed.is_empty() {
@@ -755,6 +768,9 @@ impl Transport {
         }
         if !packed.is_empty() {
             jobs.push(WriteJob::packed(packed));
+        }
+        if jobs.is_empty() {
+            return Ok(());
         }
         self.out.enqueue_jobs(jobs, direct)
     }
@@ -851,6 +867,9 @@ impl Transport {
             return;
         }
         let mut st = self.read.lock().await;
+        // Room for what is decoded already, at once (chunks are large to
+        // move, and a burst's vector would otherwise grow step by step).
+        out.reserve(st.ahead.len().min(max.saturating_sub(out.len())));
         while out.len() < max {
             match self.step(&mut st, size) {
                 Some(r) => {
@@ -1338,7 +1357,9 @@ impl Reader {
             };
             match ev {
                 None => {}
-                Some(Event::Head { chunk, .. }) => {
+                Some(Event::Head {
+                    chunk, announced, ..
+                }) => {
                     if let Some(l) = &self.logger {
                         let mut head = Vec::new();
                         chunk.encode_start(&mut head);
@@ -1349,13 +1370,7 @@ impl Reader {
                     // Room for the body at once (no regrowing and copying),
                     // as far as the Byte-Range announces it, within the limit.
                     self.expect = None;
-                    if let Ok(Some(ByteRange {
-                        start,
-                        end: Some(end),
-                        ..
-                    })) = chunk.byte_range()
-                    {
-                        let n = end.saturating_sub(start).saturating_add(1);
+                    if let Some(n) = announced {
                         let n = n.min(WHOLE_LIMIT as u64) as usize;
                         if chunk.size() == 0 {
                             // A recycled buffer when one is at hand.

@@ -161,7 +161,7 @@ pub unsafe extern "C" fn msrp_decoder_decode(
         };
         match ev {
             None => {}
-            Some(Event::Head { chunk, error }) => {
+            Some(Event::Head { chunk, error, .. }) => {
                 out.kind = msrp_decoder_event_kind::Head;
                 if let Some(e) = error {
                     super::error::set_last_error(&e.to_string());

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use super::chunk::{Chunk, Flag, is_method};
-use super::header::{HeaderError, HeaderName, is_ident, validate};
+use super::header::{ByteRange, HeaderError, HeaderName, is_ident, validate};
 
 /// Bounds on what the decoder buffers for one chunk head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +92,11 @@ pub enum Event<'a> {
         chunk: Chunk,
         /// First header problem found, if any.
         error: Option<HeaderError>,
+        /// The body length its Byte-Range announces (`end - start + 1`),
+        /// when that header is valid and has a known end: what the decoder
+        /// parsed, so that the body's room can be sized without parsing it
+        /// again.
+        announced: Option<u64>,
     },
     /// Body bytes of the current chunk.
     Data(&'a [u8]),
@@ -115,6 +120,8 @@ pub struct Decoder {
     carry: Vec<u8>,
     chunk: Option<Chunk>,
     header_error: Option<HeaderError>,
+    /// See [`Event::Head`]'s `announced`.
+    announced: Option<u64>,
     head_bytes: usize,
     header_lines: usize,
     seen: u32,
@@ -149,6 +156,7 @@ impl Decoder {
             carry: Vec::new(),
             chunk: None,
             header_error: None,
+            announced: None,
             head_bytes: 0,
             header_lines: 0,
             seen: 0,
@@ -281,6 +289,7 @@ impl Decoder {
         self.state = State::Start;
         self.chunk = None;
         self.header_error = None;
+        self.announced = None;
         self.head_bytes = 0;
         self.header_lines = 0;
         self.seen = 0;
@@ -355,7 +364,11 @@ impl Decoder {
         if let Some(e) = &error {
             chunk.mark_malformed(e.clone());
         }
-        Event::Head { chunk, error }
+        Event::Head {
+            chunk,
+            error,
+            announced: self.announced.take(),
+        }
     }
 
     fn note_error(&mut self, name: &str, what: &str) {
@@ -406,7 +419,18 @@ impl Decoder {
                 _ => None,
             };
             let cached = slot.is_some_and(|i| self.valid_cache[i] == value.as_bytes());
-            if !cached {
+            if known == HeaderName::ByteRange {
+                match ByteRange::parse(&value) {
+                    Ok(r) => {
+                        self.announced = r.end.map(|e| e.saturating_sub(r.start).saturating_add(1));
+                    }
+                    Err(e) => {
+                        if self.header_error.is_none() {
+                            self.header_error = Some(e);
+                        }
+                    }
+                }
+            } else if !cached {
                 match validate(known, &value) {
                     Ok(()) => {
                         if let Some(i) = slot {
@@ -583,7 +607,7 @@ pub fn decode_all(
         let (n, ev) = d.decode(&bytes[off..])?;
         off += n;
         match ev {
-            Some(Event::Head { chunk, error }) => cur = Some((chunk, error)),
+            Some(Event::Head { chunk, error, .. }) => cur = Some((chunk, error)),
             Some(Event::Data(b)) => {
                 if let Some((c, _)) = cur.as_mut() {
                     c.append_data(b);
@@ -630,6 +654,53 @@ Hey Bob, are you there?\r\n\
         assert_eq!(c.message_id(), Some("87652491"));
         assert_eq!(c.data(), b"Hey Bob, are you there?");
         assert_eq!(c.flag(), Flag::End);
+    }
+
+    /// The head's `announced` length for a chunk whose Byte-Range line is
+    /// `range` (and whether that line was a header problem).
+    fn announced(range: &str) -> (Option<u64>, bool) {
+        let wire = format!(
+            "MSRP tid1 SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n{range}Content-Type: text/plain\r\n\r\nx\r\n-------tid1$\r\n"
+        );
+        let mut d = Decoder::new(Limits::default());
+        let mut at = 0;
+        loop {
+            let (n, ev) = d.decode(&wire.as_bytes()[at..]).unwrap();
+            at += n;
+            if let Some(Event::Head {
+                announced, error, ..
+            }) = ev
+            {
+                return (announced, error.is_some());
+            }
+            assert!(at < wire.len(), "no head");
+        }
+    }
+
+    #[test]
+    fn head_carries_the_announced_body_length() {
+        assert_eq!(announced("Byte-Range: 1-25/25\r\n"), (Some(25), false));
+        assert_eq!(announced("Byte-Range: 11-20/*\r\n"), (Some(10), false));
+        assert_eq!(announced("Byte-Range: 1-*/100\r\n"), (None, false));
+        assert_eq!(announced(""), (None, false));
+        assert_eq!(announced("Byte-Range: 1-x/3\r\n"), (None, true));
+        // The first of two counts (the second is a header problem).
+        assert_eq!(
+            announced("Byte-Range: 1-4/4\r\nByte-Range: 1-9/9\r\n"),
+            (Some(4), true)
+        );
+        // A chunk after one with a Byte-Range does not inherit its length.
+        let wire = b"MSRP tid1 SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\nByte-Range: 1-1/1\r\nContent-Type: text/plain\r\n\r\nx\r\n-------tid1$\r\nMSRP tid2 200 OK\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n-------tid2$\r\n";
+        let mut d = Decoder::new(Limits::default());
+        let (mut at, mut heads) = (0, Vec::new());
+        while at < wire.len() {
+            let (n, ev) = d.decode(&wire[at..]).unwrap();
+            at += n;
+            if let Some(Event::Head { announced, .. }) = ev {
+                heads.push(announced);
+            }
+        }
+        assert_eq!(heads, vec![Some(1), None]);
     }
 
     #[test]

@@ -892,6 +892,12 @@ impl Session {
         self.incoming_bytes = 0;
     }
 
+    /// Makes room for the responses to `n` requests about to be handled
+    /// (a burst read at once), so the queue does not regrow step by step.
+    pub fn expect_requests(&mut self, n: usize) {
+        self.control.reserve(n);
+    }
+
     fn respond(&mut self, req: &Chunk, code: u16, comment: &str) {
         let ok = (200..300).contains(&code);
         let send = if ok {
