@@ -254,7 +254,9 @@ impl Shared {
             bytes += c.size() + 256;
             Some(c)
         });
-        t.send_chunks(out, direct)
+        // poll_transmit's chunks have transaction ids their bodies do not
+        // contain (ensure_unique_transaction_id).
+        t.send_checked_chunks(out, direct)
     }
 
     /// Pumps (when the connection is idle) and flushes after the session

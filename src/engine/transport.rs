@@ -135,6 +135,31 @@ const INLINE_BODY: usize = 4096;
 /// Small chunks sent together share a buffer up to about this size.
 const PACKED_LIMIT: usize = 64 * 1024;
 
+/// Whether a chunk's body still has to be checked for its end-line before
+/// it is framed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Scan the body.
+    Check,
+    /// The caller checked it (debug builds verify the claim).
+    Checked,
+}
+
+impl Framing {
+    fn contains_end_line(self, c: &Chunk) -> bool {
+        match self {
+            Framing::Check => c.body_contains_end_line(c.data()),
+            Framing::Checked => {
+                debug_assert!(
+                    !c.body_contains_end_line(c.data()),
+                    "a chunk passed as checked contains its end-line"
+                );
+                false
+            }
+        }
+    }
+}
+
 fn end_line_in_body() -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
@@ -401,7 +426,16 @@ impl Out {
         chunk: Chunk,
         done: Option<oneshot::Sender<Result<(), Error>>>,
     ) -> Result<WriteJob, Error> {
-        if chunk.body_contains_end_line(chunk.data()) {
+        self.job_framed(chunk, done, Framing::Check)
+    }
+
+    fn job_framed(
+        &self,
+        chunk: Chunk,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+        framing: Framing,
+    ) -> Result<WriteJob, Error> {
+        if framing.contains_end_line(&chunk) {
             return Err(end_line_in_body());
         }
         Ok(WriteJob::new(chunk, self.log, done))
@@ -723,12 +757,33 @@ impl Transport {
         chunks: impl IntoIterator<Item = Chunk>,
         direct: bool,
     ) -> Result<(), Error> {
+        self.send_chunks_framed(chunks, direct, Framing::Check)
+    }
+
+    /// [`Transport::send_chunks`] for chunks whose bodies were already
+    /// checked against their end-lines (a session picks each transaction
+    /// id with `ensure_unique_transaction_id`): a large body is not
+    /// scanned a second time. Debug builds check anyway.
+    pub fn send_checked_chunks(
+        &self,
+        chunks: impl IntoIterator<Item = Chunk>,
+        direct: bool,
+    ) -> Result<(), Error> {
+        self.send_chunks_framed(chunks, direct, Framing::Checked)
+    }
+
+    fn send_chunks_framed(
+        &self,
+        chunks: impl IntoIterator<Item = Chunk>,
+        direct: bool,
+        framing: Framing,
+    ) -> Result<(), Error> {
         let chunks = chunks.into_iter();
         if self.out.log {
             // The logger is told about each chunk as it is written.
             let jobs = chunks
                 .into_iter()
-                .map(|c| self.out.job(c, None))
+                .map(|c| self.out.job_framed(c, None, framing))
                 .collect::<Result<Vec<_>, _>>()?;
             if jobs.is_empty() {
                 return Ok(());
@@ -750,10 +805,10 @@ impl Transport {
                 if !packed.is_empty() {
                     jobs.push(WriteJob::packed(std::mem::take(&mut packed)));
                 }
-                jobs.push(self.out.job(c, None)?);
+                jobs.push(self.out.job_framed(c, None, framing)?);
                 continue;
             }
-            if c.body_contains_end_line(c.data()) {
+            if framing.contains_end_line(&c) {
                 return Err(end_line_in_body());
             }
             if packed.capacity() == 0 {
