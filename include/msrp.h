@@ -2177,9 +2177,11 @@ msrp_result msrp_transport_make_chunk(const struct msrp_transport *t,
 /**
  * Sends `chunk` and waits until it is handed to the operating system (at
  * most `timeout_ms`; 0 means 30 s). Without a logger, when nothing else
- * is queued, the calling thread writes it itself (over msrps it also
- * encrypts it, when the connection is not busy reading); what the socket
- * does not take is finished by the library's writer. Inside a
+ * is queued, the calling thread writes it itself, straight from the
+ * chunk's buffers (over msrps it also encrypts it, when the connection is
+ * not busy reading); only what the socket does not take at once is copied,
+ * and finished by the library's writer. Otherwise a copy is queued: the
+ * chunk is never used after the call returns, even on a timeout. Inside a
  * callback it is queued and the call returns at once. `MSRP_RESULT_CLOSED`
  * after either side closed.
  *

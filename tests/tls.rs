@@ -650,6 +650,27 @@ fn write_chunk_waits_for_records_rustls_took_but_the_socket_did_not() {
     // KB. The call must wait until the writer task has sent the rest, and
     // the chunk must arrive whole once the peer reads, with no later write
     // to push it out.
+    write_chunk_waits_for_a_late_reader(true, 200_000);
+}
+
+#[test]
+fn write_chunk_copies_and_queues_what_rustls_did_not_take() {
+    // 600 KB is more than rustls takes at once: the rest of the caller's
+    // chunk is copied and queued; it arrives whole, in order.
+    write_chunk_waits_for_a_late_reader(true, 600_000);
+}
+
+#[test]
+fn write_chunk_over_tcp_copies_and_queues_what_the_socket_did_not_take() {
+    // Plain TCP: the socket takes a few KB of the caller's chunk at once and
+    // the rest is copied and queued; the call waits until it is sent.
+    write_chunk_waits_for_a_late_reader(false, 600_000);
+}
+
+/// Writes one chunk of `len` patterned bytes over connections with small
+/// socket buffers and no reader yet: `write_chunk` must not return before
+/// the peer has read it, and the chunk must arrive byte for byte.
+fn write_chunk_waits_for_a_late_reader(tls: bool, len: u32) {
     use msrp::engine::tls::Conn;
     use std::os::fd::AsRawFd;
     let small = |conn: &Conn| {
@@ -669,10 +690,11 @@ fn write_chunk_waits_for_records_rustls_took_but_the_socket_did_not() {
         }
     };
     let ctx = ctx();
-    let me = msrp::proto::uri::parse_path("msrps://127.0.0.1:1/me;tcp").unwrap();
-    let them = msrp::proto::uri::parse_path("msrps://127.0.0.1:9/them;tcp").unwrap();
+    let scheme = if tls { "msrps" } else { "msrp" };
+    let me = msrp::proto::uri::parse_path(&format!("{scheme}://127.0.0.1:1/me;tcp")).unwrap();
+    let them = msrp::proto::uri::parse_path(&format!("{scheme}://127.0.0.1:9/them;tcp")).unwrap();
     let (ours, theirs) = ctx
-        .block_on(T, async { Ok(conn_pair::conn_pair(true).await) })
+        .block_on(T, async { Ok(conn_pair::conn_pair(tls).await) })
         .unwrap();
     small(&ours);
     small(&theirs);
@@ -684,7 +706,7 @@ fn write_chunk_waits_for_records_rustls_took_but_the_socket_did_not() {
         false,
         None,
     ));
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
+    let data: Vec<u8> = (0..len).map(|i| (i % 239) as u8).collect();
     let chunk = body_chunk(&c, &data);
     let (tx, rx) = std::sync::mpsc::channel();
     let h = {

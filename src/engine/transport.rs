@@ -135,6 +135,17 @@ const INLINE_BODY: usize = 4096;
 /// Small chunks sent together share a buffer up to about this size.
 const PACKED_LIMIT: usize = 64 * 1024;
 
+/// How a write from the caller's thread went.
+enum Direct {
+    /// Everything is with the operating system.
+    Sent,
+    /// Part of it is: the rest waits in the queue with the call's waiter.
+    Waiting,
+    /// Nothing was written (the connection is busy, or logged); the waiter
+    /// is handed back.
+    Busy(oneshot::Sender<Result<(), Error>>),
+}
+
 /// Whether a chunk's body still has to be checked for its end-line before
 /// it is framed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -557,6 +568,80 @@ impl Out {
         }
     }
 
+    /// `write_chunk`'s first try, from the caller's thread and without
+    /// copying the chunk: when nothing is logged, queued or being written,
+    /// its head, body and end-line go straight to the socket (or to rustls,
+    /// as in [`Out::enqueue_now`]). Only bytes the socket or rustls did not
+    /// take are copied, into a job that carries `done`. The body was
+    /// checked for its end-line by the caller.
+    fn write_borrowed_now(
+        &self,
+        chunk: &Chunk,
+        done: oneshot::Sender<Result<(), Error>>,
+    ) -> Result<Direct, Error> {
+        if self.closed.is() || self.ctx.is_closed() {
+            return Err(self.closed.error());
+        }
+        if self.log {
+            return Ok(Direct::Busy(done));
+        }
+        let mut q = self.lock();
+        if !q.open || q.busy || !q.jobs.is_empty() {
+            return Ok(Direct::Busy(done));
+        }
+        let mut head = Vec::with_capacity(256);
+        chunk.encode_start(&mut head);
+        let mut tail = Vec::with_capacity(48);
+        chunk.encode_end(chunk.flag(), &mut tail);
+        let parts = [&head[..], chunk.data(), &tail[..]];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let slices = parts.map(IoSlice::new);
+        let (n, unsent) = if let Some(sock) = &q.direct {
+            // An error other than a full buffer is met again, and
+            // reported, by the writer task.
+            (
+                try_send_vectored((**sock).as_ref(), &slices).unwrap_or(0),
+                false,
+            )
+        } else if let Some(h) = &q.direct_tls {
+            match h.handle().try_write_now(&slices) {
+                Some(Ok(r)) => r,
+                _ => return Ok(Direct::Busy(done)),
+            }
+        } else {
+            return Ok(Direct::Busy(done));
+        };
+        if n == 0 {
+            return Ok(Direct::Busy(done));
+        }
+        let job = if n < total {
+            let mut rest = Vec::with_capacity(total - n);
+            let mut skip = n;
+            for p in parts {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    continue;
+                }
+                rest.extend_from_slice(&p[skip..]);
+                skip = 0;
+            }
+            self.queued.bytes.fetch_add(rest.len(), Ordering::AcqRel);
+            rest
+        } else if unsent {
+            // rustls holds records the socket did not take: the writer task
+            // sends them, and the call ends when it has.
+            Vec::new()
+        } else {
+            return Ok(Direct::Sent);
+        };
+        let mut job = WriteJob::packed(job);
+        job.done = Some(done);
+        q.jobs.push_back(job);
+        drop(q);
+        self.wake.notify_one();
+        Ok(Direct::Waiting)
+    }
+
     /// No more jobs: the writer writes what is queued and shuts the connection down.
     fn close(&self) {
         self.lock().open = false;
@@ -832,10 +917,22 @@ impl Transport {
 
     /// Sends `chunk` and waits until it was handed to the operating system.
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
+        if chunk.body_contains_end_line(chunk.data()) {
+            return Err(end_line_in_body());
+        }
         let (tx, rx) = oneshot::channel();
-        // Written at once from this thread when the writer is idle.
-        let job = self.out.job(chunk.clone(), Some(tx))?;
-        self.out.enqueue_now(job)?;
+        // Written at once from this thread when the writer is idle, from
+        // the caller's chunk; otherwise a copy is queued.
+        match self.out.write_borrowed_now(chunk, tx)? {
+            Direct::Sent => return Ok(()),
+            Direct::Waiting => {}
+            Direct::Busy(tx) => {
+                let job = self
+                    .out
+                    .job_framed(chunk.clone(), Some(tx), Framing::Checked)?;
+                self.out.enqueue_now(job)?;
+            }
+        }
         rx.await.unwrap_or_else(|_| Err(self.out.closed.error()))
     }
 
