@@ -209,7 +209,12 @@ impl ByteRange {
         let n = HeaderName::ByteRange;
         let v = v.trim_ascii();
         let b = v.as_bytes();
-        let (Some(slash), Some(dash)) = (memchr::memchr(b'/', b), memchr::memchr(b'-', b)) else {
+        // A plain scan: the value is a few bytes long, shorter than what a
+        // vectorised search needs to pay off (every SEND carries one).
+        let (Some(slash), Some(dash)) = (
+            b.iter().position(|&c| c == b'/'),
+            b.iter().position(|&c| c == b'-'),
+        ) else {
             return herr(n, "expected start-end/total");
         };
         if dash > slash {
