@@ -237,6 +237,15 @@ impl WriteJob {
         }
     }
 
+    /// Gives back room reserved for a burst of small chunks that did not
+    /// come, before the job waits in the queue (a job written at once is
+    /// freed anyway).
+    fn trim(&mut self) {
+        if self.head.capacity() - self.head.len() > INLINE_BODY {
+            self.head.shrink_to_fit();
+        }
+    }
+
     fn len(&self) -> usize {
         self.head.len() + self.body.len() + self.tail.len()
     }
@@ -485,13 +494,15 @@ impl Out {
                     j.sent = n;
                     n = 0;
                     self.queued.bytes.fetch_add(left - j.sent, Ordering::AcqRel);
+                    j.trim();
                     q.jobs.push_back(j);
                 }
             }
         }
         let queued = jobs.peek().is_some() || !q.jobs.is_empty();
-        for j in jobs {
+        for mut j in jobs {
             self.queued.bytes.fetch_add(j.len(), Ordering::AcqRel);
+            j.trim();
             q.jobs.push_back(j);
         }
         drop(q);
@@ -1865,5 +1876,24 @@ mod tests {
             rd.read_batch(&mut batch).await;
             assert!(matches!(batch.front(), Some(InEvent::Whole(c)) if c.data() == b"after"));
         });
+    }
+
+    #[test]
+    fn trimming_a_packed_job_gives_back_room_reserved_for_a_burst() {
+        // A pump reserves room for a burst of small chunks before it knows
+        // how many come; a lone response must not keep 16 KiB while queued
+        // (`enqueue_jobs` trims what it queues).
+        let mut b = Vec::with_capacity(PACKED_LIMIT / 4);
+        b.extend_from_slice(&[b'x'; 120]);
+        let mut j = WriteJob::packed(b);
+        j.trim();
+        assert_eq!(j.head.len(), 120);
+        assert!(j.head.capacity() < 1024, "{}", j.head.capacity());
+        // A full buffer keeps its allocation.
+        let mut b = Vec::with_capacity(PACKED_LIMIT);
+        b.resize(PACKED_LIMIT - 100, b'y');
+        let mut j = WriteJob::packed(b);
+        j.trim();
+        assert_eq!(j.head.capacity(), PACKED_LIMIT);
     }
 }
