@@ -171,6 +171,19 @@ impl Framing {
     }
 }
 
+/// What is left of `parts` (written in order) once `sent` bytes are written.
+fn left_after(parts: [&[u8]; 3], mut sent: usize) -> impl Iterator<Item = &[u8]> {
+    parts.into_iter().filter_map(move |p| {
+        if sent >= p.len() {
+            sent -= p.len();
+            return None;
+        }
+        let rest = &p[sent..];
+        sent = 0;
+        Some(rest)
+    })
+}
+
 fn end_line_in_body() -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
@@ -252,15 +265,8 @@ impl WriteJob {
 
     /// Appends what is left to write of this job.
     fn slices<'a>(&'a self, out: &mut Vec<IoSlice<'a>>) {
-        let mut skip = self.sent;
-        for part in [&self.head[..], &self.body[..], &self.tail[..]] {
-            if skip >= part.len() {
-                skip -= part.len();
-                continue;
-            }
-            out.push(IoSlice::new(&part[skip..]));
-            skip = 0;
-        }
+        let parts = [&self.head[..], &self.body[..], &self.tail[..]];
+        out.extend(left_after(parts, self.sent).map(IoSlice::new));
     }
 
     fn finish(mut self, r: Result<(), Error>) {
@@ -627,14 +633,8 @@ impl Out {
         }
         let job = if n < total {
             let mut rest = Vec::with_capacity(total - n);
-            let mut skip = n;
-            for p in parts {
-                if skip >= p.len() {
-                    skip -= p.len();
-                    continue;
-                }
-                rest.extend_from_slice(&p[skip..]);
-                skip = 0;
+            for p in left_after(parts, n) {
+                rest.extend_from_slice(p);
             }
             self.queued.bytes.fetch_add(rest.len(), Ordering::AcqRel);
             rest
