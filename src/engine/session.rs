@@ -129,15 +129,24 @@ impl EventQueue {
         }
     }
 
-    /// Waits until events are queued and moves them all into `into` (empty).
+    /// Waits until events are queued and moves them all into `into`
+    /// (empty), which leaves its room to the queue. While events keep
+    /// coming both keep the room of a burst; before waiting, both give
+    /// back what is more than `KEEP_EVENTS`.
     async fn take(&self, into: &mut VecDeque<DriverEvent>) {
         loop {
             {
                 let mut g = self.q.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(q) = g.as_mut().filter(|q| !q.is_empty()) {
-                    std::mem::swap(q, into);
-                    shrink(q);
-                    return;
+                match g.as_mut() {
+                    Some(q) if !q.is_empty() => {
+                        std::mem::swap(q, into);
+                        return;
+                    }
+                    Some(q) => {
+                        shrink(q);
+                        shrink(into);
+                    }
+                    None => {}
                 }
             }
             self.ready.notified().await;
@@ -378,7 +387,6 @@ impl SessionDriver {
                         return;
                     }
                 }
-                shrink(&mut batch);
             }
         });
         tasks.extend(ctx.spawn(read_loop(transport.clone(), shared.clone())));
@@ -654,10 +662,20 @@ mod tests {
                 batch.iter().map(id).collect::<Vec<_>>(),
                 (0..100).collect::<Vec<_>>()
             );
-            // The burst's room goes back into the queue with the next take.
+            // While events keep coming, the burst's room goes back into the
+            // queue with the next take (it does not grow again from nothing).
             batch.clear();
             assert!(batch.capacity() >= 100);
-            // Nothing queued: the taker waits until the next event.
+            for i in 0..3 {
+                q.send(aborted(i));
+            }
+            q.take(&mut batch).await;
+            assert_eq!(batch.len(), 3);
+            let kept = q.q.lock().unwrap().as_ref().unwrap().capacity();
+            assert!(kept >= 100, "the queue kept room for {kept} events");
+            batch.clear();
+            // Nothing queued: the taker waits until the next event, and
+            // neither it nor the queue keeps the room of the burst meanwhile.
             let q2 = q.clone();
             let sender = tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -668,8 +686,6 @@ mod tests {
             sender.await.unwrap();
             let kept = q.q.lock().unwrap().as_ref().unwrap().capacity();
             assert!(kept <= KEEP_EVENTS, "the queue kept room for {kept} events");
-            batch.clear();
-            shrink(&mut batch);
             assert!(batch.capacity() <= KEEP_EVENTS);
             q.close();
             q.send(aborted(101));

@@ -134,6 +134,9 @@ struct WriteJob {
 const INLINE_BODY: usize = 4096;
 /// Small chunks sent together share a buffer up to about this size.
 const PACKED_LIMIT: usize = 64 * 1024;
+/// Room for a buffer of small chunks: the limit and a last chunk that
+/// crosses it (its body is inline, its head of usual size).
+const PACKED_ROOM: usize = PACKED_LIMIT + INLINE_BODY + 1024;
 
 /// How a write from the caller's thread went.
 enum Direct {
@@ -890,11 +893,13 @@ impl Transport {
         // and one queue entry for a burst of messages or responses.
         let mut jobs = Vec::new();
         let mut packed: Vec<u8> = Vec::new();
-        // Room for a burst when the count is not known (a pump takes the
-        // session's chunks one by one): a few regrowths at most.
+        // Room for a whole burst when the count is not known (a pump takes
+        // the session's chunks one by one): regrowing a buffer on the way
+        // to `PACKED_LIMIT` copied it twice. A job that then waits in the
+        // queue gives back what it did not use (`WriteJob::trim`).
         let hint = match chunks.size_hint().0 {
-            0 => PACKED_LIMIT / 4,
-            n => (n * 384).min(PACKED_LIMIT),
+            0 => PACKED_ROOM,
+            n => (n * 384).min(PACKED_ROOM),
         };
         for c in chunks {
             if c.size() > INLINE_BODY {
@@ -1052,9 +1057,11 @@ impl Transport {
                 },
             }
         }
-        // A burst's room is not kept while the connection waits.
-        if st.ahead.is_empty() && st.ahead.capacity() > KEEP_QUEUE_ROOM {
-            st.ahead = VecDeque::new();
+        // A burst's room is not kept while the connection waits. (A
+        // connection read directly keeps it while reads bring data: its
+        // reader gives it back when a read has to wait, see `Reader::idle`.)
+        if matches!(st.source, ReadSource::Task { .. }) {
+            Reader::idle(&mut st.ahead);
         }
     }
 
@@ -1350,7 +1357,7 @@ impl Reader {
             self.read_in_place(want, batch).await;
             return;
         }
-        let r = std::future::poll_fn(|cx| self.poll_read_lent(cx)).await;
+        let r = std::future::poll_fn(|cx| self.poll_read_lent(cx, batch)).await;
         let Some(n) = self.bytes_read(r, batch) else {
             return;
         };
@@ -1387,7 +1394,10 @@ impl Reader {
                 }
                 Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
                 Poll::Pending if total > 0 => break Poll::Ready(Ok(total)),
-                Poll::Pending => break Poll::Pending,
+                Poll::Pending => {
+                    Self::idle(batch);
+                    break Poll::Pending;
+                }
             }
         };
         self.src = Source::Tls(half);
@@ -1402,6 +1412,7 @@ impl Reader {
     fn poll_read_lent(
         &mut self,
         cx: &mut std::task::Context<'_>,
+        batch: &mut Batch,
     ) -> std::task::Poll<std::io::Result<usize>> {
         if self.buf.capacity() == 0 {
             self.buf = crate::proto::bufpool::take_read(READ_BUF);
@@ -1418,8 +1429,19 @@ impl Reader {
         };
         if r.is_pending() {
             crate::proto::bufpool::give_read(std::mem::take(&mut self.buf));
+            Self::idle(batch);
         }
         r
+    }
+
+    /// A read has to wait: the room a burst left in the (empty) event
+    /// queue is given back, as the read buffer is. While reads bring data
+    /// it is kept, instead of growing again from nothing for every burst
+    /// (each step moving every event of the burst so far).
+    fn idle(batch: &mut Batch) {
+        if batch.is_empty() && batch.capacity() > KEEP_QUEUE_ROOM {
+            *batch = VecDeque::new();
+        }
     }
 
     /// The count of a read that brought bytes; the end of the stream or an
@@ -1861,8 +1883,9 @@ mod tests {
             assert_eq!(got[1].data(), &b[..]);
             assert!(rd.buf.capacity() >= READ_BUF);
             // Nothing more comes: the read waits, and the connection gives
-            // its buffer back meanwhile.
-            let mut batch = Batch::new();
+            // its buffer back meanwhile, and the room a burst left in the
+            // (empty) event queue.
+            let mut batch = Batch::with_capacity(100);
             let waited =
                 tokio::time::timeout(Duration::from_millis(50), rd.read_batch(&mut batch)).await;
             assert!(waited.is_err() && batch.is_empty());
@@ -1871,10 +1894,14 @@ mod tests {
                 0,
                 "a waiting connection holds no read buffer"
             );
-            // The next chunk is read with a buffer from the pool.
+            assert!(batch.capacity() <= KEEP_QUEUE_ROOM);
+            // The next chunk is read with a buffer from the pool; a read
+            // that brings data keeps the queue's room.
             w.write_all(&chunk("t9a9b9c9", b"after")).await.unwrap();
+            let mut batch = Batch::with_capacity(100);
             rd.read_batch(&mut batch).await;
             assert!(matches!(batch.front(), Some(InEvent::Whole(c)) if c.data() == b"after"));
+            assert!(batch.capacity() >= 100);
         });
     }
 
