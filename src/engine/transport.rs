@@ -1908,9 +1908,9 @@ mod tests {
     #[test]
     fn trimming_a_packed_job_gives_back_room_reserved_for_a_burst() {
         // A pump reserves room for a burst of small chunks before it knows
-        // how many come; a lone response must not keep 16 KiB while queued
-        // (`enqueue_jobs` trims what it queues).
-        let mut b = Vec::with_capacity(PACKED_LIMIT / 4);
+        // how many come; a lone response must not keep that room while
+        // queued (`enqueue_jobs` trims what it queues).
+        let mut b = Vec::with_capacity(PACKED_ROOM);
         b.extend_from_slice(&[b'x'; 120]);
         let mut j = WriteJob::packed(b);
         j.trim();
