@@ -19,7 +19,8 @@
  *    at once. Functions without a handle are thread-safe.
  *  - Memory: a quiet session with its connection holds about 8 KiB of heap,
  *    about 18 KiB after it carried large transfers (read buffers are lent per
- *    read, queues give back the room of a burst). While data flows, a session stops reading
+ *    read, queues give back the room of a burst); over msrps about 25 KiB and
+ *    36 KiB (rustls' state). While data flows, a session stops reading
  *    when 1 MiB of received data waits for its callbacks (the sender is held
  *    back by TCP), and reads an outgoing file only as its chunks go out.
  *    Over msrps up to 256 KiB of encrypted data waits in a connection whose
