@@ -584,10 +584,9 @@ impl AsyncRead for Sock {
                 match s.tcp.try_read_buf(&mut s.rbuf) {
                     Ok(_) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        // Waiting for data, maybe for long: without a buffer.
-                        if s.rbuf.capacity() > 0 {
-                            crate::proto::bufpool::give_read(std::mem::take(&mut s.rbuf));
-                        }
+                        // Waiting for data, maybe for long: without a buffer
+                        // (giving back none is a no-op).
+                        crate::proto::bufpool::give_read(std::mem::take(&mut s.rbuf));
                         continue;
                     }
                     Err(e) => return std::task::Poll::Ready(Err(e)),
