@@ -1817,7 +1817,9 @@ struct msrp_message_options msrp_message_options_default(void);
  * now on do not use or free the transport handle (it is freed here, also
  * when this fails). `options` and `callbacks` may be NULL (defaults, no
  * callbacks); `userdata` goes to every session callback; `userdata_free`
- * (may be NULL) runs once after `on_closed`.
+ * (may be NULL) runs once after `on_closed`. No callback runs before
+ * `*out` holds the handle, so callbacks may use it (for instance to answer
+ * a message the peer sent before this call).
  *
  * # Safety
  * `transport` is NULL or a live transport not used elsewhere; the option
@@ -1882,7 +1884,8 @@ msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
  * returns at once; it is cut into chunks and interleaved with other
  * messages (small ones never wait behind large ones). `options` and
  * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
- * handle, as passed to the callbacks and to `msrp_session_cancel`.
+ * handle, as passed to the callbacks and to `msrp_session_cancel`; it is
+ * written before any callback about the message can run.
  *
  * # Safety
  * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
@@ -1901,7 +1904,8 @@ msrp_result msrp_session_send_message(const struct msrp_session *s,
  * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
  * descriptor or a read callback) and returns at once. It is read as its
  * chunks are sent, so memory stays bounded whatever its size; `position`
- * resumes a transfer. Progress and the final status reach `callbacks`.
+ * resumes a transfer. Progress and the final status reach `callbacks`;
+ * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
  *
  * # Safety
  * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
 use super::context::Context;
@@ -336,6 +336,9 @@ pub struct SessionDriver {
     transport: Arc<Transport>,
     shared: Arc<Shared>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Held until `release_events`: the event task waits for it (or for
+    /// its drop) before the first event goes to the sink.
+    gate: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl SessionDriver {
@@ -343,6 +346,22 @@ impl SessionDriver {
     /// runtime thread, in order). `keepalive` sends an empty SEND after that
     /// much idle time.
     pub fn start(
+        transport: Transport,
+        cfg: SessionConfig,
+        keepalive: Option<Duration>,
+        sink: EventSink,
+        fast: Option<FastPath>,
+    ) -> SessionDriver {
+        let d = Self::start_held(transport, cfg, keepalive, sink, fast);
+        d.release_events();
+        d
+    }
+
+    /// As `start`, but no event reaches `sink` before `release_events` (or
+    /// before the driver is dropped): the session reads, answers and sends
+    /// meanwhile, its events wait. The C API publishes the session's handle
+    /// first, so that no callback can run before the application has it.
+    pub fn start_held(
         transport: Transport,
         cfg: SessionConfig,
         keepalive: Option<Duration>,
@@ -375,8 +394,11 @@ impl SessionDriver {
         // The event task ends by itself after the Closed event. (The guard
         // is made here: a task that never runs closes the queue too.)
         let close = CloseOnDrop(events.clone());
+        let (gate, held) = oneshot::channel();
         ctx.spawn(async move {
             let _close = close;
+            // Released or dropped: either way events may flow now.
+            let _ = held.await;
             let mut batch = VecDeque::new();
             loop {
                 events.take(&mut batch).await;
@@ -396,6 +418,14 @@ impl SessionDriver {
             transport,
             shared,
             tasks: Mutex::new(tasks),
+            gate: Mutex::new(Some(gate)),
+        }
+    }
+
+    /// Lets the events of a driver from `start_held` reach its sink.
+    pub fn release_events(&self) {
+        if let Some(g) = self.gate.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = g.send(());
         }
     }
 

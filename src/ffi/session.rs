@@ -396,7 +396,9 @@ fn make_sink(
 /// now on do not use or free the transport handle (it is freed here, also
 /// when this fails). `options` and `callbacks` may be NULL (defaults, no
 /// callbacks); `userdata` goes to every session callback; `userdata_free`
-/// (may be NULL) runs once after `on_closed`.
+/// (may be NULL) runs once after `on_closed`. No callback runs before
+/// `*out` holds the handle, so callbacks may use it (for instance to answer
+/// a message the peer sent before this call).
 ///
 /// # Safety
 /// `transport` is NULL or a live transport not used elsewhere; the option
@@ -495,13 +497,16 @@ pub unsafe extern "C" fn msrp_session_new(
             }
             _ => response_now(&reg, e),
         });
-        let driver = Arc::new(SessionDriver::start(
+        // The peer may have sent already: its events wait until the
+        // application holds the handle its callbacks may want to use.
+        let driver = Arc::new(SessionDriver::start_held(
             engine_t,
             cfg,
             keepalive,
             sink,
             Some(fast),
         ));
+        let events = driver.clone();
         // SAFETY: checked non-NULL.
         unsafe {
             write(
@@ -513,7 +518,11 @@ pub unsafe extern "C" fn msrp_session_new(
                 }),
                 "out",
             )
-        }
+        }?;
+        #[cfg(test)]
+        tests::pause_before_publishing();
+        events.release_events();
+        Ok(())
     })
 }
 
@@ -673,12 +682,19 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
     true
 }
 
-fn register_message(
+/// Queues `m` and writes its handle to `out` (may be NULL) before any of
+/// its chunks can leave: the writer waits for the session's lock, held
+/// here, so no callback about the message runs before `*out` is set.
+///
+/// # Safety
+/// `cbs` is NULL or readable; `out` is NULL or writable.
+unsafe fn register_message(
     s: &msrp_session,
     mut m: OutgoingMessage,
     cbs: *const msrp_message_callbacks,
     userdata: *mut c_void,
-) -> Result<u64, FfiError> {
+    out: *mut u64,
+) -> Result<(), FfiError> {
     // SAFETY: caller contract of the exported functions.
     let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
     let reg = s.registry.clone();
@@ -689,13 +705,19 @@ fn register_message(
     // the event task for nothing).
     m.quiet = !listen;
     m.no_progress = cbs.on_progress.is_none();
-    Ok(s.driver.with(move |sess| {
+    s.driver.with(move |sess| {
         let id = sess.send_message(m);
         if listen {
             lock(&reg).messages.insert(id, MsgCbs { cbs, ud });
         }
-        id
-    })?)
+        if !out.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { out.write(id) };
+        }
+        #[cfg(test)]
+        tests::pause_before_publishing();
+    })?;
+    Ok(())
 }
 
 /// The options of an outgoing message, read from C.
@@ -778,7 +800,8 @@ fn check_content_type(ct: &str) -> Result<(), FfiError> {
 /// returns at once; it is cut into chunks and interleaved with other
 /// messages (small ones never wait behind large ones). `options` and
 /// `callbacks` may be NULL; `*message` (may be NULL) gets the message's
-/// handle, as passed to the callbacks and to `msrp_session_cancel`.
+/// handle, as passed to the callbacks and to `msrp_session_cancel`; it is
+/// written before any callback about the message can run.
 ///
 /// # Safety
 /// `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
@@ -805,12 +828,8 @@ pub unsafe extern "C" fn msrp_session_send_message(
         // SAFETY: caller contract.
         let opts = unsafe { message_opts(options) }?;
         let m = opts.message(ct, Source::Bytes(body), None, 0);
-        let id = register_message(s, m, callbacks, userdata)?;
-        if !message.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { message.write(id) };
-        }
-        Ok(())
+        // SAFETY: caller contract.
+        unsafe { register_message(s, m, callbacks, userdata, message) }
     })
 }
 
@@ -838,7 +857,8 @@ impl Read for CRead {
 /// Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
 /// descriptor or a read callback) and returns at once. It is read as its
 /// chunks are sent, so memory stays bounded whatever its size; `position`
-/// resumes a transfer. Progress and the final status reach `callbacks`.
+/// resumes a transfer. Progress and the final status reach `callbacks`;
+/// `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
 ///
 /// # Safety
 /// `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
@@ -924,12 +944,8 @@ pub unsafe extern "C" fn msrp_session_send_file(
             ));
         }
         let m = opts.message(ct, source, size, f.position);
-        let id = register_message(s, m, callbacks, userdata)?;
-        if !message.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { message.write(id) };
-        }
-        Ok(())
+        // SAFETY: caller contract.
+        unsafe { register_message(s, m, callbacks, userdata, message) }
     })
 }
 
@@ -1059,4 +1075,186 @@ pub unsafe extern "C" fn msrp_session_free(s: *mut msrp_session) {
         // SAFETY: caller contract.
         unsafe { free(s) }
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::connector::{Connector, Role};
+    use crate::engine::{Context, ContextOptions};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+
+    thread_local! {
+        static PAUSE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Called where a handle has been made and is about to be (or has just
+    /// been) given to the application: a test widens that moment so that a
+    /// callback that could come before the handle would surely do so.
+    pub(super) fn pause_before_publishing() {
+        if PAUSE.with(Cell::get) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn paused<R>(f: impl FnOnce() -> R) -> R {
+        PAUSE.with(|p| p.set(true));
+        let r = f();
+        PAUSE.with(|p| p.set(false));
+        r
+    }
+
+    /// 0: no callback yet; 1: the callback saw the handle; 2: it did not.
+    fn wait_for(state: &AtomicU8) -> u8 {
+        for _ in 0..1000 {
+            match state.load(Ordering::Acquire) {
+                0 => std::thread::sleep(Duration::from_millis(10)),
+                s => return s,
+            }
+        }
+        0
+    }
+
+    struct Probe {
+        session: AtomicPtr<msrp_session>,
+        message: AtomicU64,
+        state: AtomicU8,
+    }
+
+    unsafe extern "C" fn on_message(ud: *mut c_void, _: *const msrp_chunk, _: *const u8, _: usize) {
+        // SAFETY: the test's probe outlives the session.
+        let p = unsafe { &*(ud as *const Probe) };
+        let seen = !p.session.load(Ordering::Acquire).is_null();
+        let _ = p.state.compare_exchange(
+            0,
+            if seen { 1 } else { 2 },
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    unsafe extern "C" fn on_done(ud: *mut c_void, message: u64, _: u16, _: *const c_char) {
+        // SAFETY: as above.
+        let p = unsafe { &*(ud as *const Probe) };
+        let seen = p.message.load(Ordering::Acquire) == message;
+        let _ = p.state.compare_exchange(
+            0,
+            if seen { 1 } else { 2 },
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// A message that is already on its way when the session starts (the
+    /// peer sent at once) reaches `on_message` only after `*out` holds the
+    /// session's handle, and `on_done` of a message only runs after
+    /// `*message` holds the message's handle. (msrpcat's echo once answered
+    /// a message before it had its session's handle.)
+    #[test]
+    fn no_callback_runs_before_the_application_has_the_handle() {
+        const T: Duration = Duration::from_secs(10);
+        let ctx = Context::new(ContextOptions {
+            worker_threads: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
+        let con = Connector::new(&ctx, Role::Active, false, None);
+        let a_path = acc.prepare(None).unwrap();
+        let c_path = con.prepare(None).unwrap();
+        let acc2 = acc.clone();
+        let h =
+            std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
+        let ta = ctx.block_on(T, con.complete(a_path)).unwrap();
+        let tb = h.join().unwrap().unwrap();
+        let wrap = |t| into_raw(msrp_transport { inner: Arc::new(t) });
+        let probe = |session| Probe {
+            session: AtomicPtr::new(session),
+            message: AtomicU64::new(0),
+            state: AtomicU8::new(0),
+        };
+
+        let alice_probe = probe(std::ptr::null_mut());
+        let mut alice = std::ptr::null_mut();
+        // SAFETY: a fresh transport; NULL options and callbacks are allowed.
+        let r = unsafe {
+            msrp_session_new(
+                wrap(ta),
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                None,
+                &mut alice,
+            )
+        };
+        assert_eq!(r, msrp_result::Ok);
+        // SAFETY: a live session; the text and type are NUL-terminated.
+        let r = unsafe {
+            msrp_session_send_message(
+                alice,
+                b"hi".as_ptr(),
+                2,
+                c"text/plain".as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(r, msrp_result::Ok);
+
+        let bob_probe = probe(std::ptr::null_mut());
+        let cbs = msrp_session_callbacks {
+            on_message: Some(on_message),
+            ..Default::default()
+        };
+        // SAFETY: a fresh transport; the probe outlives the session, and
+        // its slot has the layout of a session pointer.
+        let r = paused(|| unsafe {
+            msrp_session_new(
+                wrap(tb),
+                std::ptr::null(),
+                &cbs,
+                &bob_probe as *const Probe as *mut c_void,
+                None,
+                bob_probe.session.as_ptr(),
+            )
+        });
+        assert_eq!(r, msrp_result::Ok);
+        assert_eq!(
+            wait_for(&bob_probe.state),
+            1,
+            "on_message ran before the session's handle was written"
+        );
+
+        let mcbs = msrp_message_callbacks {
+            on_done: Some(on_done),
+            ..Default::default()
+        };
+        // SAFETY: a live session; the probe outlives it; its slot has the layout of a u64.
+        let r = paused(|| unsafe {
+            msrp_session_send_message(
+                alice,
+                b"hello".as_ptr(),
+                5,
+                c"text/plain".as_ptr(),
+                std::ptr::null(),
+                &mcbs,
+                &alice_probe as *const Probe as *mut c_void,
+                alice_probe.message.as_ptr(),
+            )
+        });
+        assert_eq!(r, msrp_result::Ok);
+        assert_eq!(
+            wait_for(&alice_probe.state),
+            1,
+            "on_done ran before the message's handle was written"
+        );
+        // SAFETY: live sessions, freed once.
+        unsafe {
+            msrp_session_free(alice);
+            msrp_session_free(bob_probe.session.load(Ordering::Acquire));
+        }
+    }
 }
