@@ -29,8 +29,11 @@ class Proc:
                                   stderr=subprocess.PIPE, text=True)
         self.out, self.err = queue.Queue(), queue.Queue()
         self.out_lines, self.err_lines = [], []
+        self.pumps = []
         for stream, q, lines in ((self.p.stdout, self.out, self.out_lines), (self.p.stderr, self.err, self.err_lines)):
-            threading.Thread(target=self._pump, args=(stream, q, lines), daemon=True).start()
+            t = threading.Thread(target=self._pump, args=(stream, q, lines), daemon=True)
+            t.start()
+            self.pumps.append(t)
 
     @staticmethod
     def _pump(stream, q, lines):
@@ -66,7 +69,10 @@ class Proc:
             self.p.kill()
             rc = self.p.wait()
             self.err_lines.append("(killed after the test timeout)")
-        time.sleep(0.05)  # let the pump threads drain
+        # Every line the process printed is in out_lines/err_lines once the
+        # pumps have read to the end of its pipes (however loaded the machine).
+        for t in self.pumps:
+            t.join(timeout=TIMEOUT)
         return rc
 
 
