@@ -457,3 +457,20 @@ impl Drop for Connector {
         self.cleanup();
     }
 }
+
+/// Two connected transports over loopback TCP (active, passive), for the
+/// crate's own tests.
+#[cfg(test)]
+pub(crate) fn loopback_pair(
+    ctx: &Arc<Context>,
+) -> (super::transport::Transport, super::transport::Transport) {
+    const T: std::time::Duration = std::time::Duration::from_secs(10);
+    let acc = Arc::new(Connector::new(ctx, Role::Passive, false, None));
+    let con = Connector::new(ctx, Role::Active, false, None);
+    let a_path = acc.prepare(None).unwrap();
+    let c_path = con.prepare(None).unwrap();
+    let acc2 = acc.clone();
+    let h = std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
+    let active = ctx.block_on(T, con.complete(a_path)).unwrap();
+    (active, h.join().unwrap().unwrap())
+}

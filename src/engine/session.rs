@@ -732,7 +732,6 @@ mod tests {
     /// would otherwise wake 333 times a second), and still sends at once.
     #[test]
     fn a_quiet_session_stops_waking_its_writer() {
-        use crate::engine::connector::{Connector, Role};
         use crate::engine::{Context, ContextOptions};
         use crate::proto::session::OutgoingMessage;
         const T: Duration = Duration::from_secs(10);
@@ -741,15 +740,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
-        let con = Connector::new(&ctx, Role::Active, false, None);
-        let a_path = acc.prepare(None).unwrap();
-        let c_path = con.prepare(None).unwrap();
-        let acc2 = acc.clone();
-        let h =
-            std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
-        let ta = ctx.block_on(T, con.complete(a_path)).unwrap();
-        let tb = h.join().unwrap().unwrap();
+        let (ta, tb) = crate::engine::connector::loopback_pair(&ctx);
         let cfg = SessionConfig {
             response_timeout: Duration::from_secs(1),
             ..Default::default()

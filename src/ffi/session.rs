@@ -1080,7 +1080,6 @@ pub unsafe extern "C" fn msrp_session_free(s: *mut msrp_session) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::connector::{Connector, Role};
     use crate::engine::{Context, ContextOptions};
     use std::cell::Cell;
     use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
@@ -1153,21 +1152,12 @@ pub(crate) mod tests {
     /// a message before it had its session's handle.)
     #[test]
     fn no_callback_runs_before_the_application_has_the_handle() {
-        const T: Duration = Duration::from_secs(10);
         let ctx = Context::new(ContextOptions {
             worker_threads: 2,
             ..Default::default()
         })
         .unwrap();
-        let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
-        let con = Connector::new(&ctx, Role::Active, false, None);
-        let a_path = acc.prepare(None).unwrap();
-        let c_path = con.prepare(None).unwrap();
-        let acc2 = acc.clone();
-        let h =
-            std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
-        let ta = ctx.block_on(T, con.complete(a_path)).unwrap();
-        let tb = h.join().unwrap().unwrap();
+        let (ta, tb) = crate::engine::connector::loopback_pair(&ctx);
         let wrap = |t| into_raw(msrp_transport { inner: Arc::new(t) });
         let probe = |session| Probe {
             session: AtomicPtr::new(session),
