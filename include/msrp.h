@@ -18,8 +18,9 @@
  *  - Handles may be used from any thread, but one handle not from two threads
  *    at once. Functions without a handle are thread-safe.
  *  - A callback never runs before the call that made its object has written
- *    the object's handle (msrp_session_new's session, msrp_session_send_*'s
- *    message), so callbacks may use it at once.
+ *    the object's handle (the session of msrp_session_new, the message of
+ *    msrp_session_send_message and msrp_session_send_file), so callbacks
+ *    may use it at once.
  *  - Memory: a quiet session with its connection holds about 8 KiB of heap,
  *    about 18 KiB after it carried large transfers (read buffers are lent per
  *    read, queues give back the room of a burst); over msrps about 25 KiB and
