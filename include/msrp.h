@@ -799,8 +799,9 @@ typedef void (*msrp_prepare_cb)(void *userdata,
  */
 typedef struct msrp_session_options {
   /**
-   * Acceptable media types, separated by spaces or commas: `*`,
-   * `type/*` or `type/subtype` (NULL: `*`). Others get 415.
+   * Acceptable media types, separated by spaces or commas: `*` (any),
+   * a whole type (`text/` followed by `*`: any `text` subtype) or
+   * `type/subtype` (NULL: `*`). Others get 415.
    */
   const char *accept_types;
   /**

@@ -31,8 +31,9 @@ const _: () = assert!(MSRP_DEFAULT_PORT == crate::engine::connector::DEFAULT_POR
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct msrp_session_options {
-    /// Acceptable media types, separated by spaces or commas: `*`,
-    /// `type/*` or `type/subtype` (NULL: `*`). Others get 415.
+    /// Acceptable media types, separated by spaces or commas: `*` (any),
+    /// a whole type (`text/` followed by `*`: any `text` subtype) or
+    /// `type/subtype` (NULL: `*`). Others get 415.
     pub accept_types: *const c_char,
     /// Largest body of an outgoing chunk (0, the default: 65536, or
     /// `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay).
