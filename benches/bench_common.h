@@ -34,14 +34,72 @@ static inline void must(msrp_result r, const char *what) {
   }
 }
 
-/* The median of three runs: the raw baselines swing between runs on a
- * shared machine, so figures are compared as medians of alternating runs. */
-static inline double median3(const double v[3]) {
-  double a = v[0], b = v[1], c = v[2];
-  if (a > b) { double t = a; a = b; b = t; }
-  if (b > c) { double t = b; b = c; c = t; }
-  if (a > b) { double t = a; a = b; b = t; }
-  return b;
+/* Comparisons alternate libmsrp and its baseline run by run, and compare
+ * medians: on this shared 2-core machine a single run of either side can
+ * be off by half (raw TCP over loopback moves between 1.5 and 4 GB/s from
+ * one run to the next), so a ratio from one pair of runs, or even from
+ * medians of three, scatters widely. MSRP_BENCH_RUNS sets the number of
+ * runs per comparison (odd; default 11). */
+#define BENCH_MAX_RUNS 101
+
+static inline int bench_runs(void) {
+  const char *e = getenv("MSRP_BENCH_RUNS");
+  int n = e ? atoi(e) : 11;
+  if (n < 1) n = 1;
+  if (n > BENCH_MAX_RUNS) n = BENCH_MAX_RUNS;
+  return n | 1;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Median, smallest and largest of `n` values (n <= BENCH_MAX_RUNS). */
+typedef struct {
+  double median, min, max;
+} bench_stats;
+
+static inline bench_stats stats_of(const double *v, int n) {
+  double s[BENCH_MAX_RUNS];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, bench_cmp_double);
+  bench_stats r = {s[n / 2], s[0], s[n - 1]};
+  return r;
+}
+
+/* libmsrp against its baseline over `n` alternating runs: the medians, their
+ * ratio (libmsrp / baseline), and the smallest and largest ratio of a
+ * single pair of runs, to show the scatter. */
+typedef struct {
+  double base, lib, ratio, pair_min, pair_max;
+} bench_compared;
+
+static inline bench_compared compare_runs(const double *base, const double *lib, int n) {
+  double pr[BENCH_MAX_RUNS];
+  for (int i = 0; i < n; i++) pr[i] = lib[i] / base[i];
+  bench_stats b = stats_of(base, n), l = stats_of(lib, n), p = stats_of(pr, n);
+  bench_compared c = {b.median, l.median, l.median / b.median, p.min, p.max};
+  return c;
+}
+
+/* Prints a comparison as two JSON lines: the baseline's median, then
+ * libmsrp's, with the ratio of the medians and the scatter of the
+ * ratios of single pairs of runs. `bytes` 0 leaves bytes out; `goal` may be
+ * NULL. */
+static inline void print_compared(const char *bench, const char *base_impl, const char *lib_impl, const char *unit,
+                                  size_t bytes, int n, bench_compared c, const char *goal) {
+  const char *vf = strcmp(unit, "us") == 0 ? "%.1f" : "%.0f";
+  char bv[32], lv[32], by[48] = "", gl[48] = "";
+  snprintf(bv, sizeof bv, vf, c.base);
+  snprintf(lv, sizeof lv, vf, c.lib);
+  if (bytes) snprintf(by, sizeof by, ",\"bytes\":%zu", bytes);
+  if (goal) snprintf(gl, sizeof gl, ",\"goal\":\"%s\"", goal);
+  printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"%s\":%s%s,\"median_of\":%d}\n", bench, base_impl, unit, bv, by, n);
+  printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"%s\":%s%s,\"median_of\":%d,\"ratio_to_raw\":%.3f,"
+         "\"single_run_ratio_min\":%.3f,\"single_run_ratio_max\":%.3f%s}\n",
+         bench, lib_impl, unit, lv, by, n, c.ratio, c.pair_min, c.pair_max, gl);
+  fflush(stdout);
 }
 
 static inline int raw_listener(uint16_t *port) {

@@ -6,7 +6,9 @@
  *  - 100-byte messages, SEND and 200 OK, with a window: messages per second;
  *  - stop-and-wait round trip (deliver_chunk) vs a raw TCP ping-pong;
  *  - peak memory above the idle process while 1 GB goes to a slow reader.
- * Prints one JSON line per figure. Build in Release (see README). */
+ * Prints one JSON line per figure; figures with a baseline are medians of
+ * alternating runs (MSRP_BENCH_RUNS, see bench_common.h). Build in Release
+ * (see README). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
 
@@ -243,16 +245,16 @@ int main(int argc, char **argv) {
     msrp_context_free(ctx);
     return 0;
   }
-  /* Bulk and round trip alternate with their raw baselines three times each;
-   * the medians are compared. */
-  double rbs[3], mbs[3];
-  for (int i = 0; i < 3; i++) {
-    rbs[i] = raw_bulk(total);
-    mbs[i] = msrp_bulk_session(ctx, total, NULL, NULL);
+  /* Bulk and round trip alternate with their raw baselines run by run
+   * (see bench_runs); the medians are compared. */
+  int runs = bench_runs();
+  double base[BENCH_MAX_RUNS], lib[BENCH_MAX_RUNS];
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_bulk(total);
+    lib[i] = msrp_bulk_session(ctx, total, NULL, NULL);
   }
-  double rb = median3(rbs), mb = median3(mbs);
-  printf("{\"bench\":\"session_bulk\",\"impl\":\"raw_tcp_64KiB\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3}\n", rb, total);
-  printf("{\"bench\":\"session_bulk\",\"impl\":\"libmsrp_session\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3,\"ratio_to_raw\":%.3f,\"goal\":\">=0.85\"}\n", mb, total, mb / rb);
+  print_compared("session_bulk", "raw_tcp_64KiB", "libmsrp_session", "MB_per_s", total, runs,
+                 compare_runs(base, lib, runs), ">=0.85");
   /* The same bulk transfer over msrps (TLS 1.3, self-signed certificates
    * checked by fingerprint), against its own raw baseline runs. */
   msrp_tls *tls_a = NULL, *tls_b = NULL;
@@ -260,26 +262,25 @@ int main(int argc, char **argv) {
   must(msrp_tls_new(&tls_b), "tls");
   must(msrp_tls_generate_self_signed(tls_a, "a.invalid"), "certificate");
   must(msrp_tls_generate_self_signed(tls_b, "b.invalid"), "certificate");
-  for (int i = 0; i < 3; i++) {
-    rbs[i] = raw_bulk(total);
-    mbs[i] = msrp_bulk_session(ctx, total, tls_a, tls_b);
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_bulk(total);
+    lib[i] = msrp_bulk_session(ctx, total, tls_a, tls_b);
   }
-  rb = median3(rbs);
-  mb = median3(mbs);
-  printf("{\"bench\":\"session_bulk_tls\",\"impl\":\"raw_tcp_64KiB\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3}\n", rb, total);
-  printf("{\"bench\":\"session_bulk_tls\",\"impl\":\"libmsrp_session_msrps\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3,\"ratio_to_raw\":%.3f,\"goal\":\">=0.4\"}\n", mb, total, mb / rb);
+  print_compared("session_bulk_tls", "raw_tcp_64KiB", "libmsrp_session_msrps", "MB_per_s", total, runs,
+                 compare_runs(base, lib, runs), ">=0.4");
   msrp_tls_free(tls_a);
   msrp_tls_free(tls_b);
-  double rate = msrp_small_messages(ctx, small);
-  printf("{\"bench\":\"small_messages_100B\",\"impl\":\"libmsrp_session\",\"messages_per_s\":%.0f,\"count\":%d,\"goal\":\">=250000\"}\n", rate, small);
-  double rrs[3], mrs[3];
-  for (int i = 0; i < 3; i++) {
-    rrs[i] = raw_rtt_us(pings);
-    mrs[i] = msrp_rtt_us(ctx, pings);
+  for (int i = 0; i < runs; i++) lib[i] = msrp_small_messages(ctx, small);
+  bench_stats sm = stats_of(lib, runs);
+  printf("{\"bench\":\"small_messages_100B\",\"impl\":\"libmsrp_session\",\"messages_per_s\":%.0f,\"count\":%d,"
+         "\"median_of\":%d,\"single_run_min\":%.0f,\"single_run_max\":%.0f,\"goal\":\">=250000\"}\n",
+         sm.median, small, runs, sm.min, sm.max);
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_rtt_us(pings);
+    lib[i] = msrp_rtt_us(ctx, pings);
   }
-  double rr = median3(rrs), mr = median3(mrs);
-  printf("{\"bench\":\"round_trip\",\"impl\":\"raw_tcp_ping_pong\",\"us\":%.1f,\"median_of\":3}\n", rr);
-  printf("{\"bench\":\"round_trip\",\"impl\":\"libmsrp_deliver_chunk\",\"us\":%.1f,\"median_of\":3,\"ratio_to_raw\":%.2f,\"goal\":\"<=2\"}\n", mr, mr / rr);
+  print_compared("round_trip", "raw_tcp_ping_pong", "libmsrp_deliver_chunk", "us", 0, runs, compare_runs(base, lib, runs),
+                 "<=2");
   msrp_context_free(ctx);
   return 0;
 }

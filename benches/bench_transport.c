@@ -8,7 +8,9 @@
  *    checked by fingerprint) vs the same raw TCP baseline;
  *  - memory of quiet connections: per connection right after setup, and
  *    per pair after each pair carried one 1 MiB chunk and went quiet.
- * Prints one JSON line per figure. Build in Release (see README). */
+ * Prints one JSON line per figure; figures with a baseline are medians of
+ * alternating runs (MSRP_BENCH_RUNS, see bench_common.h). Build in Release
+ * (see README). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
 
@@ -112,27 +114,32 @@ int main(int argc, char **argv) {
   msrp_setup(ctx, 10);
   raw_setup(10);
 
-  double rs = raw_setup(pairs), ms = msrp_setup(ctx, pairs);
-  printf("{\"bench\":\"setup\",\"impl\":\"raw_tcp_connect_accept\",\"pairs_per_s\":%.0f}\n", rs);
-  printf("{\"bench\":\"setup\",\"impl\":\"libmsrp_prepare_complete\",\"pairs_per_s\":%.0f,\"ratio_to_raw\":%.3f}\n", ms, ms / rs);
-  double rb = raw_bulk(total), mb = msrp_bulk(ctx, total, NULL, NULL);
-  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"raw_tcp\",\"MB_per_s\":%.0f,\"bytes\":%zu}\n", rb, total);
-  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"ratio_to_raw\":%.3f}\n", mb, total, mb / rb);
+  int runs = bench_runs();
+  double base[BENCH_MAX_RUNS], lib[BENCH_MAX_RUNS];
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_setup(pairs);
+    lib[i] = msrp_setup(ctx, pairs);
+  }
+  print_compared("setup", "raw_tcp_connect_accept", "libmsrp_prepare_complete", "pairs_per_s", 0, runs,
+                 compare_runs(base, lib, runs), NULL);
+  /* The raw baseline swings between runs on a shared machine: alternate
+   * raw and libmsrp run by run and compare the medians (see bench_runs). */
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_bulk(total);
+    lib[i] = msrp_bulk(ctx, total, NULL, NULL);
+  }
+  print_compared("bulk_64KiB", "raw_tcp", "libmsrp_transport", "MB_per_s", total, runs, compare_runs(base, lib, runs), NULL);
   msrp_tls *ta = NULL, *tc = NULL;
   must(msrp_tls_new(&ta), "tls");
   must(msrp_tls_new(&tc), "tls");
   must(msrp_tls_generate_self_signed(ta, "acceptor.invalid"), "certificate");
   must(msrp_tls_generate_self_signed(tc, "connector.invalid"), "certificate");
-  /* The raw baseline swings between runs on a shared machine: alternate
-   * raw and TLS three times and compare the medians. */
-  double rr[3], tt[3];
-  for (int i = 0; i < 3; i++) {
-    rr[i] = raw_bulk(total);
-    tt[i] = msrp_bulk(ctx, total, ta, tc);
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_bulk(total);
+    lib[i] = msrp_bulk(ctx, total, ta, tc);
   }
-  double rb2 = median3(rr), tb = median3(tt);
-  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"raw_tcp\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3}\n", rb2, total);
-  printf("{\"bench\":\"bulk_64KiB\",\"impl\":\"libmsrp_transport_tls\",\"MB_per_s\":%.0f,\"bytes\":%zu,\"median_of\":3,\"ratio_to_raw\":%.3f,\"goal\":\">=0.4\"}\n", tb, total, tb / rb2);
+  print_compared("bulk_64KiB_tls", "raw_tcp", "libmsrp_transport_tls", "MB_per_s", total, runs,
+                 compare_runs(base, lib, runs), ">=0.4");
   msrp_tls_free(ta);
   msrp_tls_free(tc);
   quiet_memory(ctx, 200);
