@@ -284,11 +284,50 @@ static inline void send_zeros(msrp_session *s, size_t total, size_t *left, const
   must(msrp_session_send_file(s, &f, NULL, mc, ud, NULL), "send_file");
 }
 
-/* Polls until `*v` reaches `want` or `max_s` seconds passed. */
+/* Polls until `*v` reaches `want` or `max_s` seconds passed (for short
+ * waits; a benchmark's main wait uses a bench_count). */
 static inline void wait_until(atomic_ullong *v, unsigned long long want, double max_s) {
   double until = now_s() + max_s;
   const struct timespec pause = {0, 200000};
   while (atomic_load(v) < want && now_s() < until) nanosleep(&pause, NULL);
+}
+
+/* A count that callbacks raise and the main thread waits on without
+ * polling: polling every 200 us woke the waiting thread thousands of times
+ * a second, CPU taken from the two cores the measured transfer shares
+ * and that the raw baselines (blocked in read) do not pay. Zeroed memory is
+ * a count at 0 that nobody waits for. */
+typedef struct {
+  atomic_ullong v;
+  atomic_ullong want; /* 0: nobody waits */
+} bench_count;
+
+static pthread_mutex_t bench_count_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bench_count_c = PTHREAD_COND_INITIALIZER;
+
+static inline unsigned long long count_get(bench_count *c) { return atomic_load(&c->v); }
+
+static inline void count_add(bench_count *c, unsigned long long n) {
+  unsigned long long now = atomic_fetch_add(&c->v, n) + n;
+  unsigned long long want = atomic_load(&c->want);
+  if (want && now >= want && now - n < want) {
+    pthread_mutex_lock(&bench_count_m);
+    pthread_cond_broadcast(&bench_count_c);
+    pthread_mutex_unlock(&bench_count_m);
+  }
+}
+
+/* Waits until the count reaches `want` (> 0) or `max_s` seconds passed. */
+static inline void count_wait(bench_count *c, unsigned long long want, double max_s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)max_s;
+  pthread_mutex_lock(&bench_count_m);
+  atomic_store(&c->want, want);
+  while (atomic_load(&c->v) < want)
+    if (pthread_cond_timedwait(&bench_count_c, &bench_count_m, &until) != 0 && atomic_load(&c->v) < want) break;
+  atomic_store(&c->want, 0);
+  pthread_mutex_unlock(&bench_count_m);
 }
 
 /* The process's resident memory in KiB (Linux), -1 when unknown. */

@@ -15,13 +15,13 @@
 
 typedef struct {
   session_owner owner; /* first: see free_session */
-  atomic_ullong bytes;
-  atomic_ullong messages;
+  bench_count bytes;
+  bench_count messages;
 } counters;
 
 static void on_chunk(void *ud, msrp_chunk *c) {
   counters *k = ud;
-  atomic_fetch_add(&k->bytes, msrp_chunk_size(c));
+  count_add(&k->bytes, msrp_chunk_size(c));
   msrp_chunk_free(c);
 }
 
@@ -29,8 +29,8 @@ static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, si
   counters *k = ud;
   (void)head;
   (void)data;
-  atomic_fetch_add(&k->bytes, len);
-  atomic_fetch_add(&k->messages, 1);
+  count_add(&k->bytes, len);
+  count_add(&k->messages, 1);
 }
 
 static void relay_pair(msrp_context *ctx, int port, msrp_transport **ta, msrp_transport **tb) {
@@ -84,10 +84,10 @@ static double bulk(msrp_context *ctx, int relay_port, size_t total) {
   size_t left;
   double t0 = now_s();
   send_zeros(a, total, &left, NULL, NULL);
-  wait_until(&kb.bytes, total, 300);
+  count_wait(&kb.bytes, total, 300);
   double dt = now_s() - t0;
-  if (atomic_load(&kb.bytes) != total)
-    fprintf(stderr, "bulk: only %llu of %zu bytes arrived\n", (unsigned long long)atomic_load(&kb.bytes), total);
+  if (count_get(&kb.bytes) != total)
+    fprintf(stderr, "bulk: only %llu of %zu bytes arrived\n", (unsigned long long)count_get(&kb.bytes), total);
   msrp_session_free(a);
   free_session(b, &kb.owner);
   return (double)total / dt / 1e6;
@@ -105,10 +105,10 @@ static double small_messages(msrp_context *ctx, int relay_port, int n) {
   double t0 = now_s();
   for (int i = 0; i < n; i++)
     must(msrp_session_send_message(a, body, sizeof body, "text/plain", NULL, NULL, NULL, NULL), "send_message");
-  wait_until(&kb.messages, (unsigned long long)n, 300);
+  count_wait(&kb.messages, (unsigned long long)n, 300);
   double dt = now_s() - t0;
-  if (atomic_load(&kb.messages) != (unsigned long long)n)
-    fprintf(stderr, "messages: only %llu of %d arrived\n", (unsigned long long)atomic_load(&kb.messages), n);
+  if (count_get(&kb.messages) != (unsigned long long)n)
+    fprintf(stderr, "messages: only %llu of %d arrived\n", (unsigned long long)count_get(&kb.messages), n);
   msrp_session_free(a);
   free_session(b, &kb.owner);
   return n / dt;

@@ -15,8 +15,8 @@
 
 typedef struct {
   session_owner owner; /* first: see free_session */
-  atomic_ullong bytes;
-  atomic_ullong messages;
+  bench_count bytes;
+  bench_count messages;
   atomic_int done;
   uint16_t code;
   useconds_t slow_us;
@@ -24,7 +24,7 @@ typedef struct {
 
 static void c_on_chunk(void *ud, msrp_chunk *c) {
   counters *k = ud;
-  atomic_fetch_add(&k->bytes, msrp_chunk_size(c));
+  count_add(&k->bytes, msrp_chunk_size(c));
   if (k->slow_us) usleep(k->slow_us);
   msrp_chunk_free(c);
 }
@@ -33,8 +33,8 @@ static void c_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, 
   counters *k = ud;
   (void)head;
   (void)data;
-  atomic_fetch_add(&k->bytes, len);
-  atomic_fetch_add(&k->messages, 1);
+  count_add(&k->bytes, len);
+  count_add(&k->messages, 1);
 }
 
 static void c_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
@@ -73,9 +73,9 @@ static double msrp_bulk_session(msrp_context *ctx, size_t total, const msrp_tls 
   msrp_message_callbacks mc = {NULL, c_done};
   double t0 = now_s();
   send_zeros(a, total, &left, &mc, &ka);
-  wait_until(&kb.bytes, total, 120);
+  count_wait(&kb.bytes, total, 120);
   double dt = now_s() - t0;
-  if (atomic_load(&kb.bytes) != total) fprintf(stderr, "bulk: only %llu bytes arrived\n", (unsigned long long)atomic_load(&kb.bytes));
+  if (count_get(&kb.bytes) != total) fprintf(stderr, "bulk: only %llu bytes arrived\n", (unsigned long long)count_get(&kb.bytes));
   free_session(a, &ka.owner);
   free_session(b, &kb.owner);
   return (double)total / dt / 1e6;
@@ -94,7 +94,7 @@ static double msrp_small_messages(msrp_context *ctx, int n) {
   double t0 = now_s();
   for (int i = 0; i < n; i++)
     must(msrp_session_send_message(a, body, sizeof body, "text/plain", NULL, NULL, NULL, NULL), "send_message");
-  wait_until(&kb.messages, (unsigned long long)n, 120);
+  count_wait(&kb.messages, (unsigned long long)n, 120);
   double dt = now_s() - t0;
   free_session(a, &ka.owner);
   free_session(b, &kb.owner);
@@ -215,8 +215,8 @@ static double msrp_slow_reader_peak_mib(msrp_context *ctx, size_t total, usecond
   size_t left;
   double t0 = now_s();
   send_zeros(a, total, &left, NULL, NULL);
-  wait_until(&kb.bytes, total, 600);
-  *mbps = (double)atomic_load(&kb.bytes) / (now_s() - t0) / 1e6;
+  count_wait(&kb.bytes, total, 600);
+  *mbps = (double)count_get(&kb.bytes) / (now_s() - t0) / 1e6;
   atomic_store(&smp.stop, 1);
   pthread_join(th, NULL);
   free_session(a, &ka.owner);
