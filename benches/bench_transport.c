@@ -6,6 +6,8 @@
  *    msrp_transport_read_chunk vs 64 KiB write()/read() over loopback TCP;
  *  - the same bulk transfer over msrps (TLS 1.3, self-signed certificates
  *    checked by fingerprint) vs the same raw TCP baseline;
+ *  - both bulk transfers also with the reading thread reading the
+ *    connection itself (msrp_transport_read_directly);
  *  - memory of quiet connections: per connection right after setup, and
  *    per pair after each pair carried one 1 MiB chunk and went quiet.
  * Prints one JSON line per figure; figures with a baseline are medians of
@@ -39,9 +41,12 @@ static void *msrp_writer(void *p) {
   return NULL;
 }
 
-static double msrp_bulk(msrp_context *ctx, size_t total, const msrp_tls *ta, const msrp_tls *tc) {
+/* With `direct`, the reading thread reads the connection itself
+ * (msrp_transport_read_directly) instead of libmsrp's reader task. */
+static double msrp_bulk(msrp_context *ctx, size_t total, const msrp_tls *ta, const msrp_tls *tc, bool direct) {
   msrp_transport *a = NULL, *p = NULL;
   msrp_pair_with(ctx, ta, tc, &a, &p);
+  if (direct) must(msrp_transport_read_directly(p, 10000), "read_directly");
   uint8_t *data = calloc(1, CHUNK);
   msrp_chunk_params prm;
   memset(&prm, 0, sizeof prm);
@@ -124,11 +129,15 @@ int main(int argc, char **argv) {
                  compare_runs(base, lib, runs), NULL);
   /* The raw baseline swings between runs on a shared machine: alternate
    * raw and libmsrp run by run and compare the medians (see bench_runs). */
+  double dir[BENCH_MAX_RUNS];
   for (int i = 0; i < runs; i++) {
     base[i] = raw_bulk(total);
-    lib[i] = msrp_bulk(ctx, total, NULL, NULL);
+    lib[i] = msrp_bulk(ctx, total, NULL, NULL, false);
+    dir[i] = msrp_bulk(ctx, total, NULL, NULL, true);
   }
   print_compared("bulk_64KiB", "raw_tcp", "libmsrp_transport", "MB_per_s", total, runs, compare_runs(base, lib, runs), NULL);
+  print_compared("bulk_64KiB", "raw_tcp", "libmsrp_transport_read_directly", "MB_per_s", total, runs,
+                 compare_runs(base, dir, runs), NULL);
   msrp_tls *ta = NULL, *tc = NULL;
   must(msrp_tls_new(&ta), "tls");
   must(msrp_tls_new(&tc), "tls");
@@ -136,10 +145,13 @@ int main(int argc, char **argv) {
   must(msrp_tls_generate_self_signed(tc, "connector.invalid"), "certificate");
   for (int i = 0; i < runs; i++) {
     base[i] = raw_bulk(total);
-    lib[i] = msrp_bulk(ctx, total, ta, tc);
+    lib[i] = msrp_bulk(ctx, total, ta, tc, false);
+    dir[i] = msrp_bulk(ctx, total, ta, tc, true);
   }
   print_compared("bulk_64KiB_tls", "raw_tcp", "libmsrp_transport_tls", "MB_per_s", total, runs,
                  compare_runs(base, lib, runs), ">=0.4");
+  print_compared("bulk_64KiB_tls", "raw_tcp", "libmsrp_transport_tls_read_directly", "MB_per_s", total, runs,
+                 compare_runs(base, dir, runs), ">=0.4");
   msrp_tls_free(ta);
   msrp_tls_free(tc);
   quiet_memory(ctx, 200);

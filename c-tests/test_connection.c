@@ -103,6 +103,84 @@ static void test_peer_close(void) {
   msrp_context_free(ctx);
 }
 
+static void expect_text(msrp_transport *t, const char *want) {
+  msrp_chunk *got = NULL;
+  CHECK_OK(msrp_transport_read_chunk(t, SIZE_MAX, 5000, &got, NULL));
+  const uint8_t *d = NULL;
+  size_t n = 0;
+  if (got) CHECK_OK(msrp_chunk_data(got, &d, &n));
+  CHECK(got && n == strlen(want) && memcmp(d, want, n) == 0);
+  msrp_chunk_free(got);
+}
+
+static void write_text(msrp_transport *t, const char *text) {
+  msrp_chunk *c = text_chunk(t, text, "text/plain", 0);
+  CHECK_OK(msrp_transport_write_chunk(t, c, 5000));
+  msrp_chunk_free(c);
+}
+
+/* msrp_transport_read_directly: chunks the reader task read ahead before the
+ * switch come first and in order; blocking and async reads work after it; a
+ * waiting read ends when the transport is closed; the peer's close is seen by
+ * the next read. (A switch that cannot wait for a read in progress: see
+ * the engine's tests, where the order can be forced.) */
+static void test_direct_reads(void) {
+  msrp_context *ctx = new_ctx(false);
+  msrp_transport *a = NULL, *p = NULL;
+  make_pair(ctx, false, NULL, &a, &p);
+  write_text(a, "one");
+  write_text(a, "two");
+  write_text(a, "three");
+  /* Give the reader task time to read them ahead (the test holds either way). */
+  usleep(50000);
+  CHECK_OK(msrp_transport_read_directly(p, 5000));
+  CHECK_OK(msrp_transport_read_directly(p, 5000)); /* again: nothing to do */
+  write_text(a, "four");
+  expect_text(p, "one");
+  expect_text(p, "two");
+  expect_text(p, "three");
+  expect_text(p, "four");
+  /* An async read reads the socket on a libmsrp thread. */
+  completion rd;
+  completion_init(&rd);
+  CHECK_OK(msrp_transport_read_chunk_async(p, SIZE_MAX, 5000, on_read, &rd));
+  write_text(a, "five");
+  CHECK(completion_wait(&rd, 5000));
+  CHECK(rd.result == MSRP_RESULT_OK);
+  const uint8_t *d = NULL;
+  size_t n = 0;
+  if (rd.chunk) CHECK_OK(msrp_chunk_data(rd.chunk, &d, &n));
+  CHECK(rd.chunk && n == 4 && memcmp(d, "five", 4) == 0);
+  msrp_chunk_free(rd.chunk);
+  completion_destroy(&rd);
+  /* Responses both ways still work. */
+  write_text(p, "back");
+  expect_text(a, "back");
+  /* A read waiting on the socket ends when the transport is closed here. */
+  completion_init(&rd);
+  CHECK_OK(msrp_transport_read_chunk_async(p, SIZE_MAX, 20000, on_read, &rd));
+  CHECK_OK(msrp_transport_close(p));
+  CHECK(completion_wait(&rd, 5000));
+  CHECK(rd.result == MSRP_RESULT_CLOSED && rd.chunk == NULL);
+  completion_destroy(&rd);
+  msrp_transport_free(a);
+  msrp_transport_free(p);
+
+  /* The peer's close, seen by the next read. */
+  make_pair(ctx, false, NULL, &a, &p);
+  CHECK_OK(msrp_transport_read_directly(p, 5000));
+  write_text(a, "bye");
+  CHECK_OK(msrp_transport_close(a));
+  expect_text(p, "bye");
+  msrp_chunk *got = NULL;
+  CHECK_RES(msrp_transport_read_chunk(p, SIZE_MAX, 5000, &got, NULL), MSRP_RESULT_CLOSED);
+  CHECK(got == NULL && msrp_transport_is_closed(p));
+  msrp_transport_free(a);
+  msrp_transport_free(p);
+
+  msrp_context_free(ctx);
+}
+
 /* read_chunk with a small size returns segments whose data concatenates to the original. */
 static void test_virtual_segments(void) {
   msrp_context *ctx = new_ctx(false);
@@ -612,6 +690,7 @@ static void test_bad_arguments(void) {
 int main(void) {
   test_chunks_both_ways();
   test_peer_close();
+  test_direct_reads();
   test_virtual_segments();
   test_wrong_from_path();
   test_sessmatch();

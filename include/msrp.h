@@ -2239,6 +2239,33 @@ msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
                                       uint32_t *segment);
 
 /**
+ * Makes the callers of `msrp_transport_read_chunk` (and the libmsrp task
+ * behind `msrp_transport_read_chunk_async`) read and decode the connection
+ * themselves, instead of libmsrp's reader task, which reads ahead and
+ * hands what it decoded to the reading thread. For an application that
+ * reads all the time, such as a bulk transfer, this saves a thread
+ * hand-off per batch of chunks and keeps the decoding (over msrps, the
+ * decryption) on the reading thread: measured on loopback, TLS bulk
+ * through `msrp_transport_read_chunk` is about a quarter faster (see the
+ * README's benchmarks). Sessions always read this way.
+ *
+ * In exchange, nothing is read while no read is in progress: a close by
+ * the peer is noticed (and `msrp_transport_is_closed` turns true) by the
+ * next read, and through a relay, the response to an AUTH refresh waits
+ * for the next read too. Use it only when some thread (or an async read)
+ * is reading whenever data may come. Chunks that arrived before the switch
+ * are kept and are read first, in order. The switch cannot be undone;
+ * switching again does nothing. Waits at most `timeout_ms` (0 means 30 s)
+ * for reads in progress on other threads to end and for the reader task
+ * to hand the connection over; `MSRP_RESULT_TIMEOUT` leaves the transport
+ * as it was.
+ *
+ * # Safety
+ * `t` is NULL or live.
+ */
+msrp_result msrp_transport_read_directly(const struct msrp_transport *t, uint32_t timeout_ms);
+
+/**
  * The callback form of `msrp_transport_read_chunk`: returns at once and
  * calls `cb` exactly once (on a libmsrp thread, or from
  * `msrp_context_dispatch` with queued callbacks) — unless it returns an

@@ -997,7 +997,24 @@ impl Transport {
     /// time, and saves a task hand-off per chunk). Nothing is lost or
     /// reordered on the way.
     pub async fn read_directly(&self) {
-        let mut st = self.read.lock().await;
+        self.switch_to_direct(self.read.lock().await).await;
+    }
+
+    /// As [`Transport::read_directly`], but gives up, changing nothing and
+    /// returning false, when the reads in progress do not end within `wait`.
+    /// (Only the wait for them is bounded: the reader task answers a
+    /// hand-off at once, and a hand-off cut short would lose the reader.)
+    pub async fn read_directly_within(&self, wait: std::time::Duration) -> bool {
+        match tokio::time::timeout(wait, self.read.lock()).await {
+            Ok(st) => {
+                self.switch_to_direct(st).await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn switch_to_direct(&self, mut st: tokio::sync::MutexGuard<'_, ReadState>) {
         let ReadSource::Task { rx, handoff } = &mut st.source else {
             return;
         };
@@ -1835,6 +1852,72 @@ mod tests {
     use crate::proto::HeaderName;
     use std::time::Duration;
     use tokio::io::AsyncWriteExt;
+
+    /// A switch to direct reads that cannot take the read side within its
+    /// wait (a read is in progress) changes nothing: the reader task goes on
+    /// reading, and a later switch takes over with nothing lost or reordered.
+    #[test]
+    fn a_switch_to_direct_reads_that_times_out_changes_nothing() {
+        use crate::engine::context::{Context, ContextOptions};
+        use crate::proto::transport::{ChunkParams, make_chunk};
+        const T: Duration = Duration::from_secs(10);
+        let ctx = Context::new(ContextOptions {
+            worker_threads: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let (a, p) = crate::engine::connector::loopback_pair(&ctx);
+        let send = |text: &str| {
+            let prm = ChunkParams {
+                data: text.as_bytes(),
+                ..Default::default()
+            };
+            let c = make_chunk(a.local_path(), a.remote_path(), &prm).unwrap();
+            ctx.block_on(T, a.write_chunk(&c)).unwrap();
+        };
+        let read = || {
+            let r = ctx.block_on(T, p.read_chunk(usize::MAX)).unwrap();
+            String::from_utf8(r.chunk.data().to_vec()).unwrap()
+        };
+        send("one");
+        // A read in progress holds the read side.
+        let held = ctx.block_on(T, async { Ok(p.read.lock().await) }).unwrap();
+        let switched = ctx
+            .block_on(T, async {
+                Ok(p.read_directly_within(Duration::from_millis(50)).await)
+            })
+            .unwrap();
+        assert!(!switched);
+        drop(held);
+        assert!(matches!(
+            ctx.block_on(T, async {
+                Ok(matches!(
+                    p.read.lock().await.source,
+                    ReadSource::Task { .. }
+                ))
+            }),
+            Ok(true)
+        ));
+        send("two");
+        assert_eq!(read(), "one");
+        send("three");
+        send("four");
+        std::thread::sleep(Duration::from_millis(50)); // read ahead by the task, most likely
+        let switched = ctx
+            .block_on(T, async { Ok(p.read_directly_within(T).await) })
+            .unwrap();
+        assert!(switched);
+        assert!(matches!(
+            ctx.block_on(T, async {
+                Ok(matches!(p.read.lock().await.source, ReadSource::Direct(_)))
+            }),
+            Ok(true)
+        ));
+        send("five");
+        for want in ["two", "three", "four", "five"] {
+            assert_eq!(read(), want);
+        }
+    }
 
     #[test]
     fn a_read_takes_what_the_socket_has_and_a_waiting_read_holds_no_buffer() {
