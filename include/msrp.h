@@ -2256,9 +2256,9 @@ msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
  * is reading whenever data may come. Chunks that arrived before the switch
  * are kept and are read first, in order. The switch cannot be undone;
  * switching again does nothing. Waits at most `timeout_ms` (0 means 30 s)
- * for reads in progress on other threads to end and for the reader task
- * to hand the connection over; `MSRP_RESULT_TIMEOUT` leaves the transport
- * as it was.
+ * for reads in progress on other threads to end (the reader task itself
+ * hands over at once); on `MSRP_RESULT_TIMEOUT` the transport stays as it
+ * was.
  *
  * # Safety
  * `t` is NULL or live.
