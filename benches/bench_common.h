@@ -86,7 +86,8 @@ static inline bench_compared compare_runs(const double *base, const double *lib,
 /* Prints a comparison as two JSON lines: the baseline's median, then
  * libmsrp's, with the ratio of the medians and the scatter of the
  * ratios of single pairs of runs. `bytes` 0 leaves bytes out; `goal` may be
- * NULL. */
+ * NULL; `base_impl` NULL leaves out the baseline's line (a second libmsrp
+ * variant compared with the same baseline runs). */
 static inline void print_compared(const char *bench, const char *base_impl, const char *lib_impl, const char *unit,
                                   size_t bytes, int n, bench_compared c, const char *goal) {
   const char *vf = strcmp(unit, "us") == 0 ? "%.1f" : "%.0f";
@@ -95,7 +96,8 @@ static inline void print_compared(const char *bench, const char *base_impl, cons
   snprintf(lv, sizeof lv, vf, c.lib);
   if (bytes) snprintf(by, sizeof by, ",\"bytes\":%zu", bytes);
   if (goal) snprintf(gl, sizeof gl, ",\"goal\":\"%s\"", goal);
-  printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"%s\":%s%s,\"median_of\":%d}\n", bench, base_impl, unit, bv, by, n);
+  if (base_impl)
+    printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"%s\":%s%s,\"median_of\":%d}\n", bench, base_impl, unit, bv, by, n);
   printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"%s\":%s%s,\"median_of\":%d,\"ratio_to_raw\":%.3f,"
          "\"single_run_ratio_min\":%.3f,\"single_run_ratio_max\":%.3f%s}\n",
          bench, lib_impl, unit, lv, by, n, c.ratio, c.pair_min, c.pair_max, gl);
