@@ -458,6 +458,25 @@ impl Drop for Connector {
     }
 }
 
+/// A context with `workers` runtime threads and two transports connected
+/// over loopback TCP (active, passive), for the crate's own tests.
+#[cfg(test)]
+pub(crate) fn loopback_context(
+    workers: usize,
+) -> (
+    Arc<Context>,
+    super::transport::Transport,
+    super::transport::Transport,
+) {
+    let ctx = Context::new(super::context::ContextOptions {
+        worker_threads: workers,
+        ..Default::default()
+    })
+    .unwrap();
+    let (a, p) = loopback_pair(&ctx);
+    (ctx, a, p)
+}
+
 /// Two connected transports over loopback TCP (active, passive), for the
 /// crate's own tests.
 #[cfg(test)]

@@ -732,15 +732,9 @@ mod tests {
     /// would otherwise wake 333 times a second), and still sends at once.
     #[test]
     fn a_quiet_session_stops_waking_its_writer() {
-        use crate::engine::{Context, ContextOptions};
         use crate::proto::session::OutgoingMessage;
         const T: Duration = Duration::from_secs(10);
-        let ctx = Context::new(ContextOptions {
-            worker_threads: 1,
-            ..Default::default()
-        })
-        .unwrap();
-        let (ta, tb) = crate::engine::connector::loopback_pair(&ctx);
+        let (_ctx, ta, tb) = crate::engine::connector::loopback_context(1);
         let cfg = SessionConfig {
             response_timeout: Duration::from_secs(1),
             ..Default::default()

@@ -1858,15 +1858,9 @@ mod tests {
     /// reading, and a later switch takes over with nothing lost or reordered.
     #[test]
     fn a_switch_to_direct_reads_that_times_out_changes_nothing() {
-        use crate::engine::context::{Context, ContextOptions};
         use crate::proto::transport::{ChunkParams, make_chunk};
         const T: Duration = Duration::from_secs(10);
-        let ctx = Context::new(ContextOptions {
-            worker_threads: 2,
-            ..Default::default()
-        })
-        .unwrap();
-        let (a, p) = crate::engine::connector::loopback_pair(&ctx);
+        let (ctx, a, p) = crate::engine::connector::loopback_context(2);
         let send = |text: &str| {
             let prm = ChunkParams {
                 data: text.as_bytes(),

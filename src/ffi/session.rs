@@ -1081,7 +1081,6 @@ pub unsafe extern "C" fn msrp_session_free(s: *mut msrp_session) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::{Context, ContextOptions};
     use std::cell::Cell;
     use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
@@ -1153,12 +1152,7 @@ pub(crate) mod tests {
     /// a message before it had its session's handle.)
     #[test]
     fn no_callback_runs_before_the_application_has_the_handle() {
-        let ctx = Context::new(ContextOptions {
-            worker_threads: 2,
-            ..Default::default()
-        })
-        .unwrap();
-        let (ta, tb) = crate::engine::connector::loopback_pair(&ctx);
+        let (_ctx, ta, tb) = crate::engine::connector::loopback_context(2);
         let wrap = |t| into_raw(msrp_transport { inner: Arc::new(t) });
         let probe = |session| Probe {
             session: AtomicPtr::new(session),
