@@ -259,12 +259,26 @@ fn write_chunk_returns_once_a_chunk_larger_than_the_socket_buffer_is_sent() {
         tx.send(()).unwrap();
         r
     });
-    // Nobody reads yet: 24 MiB cannot all be in the socket buffers.
+    // Nobody reads yet: 24 MiB cannot all be in the socket buffers, so what
+    // the calling thread could not send goes to the writer task, and the
+    // call waits. (Waited for rather than checked after a fixed time: on a
+    // loaded machine the thread may take long to get there.)
+    let deadline = std::time::Instant::now() + T;
+    while c.queued_bytes() == 0 && std::time::Instant::now() < deadline {
+        assert!(
+            rx.try_recv().is_err(),
+            "write_chunk returned before the chunk was sent"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert!(
-        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        c.queued_bytes() > 0,
+        "nothing was handed to the writer task"
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
         "write_chunk returned before the chunk was sent"
     );
-    assert!(c.queued_bytes() > 0);
     let r = ctx.block_on(T, a.read_chunk(usize::MAX)).unwrap();
     assert!(r.chunk.data() == big.data());
     h.join().unwrap().unwrap();
