@@ -460,6 +460,13 @@ typedef uint32_t msrp_connector_kind;
  * `msrp_chunk_data` stay valid until the chunk is changed or freed. Strings
  * returned through `char **` are copies, freed with `msrp_string_free`.
  * A chunk may be used from any thread, but not from two threads at once.
+ *
+ * A chunk received over plain TCP with a body of 32 KiB or more keeps its
+ * body where the connection read it, in a buffer of up to 256 KiB shared
+ * with the chunks read along with it (one copy less per byte). The buffer
+ * is freed, or read into again, once every chunk that has a piece of it is
+ * freed or changed. An application that keeps such chunks for long keeps
+ * up to that much memory for each: copy the body and free the chunk.
  */
 typedef struct msrp_chunk msrp_chunk;
 
@@ -873,7 +880,9 @@ typedef struct msrp_session_callbacks {
   void (*on_message)(void *userdata, const struct msrp_chunk *head, const uint8_t *data, size_t len);
   /**
    * An accepted incoming request handed over as it came (SEND chunks in
-   * streaming mode, NICKNAME). The chunk is yours: free it.
+   * streaming mode, NICKNAME). The chunk is yours: free it. (Free it
+   * soon, or copy what you need: see `msrp_chunk` on the memory a
+   * received chunk can keep.)
    */
   void (*on_chunk)(void *userdata, struct msrp_chunk *chunk);
   /**

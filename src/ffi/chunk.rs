@@ -20,6 +20,13 @@ use crate::proto::{Chunk, Flag};
 /// `msrp_chunk_data` stay valid until the chunk is changed or freed. Strings
 /// returned through `char **` are copies, freed with `msrp_string_free`.
 /// A chunk may be used from any thread, but not from two threads at once.
+///
+/// A chunk received over plain TCP with a body of 32 KiB or more keeps its
+/// body where the connection read it, in a buffer of up to 256 KiB shared
+/// with the chunks read along with it (one copy less per byte). The buffer
+/// is freed, or read into again, once every chunk that has a piece of it is
+/// freed or changed. An application that keeps such chunks for long keeps
+/// up to that much memory for each: copy the body and free the chunk.
 pub struct msrp_chunk {
     pub(crate) inner: Chunk,
 }
@@ -27,7 +34,7 @@ pub struct msrp_chunk {
 impl Drop for msrp_chunk {
     fn drop(&mut self) {
         // A large body's buffer is kept for the next chunk read.
-        crate::proto::bufpool::give(self.inner.take_data());
+        crate::proto::bufpool::give(self.inner.take_buffer());
     }
 }
 

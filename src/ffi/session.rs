@@ -88,7 +88,9 @@ pub struct msrp_session_callbacks {
         ),
     >,
     /// An accepted incoming request handed over as it came (SEND chunks in
-    /// streaming mode, NICKNAME). The chunk is yours: free it.
+    /// streaming mode, NICKNAME). The chunk is yours: free it. (Free it
+    /// soon, or copy what you need: see `msrp_chunk` on the memory a
+    /// received chunk can keep.)
     pub on_chunk: Option<unsafe extern "C" fn(userdata: *mut c_void, chunk: *mut msrp_chunk)>,
     /// An incoming REPORT (Message-ID, Byte-Range and Status tell which
     /// message and how it went). The chunk is yours: free it.

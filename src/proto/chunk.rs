@@ -112,6 +112,46 @@ struct Entry {
     value: Span,
 }
 
+/// A chunk's body: a buffer of its own, or a piece of a buffer shared with
+/// other chunks. A large body received on plain TCP is left where it was
+/// read (see `engine::transport`); whatever changes it makes it a buffer
+/// of its own first.
+enum Body {
+    Own(Vec<u8>),
+    Shared(bytes::Bytes),
+}
+
+impl Body {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Own(v) => v,
+            Body::Shared(b) => b,
+        }
+    }
+
+    /// The body as a buffer of its own (a shared piece is copied into a
+    /// recycled buffer, with room for `more` bytes).
+    fn own(&mut self, more: usize) -> &mut Vec<u8> {
+        if let Body::Shared(b) = self {
+            let mut v = super::bufpool::take(b.len() + more);
+            v.extend_from_slice(b);
+            *self = Body::Own(v);
+        }
+        match self {
+            Body::Own(v) => v,
+            Body::Shared(_) => unreachable!("made own above"),
+        }
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Body {}
+
 /// One MSRP chunk: a request or a response.
 #[derive(PartialEq, Eq)]
 pub struct Chunk {
@@ -121,7 +161,7 @@ pub struct Chunk {
     /// Up to eight entries stay inline (a SEND usually has five to seven), so
     /// a chunk costs one allocation for its text and one for its body.
     headers: SmallVec<[Entry; 8]>,
-    data: Vec<u8>,
+    data: Body,
     flag: Flag,
     body: bool,
     /// The first header problem the decoder found (verify_headers reports it).
@@ -136,9 +176,16 @@ impl Clone for Chunk {
     /// chunk the application keeps for every write of it, and gives the
     /// copy's buffer back once written, so writing the same chunk again and
     /// again no longer allocates a new body each time.
+    /// (A shared body's copy shares it too.)
     fn clone(&self) -> Chunk {
-        let mut data = super::bufpool::take(self.data.len());
-        data.extend_from_slice(&self.data);
+        let data = match &self.data {
+            Body::Own(v) => {
+                let mut data = super::bufpool::take(v.len());
+                data.extend_from_slice(v);
+                Body::Own(data)
+            }
+            Body::Shared(b) => Body::Shared(b.clone()),
+        };
         Chunk {
             text: self.text.clone(),
             tid: self.tid,
@@ -162,7 +209,7 @@ impl fmt::Debug for Chunk {
             Kind::Response { code, .. } => d.field("code", &code).field("comment", &self.comment()),
         };
         d.field("headers", &self.headers().collect::<Vec<_>>())
-            .field("data_len", &self.data.len())
+            .field("data_len", &self.size())
             .field("flag", &self.flag)
             .finish()
     }
@@ -208,7 +255,7 @@ impl Chunk {
                 comment: None,
             },
             headers: SmallVec::new(),
-            data: Vec::new(),
+            data: Body::Own(Vec::new()),
             flag: Flag::End,
             body: false,
             malformed: None,
@@ -356,43 +403,70 @@ impl Chunk {
 
     /// Body bytes.
     pub fn data(&self) -> &[u8] {
-        &self.data
+        self.data.as_slice()
     }
 
     /// Replaces the body.
     pub fn set_data(&mut self, data: &[u8]) {
-        self.data.clear();
-        self.data.extend_from_slice(data);
+        if let Body::Own(v) = &mut self.data {
+            v.clear();
+            v.extend_from_slice(data);
+        } else {
+            self.data = Body::Own(data.to_vec());
+        }
     }
 
     /// Replaces the body with `data` without copying it.
     pub fn set_data_vec(&mut self, data: Vec<u8>) {
-        self.data = data;
+        self.data = Body::Own(data);
+    }
+
+    /// Replaces the body with a piece of a shared buffer (not copied).
+    pub(crate) fn set_data_shared(&mut self, data: bytes::Bytes) {
+        self.data = Body::Shared(data);
+    }
+
+    /// The shared buffer the body is a piece of, if it is one (tests).
+    #[cfg(test)]
+    pub(crate) fn shared_data(&self) -> Option<&bytes::Bytes> {
+        match &self.data {
+            Body::Shared(b) => Some(b),
+            Body::Own(_) => None,
+        }
     }
 
     /// Reserves room for `n` more body bytes.
     pub fn reserve_data(&mut self, n: usize) {
-        self.data.reserve(n);
+        self.data.own(n).reserve(n);
     }
 
     /// Appends to the body.
     pub fn append_data(&mut self, data: &[u8]) {
-        self.data.extend_from_slice(data);
+        self.data.own(data.len()).extend_from_slice(data);
     }
 
     /// The body buffer itself (the engine reads into its spare capacity).
     pub(crate) fn data_vec_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.data
+        self.data.own(0)
     }
 
-    /// Takes the body, leaving it empty.
+    /// Takes the body, leaving it empty (a shared body is copied).
     pub fn take_data(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.data)
+        std::mem::take(self.data.own(0))
+    }
+
+    /// Drops the body, returning its buffer when it had one of its own (to
+    /// be recycled); a shared piece is only let go, never copied.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        match std::mem::replace(&mut self.data, Body::Own(Vec::new())) {
+            Body::Own(v) => v,
+            Body::Shared(_) => Vec::new(),
+        }
     }
 
     /// Number of body bytes (reference `size`).
     pub fn size(&self) -> usize {
-        self.data.len()
+        self.data.as_slice().len()
     }
 
     /// The continuation flag.
@@ -408,7 +482,7 @@ impl Chunk {
     /// Whether the chunk is framed with a body section (blank line, body, CRLF):
     /// true when it has data, a Content-Type, or was received with a blank line.
     pub fn has_body(&self) -> bool {
-        self.body || !self.data.is_empty() || self.header(HeaderName::ContentType).is_some()
+        self.body || self.size() > 0 || self.header(HeaderName::ContentType).is_some()
     }
 
     pub(crate) fn mark_body(&mut self) {
@@ -829,7 +903,7 @@ impl Chunk {
     /// the end-line. Returns whether the id was changed.
     pub fn ensure_unique_transaction_id(&mut self) -> bool {
         let mut changed = false;
-        while self.body_contains_end_line(&self.data) {
+        while self.body_contains_end_line(self.data.as_slice()) {
             let tid = ids::transaction_id();
             self.tid = self.push_text(&tid);
             changed = true;
@@ -840,12 +914,13 @@ impl Chunk {
     /// The whole chunk (reference `encode`): start, body, end-line with the
     /// chunk's flag. Fails when the body contains the end-line.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ChunkError> {
-        if self.body_contains_end_line(&self.data) {
+        let data = self.data.as_slice();
+        if self.body_contains_end_line(data) {
             return Err(ChunkError::EndLineInBody);
         }
-        out.reserve(self.text.len() + self.data.len() + 64);
+        out.reserve(self.text.len() + data.len() + 64);
         self.encode_start(out);
-        out.extend_from_slice(&self.data);
+        out.extend_from_slice(data);
         self.encode_end(self.flag, out);
         Ok(())
     }
