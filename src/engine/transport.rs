@@ -1270,6 +1270,10 @@ struct Reader {
     /// Body length the assembled chunk's Byte-Range announces (at most
     /// `WHOLE_LIMIT`), if it does.
     expect: Option<usize>,
+    /// The assembled chunk's body, as announced, lies whole in what the
+    /// last read brought (or no length was announced): its first piece of
+    /// data, when large, becomes a piece of the read buffer.
+    share: bool,
     id: u64,
     logger: Option<LoggerRef>,
     closed: Arc<CloseState>,
@@ -1319,6 +1323,7 @@ impl Reader {
             tid: String::new(),
             asm: None,
             expect: None,
+            share: false,
             id,
             logger,
             closed,
@@ -1494,8 +1499,9 @@ impl Reader {
         if room >= READ_BUF || self.buf.try_reclaim(READ_BUF) || room >= READ_MIN {
             return;
         }
-        let next = match self.spare.iter_mut().position(|b| b.try_reclaim(READ_BUF)) {
-            Some(i) => self.spare.swap_remove(i),
+        // The most recently used free one: its memory is likeliest in cache.
+        let next = match self.spare.iter_mut().rposition(|b| b.try_reclaim(READ_BUF)) {
+            Some(i) => self.spare.remove(i),
             // (Through `Bytes`, which takes the vector as it is: its room too.)
             None => BytesMut::from(Bytes::from(crate::proto::bufpool::take_read(READ_BUF))),
         };
@@ -1639,11 +1645,13 @@ impl Reader {
                     // Room for the body at once (no regrowing and copying),
                     // as far as the Byte-Range announces it, within the limit.
                     self.expect = None;
+                    self.share = false;
                     if let Some(n) = announced {
                         let n = n.min(WHOLE_LIMIT as u64) as usize;
                         let rest = input.len() - (at + used);
                         if owner.is_some() && n >= SHARE_MIN && rest >= n {
-                            // The whole body is here: it will be shared.
+                            // The whole body is here: no buffer of its own.
+                            self.share = true;
                         } else if chunk.size() == 0 {
                             // A recycled buffer when one is at hand.
                             chunk.set_data_vec(crate::proto::bufpool::take(n + END_LINE_ROOM));
@@ -1651,6 +1659,11 @@ impl Reader {
                             chunk.reserve_data(n + END_LINE_ROOM);
                         }
                         self.expect = Some(n);
+                    } else {
+                        // No length announced: a large first piece is
+                        // shared too (should more follow, it is copied then,
+                        // as an unannounced body's growing buffer would be).
+                        self.share = owner.is_some();
                     }
                     self.asm = Some(chunk);
                 }
@@ -1658,9 +1671,12 @@ impl Reader {
                     if let Some(l) = &self.logger {
                         l.received_chunk_data(self.id, d, &self.tid);
                     }
+                    let share = std::mem::take(&mut self.share);
                     match self.asm.as_mut() {
                         Some(c)
-                            if c.size() == 0 && d.len() >= SHARE_MIN && d.len() <= WHOLE_LIMIT =>
+                            if share
+                                && c.size() == 0
+                                && (SHARE_MIN..=WHOLE_LIMIT).contains(&d.len()) =>
                         {
                             match owner.and_then(|o| piece_of(o, d)) {
                                 Some(p) => c.set_data_shared(p),
@@ -2000,10 +2016,19 @@ mod tests {
 
     /// A SEND with transaction id `tid` and body `body`, encoded.
     fn encoded_send(tid: &str, body: &[u8]) -> Vec<u8> {
+        encoded_send_ranged(tid, body, false)
+    }
+
+    /// As `encoded_send`, with a Byte-Range header when `ranged`.
+    fn encoded_send_ranged(tid: &str, body: &[u8], ranged: bool) -> Vec<u8> {
         let mut c = Chunk::new_request_unchecked(tid, "SEND", 64);
         c.push_header_checked(HeaderName::ToPath, "", "msrp://a.invalid:1/x;tcp");
         c.push_header_checked(HeaderName::FromPath, "", "msrp://b.invalid:1/y;tcp");
         c.push_header_checked(HeaderName::MessageId, "", "m1");
+        if ranged {
+            let range = format!("1-{}/{}", body.len(), body.len());
+            c.push_header_checked(HeaderName::ByteRange, "", &range);
+        }
         c.set_data_vec(body.to_vec());
         let mut out = Vec::new();
         c.encode(&mut out).unwrap();
@@ -2030,13 +2055,18 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            // 64 chunks of 40 KiB, each body of its own byte, and after each
-            // a small one: 2.6 MiB through ten or more 256 KiB reads.
+            // 64 chunks of 40 KiB, each body of its own byte, half of them
+            // announcing their length, and after each a small one: 2.6 MiB
+            // through ten or more 256 KiB reads.
             let big = |i: usize| vec![i as u8; 40 * 1024];
             let small = |i: usize| vec![b'a' + (i % 26) as u8; 100];
             let mut wire = Vec::new();
             for i in 0..64 {
-                wire.extend(encoded_send(&format!("big{i:05}"), &big(i)));
+                wire.extend(encoded_send_ranged(
+                    &format!("big{i:05}"),
+                    &big(i),
+                    i % 2 == 0,
+                ));
                 wire.extend(encoded_send(&format!("sml{i:05}"), &small(i)));
             }
             let (mut w, r) = tokio::io::duplex(4 * READ_BUF);
@@ -2046,7 +2076,8 @@ mod tests {
             });
             let mut rd = reader_of(r);
             let mut kept = Vec::new();
-            let (mut shared, mut whole) = (0, 0);
+            // Large bodies shared, with and without a Byte-Range.
+            let (mut shared, mut whole) = ([0, 0], 0);
             'reading: loop {
                 let mut batch = Batch::new();
                 rd.read_batch(&mut batch).await;
@@ -2055,7 +2086,7 @@ mod tests {
                         InEvent::Whole(c) => {
                             let i: usize = c.transaction_id()[3..].parse().unwrap();
                             if c.transaction_id().starts_with("big") {
-                                shared += usize::from(c.shared_data().is_some());
+                                shared[i % 2] += usize::from(c.shared_data().is_some());
                                 assert_eq!(c.data(), &big(i)[..]);
                             } else {
                                 assert!(c.shared_data().is_none(), "small bodies are copied");
@@ -2076,8 +2107,8 @@ mod tests {
             writer.await.unwrap();
             assert_eq!(whole, 128);
             assert!(
-                shared > 32,
-                "most large bodies are pieces of a read ({shared})"
+                shared[0] > 16 && shared[1] > 16,
+                "most large bodies are pieces of a read ({shared:?} of 32 each)"
             );
             for c in &kept {
                 let i: usize = c.transaction_id()[3..].parse().unwrap();
