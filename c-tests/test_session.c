@@ -615,6 +615,16 @@ static void test_file_and_chat_interleave(void) {
   free(data);
 }
 
+/* A pair whose receiving side (b) streams: its chunks are copied into a
+ * zeroed buffer of `cap` bytes at their Byte-Range (freed by the caller). */
+static void spair_open_streaming(spair *p, size_t cap) {
+  msrp_session_options ob = msrp_session_options_default();
+  ob.streaming = true;
+  spair_open(p, NULL, &ob);
+  p->ib.stream_buf = calloc(1, cap);
+  p->ib.stream_cap = cap;
+}
+
 /* The file's bytes arrive intact (compared byte for byte), and a transfer resumed
  * from a position completes the file on the receiving side. */
 static void test_file_intact_and_resume(void) {
@@ -622,12 +632,8 @@ static void test_file_intact_and_resume(void) {
   uint8_t *data = malloc(FILE_SIZE);
   for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)(i * 31 + (i >> 9));
   char *path = temp_file(data, FILE_SIZE);
-  msrp_session_options ob = msrp_session_options_default();
-  ob.streaming = true;
   spair p;
-  spair_open(&p, NULL, &ob);
-  p.ib.stream_buf = calloc(1, FILE_SIZE);
-  p.ib.stream_cap = FILE_SIZE;
+  spair_open_streaming(&p, FILE_SIZE);
   /* The receiver already has the first part (from an earlier, interrupted transfer). */
   memcpy(p.ib.stream_buf, data, RESUME_AT);
   msrp_outgoing_file f;
@@ -675,12 +681,8 @@ static void test_kept_chunks_stay_intact(void) {
   enum { FILE_SIZE = 6 * 1000 * 1000, MAX_KEPT = 200 };
   uint8_t *data = malloc(FILE_SIZE);
   for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)((i * 2654435761u) >> 11);
-  msrp_session_options ob = msrp_session_options_default();
-  ob.streaming = true;
   spair p;
-  spair_open(&p, NULL, &ob);
-  p.ib.stream_buf = calloc(1, FILE_SIZE);
-  p.ib.stream_cap = FILE_SIZE;
+  spair_open_streaming(&p, FILE_SIZE);
   p.ib.kept = calloc(MAX_KEPT, sizeof *p.ib.kept);
   p.ib.kept_cap = MAX_KEPT;
   msgwatch w;
