@@ -685,3 +685,415 @@ fn a_refused_chunk_in_parts_gets_one_error_and_its_other_parts_are_dropped() {
     p.b.handle_chunk(big_send("aftermsg", "text/plain", b"fine"), p.now);
     assert_eq!(p.b.poll_transmit(p.now).and_then(|c| c.code()), Some(200));
 }
+
+/// A SEND chunk of message `mid` carrying `data` at `start` (1-based), with
+/// the given Byte-Range end and total and flag.
+fn piece(
+    tid: &str,
+    mid: &str,
+    start: u64,
+    end: Option<u64>,
+    total: Option<u64>,
+    data: &[u8],
+    flag: Flag,
+) -> Chunk {
+    let mut c = big_send(tid, "text/plain", data);
+    c.set_message_id(mid).unwrap();
+    c.set_byte_range(ByteRange { start, end, total }).unwrap();
+    c.set_flag(flag);
+    c
+}
+
+/// The codes of the responses `s` has queued.
+fn responses(s: &mut Session, now: Instant) -> Vec<u16> {
+    std::iter::from_fn(|| s.poll_transmit(now))
+        .filter_map(|c| c.code())
+        .collect()
+}
+
+/// The large-messages issue, item 1: with the same settings at both ends,
+/// many large messages queued at once are all accepted. The sender sends
+/// at most `max_concurrent_sends` large messages at a time, and the
+/// receiver's limit on one message is separate from its total for
+/// messages in progress. (Scaled down: 1 MiB per message, 20 of 600 KB;
+/// before, every one of them got 413 because all grew together past the
+/// one limit.)
+#[test]
+fn many_large_messages_queued_at_once_are_all_accepted_with_equal_settings() {
+    let cfg = SessionConfig {
+        chunk_size: 16 * 1024,
+        window: 8,
+        max_message_size: 1024 * 1024,
+        max_receive_memory: 2 * 1024 * 1024,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), cfg);
+    let body = |i: u8| -> Vec<u8> { (0..600_000u32).map(|j| (j as u8) ^ i).collect() };
+    for i in 0..20u8 {
+        p.a.send_message(text(&body(i)));
+    }
+    p.a.send_message(text(b"chat"));
+    for _ in 0..10_000 {
+        p.pump();
+        if p.a.is_idle() {
+            break;
+        }
+    }
+    let done = done_codes(&p.events_a());
+    assert_eq!(done.len(), 21);
+    assert!(done.iter().all(|&c| c == 200), "codes {done:?}");
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 21);
+    // The chat message was not held back behind the large ones.
+    assert_eq!(got[0].1, b"chat");
+    for i in 0..20u8 {
+        assert!(
+            got.iter().any(|(_, d)| *d == body(i)),
+            "message {i} differs"
+        );
+    }
+    assert_eq!(p.b.incoming_in_progress(), (0, 0));
+}
+
+/// Large messages take turns only `max_concurrent_sends` at a time: the
+/// third waits until one of the first two has sent its last chunk.
+#[test]
+fn a_sender_sends_only_a_few_large_messages_at_a_time() {
+    let cfg = SessionConfig {
+        chunk_size: 10,
+        window: 100,
+        max_concurrent_sends: 2,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let ids: Vec<_> = (0..3).map(|i| p.a.send_message(text(&[i; 50]))).collect();
+    let mut order = Vec::new();
+    while let Some(c) = p.a.poll_transmit(p.now) {
+        order.push(c.message_id().unwrap().to_owned());
+    }
+    assert_eq!(order.len(), 15);
+    let first_of_third = order.iter().position(|m| *m == order[14]).unwrap();
+    // Chunks 0..10 belong to the first two messages, alternating.
+    assert!(
+        first_of_third >= 10,
+        "the third message started at {first_of_third}: {order:?}"
+    );
+    assert_ne!(order[0], order[1]);
+    let _ = ids;
+}
+
+/// The large-messages issue, item 1, and the hostile-peers issue, item 3: a
+/// message of unknown size that grows past `max_message_size` gets 413 and
+/// frees what it held at once; its later chunks get 413 without taking
+/// memory again; later messages, large or small, are accepted.
+#[test]
+fn an_oversized_message_frees_its_share_and_does_not_poison_the_session() {
+    let cfg = SessionConfig {
+        max_message_size: 1000,
+        max_receive_memory: 1500,
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    let now = p.now;
+    let mut codes = Vec::new();
+    for i in 0..3u64 {
+        let tid = format!("over{i}");
+        let c = piece(
+            &tid,
+            "endless1",
+            1 + i * 400,
+            Some(400 + i * 400),
+            None,
+            &[1; 400],
+            Flag::More,
+        );
+        p.b.handle_chunk(c, now);
+        codes.extend(responses(&mut p.b, now));
+    }
+    assert_eq!(codes, [200, 200, 413]);
+    assert_eq!(p.b.incoming_in_progress(), (0, 0));
+    // A chunk of the refused message still in flight: 413, nothing kept.
+    let c = piece(
+        "over3",
+        "endless1",
+        1201,
+        Some(1600),
+        None,
+        &[1; 400],
+        Flag::More,
+    );
+    p.b.handle_chunk(c, now);
+    assert_eq!(responses(&mut p.b, now), [413]);
+    assert_eq!(p.b.incoming_in_progress(), (0, 0));
+    // A chat message and a two-chunk message afterwards: accepted.
+    p.b.handle_chunk(
+        piece(
+            "chat0001",
+            "chat1",
+            1,
+            Some(5),
+            Some(5),
+            b"hello",
+            Flag::End,
+        ),
+        now,
+    );
+    p.b.handle_chunk(
+        piece(
+            "two00001",
+            "two1",
+            1,
+            Some(600),
+            Some(900),
+            &[2; 600],
+            Flag::More,
+        ),
+        now,
+    );
+    p.b.handle_chunk(
+        piece(
+            "two00002",
+            "two1",
+            601,
+            Some(900),
+            Some(900),
+            &[3; 300],
+            Flag::End,
+        ),
+        now,
+    );
+    assert_eq!(responses(&mut p.b, now), [200, 200, 200]);
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].1.len(), 900);
+}
+
+/// The total for messages in progress is separate from the limit on one
+/// message: two messages that each fit but together do not — the second
+/// is refused, the first completes, and whole one-chunk messages (already
+/// read) are never refused for it.
+#[test]
+fn the_total_for_messages_in_progress_refuses_only_the_message_that_crosses_it() {
+    let cfg = SessionConfig {
+        max_message_size: 1000,
+        max_receive_memory: 1200,
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    let now = p.now;
+    p.b.handle_chunk(
+        piece(
+            "tot00001",
+            "first",
+            1,
+            Some(800),
+            Some(1000),
+            &[1; 800],
+            Flag::More,
+        ),
+        now,
+    );
+    p.b.handle_chunk(
+        piece(
+            "tot00002",
+            "second",
+            1,
+            Some(600),
+            Some(1000),
+            &[2; 600],
+            Flag::More,
+        ),
+        now,
+    );
+    p.b.handle_chunk(
+        piece("tot00003", "chat", 1, Some(5), Some(5), b"hello", Flag::End),
+        now,
+    );
+    p.b.handle_chunk(
+        piece(
+            "tot00004",
+            "first",
+            801,
+            Some(1000),
+            Some(1000),
+            &[1; 200],
+            Flag::End,
+        ),
+        now,
+    );
+    assert_eq!(responses(&mut p.b, now), [200, 413, 200, 200]);
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].1, vec![1u8; 1000]);
+    assert_eq!(p.b.incoming_in_progress(), (0, 0));
+}
+
+/// The hostile-peers issue, item 2: each incomplete message costs
+/// bookkeeping, so only `max_incomplete` may be open at once; the next gets
+/// 413, and once one completes a new one is accepted.
+#[test]
+fn only_a_bounded_number_of_incomplete_messages_may_be_open() {
+    let cfg = SessionConfig {
+        max_incomplete: 4,
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    let now = p.now;
+    for i in 0..5 {
+        let c = piece(
+            &format!("open{i:04}"),
+            &format!("m{i:04}"),
+            1,
+            Some(1),
+            Some(2),
+            b"a",
+            Flag::More,
+        );
+        p.b.handle_chunk(c, now);
+    }
+    assert_eq!(responses(&mut p.b, now), [200, 200, 200, 200, 413]);
+    assert_eq!(p.b.incoming_in_progress().0, 4);
+    p.b.handle_chunk(
+        piece("open0010", "m0000", 2, Some(2), Some(2), b"b", Flag::End),
+        now,
+    );
+    p.b.handle_chunk(
+        piece("open0011", "m0009", 1, Some(1), Some(2), b"a", Flag::More),
+        now,
+    );
+    assert_eq!(responses(&mut p.b, now), [200, 200]);
+    assert_eq!(p.b.incoming_in_progress().0, 4);
+}
+
+/// The large-messages issue, item 4 (RFC 4975 §7.3.1: "The receiver SHOULD
+/// determine the actual length of each chunk by inspecting the payload
+/// itself; it is possible the body is shorter than the range-end field
+/// indicates"): an interrupted chunk with a numeric range-end is taken
+/// with its body's length. A body longer than its range is still 400.
+#[test]
+fn an_interrupted_chunk_takes_its_length_from_its_body() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let now = p.now;
+    p.b.handle_chunk(
+        piece(
+            "intr0001",
+            "cut1",
+            1,
+            Some(10),
+            Some(10),
+            b"01234",
+            Flag::More,
+        ),
+        now,
+    );
+    p.b.handle_chunk(
+        piece(
+            "intr0002",
+            "cut1",
+            6,
+            Some(10),
+            Some(10),
+            b"56789",
+            Flag::End,
+        ),
+        now,
+    );
+    p.b.handle_chunk(
+        piece(
+            "intr0003",
+            "long1",
+            1,
+            Some(3),
+            Some(10),
+            b"toolong",
+            Flag::More,
+        ),
+        now,
+    );
+    assert_eq!(responses(&mut p.b, now), [200, 200, 400]);
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"0123456789");
+}
+
+/// The large-messages issue, item 5: a message that stops progressing is
+/// dropped after `incomplete_timeout` with an event that says so; the
+/// deadline shows in `poll_timeout`; its late chunks get 413. At close,
+/// the messages still incomplete are listed the same way.
+#[test]
+fn a_stalled_incoming_message_expires_and_close_lists_the_incomplete_ones() {
+    let cfg = SessionConfig {
+        incomplete_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let mut p = pair(SessionConfig::default(), cfg);
+    let t0 = p.now;
+    p.b.handle_chunk(
+        piece(
+            "stal0001",
+            "stalled",
+            1,
+            Some(4),
+            Some(8),
+            b"abcd",
+            Flag::More,
+        ),
+        t0,
+    );
+    let t1 = t0 + Duration::from_secs(30);
+    p.b.handle_chunk(
+        piece("stal0002", "later", 1, Some(4), None, b"abcd", Flag::More),
+        t1,
+    );
+    assert_eq!(responses(&mut p.b, t1), [200, 200]);
+    assert_eq!(p.b.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+    p.b.handle_timeout(t0 + Duration::from_secs(59));
+    assert!(p.events_b().is_empty());
+    p.b.handle_timeout(t0 + Duration::from_secs(60));
+    let ev = p.events_b();
+    assert_eq!(ev.len(), 1);
+    match &ev[0] {
+        SessionEvent::Incomplete {
+            message_id,
+            received,
+            total,
+            expired,
+            ..
+        } => {
+            assert_eq!(message_id, "stalled");
+            assert_eq!((*received, *total, *expired), (4, Some(8), true));
+        }
+        e => panic!("unexpected event {e:?}"),
+    }
+    assert_eq!(p.b.incoming_in_progress(), (1, 4));
+    let t2 = t0 + Duration::from_secs(61);
+    p.b.handle_chunk(
+        piece(
+            "stal0003",
+            "stalled",
+            5,
+            Some(8),
+            Some(8),
+            b"efgh",
+            Flag::End,
+        ),
+        t2,
+    );
+    assert_eq!(responses(&mut p.b, t2), [413]);
+    p.b.close("the peer closed the connection");
+    let ev = p.events_b();
+    assert_eq!(ev.len(), 1);
+    match &ev[0] {
+        SessionEvent::Incomplete {
+            message_id,
+            received,
+            total,
+            expired,
+            ..
+        } => {
+            assert_eq!(message_id, "later");
+            assert_eq!((*received, *total, *expired), (4, None, false));
+        }
+        e => panic!("unexpected event {e:?}"),
+    }
+}

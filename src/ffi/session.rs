@@ -42,9 +42,9 @@ pub struct msrp_session_options {
     pub window: u32,
     /// How long to wait for a transaction response, in ms (default 30000).
     pub response_timeout_ms: u32,
-    /// Largest incoming message, in bytes; bigger ones get 413. 0 (the
-    /// default) means 64 MiB when whole messages are reassembled (it bounds
-    /// the memory they take) and no limit in streaming mode.
+    /// Largest incoming message, in bytes; bigger ones get 413 (and free
+    /// what they held at once). 0 (the default) means 64 MiB when whole
+    /// messages are reassembled and no limit in streaming mode.
     pub max_message_size: u64,
     /// false (default): whole messages reach `on_message`. true: each SEND
     /// chunk reaches `on_chunk` as it arrives (for large transfers).
@@ -53,6 +53,23 @@ pub struct msrp_session_options {
     pub use_sessmatch: bool,
     /// Send an empty SEND after this many ms without traffic (0: never, the default).
     pub keepalive_ms: u32,
+    /// Most bytes held at once for incoming messages that arrive in several
+    /// chunks and are reassembled in memory, all together (0, the default:
+    /// twice `max_message_size`, 128 MiB). The message whose chunk would
+    /// cross it gets 413 and frees its share; others go on. Messages that
+    /// arrive in one chunk do not count.
+    pub max_receive_memory: u64,
+    /// Most incoming messages open at once (some chunks received, not yet
+    /// complete); the next one gets 413 (0, the default: 32).
+    pub max_incomplete: u32,
+    /// An incoming message that gets no chunk for this many ms is dropped
+    /// and reported to `on_incomplete` (0, the default: 120000).
+    pub incomplete_timeout_ms: u32,
+    /// Most outgoing messages larger than one chunk sent at a time; the
+    /// others wait their turn, so that a peer with the same settings never
+    /// refuses them for arriving together (0, the default: 2). Messages that
+    /// fit in one chunk are never held back.
+    pub max_concurrent_sends: u32,
 }
 
 /// The default session settings.
@@ -68,6 +85,10 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
         streaming: false,
         use_sessmatch: false,
         keepalive_ms: 0,
+        max_receive_memory: 0,
+        max_incomplete: 0,
+        incomplete_timeout_ms: 0,
+        max_concurrent_sends: 0,
     }
 }
 
@@ -101,6 +122,23 @@ pub struct msrp_session_callbacks {
     /// last; `userdata_free` runs after it.
     pub on_closed: Option<
         unsafe extern "C" fn(userdata: *mut c_void, reason: msrp_result, message: *const c_char),
+    >,
+    /// An incoming message that will not complete: it got no chunk for
+    /// `incomplete_timeout_ms` (`expired` true; its later chunks get 413),
+    /// or the session closed first (`expired` false; called before
+    /// `on_closed`, once for each such message). `head` holds the headers
+    /// of its first chunk that arrived (NULL when none did), `received` the
+    /// bytes that did, `total` its size (`MSRP_BYTE_RANGE_UNKNOWN` when not
+    /// known). Pointers are valid during the call.
+    pub on_incomplete: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            head: *const msrp_chunk,
+            message_id: *const c_char,
+            received: u64,
+            total: u64,
+            expired: bool,
+        ),
     >,
 }
 
@@ -379,6 +417,30 @@ fn make_sink(
                     })
                 }
             }
+            DriverEvent::Session(
+                SessionEvent::Incomplete {
+                    message_id,
+                    head,
+                    received,
+                    total,
+                    expired,
+                },
+                _,
+            ) => {
+                if let Some(f) = cbs.on_incomplete {
+                    ctx.deliver(move || {
+                        let _hold = hold;
+                        let m = cstring(&message_id);
+                        let h = head.map(|inner| msrp_chunk { inner });
+                        let hp = h
+                            .as_ref()
+                            .map_or(std::ptr::null(), |h| h as *const msrp_chunk);
+                        let total = total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN);
+                        // SAFETY: valid pointers for the duration of the call.
+                        unsafe { f(ud.ptr(), hp, m.as_ptr(), received, total, expired) }
+                    })
+                }
+            }
             DriverEvent::Closed(e) => {
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
@@ -443,6 +505,12 @@ pub unsafe extern "C" fn msrp_session_new(
             ));
         }
         let d = SessionConfig::default();
+        let max_message_size = match o.max_message_size {
+            // Streaming receivers hold nothing, so only an explicit limit applies.
+            0 if o.streaming => u64::MAX,
+            0 => d.max_message_size,
+            n => n,
+        };
         // Through a relay (more than one URI in a path), frames must stay
         // small: Kamailio relays at most about 11 KB.
         let relayed = t.inner.remote_path().len() > 1 || t.inner.local_path().len() > 1;
@@ -463,11 +531,22 @@ pub unsafe extern "C" fn msrp_session_new(
                 Duration::from_millis(u64::from(o.response_timeout_ms))
             },
             accept_types: types,
-            max_message_size: match o.max_message_size {
-                // Streaming receivers hold nothing, so only an explicit limit applies.
-                0 if o.streaming => u64::MAX,
-                0 => d.max_message_size,
+            max_message_size,
+            max_receive_memory: match o.max_receive_memory {
+                0 => max_message_size.saturating_mul(2),
                 n => n,
+            },
+            max_incomplete: match o.max_incomplete {
+                0 => d.max_incomplete,
+                n => n as usize,
+            },
+            incomplete_timeout: match o.incomplete_timeout_ms {
+                0 => d.incomplete_timeout,
+                n => Duration::from_millis(u64::from(n)),
+            },
+            max_concurrent_sends: match o.max_concurrent_sends {
+                0 => d.max_concurrent_sends,
+                n => n as usize,
             },
             streaming: o.streaming,
             sessmatch: o.use_sessmatch || t.inner.sessmatch(),

@@ -40,9 +40,27 @@ pub struct SessionConfig {
     pub response_timeout: Duration,
     /// Acceptable media types: `*`, `type/*` or `type/subtype` (default `*`).
     pub accept_types: Vec<String>,
-    /// Largest incoming message accepted, in bytes (413 beyond); also bounds
-    /// the memory held for reassembly (default 64 MiB).
+    /// Largest incoming message accepted, in bytes (413 beyond; default 64 MiB).
     pub max_message_size: u64,
+    /// Most bytes held at once for incoming messages that arrive in several
+    /// chunks and are reassembled in memory, all of them together (default
+    /// 128 MiB, twice `max_message_size`, so that a peer with the same
+    /// settings sending two large messages at a time is never refused). The
+    /// message whose chunk would cross it gets 413 and frees what it held.
+    /// Messages that arrive whole in one chunk do not count: they are read
+    /// already.
+    pub max_receive_memory: u64,
+    /// Most incoming messages open at once (some chunks received, not yet
+    /// complete, aborted or expired); the next one gets 413 (default 32).
+    /// Each costs bookkeeping whatever its size.
+    pub max_incomplete: usize,
+    /// An incoming message that gets no new chunk for this long is dropped,
+    /// with a [`SessionEvent::Incomplete`] event (default 120 s).
+    pub incomplete_timeout: Duration,
+    /// Most outgoing messages larger than one chunk sent at a time; the
+    /// others wait their turn (default 2). Messages that fit in one chunk
+    /// are never held back.
+    pub max_concurrent_sends: usize,
     /// Hand each accepted SEND chunk to the application as it arrives
     /// instead of reassembling whole messages.
     pub streaming: bool,
@@ -58,6 +76,10 @@ impl Default for SessionConfig {
             response_timeout: Duration::from_secs(30),
             accept_types: vec!["*".into()],
             max_message_size: 64 * 1024 * 1024,
+            max_receive_memory: 128 * 1024 * 1024,
+            max_incomplete: 32,
+            incomplete_timeout: Duration::from_secs(120),
+            max_concurrent_sends: 2,
             streaming: false,
             sessmatch: false,
         }
@@ -208,6 +230,21 @@ pub enum SessionEvent {
     },
     /// An incoming REPORT.
     Report(Chunk),
+    /// An incoming message will not complete: it got no new chunk for
+    /// `incomplete_timeout` (`expired`), or the session closed first. What
+    /// it held is freed; later chunks of an expired one get 413.
+    Incomplete {
+        /// Its Message-ID.
+        message_id: String,
+        /// The head of its first chunk that arrived (headers, no body).
+        head: Option<Chunk>,
+        /// Bytes received.
+        received: u64,
+        /// Its total size, when known.
+        total: Option<u64>,
+        /// true: it stopped progressing; false: the session closed.
+        expired: bool,
+    },
 }
 
 struct OutMsg {
@@ -256,6 +293,8 @@ struct Incoming {
     /// Length of the message once its last chunk arrived (or its total is known).
     end: Option<u64>,
     success_report: bool,
+    /// When its last chunk arrived (it expires `incomplete_timeout` later).
+    last: Option<Instant>,
 }
 
 impl Incoming {
@@ -273,6 +312,20 @@ impl Incoming {
             }
         }
         self.have = merged;
+    }
+
+    fn into_event(self, message_id: String, expired: bool) -> SessionEvent {
+        SessionEvent::Incomplete {
+            received: self.received(),
+            total: self.end,
+            head: self.head,
+            message_id,
+            expired,
+        }
+    }
+
+    fn received(&self) -> u64 {
+        self.have.iter().map(|(s, e)| e - s).sum()
     }
 
     fn complete(&self) -> bool {
@@ -313,18 +366,30 @@ pub struct Session {
     /// `msgs`, which then only holds what is in flight or large: a long
     /// queue of chat messages costs no map look-ups).
     small: VecDeque<Box<OutMsg>>,
-    /// Larger messages, taking turns one chunk at a time.
+    /// Larger messages being sent, taking turns one chunk at a time (at
+    /// most `max_concurrent_sends`, plus entries of messages that finished
+    /// since, dropped when their turn comes).
     rotation: VecDeque<MsgId>,
+    /// Larger messages waiting for their turn to be sent.
+    waiting: VecDeque<MsgId>,
     pending: LocalMap<ids::Id, Pending>,
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
     incoming_bytes: u64,
+    /// Message-IDs of incoming messages refused part-way or expired, most
+    /// recent last (at most `REFUSED_KEPT`): their later chunks get 413.
+    refused: VecDeque<String>,
     events: VecDeque<SessionEvent>,
     next: u64,
     closed: bool,
 }
 
 const FAILED_READ: u16 = 500;
+
+/// Message-IDs of refused or expired incoming messages remembered (see
+/// `Session::refused`); a chunk of an older one starts a new message, which
+/// costs what any new message costs.
+const REFUSED_KEPT: usize = 64;
 
 /// Room for this many entries is kept by an empty queue or map (see
 /// [`Session::trim`]).
@@ -352,10 +417,12 @@ impl Session {
             urgent: VecDeque::new(),
             small: VecDeque::new(),
             rotation: VecDeque::new(),
+            waiting: VecDeque::new(),
             pending: LocalMap::default(),
             waiting_for_window: 0,
             incoming: HashMap::new(),
             incoming_bytes: 0,
+            refused: VecDeque::new(),
             events: VecDeque::new(),
             next: 1,
             closed: false,
@@ -435,7 +502,7 @@ impl Session {
                 self.small.push_back(Box::new(m));
             } else {
                 self.msgs.insert(id, Box::new(m));
-                self.rotation.push_back(id);
+                self.waiting.push_back(id);
             }
         }
         id
@@ -506,6 +573,8 @@ impl Session {
         queue(&mut self.urgent);
         queue(&mut self.small);
         queue(&mut self.rotation);
+        queue(&mut self.waiting);
+        queue(&mut self.refused);
         queue(&mut self.events);
         map(&mut self.msgs);
         map(&mut self.pending);
@@ -536,7 +605,8 @@ impl Session {
                 && (!self.raw.is_empty()
                     || !self.urgent.is_empty()
                     || !self.small.is_empty()
-                    || !self.rotation.is_empty()))
+                    || !self.rotation.is_empty()
+                    || !self.waiting.is_empty()))
     }
 
     /// Incoming messages being reassembled, and the bytes they hold.
@@ -556,6 +626,7 @@ impl Session {
             || !self.urgent.is_empty()
             || !self.small.is_empty()
             || !self.rotation.is_empty()
+            || !self.waiting.is_empty()
     }
 
     /// The next event for the application.
@@ -563,7 +634,8 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// The earliest transaction deadline.
+    /// The earliest deadline: of a transaction, or of an incoming message
+    /// that expires unless it progresses.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop the fronts that were answered already.
         while let Some((_, tid, seq)) = self.deadlines.front() {
@@ -572,7 +644,18 @@ impl Session {
             }
             self.deadlines.pop_front();
         }
-        self.deadlines.front().map(|(d, _, _)| *d)
+        let tx = self.deadlines.front().map(|(d, _, _)| *d);
+        match (tx, self.incoming_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the incoming message that progressed least recently expires.
+    /// (At most `max_incomplete` messages are open: a scan is cheap.)
+    fn incoming_deadline(&self) -> Option<Instant> {
+        let oldest = self.incoming.values().filter_map(|i| i.last).min()?;
+        Some(oldest + self.cfg.incomplete_timeout)
     }
 
     fn window_full(&self) -> bool {
@@ -631,6 +714,14 @@ impl Session {
             } else if let Some(m) = self.small.pop_front() {
                 (m.id, m)
             } else {
+                // Messages waiting for their turn start when one of those
+                // in turn is done (seen when its entry comes round).
+                while self.rotation.len() < self.cfg.max_concurrent_sends.max(1) {
+                    match self.waiting.pop_front() {
+                        Some(id) => self.rotation.push_back(id),
+                        None => break,
+                    }
+                }
                 let id = self.rotation.pop_front()?;
                 match self.msgs.remove(&id) {
                     Some(m) => (id, m),
@@ -828,8 +919,24 @@ impl Session {
     }
 
     /// Ends transactions whose deadline passed: 408 when Failure-Report is
-    /// `yes`, 200 when `partial` or `no`.
+    /// `yes`, 200 when `partial` or `no`; drops incoming messages that made
+    /// no progress for `incomplete_timeout` ([`SessionEvent::Incomplete`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.incoming_deadline().is_some_and(|d| d <= now) {
+            let limit = self.cfg.incomplete_timeout;
+            let mut stale: Vec<(String, Instant)> = self
+                .incoming
+                .iter()
+                .filter_map(|(k, i)| i.last.map(|l| (k.clone(), l)))
+                .filter(|(_, l)| *l + limit <= now)
+                .collect();
+            stale.sort_unstable_by_key(|(_, l)| *l);
+            for (message_id, _) in stale {
+                if let Some(inc) = self.forget_incoming(&message_id) {
+                    self.events.push_back(inc.into_event(message_id, true));
+                }
+            }
+        }
         while let Some((deadline, _, _)) = self.deadlines.front() {
             if *deadline > now {
                 break;
@@ -888,7 +995,12 @@ impl Session {
         }
         self.urgent.clear();
         self.rotation.clear();
-        self.incoming.clear();
+        self.waiting.clear();
+        let mut left: Vec<(String, Incoming)> = self.incoming.drain().collect();
+        left.sort_unstable_by_key(|(_, inc)| inc.last);
+        for (message_id, inc) in left {
+            self.events.push_back(inc.into_event(message_id, false));
+        }
         self.incoming_bytes = 0;
     }
 
@@ -956,19 +1068,16 @@ impl Session {
             return;
         }
         let message_id = chunk.message_id().unwrap_or("").to_owned();
-        let accepted = self.incoming_send(chunk, last);
+        let accepted = self.incoming_send(chunk, last, now);
         if !accepted && !first {
             // Earlier parts were taken; the message can no longer complete.
-            if let Some(inc) = self.incoming.remove(&message_id) {
-                self.incoming_bytes -= inc.data.len() as u64;
-            }
+            self.forget_incoming(&message_id);
         }
         self.part = if last { None } else { Some((tid, !accepted)) };
     }
 
     /// Handles a chunk that arrived on the connection.
     pub fn handle_chunk(&mut self, chunk: Chunk, now: Instant) {
-        let _ = now;
         if !chunk.is_request() {
             let code = chunk.code().unwrap_or(0);
             self.settle(
@@ -982,7 +1091,7 @@ impl Session {
         match chunk.method() {
             Some("REPORT") => self.events.push_back(SessionEvent::Report(chunk)),
             Some("SEND") => {
-                self.incoming_send(chunk, true);
+                self.incoming_send(chunk, true, now);
             }
             Some("NICKNAME") => {
                 let ok = chunk.header_by_name("Use-Nickname").is_some()
@@ -1022,7 +1131,7 @@ impl Session {
 
     /// Checks and takes an incoming SEND (or one part of it); answers errors,
     /// and 200 when `answer_ok`. Returns whether it was accepted.
-    fn incoming_send(&mut self, chunk: Chunk, answer_ok: bool) -> bool {
+    fn incoming_send(&mut self, chunk: Chunk, answer_ok: bool, now: Instant) -> bool {
         if chunk.verify_headers().is_err() {
             {
                 self.respond(&chunk, 400, "Bad Request");
@@ -1072,24 +1181,19 @@ impl Session {
         };
         let start0 = range.start - 1;
         let end0 = start0 + len;
-        if range
-            .end
-            .is_some_and(|e| e != end0 && chunk.flag() != Flag::Abort)
-            && len > 0
-        {
-            {
-                self.respond(&chunk, 400, "Byte-Range does not match the body length");
-                return false;
-            }
-        }
-        let max = self.cfg.max_message_size;
-        if range.total.is_some_and(|t| t > max) || end0 > max {
-            {
-                self.respond(&chunk, 413, "Message Too Large");
-                return false;
-            }
+        // RFC 4975 §7.3.1: a chunk's real length is its body's; a body
+        // shorter than the range-end says was interrupted. One longer than
+        // the range cannot be, and is refused.
+        if range.end.is_some_and(|e| end0 > e) && chunk.flag() != Flag::Abort {
+            self.respond(&chunk, 400, "Byte-Range does not match the body length");
+            return false;
         }
         let message_id = chunk.message_id().unwrap_or("").to_owned();
+        let max = self.cfg.max_message_size;
+        if range.total.is_some_and(|t| t > max) || end0 > max {
+            self.refuse(&chunk, &message_id, "Message Too Large");
+            return false;
+        }
         if chunk.flag() == Flag::Abort {
             if answer_ok {
                 self.respond(&chunk, 200, "OK");
@@ -1101,27 +1205,38 @@ impl Session {
                 .push_back(SessionEvent::MessageAborted { message_id });
             return true;
         }
-        // Memory bound for reassembly across all messages in progress.
-        if !self.cfg.streaming {
+        let single = range.start == 1
+            && chunk.flag() == Flag::End
+            && !self.incoming.contains_key(&message_id);
+        if !single && !self.incoming.contains_key(&message_id) {
+            // A new message in several chunks: one that was refused or
+            // expired stays refused, and only so many may be open.
+            if self.refused.contains(&message_id) {
+                self.respond(&chunk, 413, "Message Too Large");
+                return false;
+            }
+            if self.incoming.len() >= self.cfg.max_incomplete.max(1) {
+                self.refuse(&chunk, &message_id, "Too Many Incomplete Messages");
+                return false;
+            }
+        }
+        // Memory bound for reassembly across all messages in progress
+        // (whole messages in one chunk are read already and do not count).
+        if !self.cfg.streaming && !single {
             let grow = end0.saturating_sub(
                 self.incoming
                     .get(&message_id)
                     .map_or(0, |i| i.data.len() as u64),
             );
-            if self.incoming_bytes + grow > max {
-                {
-                    self.respond(&chunk, 413, "Message Too Large");
-                    return false;
-                }
+            if self.incoming_bytes + grow > self.cfg.max_receive_memory {
+                self.refuse(&chunk, &message_id, "Message Too Large");
+                return false;
             }
         }
         if answer_ok {
             self.respond(&chunk, 200, "OK");
         }
         let sr = chunk.success_report().unwrap_or(ReportMode::No) == ReportMode::Yes;
-        let single = range.start == 1
-            && chunk.flag() == Flag::End
-            && !self.incoming.contains_key(&message_id);
         if single {
             // The whole message in one chunk: no bookkeeping.
             if sr {
@@ -1137,6 +1252,7 @@ impl Session {
             return true;
         }
         let inc = self.incoming.entry(message_id.clone()).or_default();
+        inc.last = Some(now);
         inc.success_report |= sr;
         if let Some(t) = range.total {
             inc.end = Some(t);
@@ -1185,6 +1301,29 @@ impl Session {
             }
         }
         true
+    }
+
+    /// Answers 413 to a chunk of a message that cannot be taken, frees what
+    /// the message held, and remembers it so its later chunks get 413 too.
+    fn refuse(&mut self, chunk: &Chunk, message_id: &str, why: &str) {
+        self.respond(chunk, 413, why);
+        self.forget_incoming(message_id);
+    }
+
+    /// Drops an incoming message that will not complete, freeing its share
+    /// at once; its later chunks get 413.
+    fn forget_incoming(&mut self, message_id: &str) -> Option<Incoming> {
+        let inc = self.incoming.remove(message_id);
+        if let Some(i) = &inc {
+            self.incoming_bytes -= i.data.len() as u64;
+        }
+        if !self.refused.iter().any(|m| m == message_id) {
+            if self.refused.len() >= REFUSED_KEPT {
+                self.refused.pop_front();
+            }
+            self.refused.push_back(message_id.to_owned());
+        }
+        inc
     }
 
     /// Reference `send_report`: queues a REPORT about a SEND chunk we
