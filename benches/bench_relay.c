@@ -69,7 +69,7 @@ static void sessions(msrp_context *ctx, int relay_port, const msrp_session_optio
   msrp_transport *ta = NULL, *tb = NULL;
   if (relay_port) relay_pair(ctx, relay_port, &ta, &tb);
   else msrp_pair(ctx, &ta, &tb);
-  msrp_session_callbacks cbs = {on_message, on_chunk, NULL, NULL, NULL};
+  msrp_session_callbacks cbs = {.on_message = on_message, .on_chunk = on_chunk};
   must(msrp_session_new(ta, oa, &cbs, NULL, NULL, a), "session a");
   must(msrp_session_new(tb, ob, &cbs, kb, session_owner_release, b), "session b");
 }

@@ -50,7 +50,7 @@ static void sessions_with(msrp_context *ctx, const msrp_tls *tls_a, const msrp_t
                           msrp_session **a, msrp_session **b) {
   msrp_transport *ta = NULL, *tb = NULL;
   msrp_pair_with(ctx, tls_b, tls_a, &ta, &tb);
-  msrp_session_callbacks ca = {c_on_message, c_on_chunk, NULL, NULL, NULL};
+  msrp_session_callbacks ca = {.on_message = c_on_message, .on_chunk = c_on_chunk};
   must(msrp_session_new(ta, oa, &ca, ka, session_owner_release, a), "session a");
   must(msrp_session_new(tb, ob, &ca, kb, session_owner_release, b), "session b");
 }

@@ -165,7 +165,8 @@ static int wait_for(inbox *b, const int *field, int want, int ms) {
   return ok;
 }
 
-static const msrp_session_callbacks CBS = {s_on_message, s_on_chunk, s_on_report, s_on_aborted, s_on_closed};
+static const msrp_session_callbacks CBS = {
+    .on_message = s_on_message, .on_chunk = s_on_chunk, .on_report = s_on_report, .on_aborted = s_on_aborted, .on_closed = s_on_closed};
 
 typedef struct {
   msrp_context *ctx;

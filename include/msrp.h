@@ -825,9 +825,9 @@ typedef struct msrp_session_options {
    */
   uint32_t response_timeout_ms;
   /**
-   * Largest incoming message, in bytes; bigger ones get 413. 0 (the
-   * default) means 64 MiB when whole messages are reassembled (it bounds
-   * the memory they take) and no limit in streaming mode.
+   * Largest incoming message, in bytes; bigger ones get 413 (and free
+   * what they held at once). 0 (the default) means 64 MiB when whole
+   * messages are reassembled and no limit in streaming mode.
    */
   uint64_t max_message_size;
   /**
@@ -843,6 +843,31 @@ typedef struct msrp_session_options {
    * Send an empty SEND after this many ms without traffic (0: never, the default).
    */
   uint32_t keepalive_ms;
+  /**
+   * Most bytes held at once for incoming messages that arrive in several
+   * chunks and are reassembled in memory, all together (0, the default:
+   * twice `max_message_size`, 128 MiB). The message whose chunk would
+   * cross it gets 413 and frees its share; others go on. Messages that
+   * arrive in one chunk do not count.
+   */
+  uint64_t max_receive_memory;
+  /**
+   * Most incoming messages open at once (some chunks received, not yet
+   * complete); the next one gets 413 (0, the default: 32).
+   */
+  uint32_t max_incomplete;
+  /**
+   * An incoming message that gets no chunk for this many ms is dropped
+   * and reported to `on_incomplete` (0, the default: 120000).
+   */
+  uint32_t incomplete_timeout_ms;
+  /**
+   * Most outgoing messages larger than one chunk sent at a time; the
+   * others wait their turn, so that a peer with the same settings never
+   * refuses them for arriving together (0, the default: 2). Messages that
+   * fit in one chunk are never held back.
+   */
+  uint32_t max_concurrent_sends;
 } msrp_session_options;
 
 /**
@@ -899,6 +924,21 @@ typedef struct msrp_session_callbacks {
    * last; `userdata_free` runs after it.
    */
   void (*on_closed)(void *userdata, msrp_result reason, const char *message);
+  /**
+   * An incoming message that will not complete: it got no chunk for
+   * `incomplete_timeout_ms` (`expired` true; its later chunks get 413),
+   * or the session closed first (`expired` false; called before
+   * `on_closed`, once for each such message). `head` holds the headers
+   * of its first chunk that arrived (NULL when none did), `received` the
+   * bytes that did, `total` its size (`MSRP_BYTE_RANGE_UNKNOWN` when not
+   * known). Pointers are valid during the call.
+   */
+  void (*on_incomplete)(void *userdata,
+                        const struct msrp_chunk *head,
+                        const char *message_id,
+                        uint64_t received,
+                        uint64_t total,
+                        bool expired);
 } msrp_session_callbacks;
 
 /**
@@ -1833,7 +1873,11 @@ struct msrp_message_options msrp_message_options_default(void);
  * callbacks); `userdata` goes to every session callback; `userdata_free`
  * (may be NULL) runs once after `on_closed`. No callback runs before
  * `*out` holds the handle, so callbacks may use it (for instance to answer
- * a message the peer sent before this call).
+ * a message the peer sent before this call). A transport the peer has
+ * closed since it was bound still gives a session: the chunks it read
+ * before the close are handled and delivered, messages left incomplete go
+ * to `on_incomplete`, then `on_closed` runs. `MSRP_RESULT_CLOSED` only
+ * when the transport was closed locally (or the context was freed).
  *
  * # Safety
  * `transport` is NULL or a live transport not used elsewhere; the option

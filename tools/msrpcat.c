@@ -569,7 +569,7 @@ static int verdict(app *a) {
   return rc;
 }
 
-static const msrp_session_callbacks SESSION_CBS = {on_message, NULL, on_report, NULL, on_closed};
+static const msrp_session_callbacks SESSION_CBS = {.on_message = on_message, .on_report = on_report, .on_closed = on_closed};
 
 static void app_init(app *a, const options *o) {
   memset(a, 0, sizeof *a);
@@ -700,7 +700,7 @@ static int run_demo(options *o) {
   app_init(&alice, o);
   app_init(&bob, o);
   msrp_session_options so = msrp_session_options_default();
-  msrp_session_callbacks bob_cbs = {on_message, NULL, NULL, NULL, on_closed};
+  msrp_session_callbacks bob_cbs = {.on_message = on_message, .on_closed = on_closed};
   check(msrp_session_new(w.t, &so, &bob_cbs, &bob, NULL, &bob.s), "bob's session");
   check(msrp_session_new(ta, &so, &SESSION_CBS, &alice, NULL, &alice.s), "alice's session");
   size_t len = (size_t)(o->demo_mb * 1024 * 1024);

@@ -93,6 +93,8 @@ struct Shared {
     deferred: Mutex<Vec<SessionEvent>>,
     /// Set by the writer task when it sleeps with no deadline to watch.
     writer_unarmed: AtomicBool,
+    /// When the writer task wakes next by itself (while armed).
+    writer_until: Mutex<Option<Instant>>,
     /// Rounds of the writer task (tests count the wake-ups of quiet sessions).
     #[cfg(test)]
     writer_passes: std::sync::atomic::AtomicU64,
@@ -295,7 +297,13 @@ impl Shared {
     /// room on the transport, or transactions now have a deadline it is not watching
     /// (new deadlines are never earlier than ones it already watches).
     fn writer_needed(&self, s: &Session) -> bool {
-        s.can_send() || (s.has_pending() && self.writer_unarmed.load(Ordering::Acquire))
+        s.can_send()
+            || (s.has_pending() && self.writer_unarmed.load(Ordering::Acquire))
+            || s.incoming_deadline().is_some_and(|d| {
+                // An incoming message's expiry earlier than the writer's wake-up.
+                let until = *self.writer_until.lock().unwrap_or_else(|p| p.into_inner());
+                until.is_none_or(|u| d < u)
+            })
     }
 
     /// Waits while received data beyond the budget waits for the application.
@@ -311,6 +319,18 @@ impl Shared {
             }
             freed.await;
         }
+    }
+
+    /// Writing failed. When the peer closed, the read loop ends the session
+    /// once it has handled everything read before the close (a peer may
+    /// send and close at once); otherwise it ends here. Returns whether the
+    /// session ended.
+    fn write_failed(&self, t: &Transport, why: Error) -> bool {
+        if t.input_ended() {
+            return false;
+        }
+        self.end(t, why);
+        true
     }
 
     fn end(&self, t: &Transport, why: Error) {
@@ -386,6 +406,7 @@ impl SessionDriver {
             fast,
             deferred: Mutex::new(Vec::new()),
             writer_unarmed: AtomicBool::new(true),
+            writer_until: Mutex::new(None),
             #[cfg(test)]
             writer_passes: Default::default(),
         });
@@ -457,7 +478,7 @@ impl SessionDriver {
         };
         self.shared.release();
         if let Err(e) = sent {
-            self.shared.end(&self.transport, e);
+            self.shared.write_failed(&self.transport, e);
         } else if wake {
             self.shared.wake.notify_one();
         }
@@ -542,8 +563,9 @@ async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
             return;
         }
         if let Err(e) = sent {
-            sh.end(&t, e);
-            return;
+            if sh.write_failed(&t, e) {
+                return;
+            }
         }
         if wake {
             sh.wake.notify_one();
@@ -587,11 +609,14 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             let deadline = s.poll_timeout().or(patrol);
             sh.writer_unarmed
                 .store(deadline.is_none(), Ordering::Release);
+            *sh.writer_until.lock().unwrap_or_else(|p| p.into_inner()) = deadline;
             (sent, deadline, s.can_send())
         };
         sh.release();
         if let Err(e) = sent {
-            sh.end(&t, e);
+            // Nothing more can be written; the read loop ends the session
+            // when the peer closed (see `write_failed`).
+            sh.write_failed(&t, e);
             return;
         }
         let keepalive_at = keepalive.map(|k| last_activity + k);

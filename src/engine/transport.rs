@@ -434,6 +434,9 @@ struct Queued {
 #[derive(Default)]
 struct CloseState {
     flag: AtomicBool,
+    /// The reading side ended (the peer closed, or reading failed): what
+    /// was read before is still there to be read.
+    input: AtomicBool,
     why: Mutex<Option<Error>>,
 }
 
@@ -827,6 +830,13 @@ impl Transport {
     /// Whether the connection is closed (locally, by the peer, or by an error).
     pub fn is_closed(&self) -> bool {
         self.out.closed.is() || self.ctx.is_closed()
+    }
+
+    /// Whether the reading side ended (the peer closed, or reading failed)
+    /// rather than a local close: chunks read before are still handed out
+    /// by the next reads, and the close comes after them.
+    pub fn input_ended(&self) -> bool {
+        self.out.closed.input.load(Ordering::Acquire) && !self.ctx.is_closed()
     }
 
     pub(crate) fn log(&self, level: Level, msg: &str) {
@@ -1334,6 +1344,7 @@ impl Reader {
 
     fn end(&mut self, e: Error) -> InEvent {
         self.ended = true;
+        self.closed.input.store(true, Ordering::Release);
         self.closed.set(&e);
         self.pending.drop_all();
         if let Some(l) = &self.logger {

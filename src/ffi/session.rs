@@ -463,7 +463,11 @@ fn make_sink(
 /// callbacks); `userdata` goes to every session callback; `userdata_free`
 /// (may be NULL) runs once after `on_closed`. No callback runs before
 /// `*out` holds the handle, so callbacks may use it (for instance to answer
-/// a message the peer sent before this call).
+/// a message the peer sent before this call). A transport the peer has
+/// closed since it was bound still gives a session: the chunks it read
+/// before the close are handled and delivered, messages left incomplete go
+/// to `on_incomplete`, then `on_closed` runs. `MSRP_RESULT_CLOSED` only
+/// when the transport was closed locally (or the context was freed).
 ///
 /// # Safety
 /// `transport` is NULL or a live transport not used elsewhere; the option
@@ -561,7 +565,9 @@ pub unsafe extern "C" fn msrp_session_new(
         })?;
         let ctx = engine_t.context().clone();
         ctx.check_open()?;
-        if engine_t.is_closed() {
+        // A transport the peer closed still gives a session: what it read
+        // before the close is delivered, then `on_closed` runs.
+        if engine_t.is_closed() && !engine_t.input_ended() {
             return Err(FfiError::new(
                 msrp_result::Closed,
                 "the transport is already closed",

@@ -653,7 +653,7 @@ impl Session {
 
     /// When the incoming message that progressed least recently expires.
     /// (At most `max_incomplete` messages are open: a scan is cheap.)
-    fn incoming_deadline(&self) -> Option<Instant> {
+    pub fn incoming_deadline(&self) -> Option<Instant> {
         let oldest = self.incoming.values().filter_map(|i| i.last).min()?;
         Some(oldest + self.cfg.incomplete_timeout)
     }
