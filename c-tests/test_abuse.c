@@ -100,6 +100,162 @@ static long rss_kib(void) {
   return v;
 }
 
+/* Sends a SEND head for `to` and then up to `limit` body bytes in 64 KiB
+ * pieces; returns how many body bytes the connection took before it was
+ * closed (or all of them). */
+static size_t endless_body(int fd, const char *to, const char *tid, size_t limit) {
+  char head[1024];
+  int hl = snprintf(head, sizeof head,
+                    "MSRP %s SEND\r\nTo-Path: %s\r\nFrom-Path: msrp://127.0.0.1:9/stranger;tcp\r\n"
+                    "Message-ID: %s\r\nByte-Range: 1-*/*\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    tid, to, tid);
+  if (send_all(fd, head, (size_t)hl) != 0) return 0;
+  static char junk[1 << 16];
+  memset(junk, 'j', sizeof junk);
+  size_t sent = 0;
+  while (sent < limit) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (poll(&p, 1, 3000) <= 0) break; /* nobody reads: stalled */
+    if (send_all(fd, junk, sizeof junk) != 0) break;
+    sent += sizeof junk;
+  }
+  return sent;
+}
+
+/* The hostile-peers issue, item 1: a connection that is not bound yet sends
+ * a SEND for a To-Path nobody registered, and a body that never ends. The
+ * To-Path is checked as soon as the head (and at most 16 KiB of body) is
+ * in: 481, and the connection is closed at once; the process does not hold
+ * the body. Before, the whole first chunk was read before its To-Path was
+ * looked at (1 GiB in 0.8 s). Checked for the shared server and for an
+ * acceptor. */
+static void test_unbound_endless_body(void) {
+  char *spath = NULL;
+  CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
+  msrp_uri *u = NULL;
+  uint16_t port = 0;
+  CHECK_OK(msrp_path_get(spath, 0, &u));
+  CHECK_OK(msrp_uri_port(u, &port));
+  msrp_uri_free(u);
+  char wrong[128];
+  snprintf(wrong, sizeof wrong, "msrp://127.0.0.1:%u/nosuchsession;tcp", (unsigned)port);
+  long rss0 = rss_kib();
+  int fd = raw_connect(port);
+  CHECK(fd >= 0);
+  size_t sent = endless_body(fd, wrong, "unbound1", 256u << 20);
+  long rss1 = rss_kib();
+  printf("unbound endless body (server): %zu KiB taken before the close, RSS grew by %ld KiB\n", sent >> 10,
+         rss1 - rss0);
+  CHECK(sent < (256u << 20));
+  CHECK(closed_within(fd, 5000));
+  if (getenv("MSRP_UNDER_VALGRIND") == NULL) CHECK(rss1 - rss0 < 8 * 1024);
+  close(fd);
+  CHECK_OK(msrp_server_cleanup(srv, spath));
+  msrp_string_free(spath);
+
+  /* An acceptor (AcceptorDirect) waiting for its peer. */
+  msrp_connector *acc = NULL;
+  char *apath = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc));
+  CHECK_OK(msrp_connector_prepare(acc, NULL, &apath));
+  CHECK_OK(msrp_path_get(apath, 0, &u));
+  CHECK_OK(msrp_uri_port(u, &port));
+  msrp_uri_free(u);
+  completion done;
+  completion_init(&done);
+  CHECK_OK(msrp_connector_complete_async(acc, "msrp://127.0.0.1:9/expected;tcp", 10000, on_complete, &done));
+  fd = raw_connect(port);
+  CHECK(fd >= 0);
+  snprintf(wrong, sizeof wrong, "msrp://127.0.0.1:%u/nosuchsession;tcp", (unsigned)port);
+  rss0 = rss_kib();
+  sent = endless_body(fd, wrong, "unbound2", 256u << 20);
+  rss1 = rss_kib();
+  printf("unbound endless body (acceptor): %zu KiB taken before the close, RSS grew by %ld KiB\n", sent >> 10,
+         rss1 - rss0);
+  CHECK(sent < (256u << 20));
+  CHECK(closed_within(fd, 5000));
+  if (getenv("MSRP_UNDER_VALGRIND") == NULL) CHECK(rss1 - rss0 < 8 * 1024);
+  CHECK(completion_wait(&done, 10000) && done.result == MSRP_RESULT_BIND_MISMATCH);
+  close(fd);
+  completion_destroy(&done);
+  msrp_string_free(apath);
+  msrp_connector_free(acc);
+}
+
+typedef struct {
+  int fd;
+  const char *msg;
+  size_t len;
+  int rc;
+} sender;
+
+static void *send_thread(void *arg) {
+  sender *s = arg;
+  s->rc = send_all(s->fd, s->msg, s->len);
+  return NULL;
+}
+
+static int first_messages;
+static size_t first_len;
+static int first_ok;
+
+static void first_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  (void)ud;
+  (void)head;
+  int ok = 1;
+  for (size_t i = 0; i < len && ok; i++) ok = data[i] == (uint8_t)('a' + i % 26);
+  first_len = len;
+  first_ok = ok;
+  __atomic_add_fetch(&first_messages, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The other half of item 1 (RFC 4975 §5.4: the first SEND may carry a
+ * body): a known session's first SEND with a 3 MB body is streamed to the
+ * session like any other and answered 200 by it, not held by the binding. */
+static void test_first_send_with_a_large_body(void) {
+  enum { BODY = 3 * 1000 * 1000 };
+  char *spath = NULL;
+  CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
+  msrp_uri *u = NULL;
+  uint16_t port = 0;
+  CHECK_OK(msrp_path_get(spath, 0, &u));
+  CHECK_OK(msrp_uri_port(u, &port));
+  msrp_uri_free(u);
+  const char *from = "msrp://127.0.0.1:9/firstbody;tcp";
+  completion done;
+  completion_init(&done);
+  CHECK_OK(msrp_server_complete_async(srv, from, 10000, on_complete, &done));
+  char *msg = malloc(BODY + 1024);
+  int hl = snprintf(msg, 1024,
+                    "MSRP first001 SEND\r\nTo-Path: %s\r\nFrom-Path: %s\r\nMessage-ID: first1\r\n"
+                    "Byte-Range: 1-%d/%d\r\nContent-Type: text/plain\r\n\r\n",
+                    spath, from, BODY, BODY);
+  for (int i = 0; i < BODY; i++) msg[hl + i] = (char)('a' + i % 26);
+  size_t len = (size_t)hl + BODY;
+  len += (size_t)sprintf(msg + len, "\r\n-------first001$\r\n");
+  sender snd = {raw_connect(port), msg, len, -1};
+  CHECK(snd.fd >= 0);
+  pthread_t th;
+  pthread_create(&th, NULL, send_thread, &snd);
+  CHECK(completion_wait(&done, 10000) && done.result == MSRP_RESULT_OK);
+  msrp_session_callbacks cb;
+  memset(&cb, 0, sizeof cb);
+  cb.on_message = first_on_message;
+  msrp_session *s = NULL;
+  CHECK_OK(msrp_session_new(done.transport, NULL, &cb, NULL, NULL, &s));
+  pthread_join(th, NULL);
+  CHECK(snd.rc == 0);
+  CHECK(read_code(snd.fd, "first001", 10000) == 200);
+  for (int i = 0; i < 500 && __atomic_load_n(&first_messages, __ATOMIC_SEQ_CST) == 0; i++) usleep(10 * 1000);
+  CHECK(first_messages == 1 && first_len == BODY && first_ok);
+  close(snd.fd);
+  msrp_session_free(s);
+  completion_destroy(&done);
+  free(msg);
+  CHECK_OK(msrp_server_cleanup(srv, spath));
+  msrp_string_free(spath);
+}
+
 int main(void) {
   msrp_context_options co;
   memset(&co, 0, sizeof co);
@@ -219,6 +375,9 @@ int main(void) {
   CHECK(msrp_session_is_closed(at.session));
   attack_close(&at);
   completion_destroy(&dropped);
+
+  test_unbound_endless_body();
+  test_first_send_with_a_large_body();
 
   /* The legitimate session never noticed. */
   CHECK_OK(msrp_session_deliver_chunk(la, ping, 5000, NULL));

@@ -16,7 +16,7 @@ use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
 use super::tls::{self, Conn, Fingerprint, PeerSlot, TlsSettings};
-use super::transport::Transport;
+use super::transport::{Received, Transport};
 use crate::proto::ids;
 use crate::proto::transport::{
     PathCheck, binding_send, check_incoming, wants_error_response, wants_success_response,
@@ -176,19 +176,37 @@ pub(crate) async fn bind_active(t: &Transport) -> Result<(), Error> {
     }
 }
 
-/// Waits for the binding SEND on `t`, checks its paths and answers it.
+/// Most body bytes of the first SEND read before its To-Path is checked:
+/// the binding is read in parts of this size, so that a connection that is
+/// not bound yet cannot make the process hold a large body (the connection's
+/// read buffers come on top; see the Reliability notes in the docs).
+pub(crate) const BIND_PART: usize = 16 * 1024;
+
+/// Whether the binding SEND carries a message (RFC 4975 §5.4 allows it):
+/// then it is given back to the transport for the session (or the
+/// application reading the transport) to take and answer like any SEND.
+pub(crate) fn carries_body(r: &Received) -> bool {
+    !r.complete || r.chunk.size() > 0 || r.chunk.content_type().is_some()
+}
+
+/// Waits for the binding SEND on `t`, checks its paths and answers it (a
+/// binding that carries a body is answered by whoever reads it next).
 pub(crate) async fn bind_passive(t: &Transport) -> Result<(), Error> {
-    let r = t.read_chunk(usize::MAX).await?;
-    let c = r.chunk;
+    let r = t.read_chunk(BIND_PART).await?;
+    let c = &r.chunk;
     if c.method() != Some("SEND") {
         return Err(Error::new(
             ErrorKind::BindMismatch,
             "the first chunk on the connection was not a SEND",
         ));
     }
-    match check_incoming(&c, t.local_path(), t.remote_path(), t.sessmatch()) {
+    match check_incoming(c, t.local_path(), t.remote_path(), t.sessmatch()) {
         PathCheck::Ok => {
-            if wants_success_response(&c) {
+            if carries_body(&r) {
+                t.unread(r).await;
+                return Ok(());
+            }
+            if wants_success_response(c) {
                 t.write_chunk(
                     &c.make_response(200, Some("OK"))
                         .map_err(|e| Error::new(ErrorKind::Protocol, e.to_string()))?,
@@ -198,7 +216,7 @@ pub(crate) async fn bind_passive(t: &Transport) -> Result<(), Error> {
             Ok(())
         }
         PathCheck::Reject(code, why) => {
-            if wants_error_response(&c) {
+            if wants_error_response(c) {
                 if let Ok(resp) = c.make_response(
                     code,
                     Some(if code == 481 {

@@ -17,12 +17,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::connector::{DEFAULT_TIMEOUT, host_ip, listen};
+use super::connector::{DEFAULT_TIMEOUT, carries_body, host_ip, listen};
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
 use super::tls::{self, Conn, Fingerprint, PeerSlot, TlsSettings};
-use super::transport::Transport;
+use super::transport::{Received, Transport};
 use crate::proto::chunk::Chunk;
 use crate::proto::ids;
 use crate::proto::transport::{
@@ -36,7 +36,8 @@ struct Parked {
     /// The peer's TLS certificate (DER), when the connection is TLS.
     peer_cert: Option<Vec<u8>>,
     tls: bool,
-    binding: Chunk,
+    /// The binding SEND (its first part, when it carries a large body).
+    binding: Received,
     local: Uri,
     from: Vec<Uri>,
 }
@@ -142,8 +143,10 @@ async fn serve_connection(
         shared.sessmatch,
         shared.logger.clone(),
     );
-    let first = match tokio::time::timeout(shared.bind_timeout, t.read_chunk(usize::MAX)).await {
-        Ok(Ok(r)) => r.chunk,
+    // Read in bounded parts: the To-Path is checked on the first one.
+    let read = t.read_chunk(crate::engine::connector::BIND_PART);
+    let received = match tokio::time::timeout(shared.bind_timeout, read).await {
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             log(
                 &shared.logger,
@@ -161,10 +164,11 @@ async fn serve_connection(
             return;
         }
     };
+    let first = &received.chunk;
     let (to, from) = match (first.method(), first.to_path(), first.from_path()) {
         (Some("SEND"), Ok(to), Ok(from)) => (to, from),
         (Some("SEND"), _, _) => {
-            answer(&t, &first, 400, "Bad Request").await;
+            answer(&t, first, 400, "Bad Request").await;
             return;
         }
         _ => {
@@ -192,7 +196,7 @@ async fn serve_connection(
                 format_path(&to)
             ),
         );
-        answer(&t, &first, 481, "No Such Session").await;
+        answer(&t, first, 481, "No Such Session").await;
         return;
     };
     let mut t = t;
@@ -207,7 +211,7 @@ async fn serve_connection(
             transport: t,
             peer_cert,
             tls: is_tls,
-            binding: first,
+            binding: received,
             local,
             from,
         };
@@ -232,7 +236,7 @@ async fn serve_connection(
         i.map(|i| st.parked.swap_remove(i))
     };
     if let Some(p) = expired {
-        answer(&p.transport, &p.binding, 481, "No Such Session").await;
+        answer(&p.transport, &p.binding.chunk, 481, "No Such Session").await;
         log(
             &shared.logger,
             Level::Info,
@@ -413,7 +417,7 @@ impl Server {
             if !p.peer_cert.as_deref().is_some_and(|c| fp.matches(c)) {
                 answer(
                     &p.transport,
-                    &p.binding,
+                    &p.binding.chunk,
                     403,
                     "Certificate Fingerprint Mismatch",
                 )
@@ -428,7 +432,12 @@ impl Server {
                 ));
             }
         }
-        answer(&p.transport, &p.binding, 200, "OK").await;
+        if carries_body(&p.binding) {
+            // Answered by the session (or the application) that reads it.
+            p.transport.unread(p.binding).await;
+        } else {
+            answer(&p.transport, &p.binding.chunk, 200, "OK").await;
+        }
         if p.transport.is_closed() {
             return Err(Error::closed(
                 "the connection closed before the binding was answered",

@@ -95,6 +95,8 @@ type Batch = VecDeque<InEvent>;
 
 struct ReadState {
     source: ReadSource,
+    /// A chunk or segment given back with [`Transport::unread`]: the next read returns it.
+    back: Option<Received>,
     /// Events received and not yet handled, in order.
     ahead: VecDeque<InEvent>,
     cur: Option<Current>,
@@ -768,6 +770,7 @@ impl Transport {
                     rx: ev_rx,
                     handoff: Some(handoff_tx),
                 },
+                back: None,
                 ahead: VecDeque::new(),
                 cur: None,
                 done: None,
@@ -970,6 +973,9 @@ impl Transport {
     pub async fn read_chunk(&self, size: usize) -> Result<Received, Error> {
         let mut guard = self.read.lock().await;
         let st = &mut *guard;
+        if let Some(r) = st.back.take() {
+            return Ok(r);
+        }
         loop {
             if let Some(r) = self.step(st, size) {
                 return r;
@@ -1001,6 +1007,12 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Gives back what a read returned (the binding SEND when it carries a
+    /// body): the next read returns it, then what follows it.
+    pub async fn unread(&self, r: Received) {
+        self.read.lock().await.back = Some(r);
     }
 
     /// From now on the callers of `read_chunk` read the socket themselves
