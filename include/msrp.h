@@ -2014,7 +2014,11 @@ msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
  * Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)
  * until what was queued is sent and answered, then closes; without, closes
  * now and pending callbacks get local errors. New sends fail from now on.
- * The sync form is a blocking call (not from a callback).
+ * The sync form is a blocking call: inside a libmsrp callback it returns
+ * `MSRP_RESULT_IN_CALLBACK` and changes nothing (what was queued is still
+ * sent; call it without sync there, or from another thread). When the
+ * wait times out, the session is closed anyway and `MSRP_RESULT_TIMEOUT`
+ * returned.
  *
  * # Safety
  * `s` is NULL or live.

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -157,6 +157,13 @@ fn run_guarded(job: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(job));
 }
 
+/// Something that has callbacks to deliver when the context shuts down.
+pub trait ShutdownHook: Send + Sync {
+    /// Called once on the thread that shuts the context down, after the
+    /// runtime's threads stopped and before queued callbacks are run.
+    fn shutdown(&self);
+}
+
 /// The runtime context shared (through `Arc`) by every connector, server
 /// and transport created from it.
 pub struct Context {
@@ -164,6 +171,9 @@ pub struct Context {
     handle: Handle,
     dispatcher: Dispatcher,
     closed: AtomicBool,
+    /// What must still happen when the context shuts down, after its
+    /// threads stopped (sessions deliver their last callbacks).
+    on_shutdown: Mutex<Vec<Weak<dyn ShutdownHook>>>,
     next_id: AtomicU64,
     /// Busy-waits allowed: asked for, and more than one CPU (on one, the
     /// waiter would only hold off the thread that brings its value).
@@ -230,6 +240,7 @@ impl Context {
             handle,
             dispatcher: Dispatcher::new(opts.delivery)?,
             closed: AtomicBool::new(false),
+            on_shutdown: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             busy_wait: opts.busy_wait
                 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
@@ -326,6 +337,16 @@ impl Context {
         })
     }
 
+    /// Runs `hook` when the context shuts down (unless it is gone by then).
+    pub fn on_shutdown(&self, hook: Weak<dyn ShutdownHook>) {
+        let mut v = self.on_shutdown.lock().unwrap_or_else(|p| p.into_inner());
+        // Hooks of objects gone since are dropped now and then.
+        if v.len() >= 64 && v.len().is_power_of_two() {
+            v.retain(|h| h.strong_count() > 0);
+        }
+        v.push(hook);
+    }
+
     /// Hands a finished callback to the application (direct or queued).
     pub fn deliver(&self, job: impl FnOnce() + Send + 'static) {
         self.dispatcher.deliver(job);
@@ -368,6 +389,11 @@ impl Context {
             } else {
                 rt.shutdown_timeout(Duration::from_secs(10));
             }
+        }
+        let hooks =
+            std::mem::take(&mut *self.on_shutdown.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in hooks.iter().filter_map(Weak::upgrade) {
+            run_guarded(|| h.shutdown());
         }
         while self.dispatcher.run(usize::MAX) > 0 {}
     }

@@ -80,6 +80,11 @@ pub type FastPath = Box<dyn Fn(&SessionEvent) -> bool + Send + Sync>;
 
 struct Shared {
     session: Mutex<Session>,
+    /// Where events go: the event task calls it; when the context shuts
+    /// down, [`SessionHook`] delivers what is left through it. Replaced by
+    /// a no-op after the Closed event (dropping what the application's
+    /// callbacks hold, so its `userdata_free` runs then).
+    sink: Mutex<EventSink>,
     wake: Notify,
     closing: AtomicBool,
     closed: AtomicBool,
@@ -172,12 +177,47 @@ fn shrink(q: &mut VecDeque<DriverEvent>) {
     }
 }
 
-/// Closes the event queue when the event task ends, however it ends.
-struct CloseOnDrop(Arc<EventQueue>);
+/// Closes the event queue when the event task ends, however it ends;
+/// except when the context shuts down, which drops the task: then the
+/// queue stays open for [`SessionHook`] to deliver what it holds.
+struct CloseOnDrop(Arc<EventQueue>, Arc<Context>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0.close();
+        if !self.1.is_closed() {
+            self.0.close();
+        }
+    }
+}
+
+/// Delivers a session's last events when its context shuts down (the
+/// runtime's tasks are gone by then): what is pending fails locally, then
+/// `Closed`, all on the thread that frees the context.
+struct SessionHook {
+    shared: std::sync::Weak<Shared>,
+    transport: std::sync::Weak<Transport>,
+}
+
+impl super::context::ShutdownHook for SessionHook {
+    fn shutdown(&self) {
+        let (Some(sh), Some(t)) = (self.shared.upgrade(), self.transport.upgrade()) else {
+            return;
+        };
+        sh.end(&t, Error::closed("the context was freed"));
+        let left = sh.events.q.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Busy only when the context is freed from inside one of this
+        // session's callbacks: its events are then left undelivered.
+        let Ok(mut sink) = sh.sink.try_lock() else {
+            return;
+        };
+        for e in left.into_iter().flatten() {
+            let last = matches!(e, DriverEvent::Closed(_));
+            (*sink)(e);
+            if last {
+                *sink = Box::new(|_| {});
+                break;
+            }
+        }
     }
 }
 
@@ -356,6 +396,8 @@ pub struct SessionDriver {
     transport: Arc<Transport>,
     shared: Arc<Shared>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Registered with the context (which holds it weakly) while the driver lives.
+    _hook: Arc<dyn super::context::ShutdownHook>,
     /// Held until `release_events`: the event task waits for it (or for
     /// its drop) before the first event goes to the sink.
     gate: Mutex<Option<oneshot::Sender<()>>>,
@@ -385,7 +427,7 @@ impl SessionDriver {
         transport: Transport,
         cfg: SessionConfig,
         keepalive: Option<Duration>,
-        mut sink: EventSink,
+        sink: EventSink,
         fast: Option<FastPath>,
     ) -> SessionDriver {
         let ctx = transport.context().clone();
@@ -397,6 +439,7 @@ impl SessionDriver {
         let events = Arc::new(EventQueue::new());
         let shared = Arc::new(Shared {
             session: Mutex::new(session),
+            sink: Mutex::new(sink),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -411,11 +454,17 @@ impl SessionDriver {
             writer_passes: Default::default(),
         });
         let transport = Arc::new(transport);
+        let hook: Arc<dyn super::context::ShutdownHook> = Arc::new(SessionHook {
+            shared: Arc::downgrade(&shared),
+            transport: Arc::downgrade(&transport),
+        });
+        ctx.on_shutdown(Arc::downgrade(&hook));
         let mut tasks = Vec::new();
         // The event task ends by itself after the Closed event. (The guard
         // is made here: a task that never runs closes the queue too.)
-        let close = CloseOnDrop(events.clone());
+        let close = CloseOnDrop(events.clone(), ctx.clone());
         let (gate, held) = oneshot::channel();
+        let sh = shared.clone();
         ctx.spawn(async move {
             let _close = close;
             // Released or dropped: either way events may flow now.
@@ -425,8 +474,10 @@ impl SessionDriver {
                 events.take(&mut batch).await;
                 while let Some(e) = batch.pop_front() {
                     let last = matches!(e, DriverEvent::Closed(_));
-                    sink(e);
+                    let mut sink = sh.sink.lock().unwrap_or_else(|p| p.into_inner());
+                    (*sink)(e);
                     if last {
+                        *sink = Box::new(|_| {});
                         return;
                     }
                 }
@@ -439,6 +490,7 @@ impl SessionDriver {
             transport,
             shared,
             tasks: Mutex::new(tasks),
+            _hook: hook,
             gate: Mutex::new(Some(gate)),
         }
     }

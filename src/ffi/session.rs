@@ -1104,7 +1104,11 @@ pub unsafe extern "C" fn msrp_session_cancel(s: *const msrp_session, message: u6
 /// Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)
 /// until what was queued is sent and answered, then closes; without, closes
 /// now and pending callbacks get local errors. New sends fail from now on.
-/// The sync form is a blocking call (not from a callback).
+/// The sync form is a blocking call: inside a libmsrp callback it returns
+/// `MSRP_RESULT_IN_CALLBACK` and changes nothing (what was queued is still
+/// sent; call it without sync there, or from another thread). When the
+/// wait times out, the session is closed anyway and `MSRP_RESULT_TIMEOUT`
+/// returned.
 ///
 /// # Safety
 /// `s` is NULL or live.
@@ -1121,6 +1125,8 @@ pub unsafe extern "C" fn msrp_session_shutdown(
             s.driver.close("the session was shut down locally");
             return Ok(());
         }
+        // Refused inside a callback before anything changes.
+        s.driver.context().check_may_block()?;
         let d = s.driver.clone();
         let r = s
             .driver
