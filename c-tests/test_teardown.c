@@ -3,6 +3,7 @@
  * session callback exactly once (on_done of messages in flight, on_closed
  * of every session, last); a synchronous shutdown refused inside a callback
  * changes nothing. */
+#include <dirent.h>
 #include <unistd.h>
 
 #include "net.h"
@@ -185,7 +186,63 @@ static void test_refused_shutdown_changes_nothing(void) {
   pthread_mutex_destroy(&b.m);
 }
 
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+/* Item 6: a session whose on_closed has run keeps no connection: once the
+ * peer closed, its socket is closed (and its read buffers freed) although
+ * the application has not freed the session yet; the handle stays valid
+ * and answers MSRP_RESULT_CLOSED. Before, every such session kept its
+ * socket until msrp_session_free. */
+static void test_closed_sessions_release_their_connections(void) {
+  enum { PAIRS = 10 };
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(NULL, &ctx));
+  int base = open_fds();
+  tally t[PAIRS];
+  msrp_session *a[PAIRS], *b[PAIRS];
+  for (int i = 0; i < PAIRS; i++) {
+    msrp_transport *ta = NULL, *tb = NULL;
+    make_pair(ctx, false, NULL, &ta, &tb);
+    t_init(&t[i]);
+    CHECK_OK(msrp_session_new(ta, NULL, NULL, NULL, NULL, &a[i]));
+    CHECK_OK(msrp_session_new(tb, NULL, &CBS, &t[i], NULL, &b[i]));
+    /* some traffic, so that read buffers were used */
+    CHECK_OK(msrp_session_send_message(a[i], (const uint8_t *)"hello", 5, "text/plain", NULL, NULL, NULL, NULL));
+  }
+  int busy = open_fds();
+  CHECK(busy >= base + 2 * PAIRS);
+  for (int i = 0; i < PAIRS; i++) msrp_session_free(a[i]);
+  for (int i = 0; i < PAIRS; i++)
+    for (int k = 0; k < 500 && get(&t[i], &t[i].closed) == 0; k++) usleep(10 * 1000);
+  int after = -1;
+  for (int k = 0; k < 200; k++) { /* sockets close as the tasks finish */
+    after = open_fds();
+    if (after <= base) break;
+    usleep(10 * 1000);
+  }
+  printf("open descriptors: %d before, %d with %d pairs, %d after the peers closed (sessions not freed)\n", base,
+         busy, PAIRS, after);
+  CHECK(after <= base);
+  for (int i = 0; i < PAIRS; i++) {
+    CHECK(get(&t[i], &t[i].closed) == 1);
+    CHECK(msrp_session_is_closed(b[i]));
+    CHECK(msrp_session_send_message(b[i], (const uint8_t *)"x", 1, "text/plain", NULL, NULL, NULL, NULL) ==
+          MSRP_RESULT_CLOSED);
+    msrp_session_free(b[i]);
+    pthread_mutex_destroy(&t[i].m);
+  }
+  msrp_context_free(ctx);
+}
+
 int main(void) {
+  test_closed_sessions_release_their_connections();
   test_free_context_with_live_sessions(false);
   test_free_context_with_live_sessions(true);
   test_refused_shutdown_changes_nothing();

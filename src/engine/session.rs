@@ -583,6 +583,13 @@ const READ_BURST: usize = 64;
 const KEEP_BURST_ROOM: usize = 4;
 
 async fn read_loop(t: Arc<Transport>, sh: Arc<Shared>) {
+    read_until_closed(&t, &sh).await;
+    // The session ended: the connection's socket and buffers go now, not
+    // when the application frees the session.
+    t.release_input().await;
+}
+
+async fn read_until_closed(t: &Arc<Transport>, sh: &Arc<Shared>) {
     let mut got = Vec::new();
     // This task reads all the time: it takes the socket over from the
     // transport's reader task (one hand-off less per chunk).

@@ -83,6 +83,9 @@ enum ReadSource {
         handoff: Option<oneshot::Sender<Handoff>>,
     },
     Direct(Box<Reader>),
+    /// Released after the connection closed ([`Transport::release_input`]):
+    /// the socket and the read buffers are gone.
+    Gone,
 }
 
 /// The reader task's answer to a handoff: the reader and a batch it had not delivered yet.
@@ -988,6 +991,7 @@ impl Transport {
                         .ahead
                         .push_back(InEvent::Closed(Error::closed("the connection is closed"))),
                 },
+                ReadSource::Gone => st.ahead.push_back(InEvent::Closed(self.out.closed.error())),
                 ReadSource::Direct(r) => {
                     // A local close ends a read that is waiting.
                     let shut = self.out.shut.notified();
@@ -1006,6 +1010,21 @@ impl Transport {
                     }
                 }
             }
+        }
+    }
+
+    /// Frees the reading side of a closed connection: its socket (once the
+    /// writer is done too) and read buffers; reads give "closed" from now on.
+    /// A session calls it when it ends, so that a session the application
+    /// has not freed yet keeps no connection.
+    pub async fn release_input(&self) {
+        let mut st = self.read.lock().await;
+        st.source = ReadSource::Gone;
+        st.ahead = VecDeque::new();
+        st.cur = None;
+        st.back = None;
+        if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.abort();
         }
     }
 
@@ -1093,7 +1112,7 @@ impl Transport {
                         Err(_) => break,
                     },
                     // Reading the socket could wait: hand out what is here.
-                    ReadSource::Direct(_) => break,
+                    ReadSource::Direct(_) | ReadSource::Gone => break,
                 },
             }
         }
