@@ -174,6 +174,55 @@ def test_tls_fingerprint():
     expect(lst.rc != 0, "the listener fails too", lst)
 
 
+def test_listen_survives_bad_connections():
+    """The hostile-peers issue, item 7: garbage, an idle connection and a
+    wrong binding (answered 481) come before the real peer; the listener
+    keeps listening and the real peer's text arrives."""
+    peer = "msrp://127.0.0.1:9/therealpeer;tcp"
+    lst = Proc(["listen", "--expect", "1", "--timeout", "30", "--remote", peer])
+    lpath = lst.first_line()
+    port = int(lpath.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    garbage = socket.create_connection(("127.0.0.1", port), timeout=10)
+    garbage.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    wrong = socket.create_connection(("127.0.0.1", port), timeout=10)
+    wrong.sendall((f"MSRP wrong001 SEND\r\nTo-Path: {lpath}\r\n"
+                   "From-Path: msrp://127.0.0.1:9/intruder;tcp\r\nMessage-ID: w1\r\n"
+                   "Byte-Range: 1-0/0\r\n-------wrong001$\r\n").encode())
+    answer = b""
+    while b"-------wrong001" not in answer:
+        part = wrong.recv(4096)
+        if not part:
+            break
+        answer += part
+    try:
+        expect(answer.startswith(b"MSRP wrong001 481"), f"a wrong binding gets 481 (got {answer[:40]!r})", lst)
+        con = Proc(["connect", "--local", peer, "--remote", lpath, "--send-text", "the real peer"])
+        con.rc = con.wait()
+        lst.rc = lst.wait()
+        expect(lst.rc == 0 and con.rc == 0, "both exit 0 after the bad connections", lst, con)
+        expect(lst.out_lines[1:] == ["the real peer"], "the real peer's text arrives", lst)
+    finally:
+        for s in (garbage, idle, wrong):
+            s.close()
+
+
+def test_summary_and_exit_codes():
+    """The large-messages issue, item 7: refused messages are not counted as
+    accepted and no rate is made up from them; exit status 2 only for
+    usage errors, 1 for failures such as a refused connection."""
+    lst, con = pair(["--accept", "text/plain", "--duration", "3"], ["--count", "2", "--size", "10"])
+    expect(con.rc == 1, "refused sends fail", con)
+    line = next((l for l in con.err_lines if l.startswith("msrpcat: sent")), "")
+    expect("0 accepted with 200 (0 bytes), 2 refused or lost" in line and "MB/s" not in line,
+           "the summary says what was refused and makes up no rate", con)
+    bad = Proc(["connect", "--no-such-option"])
+    expect(bad.wait() == 2, "a usage error exits 2", bad)
+    closed = Proc(["connect", "--remote", f"msrp://127.0.0.1:{free_port()}/nobody;tcp", "--timeout", "5",
+                   "--send-text", "x"])
+    expect(closed.wait() == 1, "a refused connection exits 1", closed)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -228,7 +277,8 @@ def test_relay():
 for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
                  ("server and synthetic messages", test_server_and_synthetic),
                  ("expect not met", test_expect_not_met_fails), ("TLS fingerprint", test_tls_fingerprint),
-                 ("relay", test_relay)]:
+                 ("relay", test_relay), ("listen survives bad connections", test_listen_survives_bad_connections),
+                 ("summary and exit codes", test_summary_and_exit_codes)]:
     case(name, fn)
-print(f"msrpcat_test: {7 - len(failures)} passed, {len(failures)} failed")
+print(f"msrpcat_test: {9 - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -1524,10 +1524,15 @@ msrp_result msrp_connector_prepare(const struct msrp_connector *c,
 
 /**
  * Reference `complete`: connects to the first URI of `full_remote_path`
- * and binds (active), or accepts one connection and checks its binding
- * (passive: To-Path must be our path and From-Path the peer's, else the
- * peer gets 481 and this returns `MSRP_RESULT_BIND_MISMATCH`). Waits at
- * most `timeout_ms` (0: 30 s).
+ * and binds (active), or accepts connections until one binds with the
+ * expected paths (passive: To-Path must be our path and From-Path the
+ * peer's). A passive connector answers a wrong binding with 481 and closes
+ * that connection, closes connections that send something else or fail
+ * their TLS handshake, drops one that sends no binding within 10 s, and
+ * keeps listening (up to 16 connections are checked at once), so a stray
+ * or hostile connection cannot end the wait for the real peer. Waits at
+ * most `timeout_ms` (0: 30 s): `MSRP_RESULT_TIMEOUT` when no connection
+ * bound by then (the logger says why each attempt failed).
  *
  * # Safety
  * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.

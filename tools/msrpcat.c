@@ -66,7 +66,7 @@ typedef struct {
   long queued, finished;
   long codes[1000];
   long other_codes;
-  uint64_t bytes_sent, bytes_received;
+  uint64_t bytes_sent, bytes_accepted, bytes_received;
   long received, reports;
   bool closed;
   char closed_msg[256];
@@ -85,14 +85,27 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
+static void vfail(int status, const char *fmt, va_list ap) {
   fputs("msrpcat: ", stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
+  exit(status);
+}
+
+/* A failure at run time (binding refused, TLS, files): exit status 1. */
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(1, fmt, ap);
   va_end(ap);
-  exit(2);
+}
+
+/* A usage error (the command line): exit status 2. */
+static void bad_usage(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(2, fmt, ap);
+  va_end(ap);
 }
 
 static void check(msrp_result r, const char *what) {
@@ -136,12 +149,13 @@ static void usage(FILE *f) {
       "  --expect N             stop after N received messages\n"
       "  --duration S           stop after S seconds\n"
       "Exit status 0 when every message sent got 200 and every expected one\n"
-      "arrived; 1 otherwise (the reason is on stderr); 2 for usage errors.\n",
+      "arrived; 1 otherwise, binding and TLS failures included (the reason is on\n"
+      "stderr); 2 only for usage errors (the command line).\n",
       f);
 }
 
 static const char *need_arg(int argc, char **argv, int *i) {
-  if (*i + 1 >= argc) die("%s needs a value (see --help)", argv[*i]);
+  if (*i + 1 >= argc) bad_usage("%s needs a value (see --help)", argv[*i]);
   return argv[++*i];
 }
 
@@ -159,7 +173,7 @@ static void parse(options *o, int argc, char **argv) {
   }
   o->role = argv[1];
   if (strcmp(o->role, "listen") && strcmp(o->role, "connect") && strcmp(o->role, "demo"))
-    die("unknown role '%s': use listen, connect or demo", o->role);
+    bad_usage("unknown role '%s': use listen, connect or demo", o->role);
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--local")) o->local = need_arg(argc, argv, &i);
@@ -183,7 +197,7 @@ static void parse(options *o, int argc, char **argv) {
     else if (!strcmp(a, "--accept")) o->accept = need_arg(argc, argv, &i);
     else if (!strcmp(a, "-v")) o->verbose = true;
     else if (!strcmp(a, "--send-text")) {
-      if (o->ntexts == MAX_TEXTS) die("at most %d --send-text", MAX_TEXTS);
+      if (o->ntexts == MAX_TEXTS) bad_usage("at most %d --send-text", MAX_TEXTS);
       o->texts[o->ntexts++] = need_arg(argc, argv, &i);
     } else if (!strcmp(a, "--send-file")) o->file = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--content-type")) o->content_type = need_arg(argc, argv, &i);
@@ -200,10 +214,10 @@ static void parse(options *o, int argc, char **argv) {
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       exit(0);
-    } else die("unknown option '%s' (see --help)", a);
+    } else bad_usage("unknown option '%s' (see --help)", a);
   }
   if (o->count > 0 && o->size == 0) o->size = 100;
-  if ((o->cert == NULL) != (o->key == NULL)) die("--cert and --key go together");
+  if ((o->cert == NULL) != (o->key == NULL)) bad_usage("--cert and --key go together");
 }
 
 /* ---- traffic log (-v) ---- */
@@ -235,10 +249,19 @@ static void log_msg(void *ud, const char *m) {
 
 static void bump(app *a) { pthread_cond_broadcast(&a->c); }
 
+/* Userdata of one sent message: its size counts as accepted on 200. */
+typedef struct {
+  app *a;
+  uint64_t len;
+} sent_msg;
+
 static void on_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
-  app *a = ud;
+  sent_msg *sm = ud;
+  app *a = sm->a;
   (void)msg;
   pthread_mutex_lock(&a->m);
+  if (code == 200) a->bytes_accepted += sm->len;
+  free(sm);
   if (code < 1000) a->codes[code]++;
   else a->other_codes++;
   if (code != 200 && code != 0)
@@ -251,7 +274,7 @@ static void on_done(void *ud, uint64_t msg, uint16_t code, const char *comment) 
 }
 
 static void on_progress(void *ud, uint64_t msg, uint64_t sent, uint64_t acked, uint64_t total) {
-  app *a = ud;
+  app *a = ((sent_msg *)ud)->a;
   (void)msg;
   (void)sent;
   pthread_mutex_lock(&a->m);
@@ -270,8 +293,13 @@ static void send_message(app *a, const uint8_t *data, size_t len, const char *ct
   a->queued++;
   a->bytes_sent += len;
   pthread_mutex_unlock(&a->m);
-  msrp_result r = msrp_session_send_message(a->s, data, len, ct, &mo, &MSG_CBS, a, NULL);
+  sent_msg *sm = malloc(sizeof *sm);
+  if (!sm) die("out of memory");
+  sm->a = a;
+  sm->len = len;
+  msrp_result r = msrp_session_send_message(a->s, data, len, ct, &mo, &MSG_CBS, sm, NULL);
   if (r != MSRP_RESULT_OK) {
+    free(sm);
     fprintf(stderr, "msrpcat: sending failed: %s: %s\n", msrp_result_str(r), msrp_last_error_message());
     pthread_mutex_lock(&a->m);
     a->queued--;
@@ -480,7 +508,11 @@ static void send_file(app *a, const char *file, const char *ct) {
   a->file_active = true;
   a->prog_total = (uint64_t)st.st_size;
   pthread_mutex_unlock(&a->m);
-  check(msrp_session_send_file(a->s, &f, &mo, &MSG_CBS, a, NULL), "send_file");
+  sent_msg *sm = malloc(sizeof *sm);
+  if (!sm) die("out of memory");
+  sm->a = a;
+  sm->len = (uint64_t)st.st_size;
+  check(msrp_session_send_file(a->s, &f, &mo, &MSG_CBS, sm, NULL), "send_file");
 }
 
 static void progress_bar(app *a) {
@@ -499,12 +531,18 @@ static void progress_bar(app *a) {
           rate / 1e6, (int)left / 60, (int)left % 60);
 }
 
+/* Ends the summary's transfer part: bytes that arrived (accepted by the
+ * peer, or received here) over the real time the run took. */
 static void summary(app *a) {
   double dt = now_s() - a->t0;
   pthread_mutex_lock(&a->m);
-  fprintf(stderr, "msrpcat: sent %ld messages (%llu bytes), received %ld (%llu bytes) in %.2f s, %.1f MB/s; responses:",
-          a->queued, (unsigned long long)a->bytes_sent, a->received, (unsigned long long)a->bytes_received, dt,
-          dt > 0 ? (double)(a->bytes_sent + a->bytes_received) / dt / 1e6 : 0.0);
+  uint64_t moved = a->bytes_accepted + a->bytes_received;
+  fprintf(stderr, "msrpcat: sent %ld messages (%llu bytes), %ld accepted with 200 (%llu bytes), %ld refused or lost; "
+          "received %ld (%llu bytes); in %.2f s",
+          a->queued, (unsigned long long)a->bytes_sent, a->codes[200], (unsigned long long)a->bytes_accepted,
+          a->queued - a->codes[200], a->received, (unsigned long long)a->bytes_received, dt);
+  if (moved > 0 && dt >= 0.001) fprintf(stderr, ", %.1f MB/s", (double)moved / dt / 1e6);
+  fputs("; responses:", stderr);
   bool any = false;
   for (int c = 0; c < 1000; c++)
     if (a->codes[c]) {

@@ -189,6 +189,48 @@ pub(crate) fn carries_body(r: &Received) -> bool {
     !r.complete || r.chunk.size() > 0 || r.chunk.content_type().is_some()
 }
 
+/// Connections a passive `complete` binds at once (see `accept_until_bound`).
+const MAX_ATTEMPTS: usize = 16;
+/// How long an accepted connection may take for its TLS handshake and
+/// binding SEND before it is dropped (a real peer binds at once).
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What one accepted connection needs to bind (runs as its own task).
+struct Attempt {
+    ctx: Arc<Context>,
+    server_tls: Option<Arc<rustls::ServerConfig>>,
+    peer_fp: Option<Fingerprint>,
+    local: Vec<Uri>,
+    remote: Vec<Uri>,
+    sessmatch: bool,
+    logger: Option<LoggerRef>,
+}
+
+impl Attempt {
+    async fn bind(self, stream: tokio::net::TcpStream) -> Result<Transport, Error> {
+        let conn = match self.server_tls {
+            Some(cfg) => {
+                let conn = tls::accept(stream, cfg).await?;
+                // The fingerprint may have been given after the
+                // handshake started: check it again now.
+                tls::check_peer(&conn, self.peer_fp.as_ref())?;
+                conn
+            }
+            None => Conn::Tcp(stream),
+        };
+        let t = Transport::start(
+            &self.ctx,
+            conn,
+            self.local,
+            self.remote,
+            self.sessmatch,
+            self.logger,
+        );
+        bind_passive(&t).await?;
+        Ok(t)
+    }
+}
+
 /// Waits for the binding SEND on `t`, checks its paths and answers it (a
 /// binding that carries a body is answered by whoever reads it next).
 pub(crate) async fn bind_passive(t: &Transport) -> Result<(), Error> {
@@ -351,6 +393,17 @@ impl Connector {
     /// Reference `complete`: connects and binds (active) or accepts and
     /// checks the binding (passive). The caller bounds the wait.
     pub async fn complete(&self, remote: Vec<Uri>) -> Result<Transport, Error> {
+        self.complete_until(remote, None).await
+    }
+
+    /// As [`Connector::complete`]; a passive connector that has no bound
+    /// connection by `deadline` fails with the reason its last attempt
+    /// failed (a TLS or binding error), or with a timeout when none came.
+    pub async fn complete_until(
+        &self,
+        remote: Vec<Uri>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Transport, Error> {
         if remote.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -375,7 +428,7 @@ impl Connector {
             )
         };
         let cancelled = self.cancel.notified();
-        let work = self.run(local, remote, listener);
+        let work = self.run(local, remote, listener, deadline);
         let r = tokio::select! {
             r = work => r,
             _ = cancelled => Err(Error::closed("cleanup() was called while complete() was waiting")),
@@ -398,60 +451,126 @@ impl Connector {
             Option<Arc<rustls::ServerConfig>>,
             Option<TlsSettings>,
         ),
+        deadline: Option<std::time::Instant>,
     ) -> Result<Transport, Error> {
-        let stream = match self.role {
-            Role::Active => open_first_hop(&remote, tls.as_ref(), self.peer_fp()).await?,
+        let t = match self.role {
+            Role::Active => {
+                let stream = open_first_hop(&remote, tls.as_ref(), self.peer_fp()).await?;
+                let t = Transport::start(
+                    &self.ctx,
+                    stream,
+                    local,
+                    remote,
+                    self.sessmatch,
+                    self.logger.clone(),
+                );
+                bind_active(&t).await?;
+                log(
+                    &self.logger,
+                    Level::Info,
+                    &format!("bound to {}", format_path(t.remote_path())),
+                );
+                t
+            }
             Role::Passive => {
                 let l = listener.ok_or_else(|| {
                     Error::new(ErrorKind::BadState, "call prepare() before complete()")
                 })?;
                 let l = TcpListener::from_std(l)
                     .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?;
-                let (stream, peer) = l
-                    .accept()
-                    .await
-                    .map_err(|e| Error::new(ErrorKind::Io, format!("accept failed: {e}")))?;
-                log(
-                    &self.logger,
-                    Level::Debug,
-                    &format!("accepted a connection from {peer}"),
-                );
-                match server_tls {
-                    Some(cfg) => {
-                        let conn = tls::accept(stream, cfg).await?;
-                        // The fingerprint may have been given after the
-                        // handshake started: check it again now.
-                        tls::check_peer(&conn, self.peer_fp().as_ref())?;
-                        conn
-                    }
-                    None => Conn::Tcp(stream),
-                }
+                self.accept_until_bound(l, server_tls, local, remote, deadline)
+                    .await?
             }
         };
-        let t = Transport::start(
-            &self.ctx,
-            stream,
-            local,
-            remote,
-            self.sessmatch,
-            self.logger.clone(),
-        );
-        let side = match self.role {
-            Role::Active => {
-                bind_active(&t).await?;
-                "to"
-            }
-            Role::Passive => {
-                bind_passive(&t).await?;
-                "from"
-            }
-        };
-        log(
-            &self.logger,
-            Level::Info,
-            &format!("bound {side} {}", format_path(t.remote_path())),
-        );
         Ok(t)
+    }
+
+    /// Accepts connections until one binds with the expected paths (the
+    /// caller bounds the wait). A connection that sends garbage, binds with
+    /// other paths (481) or fails its TLS handshake is closed and the
+    /// next one is taken; one that says nothing is dropped after
+    /// `ATTEMPT_TIMEOUT`. Several are handled at once (at most
+    /// `MAX_ATTEMPTS`), so an idle one does not hold the real peer up.
+    async fn accept_until_bound(
+        &self,
+        l: TcpListener,
+        server_tls: Option<Arc<rustls::ServerConfig>>,
+        local: Vec<Uri>,
+        remote: Vec<Uri>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Transport, Error> {
+        let mut attempts = tokio::task::JoinSet::new();
+        let mut last: Option<Error> = None;
+        let until = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                _ = &mut until => {
+                    return Err(match last {
+                        Some(e) => Error::new(
+                            e.kind,
+                            format!("no connection bound in time; the last one failed: {}", e.msg),
+                        ),
+                        None => Error::new(ErrorKind::Timeout, "no connection bound in time"),
+                    });
+                }
+                acc = l.accept(), if attempts.len() < MAX_ATTEMPTS => {
+                    let (stream, peer) =
+                        acc.map_err(|e| Error::new(ErrorKind::Io, format!("accept failed: {e}")))?;
+                    log(
+                        &self.logger,
+                        Level::Debug,
+                        &format!("accepted a connection from {peer}"),
+                    );
+                    let attempt = Attempt {
+                        ctx: self.ctx.clone(),
+                        server_tls: server_tls.clone(),
+                        peer_fp: self.peer_fp(),
+                        local: local.clone(),
+                        remote: remote.clone(),
+                        sessmatch: self.sessmatch,
+                        logger: self.logger.clone(),
+                    };
+                    attempts.spawn(
+                        async move {
+                            tokio::time::timeout(ATTEMPT_TIMEOUT, attempt.bind(stream))
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(Error::new(
+                                        ErrorKind::Timeout,
+                                        "no binding SEND in time",
+                                    ))
+                                })
+                                .map_err(|e| (peer, e))
+                        },
+                    );
+                }
+                Some(done) = attempts.join_next(), if !attempts.is_empty() => match done {
+                    Ok(Ok(t)) => {
+                        log(
+                            &self.logger,
+                            Level::Info,
+                            &format!("bound from {}", format_path(t.remote_path())),
+                        );
+                        return Ok(t);
+                    }
+                    Ok(Err((peer, e))) => {
+                        log(
+                            &self.logger,
+                            Level::Info,
+                            &format!("connection from {peer} did not bind ({e}); still listening"),
+                        );
+                        last = Some(e);
+                    }
+                    Err(e) => log(&self.logger, Level::Warn, &format!("a binding attempt failed: {e}")),
+                },
+            }
+        }
     }
 
     /// Reference `cleanup`: releases the listening socket and ends a waiting

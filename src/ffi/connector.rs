@@ -5,6 +5,7 @@
 use std::ffi::{c_char, c_void};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::callback::{Once, UserData, message};
 use super::context::msrp_context;
@@ -66,9 +67,18 @@ impl AnyConnector {
         }
     }
 
-    pub(crate) async fn complete(&self, remote: Vec<Uri>) -> Result<Transport, Error> {
+    /// `complete` with the caller's wait: a direct passive connector then
+    /// reports why its last attempt failed rather than only "timed out".
+    pub(crate) async fn complete(
+        &self,
+        remote: Vec<Uri>,
+        wait: Duration,
+    ) -> Result<Transport, Error> {
         match self {
-            AnyConnector::Direct(c) => c.complete(remote).await,
+            AnyConnector::Direct(c) => {
+                let deadline = std::time::Instant::now() + wait;
+                c.complete_until(remote, Some(deadline)).await
+            }
             AnyConnector::Relay(r) => r.complete(remote).await,
         }
     }
@@ -125,23 +135,26 @@ unsafe fn remote_path(path: *const c_char) -> Result<Vec<Uri>, FfiError> {
     Ok(parse_path(unsafe { text(path, "full_remote_path") }?)?)
 }
 
+/// Added to a connector's own wait for the outer bound of `complete`.
+const BACKSTOP: Duration = Duration::from_secs(1);
+
 fn complete_blocking<F>(
     ctx: &Arc<Context>,
-    timeout_ms: u32,
+    wait: Duration,
     f: F,
     out: *mut *mut msrp_transport,
 ) -> Result<(), FfiError>
 where
     F: Future<Output = Result<Transport, Error>>,
 {
-    let t = ctx.block_on(timeout(timeout_ms), f)?;
+    let t = ctx.block_on(wait, f)?;
     // SAFETY: callers checked `out` first.
     unsafe { write(out, into_raw(msrp_transport { inner: Arc::new(t) }), "out") }
 }
 
 fn complete_async<F>(
     ctx: &Arc<Context>,
-    timeout_ms: u32,
+    wait: Duration,
     f: F,
     cb: msrp_complete_cb,
     userdata: *mut c_void,
@@ -170,7 +183,7 @@ where
             }
         }),
     );
-    let dur = timeout(timeout_ms);
+    let dur = wait;
     ctx.spawn(async move {
         let r = match tokio::time::timeout(dur, f).await {
             Ok(r) => r.map_err(FfiError::from),
@@ -264,10 +277,15 @@ pub unsafe extern "C" fn msrp_connector_prepare(
 }
 
 /// Reference `complete`: connects to the first URI of `full_remote_path`
-/// and binds (active), or accepts one connection and checks its binding
-/// (passive: To-Path must be our path and From-Path the peer's, else the
-/// peer gets 481 and this returns `MSRP_RESULT_BIND_MISMATCH`). Waits at
-/// most `timeout_ms` (0: 30 s).
+/// and binds (active), or accepts connections until one binds with the
+/// expected paths (passive: To-Path must be our path and From-Path the
+/// peer's). A passive connector answers a wrong binding with 481 and closes
+/// that connection, closes connections that send something else or fail
+/// their TLS handshake, drops one that sends no binding within 10 s, and
+/// keeps listening (up to 16 connections are checked at once), so a stray
+/// or hostile connection cannot end the wait for the real peer. Waits at
+/// most `timeout_ms` (0: 30 s): `MSRP_RESULT_TIMEOUT` when no connection
+/// bound by then (the logger says why each attempt failed).
 ///
 /// # Safety
 /// `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -284,7 +302,15 @@ pub unsafe extern "C" fn msrp_connector_complete(
         let c = unsafe { borrow(c, "c") }?;
         // SAFETY: caller contract.
         let remote = unsafe { remote_path(full_remote_path) }?;
-        complete_blocking(c.inner.context(), timeout_ms, c.inner.complete(remote), out)
+        // The connector ends its own wait (with a better reason); the outer
+        // bound is a backstop.
+        let wait = timeout(timeout_ms);
+        complete_blocking(
+            c.inner.context(),
+            wait + BACKSTOP,
+            c.inner.complete(remote, wait),
+            out,
+        )
     })
 }
 
@@ -309,10 +335,11 @@ pub unsafe extern "C" fn msrp_connector_complete_async(
         // SAFETY: caller contract.
         let remote = unsafe { remote_path(full_remote_path) }?;
         let ctx = c.context().clone();
+        let wait = timeout(timeout_ms);
         complete_async(
             &ctx,
-            timeout_ms,
-            async move { c.complete(remote).await },
+            wait + BACKSTOP,
+            async move { c.complete(remote, wait).await },
             cb,
             userdata,
         )
@@ -422,7 +449,7 @@ pub unsafe extern "C" fn msrp_server_complete(
         // SAFETY: caller contract.
         let remote = unsafe { remote_path(full_remote_path) }?;
         let ctx = s.inner.context().clone();
-        complete_blocking(&ctx, timeout_ms, s.inner.complete(remote), out)
+        complete_blocking(&ctx, timeout(timeout_ms), s.inner.complete(remote), out)
     })
 }
 
@@ -446,7 +473,7 @@ pub unsafe extern "C" fn msrp_server_complete_async(
         let ctx = s.context().clone();
         complete_async(
             &ctx,
-            timeout_ms,
+            timeout(timeout_ms),
             async move { s.complete(remote).await },
             cb,
             userdata,
