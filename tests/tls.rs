@@ -122,7 +122,14 @@ fn connect(
         .prepare(Some(Uri::parse("msrps://127.0.0.1:9/con;tcp").unwrap()))
         .unwrap();
     let acc2 = acc.clone();
-    let h = std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
+    // An acceptor keeps listening after a failed handshake; at the end of
+    // its wait it reports why the last connection failed.
+    let h = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        acc2.context()
+            .clone()
+            .block_on(T, acc2.complete_until(c_path, Some(until)))
+    });
     let rc = ctx.block_on(T, con.complete(a_path));
     let ra = h.join().unwrap();
     (rc, ra)
