@@ -37,7 +37,8 @@ static void c_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, 
   count_add(&k->messages, 1);
 }
 
-static void c_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+static void c_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
+  (void)mid;
   counters *k = ud;
   (void)msg;
   (void)comment;
@@ -70,7 +71,7 @@ static double msrp_bulk_session(msrp_context *ctx, size_t total, const msrp_tls 
   msrp_session *a = NULL, *b = NULL;
   sessions_with(ctx, tls_a, tls_b, NULL, &ob, &ka, &kb, &a, &b);
   size_t left;
-  msrp_message_callbacks mc = {NULL, c_done};
+  msrp_message_callbacks mc = {.on_done = c_done};
   double t0 = now_s();
   send_zeros(a, total, &left, &mc, &ka);
   count_wait(&kb.bytes, total, 120);

@@ -229,7 +229,8 @@ static void mw_progress(void *ud, uint64_t msg, uint64_t sent, uint64_t acked, u
   pthread_mutex_unlock(&w->m);
 }
 
-static void mw_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+static void mw_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
+  (void)mid;
   msgwatch *w = ud;
   (void)msg;
   (void)comment;
@@ -258,7 +259,7 @@ static int mw_wait(msgwatch *w, int ms) {
   return d;
 }
 
-static const msrp_message_callbacks MW = {mw_progress, mw_done};
+static const msrp_message_callbacks MW = {.on_progress = mw_progress, .on_done = mw_done};
 
 /* deliver_chunk gets 200 both ways, call after call (from the second call
  * on, the wait starts busy-waiting unless the context turned that off). */

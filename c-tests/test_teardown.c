@@ -33,7 +33,8 @@ static void t_on_closed(void *ud, msrp_result why, const char *msg) {
   pthread_mutex_unlock(&t->m);
 }
 
-static void t_on_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+static void t_on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
+  (void)mid;
   tally *t = ud;
   (void)msg;
   (void)code;
@@ -130,7 +131,7 @@ static void test_free_context_with_live_sessions(bool queued) {
   }
   size_t big = 16u << 20;
   uint8_t *body = calloc(1, big);
-  msrp_message_callbacks mc = {NULL, t_on_done};
+  msrp_message_callbacks mc = {.on_done = t_on_done};
   CHECK_OK(msrp_session_send_message(s[0], body, big, "application/octet-stream", NULL, &mc, &t[0], NULL));
   CHECK_OK(msrp_session_send_message(s[2], (const uint8_t *)"hi", 2, "text/plain", NULL, &mc, &t[2], NULL));
   free(body);

@@ -871,6 +871,21 @@ typedef struct msrp_session_options {
 } msrp_session_options;
 
 /**
+ * An extra header for an outgoing message's chunks (name and value,
+ * NUL-terminated), e.g. `Content-ID` or an extension header.
+ */
+typedef struct msrp_extra_header {
+  /**
+   * Header name (e.g. "Content-ID").
+   */
+  const char *name;
+  /**
+   * Header value.
+   */
+  const char *value;
+} msrp_extra_header;
+
+/**
  * Options of an outgoing message; start from `msrp_message_options_default()`.
  */
 typedef struct msrp_message_options {
@@ -890,6 +905,17 @@ typedef struct msrp_message_options {
    * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
    */
   const char *content_disposition;
+  /**
+   * Further headers for every chunk of the message (Content-ID,
+   * Content-Description, extension headers; NULL when `headers_len` is 0).
+   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
+   * Content-Type are the session's and are refused here.
+   */
+  const struct msrp_extra_header *headers;
+  /**
+   * Number of entries in `headers`.
+   */
+  size_t headers_len;
 } msrp_message_options;
 
 /**
@@ -1002,10 +1028,26 @@ typedef struct msrp_message_callbacks {
                       uint64_t acked,
                       uint64_t total);
   /**
-   * Called once at the end: 200 when every chunk was accepted; otherwise
-   * the peer's error code, 408 on timeout, 0 when cancelled or closed.
+   * Called once at the end, with the message's Message-ID: 200 when every
+   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
+   * 0 when cancelled or closed.
    */
-  void (*on_done)(void *userdata, uint64_t message, uint16_t code, const char *comment);
+  void (*on_done)(void *userdata,
+                  uint64_t message,
+                  const char *message_id,
+                  uint16_t code,
+                  const char *comment);
+  /**
+   * A REPORT about this message (its Message-ID), from the peer or a
+   * relay: success REPORTs (asked for with `success_report`) and failure
+   * REPORTs. `report` is valid during the call (the session's
+   * `on_report` gets the same REPORT afterwards, to keep). It may run
+   * after `on_done` (a success REPORT usually comes after the last 200):
+   * with `on_report` set, `userdata` must stay valid until a success
+   * REPORT for the whole message came, or the session closed. The
+   * session remembers the 1024 most recent finished messages for this.
+   */
+  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
 } msrp_message_callbacks;
 
 /**
@@ -2004,6 +2046,17 @@ msrp_result msrp_session_send_report(const struct msrp_session *s,
                                      uint16_t code,
                                      const char *comment,
                                      bool *sent);
+
+/**
+ * The Message-ID of an outgoing message (the handle from
+ * `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
+ * (free with `msrp_string_free`), while it is being sent — until its
+ * `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
+ *
+ * # Safety
+ * `s` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t message, char **out);
 
 /**
  * Cancels an outgoing message: no more of its chunks are sent; if some

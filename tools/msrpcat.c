@@ -255,7 +255,8 @@ typedef struct {
   uint64_t len;
 } sent_msg;
 
-static void on_done(void *ud, uint64_t msg, uint16_t code, const char *comment) {
+static void on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
+  (void)mid;
   sent_msg *sm = ud;
   app *a = sm->a;
   (void)msg;
@@ -283,7 +284,7 @@ static void on_progress(void *ud, uint64_t msg, uint64_t sent, uint64_t acked, u
   pthread_mutex_unlock(&a->m);
 }
 
-static const msrp_message_callbacks MSG_CBS = {on_progress, on_done};
+static const msrp_message_callbacks MSG_CBS = {.on_progress = on_progress, .on_done = on_done};
 
 static void send_message(app *a, const uint8_t *data, size_t len, const char *ct, const char *disposition) {
   msrp_message_options mo = msrp_message_options_default();

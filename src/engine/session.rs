@@ -100,6 +100,10 @@ struct Shared {
     writer_unarmed: AtomicBool,
     /// When the writer task wakes next by itself (while armed).
     writer_until: Mutex<Option<Instant>>,
+    /// Local handle of the last keep-alive SEND (0: none yet).
+    keepalive_tx: std::sync::atomic::AtomicU64,
+    /// A keep-alive that failed: the session ends with this reason.
+    keepalive_failed: Mutex<Option<Error>>,
     /// Rounds of the writer task (tests count the wake-ups of quiet sessions).
     #[cfg(test)]
     writer_passes: std::sync::atomic::AtomicU64,
@@ -229,6 +233,19 @@ impl Shared {
     /// Moves the session's pending events to the event task, in order.
     fn flush(&self, s: &mut Session) {
         while let Some(e) = s.poll_event() {
+            if let SessionEvent::ChunkResponse {
+                tx,
+                code,
+                comment,
+                local,
+            } = &e
+            {
+                if *tx == self.keepalive_tx.load(Ordering::Acquire) {
+                    self.keepalive_tx.store(0, Ordering::Release);
+                    self.keepalive_answered(*code, comment, *local);
+                    continue;
+                }
+            }
             if self.fast.is_some() && matches!(e, SessionEvent::ChunkResponse { .. }) {
                 self.deferred
                     .lock()
@@ -252,6 +269,44 @@ impl Shared {
                 }
             });
             self.events.send(DriverEvent::Session(e, permit));
+        }
+    }
+
+    /// The response to our keep-alive SEND: anything but 2xx ends the
+    /// session (a closing session's local 0 is not a keep-alive failure).
+    fn keepalive_answered(&self, code: u16, comment: &str, local: bool) {
+        if (200..300).contains(&code) || code == 0 {
+            return;
+        }
+        let e = if local && code == 408 {
+            Error::new(
+                ErrorKind::Timeout,
+                "the peer did not answer a keep-alive SEND in time; the session was closed",
+            )
+        } else {
+            Error::new(
+                ErrorKind::Transaction,
+                format!(
+                    "the peer answered a keep-alive SEND with {code} {comment}; the session was closed"
+                ),
+            )
+        };
+        *self
+            .keepalive_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    /// Ends the session when a keep-alive failed (called with the session unlocked).
+    fn check_keepalive(&self, t: &Transport) {
+        let failed = self
+            .keepalive_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(e) = failed {
+            t.log(Level::Warn, &e.msg);
+            self.end(t, e);
         }
     }
 
@@ -450,6 +505,8 @@ impl SessionDriver {
             deferred: Mutex::new(Vec::new()),
             writer_unarmed: AtomicBool::new(true),
             writer_until: Mutex::new(None),
+            keepalive_tx: Default::default(),
+            keepalive_failed: Mutex::new(None),
             #[cfg(test)]
             writer_passes: Default::default(),
         });
@@ -537,6 +594,11 @@ impl SessionDriver {
         Ok(r)
     }
 
+    /// Reads the session's state (also once it closed).
+    pub fn with_any<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        f(&self.shared.lock())
+    }
+
     /// Reference `shutdown`: with `sync`, what is queued is sent and answered
     /// first (bounded by the caller's timeout), then the connection closes;
     /// without, it closes now and everything pending fails locally.
@@ -614,6 +676,7 @@ async fn read_until_closed(t: &Arc<Transport>, sh: &Arc<Shared>) {
             (sent, sh.writer_needed(&s))
         };
         sh.release();
+        sh.check_keepalive(t);
         if got.capacity() > KEEP_BURST_ROOM {
             got = Vec::new();
         }
@@ -672,6 +735,7 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             (sent, deadline, s.can_send())
         };
         sh.release();
+        sh.check_keepalive(&t);
         if let Err(e) = sent {
             // Nothing more can be written; the read loop ends the session
             // when the peer closed (see `write_failed`).
@@ -700,10 +764,18 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             _ = wake => {}
             _ = room => {}
             _ = sleep => {
-                if keepalive_at.is_some_and(|k| k <= Instant::now()) {
+                // One keep-alive at a time: the next waits for the answer
+                // (or the response timeout) to the last.
+                let waiting = sh.keepalive_tx.load(Ordering::Acquire) != 0;
+                if keepalive_at.is_some_and(|k| k <= Instant::now()) && !waiting {
                     let ka = binding_send(t.local_path(), t.remote_path());
-                    sh.lock().send_chunk(keep_alive(ka));
+                    let mut s = sh.lock();
+                    let tx = s.send_chunk(keep_alive(ka));
+                    sh.keepalive_tx.store(tx, Ordering::Release);
+                    drop(s);
                     t.log(Level::Debug, "sending a keep-alive SEND");
+                    last_activity = Instant::now();
+                } else if waiting {
                     last_activity = Instant::now();
                 }
             }

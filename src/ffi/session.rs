@@ -165,16 +165,40 @@ pub struct msrp_message_callbacks {
             total: u64,
         ),
     >,
-    /// Called once at the end: 200 when every chunk was accepted; otherwise
-    /// the peer's error code, 408 on timeout, 0 when cancelled or closed.
+    /// Called once at the end, with the message's Message-ID: 200 when every
+    /// chunk was accepted; otherwise the peer's error code, 408 on timeout,
+    /// 0 when cancelled or closed.
     pub on_done: Option<
         unsafe extern "C" fn(
             userdata: *mut c_void,
             message: u64,
+            message_id: *const c_char,
             code: u16,
             comment: *const c_char,
         ),
     >,
+    /// A REPORT about this message (its Message-ID), from the peer or a
+    /// relay: success REPORTs (asked for with `success_report`) and failure
+    /// REPORTs. `report` is valid during the call (the session's
+    /// `on_report` gets the same REPORT afterwards, to keep). It may run
+    /// after `on_done` (a success REPORT usually comes after the last 200):
+    /// with `on_report` set, `userdata` must stay valid until a success
+    /// REPORT for the whole message came, or the session closed. The
+    /// session remembers the 1024 most recent finished messages for this.
+    pub on_report: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, message: u64, report: *const msrp_chunk),
+    >,
+}
+
+/// An extra header for an outgoing message's chunks (name and value,
+/// NUL-terminated), e.g. `Content-ID` or an extension header.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_extra_header {
+    /// Header name (e.g. "Content-ID").
+    pub name: *const c_char,
+    /// Header value.
+    pub value: *const c_char,
 }
 
 /// Options of an outgoing message; start from `msrp_message_options_default()`.
@@ -189,6 +213,13 @@ pub struct msrp_message_options {
     pub failure_report: u32,
     /// Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
     pub content_disposition: *const c_char,
+    /// Further headers for every chunk of the message (Content-ID,
+    /// Content-Description, extension headers; NULL when `headers_len` is 0).
+    /// To-Path, From-Path, Message-ID, Byte-Range, the report headers and
+    /// Content-Type are the session's and are refused here.
+    pub headers: *const msrp_extra_header,
+    /// Number of entries in `headers`.
+    pub headers_len: usize,
 }
 
 /// The default message options.
@@ -199,6 +230,8 @@ pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
         success_report: false,
         failure_report: 1,
         content_disposition: std::ptr::null(),
+        headers: std::ptr::null(),
+        headers_len: 0,
     }
 }
 
@@ -236,6 +269,7 @@ enum Waiter {
     Internal(SlotTx<(u16, String, bool)>),
 }
 
+#[derive(Clone, Copy)]
 struct MsgCbs {
     cbs: msrp_message_callbacks,
     ud: UserData,
@@ -245,6 +279,30 @@ struct MsgCbs {
 struct Registry {
     responses: LocalMap<u64, Waiter>,
     messages: LocalMap<u64, MsgCbs>,
+    /// Messages with an `on_report` callback, by Message-ID: while they are
+    /// sent and after (see `REPORTS_KEPT`).
+    reports: std::collections::HashMap<String, (u64, MsgCbs)>,
+    /// Message-IDs in `reports` that finished, oldest first.
+    finished: std::collections::VecDeque<String>,
+}
+
+/// Finished messages whose REPORTs still reach their `on_report`.
+const REPORTS_KEPT: usize = 1024;
+
+impl Registry {
+    /// A message finished: its REPORT callbacks stay for a while (a success
+    /// REPORT comes after the last response).
+    fn finished(&mut self, message_id: &str) {
+        if !self.reports.contains_key(message_id) {
+            return;
+        }
+        self.finished.push_back(message_id.to_owned());
+        while self.finished.len() > REPORTS_KEPT {
+            if let Some(old) = self.finished.pop_front() {
+                self.reports.remove(&old);
+            }
+        }
+    }
 }
 
 struct Owner {
@@ -292,6 +350,18 @@ fn split_types(s: &str) -> Vec<String> {
 
 fn lock(r: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
     r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a REPORT says the whole message arrived: Status 200 and a
+/// Byte-Range that ends at the total.
+fn whole_success(r: &crate::proto::Chunk) -> bool {
+    let ok = r.status().ok().flatten().is_some_and(|s| s.code == 200);
+    let whole = r
+        .byte_range()
+        .ok()
+        .flatten()
+        .is_some_and(|b| b.total.is_some() && b.end == b.total);
+    ok && whole
 }
 
 fn make_sink(
@@ -358,11 +428,18 @@ fn make_sink(
             }
             DriverEvent::Session(
                 SessionEvent::MessageDone {
-                    msg, code, comment, ..
+                    msg,
+                    message_id,
+                    code,
+                    comment,
                 },
                 _,
             ) => {
-                let m = lock(&registry).messages.remove(&msg);
+                let m = {
+                    let mut r = lock(&registry);
+                    r.finished(&message_id);
+                    r.messages.remove(&msg)
+                };
                 if let Some(MsgCbs {
                     cbs:
                         msrp_message_callbacks {
@@ -373,8 +450,9 @@ fn make_sink(
                 {
                     ctx.deliver(move || {
                         let c = cstring(&comment);
+                        let mid = cstring(&message_id);
                         // SAFETY: the application's callback with its userdata.
-                        unsafe { f(mud.ptr(), msg, code, c.as_ptr()) }
+                        unsafe { f(mud.ptr(), msg, mid.as_ptr(), code, c.as_ptr()) }
                     })
                 }
             }
@@ -399,13 +477,35 @@ fn make_sink(
                 }
             }
             DriverEvent::Session(SessionEvent::Report(c), _) => {
-                if let Some(f) = cbs.on_report {
-                    ctx.deliver(move || {
-                        let _hold = hold;
-                        // SAFETY: the chunk is handed over to the application.
-                        unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
-                    })
+                // The message's own callback first (when it has one), then
+                // the session's, which keeps the REPORT.
+                let mine = {
+                    let mut r = lock(&registry);
+                    let key = c.message_id().unwrap_or("");
+                    let found = r.reports.get(key).copied();
+                    if found.is_some() && whole_success(&c) {
+                        r.reports.remove(key);
+                    }
+                    found
+                };
+                let session_cb = cbs.on_report;
+                if mine.is_none() && session_cb.is_none() {
+                    return;
                 }
+                ctx.deliver(move || {
+                    let _hold = hold;
+                    let h = msrp_chunk { inner: c };
+                    if let Some((msg, MsgCbs { cbs: mc, ud: mud })) = mine {
+                        if let Some(f) = mc.on_report {
+                            // SAFETY: the application's callback; the REPORT lives during the call.
+                            unsafe { f(mud.ptr(), msg, &h) }
+                        }
+                    }
+                    if let Some(f) = session_cb {
+                        // SAFETY: the chunk is handed over to the application.
+                        unsafe { f(ud.ptr(), into_raw(h)) }
+                    }
+                })
             }
             DriverEvent::Session(SessionEvent::MessageAborted { message_id }, _) => {
                 if let Some(f) = cbs.on_aborted {
@@ -442,6 +542,11 @@ fn make_sink(
                 }
             }
             DriverEvent::Closed(e) => {
+                {
+                    let mut r = lock(&registry);
+                    r.reports.clear();
+                    r.finished.clear();
+                }
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
                 ctx.deliver(move || {
@@ -787,16 +892,21 @@ unsafe fn register_message(
     let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
     let reg = s.registry.clone();
     let ud = UserData(userdata);
-    let listen = cbs.on_progress.is_some() || cbs.on_done.is_some();
-    // Nobody listens: the session makes no events for it at all; with
-    // on_done alone, no progress events (one per chunk, each a hand-off to
+    let reports = cbs.on_report.is_some();
+    let listen = cbs.on_progress.is_some() || cbs.on_done.is_some() || reports;
+    // Nobody listens: the session makes no events for it at all; without
+    // on_progress, no progress events (one per chunk, each a hand-off to
     // the event task for nothing).
     m.quiet = !listen;
     m.no_progress = cbs.on_progress.is_none();
     s.driver.with(move |sess| {
         let id = sess.send_message(m);
         if listen {
-            lock(&reg).messages.insert(id, MsgCbs { cbs, ud });
+            let mut r = lock(&reg);
+            r.messages.insert(id, MsgCbs { cbs, ud });
+            if let Some(mid) = sess.message_id_of(id).filter(|_| reports) {
+                r.reports.insert(mid.to_owned(), (id, MsgCbs { cbs, ud }));
+            }
         }
         if !out.is_null() {
             // SAFETY: non-NULL and writable per the contract.
@@ -870,6 +980,21 @@ unsafe fn message_opts(o: *const msrp_message_options) -> Result<MsgOpts, FfiErr
     if let Some(d) = unsafe { opt_text(o.content_disposition, "options.content_disposition") }? {
         crate::proto::header::validate(crate::proto::HeaderName::ContentDisposition, d)?;
         headers.push(("Content-Disposition".to_owned(), d.to_owned()));
+    }
+    if o.headers_len > 0 {
+        if o.headers.is_null() {
+            return Err(FfiError::null("options.headers"));
+        }
+        // SAFETY: caller contract: `headers_len` readable entries.
+        let list = unsafe { std::slice::from_raw_parts(o.headers, o.headers_len) };
+        for h in list {
+            // SAFETY: caller contract.
+            let name = unsafe { text(h.name, "options.headers[].name") }?;
+            // SAFETY: caller contract.
+            let value = unsafe { text(h.value, "options.headers[].value") }?;
+            crate::proto::session::check_extra_header(name, value)?;
+            headers.push((name.to_owned(), value.to_owned()));
+        }
     }
     Ok(MsgOpts {
         message_id: id,
@@ -1076,6 +1201,37 @@ pub unsafe extern "C" fn msrp_session_send_report(
             unsafe { sent.write(queued) };
         }
         Ok(())
+    })
+}
+
+/// The Message-ID of an outgoing message (the handle from
+/// `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
+/// (free with `msrp_string_free`), while it is being sent — until its
+/// `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
+///
+/// # Safety
+/// `s` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_message_id(
+    s: *const msrp_session,
+    message: u64,
+    out: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        let mid = s
+            .driver
+            .with_any(|sess| sess.message_id_of(message).map(str::to_owned));
+        let mid = mid.ok_or_else(|| {
+            FfiError::new(
+                msrp_result::NotFound,
+                format!("message {message} is not being sent"),
+            )
+        })?;
+        // SAFETY: checked non-NULL.
+        unsafe { super::handle::write_string(out, &mid, "out") }
     })
 }
 

@@ -108,6 +108,30 @@ pub fn accepts(patterns: &[String], content_type: &str) -> bool {
     })
 }
 
+/// Checks an extra header for an outgoing message: a valid name and value,
+/// and none of the headers the session writes itself.
+pub fn check_extra_header(name: &str, value: &str) -> Result<(), super::chunk::ChunkError> {
+    use super::chunk::ChunkError;
+    let own = matches!(
+        HeaderName::from_wire(name),
+        HeaderName::ToPath
+            | HeaderName::FromPath
+            | HeaderName::MessageId
+            | HeaderName::ByteRange
+            | HeaderName::SuccessReport
+            | HeaderName::FailureReport
+            | HeaderName::ContentType
+    );
+    if own {
+        return Err(ChunkError::WrongKind(
+            "the session writes this header itself: use the message's options",
+        ));
+    }
+    let mut probe = Chunk::request("SEND").expect("SEND is valid");
+    probe.add_header_raw(name, value)?;
+    Ok(())
+}
+
 /// Where an outgoing message's bytes come from.
 pub enum Source {
     /// Bytes in memory.
@@ -526,6 +550,18 @@ impl Session {
             self.raw.push_back((tx, chunk));
         }
         tx
+    }
+
+    /// The Message-ID of an outgoing message, while it is being sent
+    /// (until its `MessageDone`).
+    pub fn message_id_of(&self, msg: MsgId) -> Option<&str> {
+        if let Some(m) = self.msgs.get(&msg) {
+            return Some(&m.message_id);
+        }
+        self.small
+            .iter()
+            .find(|m| m.id == msg)
+            .map(|m| &*m.message_id)
     }
 
     /// Aborts an outgoing message: no more chunks; if some were sent, the
