@@ -196,6 +196,17 @@ class Call:
         return "\n".join(out)
 
 
+# Handles that exist only during a callback (`msrp_incoming`, given to
+# `on_message_start`): a call that needs a valid one with another argument
+# NULL is left to the test that has the callback (test_large_early).
+CALLBACK_ONLY = ("msrp_incoming *",)
+
+
+def needs_callback_handle(params, nulled):
+    return any(i != nulled and ctype.replace("struct ", "").strip() in CALLBACK_ONLY
+               for i, (ctype, _) in enumerate(params))
+
+
 def main():
     header, output = sys.argv[1], sys.argv[2]
     blocks = []
@@ -203,6 +214,8 @@ def main():
     for ret, fn, params in prototypes(open(header).read()):
         for i, (ctype, pname) in enumerate(params):
             if not is_pointer(ctype) or ctype == "void *":
+                continue
+            if needs_callback_handle(params, i):
                 continue
             if fn.endswith("_free") or fn == "msrp_string_free":
                 blocks.append(f"  {fn}(NULL);\n  calls++;")

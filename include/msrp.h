@@ -259,6 +259,11 @@ enum msrp_result
    * Relay discovery failed: no SRV or address records, or the DNS server did not answer.
    */
   MSRP_RESULT_DNS_FAILED = 217,
+  /**
+   * An incoming message is larger than the session takes in memory
+   * (`max_message_size`, `max_receive_memory`).
+   */
+  MSRP_RESULT_TOO_LARGE = 218,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -508,6 +513,12 @@ typedef struct msrp_context msrp_context;
 typedef struct msrp_decoder msrp_decoder;
 
 /**
+ * Where one incoming message goes, chosen in `on_message_start` (see
+ * `msrp_session_callbacks`); valid only during that call.
+ */
+typedef struct msrp_incoming msrp_incoming;
+
+/**
  * A logger: a table of callbacks with userdata. Connectors, servers and
  * transports that are given one keep their own reference, so the handle
  * may be freed with `msrp_logger_free` right after passing it on;
@@ -645,6 +656,15 @@ typedef struct msrp_decoder_event {
    */
   uint8_t flag;
 } msrp_decoder_event;
+
+/**
+ * Writes bytes of an incoming message for `msrp_incoming_to_callback`:
+ * `len` bytes at `offset` (0-based; chunks may come out of order). Return
+ * 0 to go on, anything else to refuse the rest of the message (its later
+ * chunks get 413, `on_incomplete` reports `MSRP_RESULT_IO`). Runs where
+ * session callbacks run.
+ */
+typedef int32_t (*msrp_write_fn)(void *userdata, uint64_t offset, const uint8_t *data, size_t len);
 
 /**
  * Chunk-start callback: `data` is the chunk's head as on the wire; `chunk`
@@ -952,19 +972,64 @@ typedef struct msrp_session_callbacks {
   void (*on_closed)(void *userdata, msrp_result reason, const char *message);
   /**
    * An incoming message that will not complete: it got no chunk for
-   * `incomplete_timeout_ms` (`expired` true; its later chunks get 413),
-   * or the session closed first (`expired` false; called before
-   * `on_closed`, once for each such message). `head` holds the headers
-   * of its first chunk that arrived (NULL when none did), `received` the
-   * bytes that did, `total` its size (`MSRP_BYTE_RANGE_UNKNOWN` when not
-   * known). Pointers are valid during the call.
+   * `incomplete_timeout_ms` (`reason` `MSRP_RESULT_TIMEOUT`; its later
+   * chunks get 413), the session closed first (`MSRP_RESULT_CLOSED`;
+   * called before `on_closed`, once for each such message), or its sink
+   * failed (`MSRP_RESULT_IO` when writing failed, `MSRP_RESULT_TOO_LARGE`
+   * when it went to memory and passed the session's limits; its later
+   * chunks get 413). `head` holds the headers of its first chunk that
+   * arrived (NULL when none did), `received` the bytes that did, `total`
+   * its size (`MSRP_BYTE_RANGE_UNKNOWN` when not known), `why` says what
+   * happened. A file it was written to is left as it is. Pointers are
+   * valid during the call.
    */
   void (*on_incomplete)(void *userdata,
                         const struct msrp_chunk *head,
                         const char *message_id,
                         uint64_t received,
                         uint64_t total,
-                        bool expired);
+                        msrp_result reason,
+                        const char *why);
+  /**
+   * Set it to choose where incoming messages that arrive in more than
+   * one chunk go (files of any size): it is called when such a message's
+   * first chunk arrived, with that chunk's headers (Content-Type,
+   * Content-Disposition, …), the Message-ID and the total size
+   * (`MSRP_BYTE_RANGE_UNKNOWN` when not announced). During the call,
+   * choose with one of `msrp_incoming_to_path`, `msrp_incoming_to_fd`,
+   * `msrp_incoming_to_callback` or `msrp_incoming_refuse` on `in` (valid
+   * only during the call). Without a choice the message is reassembled
+   * in memory and reaches `on_message`, within `max_message_size` and
+   * `max_receive_memory`. A message that goes to a file or a callback
+   * has no size limit; progress goes to `on_incoming_progress`, the end
+   * to `on_message_saved`, a failure to
+   * `on_incomplete`. When NULL (the default), every message is
+   * reassembled in memory as before. Ignored in streaming mode.
+   */
+  void (*on_message_start)(void *userdata,
+                           const struct msrp_chunk *head,
+                           const char *message_id,
+                           uint64_t total,
+                           struct msrp_incoming *in);
+  /**
+   * Bytes of an incoming message chosen in `on_message_start` received
+   * and written so far, and its total (`MSRP_BYTE_RANGE_UNKNOWN` when not
+   * known). Called after each chunk's bytes were written.
+   */
+  void (*on_incoming_progress)(void *userdata,
+                               const char *message_id,
+                               uint64_t received,
+                               uint64_t total);
+  /**
+   * An incoming message that went to a file, a descriptor or a callback
+   * is complete: every byte was written (a file opened by
+   * `msrp_incoming_to_path` is closed). `head` holds its first chunk's
+   * headers; valid during the call.
+   */
+  void (*on_message_saved)(void *userdata,
+                           const struct msrp_chunk *head,
+                           const char *message_id,
+                           uint64_t size);
 } msrp_session_callbacks;
 
 /**
@@ -1813,6 +1878,51 @@ const char *msrp_result_str(uint32_t result);
  * succeed leave it unchanged.
  */
 const char *msrp_last_error_message(void);
+
+/**
+ * Writes the incoming message to the file at `path` (created, or
+ * truncated when it exists) as its chunks arrive. `MSRP_RESULT_IO` when it
+ * cannot be opened (then nothing is chosen: choose again or let the message
+ * go to memory).
+ *
+ * # Safety
+ * `in` is the handle given to the running `on_message_start` (or NULL);
+ * `path` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_incoming_to_path(struct msrp_incoming *in, const char *path);
+
+/**
+ * Writes the incoming message to the open descriptor `fd` (Unix; libmsrp
+ * writes a duplicate at the message's offsets from where the file starts,
+ * and leaves yours open), as its chunks arrive.
+ *
+ * # Safety
+ * `in` is the handle given to the running `on_message_start` (or NULL);
+ * `fd` is an open descriptor for the duration of the call.
+ */
+msrp_result msrp_incoming_to_fd(struct msrp_incoming *in, int32_t fd);
+
+/**
+ * Hands the incoming message's bytes to `write` (with `userdata`) as its
+ * chunks arrive; see `msrp_write_fn`.
+ *
+ * # Safety
+ * `in` is the handle given to the running `on_message_start` (or NULL);
+ * `write` and `userdata` may be used where session callbacks run until the
+ * message ends (`on_message_saved` or `on_incomplete`).
+ */
+msrp_result msrp_incoming_to_callback(struct msrp_incoming *in,
+                                      msrp_write_fn write,
+                                      void *userdata);
+
+/**
+ * Refuses the incoming message: its later chunks get 413 (the chunk that
+ * started it was accepted already) and nothing more is reported about it.
+ *
+ * # Safety
+ * `in` is the handle given to the running `on_message_start` (or NULL).
+ */
+msrp_result msrp_incoming_refuse(struct msrp_incoming *in);
 
 /**
  * Creates a logger from `callbacks` (copied; NULL entries are ignored).

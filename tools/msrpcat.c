@@ -374,6 +374,45 @@ static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, si
   pthread_mutex_unlock(&a->m);
 }
 
+/* --recv-dir: a message in several chunks is written to its file as it
+ * arrives (any size), instead of being collected in memory first. */
+static void on_message_start(void *ud, const msrp_chunk *head, const char *mid, uint64_t total, msrp_incoming *in) {
+  app *a = ud;
+  (void)total;
+  char name[256], path[1024];
+  disposition_name(head, name, sizeof name);
+  if (!name[0]) snprintf(name, sizeof name, "message-%s.bin", mid);
+  snprintf(path, sizeof path, "%s/%s", a->o->recv_dir, name);
+  if (msrp_incoming_to_path(in, path) != MSRP_RESULT_OK) {
+    fprintf(stderr, "msrpcat: %s; refusing the message\n", msrp_last_error_message());
+    msrp_incoming_refuse(in);
+  }
+}
+
+static void on_message_saved(void *ud, const msrp_chunk *head, const char *mid, uint64_t size) {
+  app *a = ud;
+  (void)head;
+  if (a->o->verbose) fprintf(stderr, "msrpcat: message %s saved (%llu bytes)\n", mid, (unsigned long long)size);
+  pthread_mutex_lock(&a->m);
+  a->received++;
+  a->bytes_received += size;
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+static void on_incomplete(void *ud, const msrp_chunk *head, const char *mid, uint64_t received, uint64_t total,
+                          msrp_result reason, const char *why) {
+  (void)ud;
+  (void)head;
+  (void)reason;
+  if (total == MSRP_BYTE_RANGE_UNKNOWN)
+    fprintf(stderr, "msrpcat: message %s is incomplete (%llu bytes arrived): %s\n", mid, (unsigned long long)received,
+            why);
+  else
+    fprintf(stderr, "msrpcat: message %s is incomplete (%llu of %llu bytes arrived): %s\n", mid,
+            (unsigned long long)received, (unsigned long long)total, why);
+}
+
 static void on_report(void *ud, msrp_chunk *r) {
   app *a = ud;
   uint16_t code = 0;
@@ -608,7 +647,8 @@ static int verdict(app *a) {
   return rc;
 }
 
-static const msrp_session_callbacks SESSION_CBS = {.on_message = on_message, .on_report = on_report, .on_closed = on_closed};
+static const msrp_session_callbacks SESSION_CBS = {
+    .on_message = on_message, .on_report = on_report, .on_closed = on_closed, .on_incomplete = on_incomplete};
 
 static void app_init(app *a, const options *o) {
   memset(a, 0, sizeof *a);
@@ -644,7 +684,12 @@ static int run_peer(const options *o) {
   app_init(&a, o);
   msrp_session_options so = session_options(o);
   a.t0 = now_s();
-  check(msrp_session_new(t, &so, &SESSION_CBS, &a, NULL, &a.s), "session");
+  msrp_session_callbacks cbs = SESSION_CBS;
+  if (o->recv_dir && !o->echo) {
+    cbs.on_message_start = on_message_start;
+    cbs.on_message_saved = on_message_saved;
+  }
+  check(msrp_session_new(t, &so, &cbs, &a, NULL, &a.s), "session");
   for (int i = 0; i < o->ntexts; i++)
     send_message(&a, (const uint8_t *)o->texts[i], strlen(o->texts[i]), "text/plain", NULL);
   if (o->count > 0) {

@@ -11,6 +11,7 @@ pub mod logger;
 pub mod relay;
 pub mod server;
 pub mod session;
+pub mod sink;
 pub mod slot;
 pub mod tls;
 pub mod transport;

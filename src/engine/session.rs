@@ -258,7 +258,7 @@ impl Shared {
             }
             let bytes = match &e {
                 SessionEvent::Message { data, .. } => data.len(),
-                SessionEvent::Chunk(c) => c.size(),
+                SessionEvent::Chunk(c) | SessionEvent::MessagePart(c) => c.size(),
                 _ => 0,
             };
             let permit = (bytes > 0).then(|| {

@@ -100,10 +100,13 @@ pub enum msrp_result {
     AuthFailed = 216,
     /// Relay discovery failed: no SRV or address records, or the DNS server did not answer.
     DnsFailed = 217,
+    /// An incoming message is larger than the session takes in memory
+    /// (`max_message_size`, `max_receive_memory`).
+    TooLarge = 218,
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 41] = [
+const ALL_RESULTS: [msrp_result; 42] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -145,6 +148,7 @@ const ALL_RESULTS: [msrp_result; 41] = [
     msrp_result::TlsRejected,
     msrp_result::AuthFailed,
     msrp_result::DnsFailed,
+    msrp_result::TooLarge,
 ];
 
 impl msrp_result {
@@ -200,6 +204,7 @@ impl msrp_result {
             TlsRejected => "the peer refused our certificate\0",
             AuthFailed => "the relay refused our credentials\0",
             DnsFailed => "relay discovery (DNS) failed\0",
+            TooLarge => "the message is larger than the session takes in memory\0",
         }
     }
 }

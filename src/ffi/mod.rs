@@ -20,6 +20,7 @@ pub mod context;
 pub mod decoder;
 pub mod error;
 pub(crate) mod handle;
+pub mod incoming;
 pub mod logger;
 pub mod misc;
 pub(crate) mod panic;

@@ -11,6 +11,7 @@ use super::callback::UserData;
 use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, bytes, free, into_raw, opt_text, out_ok, text, write};
+use super::incoming::{Sinks, incomplete, msrp_incoming};
 use super::logger::msrp_userdata_free_fn;
 use super::panic::{run, run_or};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
@@ -124,12 +125,16 @@ pub struct msrp_session_callbacks {
         unsafe extern "C" fn(userdata: *mut c_void, reason: msrp_result, message: *const c_char),
     >,
     /// An incoming message that will not complete: it got no chunk for
-    /// `incomplete_timeout_ms` (`expired` true; its later chunks get 413),
-    /// or the session closed first (`expired` false; called before
-    /// `on_closed`, once for each such message). `head` holds the headers
-    /// of its first chunk that arrived (NULL when none did), `received` the
-    /// bytes that did, `total` its size (`MSRP_BYTE_RANGE_UNKNOWN` when not
-    /// known). Pointers are valid during the call.
+    /// `incomplete_timeout_ms` (`reason` `MSRP_RESULT_TIMEOUT`; its later
+    /// chunks get 413), the session closed first (`MSRP_RESULT_CLOSED`;
+    /// called before `on_closed`, once for each such message), or its sink
+    /// failed (`MSRP_RESULT_IO` when writing failed, `MSRP_RESULT_TOO_LARGE`
+    /// when it went to memory and passed the session's limits; its later
+    /// chunks get 413). `head` holds the headers of its first chunk that
+    /// arrived (NULL when none did), `received` the bytes that did, `total`
+    /// its size (`MSRP_BYTE_RANGE_UNKNOWN` when not known), `why` says what
+    /// happened. A file it was written to is left as it is. Pointers are
+    /// valid during the call.
     pub on_incomplete: Option<
         unsafe extern "C" fn(
             userdata: *mut c_void,
@@ -137,7 +142,54 @@ pub struct msrp_session_callbacks {
             message_id: *const c_char,
             received: u64,
             total: u64,
-            expired: bool,
+            reason: msrp_result,
+            why: *const c_char,
+        ),
+    >,
+    /// Set it to choose where incoming messages that arrive in more than
+    /// one chunk go (files of any size): it is called when such a message's
+    /// first chunk arrived, with that chunk's headers (Content-Type,
+    /// Content-Disposition, …), the Message-ID and the total size
+    /// (`MSRP_BYTE_RANGE_UNKNOWN` when not announced). During the call,
+    /// choose with one of `msrp_incoming_to_path`, `msrp_incoming_to_fd`,
+    /// `msrp_incoming_to_callback` or `msrp_incoming_refuse` on `in` (valid
+    /// only during the call). Without a choice the message is reassembled
+    /// in memory and reaches `on_message`, within `max_message_size` and
+    /// `max_receive_memory`. A message that goes to a file or a callback
+    /// has no size limit; progress goes to `on_incoming_progress`, the end
+    /// to `on_message_saved`, a failure to
+    /// `on_incomplete`. When NULL (the default), every message is
+    /// reassembled in memory as before. Ignored in streaming mode.
+    pub on_message_start: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            head: *const msrp_chunk,
+            message_id: *const c_char,
+            total: u64,
+            r#in: *mut msrp_incoming,
+        ),
+    >,
+    /// Bytes of an incoming message chosen in `on_message_start` received
+    /// and written so far, and its total (`MSRP_BYTE_RANGE_UNKNOWN` when not
+    /// known). Called after each chunk's bytes were written.
+    pub on_incoming_progress: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            message_id: *const c_char,
+            received: u64,
+            total: u64,
+        ),
+    >,
+    /// An incoming message that went to a file, a descriptor or a callback
+    /// is complete: every byte was written (a file opened by
+    /// `msrp_incoming_to_path` is closed). `head` holds its first chunk's
+    /// headers; valid during the call.
+    pub on_message_saved: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            head: *const msrp_chunk,
+            message_id: *const c_char,
+            size: u64,
         ),
     >,
 }
@@ -369,6 +421,7 @@ fn make_sink(
     cbs: msrp_session_callbacks,
     owner: Arc<Owner>,
     registry: Arc<Mutex<Registry>>,
+    sinks: Arc<Sinks>,
 ) -> crate::engine::session::EventSink {
     Box::new(move |ev: DriverEvent| {
         let ud = UserData(owner.ud);
@@ -508,14 +561,16 @@ fn make_sink(
                 })
             }
             DriverEvent::Session(SessionEvent::MessageAborted { message_id }, _) => {
-                if let Some(f) = cbs.on_aborted {
-                    ctx.deliver(move || {
-                        let _hold = hold;
+                let sinks = sinks.clone();
+                ctx.deliver(move || {
+                    let _hold = hold;
+                    sinks.forget(&message_id);
+                    if let Some(f) = cbs.on_aborted {
                         let m = cstring(&message_id);
                         // SAFETY: valid pointer for the duration of the call.
                         unsafe { f(ud.ptr(), m.as_ptr()) }
-                    })
-                }
+                    }
+                })
             }
             DriverEvent::Session(
                 SessionEvent::Incomplete {
@@ -527,19 +582,51 @@ fn make_sink(
                 },
                 _,
             ) => {
-                if let Some(f) = cbs.on_incomplete {
-                    ctx.deliver(move || {
-                        let _hold = hold;
-                        let m = cstring(&message_id);
-                        let h = head.map(|inner| msrp_chunk { inner });
-                        let hp = h
-                            .as_ref()
-                            .map_or(std::ptr::null(), |h| h as *const msrp_chunk);
-                        let total = total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN);
-                        // SAFETY: valid pointers for the duration of the call.
-                        unsafe { f(ud.ptr(), hp, m.as_ptr(), received, total, expired) }
-                    })
-                }
+                let sinks = sinks.clone();
+                ctx.deliver(move || {
+                    let _hold = hold;
+                    sinks.forget(&message_id);
+                    let (code, why) = if expired {
+                        (msrp_result::Timeout, "no chunk of it arrived in time")
+                    } else {
+                        (msrp_result::Closed, "the session closed first")
+                    };
+                    let h = head.as_ref();
+                    incomplete(&cbs, ud, h, &message_id, received, total, code, why);
+                })
+            }
+            DriverEvent::Session(
+                SessionEvent::MessageStart {
+                    message_id,
+                    head,
+                    total,
+                },
+                _,
+            ) => {
+                let sinks = sinks.clone();
+                ctx.deliver(move || {
+                    let _hold = hold;
+                    sinks.start(&cbs, ud, message_id, head, total);
+                })
+            }
+            DriverEvent::Session(SessionEvent::MessagePart(c), permit) => {
+                let sinks = sinks.clone();
+                ctx.deliver(move || {
+                    let _hold = (hold, permit);
+                    sinks.part(&cbs, ud, &c);
+                })
+            }
+            DriverEvent::Session(
+                SessionEvent::MessageEnd {
+                    message_id, total, ..
+                },
+                _,
+            ) => {
+                let sinks = sinks.clone();
+                ctx.deliver(move || {
+                    let _hold = hold;
+                    sinks.end(&cbs, ud, &message_id, total);
+                })
             }
             DriverEvent::Closed(e) => {
                 {
@@ -547,6 +634,7 @@ fn make_sink(
                     r.reports.clear();
                     r.finished.clear();
                 }
+                sinks.clear();
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
                 ctx.deliver(move || {
@@ -658,6 +746,7 @@ pub unsafe extern "C" fn msrp_session_new(
                 n => n as usize,
             },
             streaming: o.streaming,
+            announce: cbs.on_message_start.is_some() && !o.streaming,
             sessmatch: o.use_sessmatch || t.inner.sessmatch(),
         };
         let keepalive =
@@ -679,7 +768,8 @@ pub unsafe extern "C" fn msrp_session_new(
             ));
         }
         let registry = Arc::new(Mutex::new(Registry::default()));
-        let sink = make_sink(ctx.clone(), cbs, owner, registry.clone());
+        let sinks = Arc::new(Sinks::new(cfg.max_message_size, cfg.max_receive_memory));
+        let sink = make_sink(ctx.clone(), cbs, owner, registry.clone(), sinks.clone());
         // Blocking callers (deliver_chunk) are woken at once, not through the
         // application's callback queue.
         let reg = registry.clone();
@@ -699,6 +789,7 @@ pub unsafe extern "C" fn msrp_session_new(
             sink,
             Some(fast),
         ));
+        let _ = sinks.driver.set(Arc::downgrade(&driver));
         let events = driver.clone();
         // SAFETY: checked non-NULL.
         unsafe {

@@ -64,6 +64,15 @@ pub struct SessionConfig {
     /// Hand each accepted SEND chunk to the application as it arrives
     /// instead of reassembling whole messages.
     pub streaming: bool,
+    /// Messages that arrive in more than one chunk are announced
+    /// ([`SessionEvent::MessageStart`]) and handed over chunk by chunk
+    /// ([`SessionEvent::MessagePart`], [`SessionEvent::MessageEnd`]) for the
+    /// application to put where it wants (a file, a descriptor, a callback,
+    /// or memory), instead of being reassembled here; `max_message_size` and
+    /// `max_receive_memory` then apply to whole messages in one chunk only
+    /// (the receiver of the parts decides about the rest). Messages in one
+    /// chunk are delivered whole as usual. Ignored in streaming mode.
+    pub announce: bool,
     /// Compare only session ids in path checks (sessmatch).
     pub sessmatch: bool,
 }
@@ -81,6 +90,7 @@ impl Default for SessionConfig {
             incomplete_timeout: Duration::from_secs(120),
             max_concurrent_sends: 2,
             streaming: false,
+            announce: false,
             sessmatch: false,
         }
     }
@@ -254,6 +264,28 @@ pub enum SessionEvent {
     },
     /// An incoming REPORT.
     Report(Chunk),
+    /// The first chunk of a message in several chunks arrived (`announce`
+    /// mode): its parts follow as `MessagePart`, then `MessageEnd`.
+    MessageStart {
+        /// Its Message-ID.
+        message_id: String,
+        /// The head of that chunk (headers, no body).
+        head: Chunk,
+        /// The message's total size, when the chunk announced it.
+        total: Option<u64>,
+    },
+    /// An accepted chunk of an announced message (its Byte-Range says where
+    /// its bytes go).
+    MessagePart(Chunk),
+    /// Every byte of an announced message arrived.
+    MessageEnd {
+        /// Its Message-ID.
+        message_id: String,
+        /// The head of its first chunk (headers, no body).
+        head: Chunk,
+        /// Its size.
+        total: u64,
+    },
     /// An incoming message will not complete: it got no new chunk for
     /// `incomplete_timeout` (`expired`), or the session closed first. What
     /// it held is freed; later chunks of an expired one get 413.
@@ -1226,7 +1258,11 @@ impl Session {
         }
         let message_id = chunk.message_id().unwrap_or("").to_owned();
         let max = self.cfg.max_message_size;
-        if range.total.is_some_and(|t| t > max) || end0 > max {
+        let whole = range.start == 1 && chunk.flag() == Flag::End;
+        // Announced messages go where the application puts them: it decides
+        // about their size.
+        let announced = self.announces() && (!whole || self.incoming.contains_key(&message_id));
+        if !announced && (range.total.is_some_and(|t| t > max) || end0 > max) {
             self.refuse(&chunk, &message_id, "Message Too Large");
             return false;
         }
@@ -1258,7 +1294,7 @@ impl Session {
         }
         // Memory bound for reassembly across all messages in progress
         // (whole messages in one chunk are read already and do not count).
-        if !self.cfg.streaming && !single {
+        if !self.cfg.streaming && !single && !announced {
             let grow = end0.saturating_sub(
                 self.incoming
                     .get(&message_id)
@@ -1298,7 +1334,19 @@ impl Session {
         }
         inc.add(start0, end0);
         let streaming = self.cfg.streaming;
-        if streaming {
+        if announced {
+            if inc.head.is_none() {
+                let mut h = chunk.clone();
+                h.set_data(&[]);
+                self.events.push_back(SessionEvent::MessageStart {
+                    message_id: message_id.clone(),
+                    head: h.clone(),
+                    total: range.total,
+                });
+                inc.head = Some(h);
+            }
+            self.events.push_back(SessionEvent::MessagePart(chunk));
+        } else if streaming {
             if inc.head.is_none() {
                 let mut h = chunk.clone();
                 h.set_data(&[]);
@@ -1328,7 +1376,13 @@ impl Session {
             if inc.success_report {
                 self.success_report(&head, &message_id, total);
             }
-            if !streaming {
+            if announced {
+                self.events.push_back(SessionEvent::MessageEnd {
+                    message_id,
+                    head,
+                    total,
+                });
+            } else if !streaming {
                 inc.data.truncate(total as usize);
                 self.events.push_back(SessionEvent::Message {
                     head,
@@ -1337,6 +1391,17 @@ impl Session {
             }
         }
         true
+    }
+
+    fn announces(&self) -> bool {
+        self.cfg.announce && !self.cfg.streaming
+    }
+
+    /// The application refuses an incoming message part-way (its sink
+    /// failed, or it does not want the rest): what the session held of it
+    /// is freed and its later chunks get 413. Returns whether it was open.
+    pub fn refuse_incoming(&mut self, message_id: &str) -> bool {
+        self.forget_incoming(message_id).is_some()
     }
 
     /// Answers 413 to a chunk of a message that cannot be taken, frees what
