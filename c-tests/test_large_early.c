@@ -434,6 +434,8 @@ static void test_receiving_to_sinks(void) {
     CHECK(b.big_ok == 1);
     msrp_session_free(sa);
     msrp_session_free(sb);
+    /* on_closed may still be on its way: the box lives until it ran. */
+    CHECK(wait_for(&b, &b.closed, 1, 5000));
     pthread_mutex_destroy(&d.m);
     box_destroy(&b);
     remove(b.sink_path);

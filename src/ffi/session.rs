@@ -1473,7 +1473,13 @@ pub(crate) mod tests {
         );
     }
 
-    unsafe extern "C" fn on_done(ud: *mut c_void, message: u64, _: u16, _: *const c_char) {
+    unsafe extern "C" fn on_done(
+        ud: *mut c_void,
+        message: u64,
+        _: *const c_char,
+        _: u16,
+        _: *const c_char,
+    ) {
         // SAFETY: as above.
         let p = unsafe { &*(ud as *const Probe) };
         let seen = p.message.load(Ordering::Acquire) == message;

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Two-process benchmark (not a test): msrpcat -> msrpcat against raw TCP
+between two processes, alternating, in the same run.
+
+  1 GB file:   msrpcat connect --send-file F  ->  msrpcat listen --recv-dir D
+               raw_tcp send PORT F            ->  raw_tcp listen D/F
+  20 x 50 MB:  msrpcat connect --count 20 --size 50000000 -> msrpcat listen --expect 20
+               raw_tcp send PORT =1000000000  ->  raw_tcp listen -
+
+Each figure is the wall time from starting the sender until both processes
+exited (the listener is started first and is waiting). Prints one JSON line
+per case with the medians and the ratio raw/msrpcat time (>= 0.9 is the goal).
+
+usage: benches/two_process.py BUILD_DIR [runs]   (a Release build: see docs/performance.md)"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = sys.argv[1]
+RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+MSRPCAT = os.path.join(BUILD, "msrpcat")
+RAW = os.path.join(BUILD, "msrp_bench_raw_tcp")
+PEER = "msrp://127.0.0.1:9/benchpeer;tcp"
+
+
+def timed(listen_cmd, send_cmd_of):
+    lst = subprocess.Popen(listen_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = lst.stdout.readline().strip()
+    t0 = time.perf_counter()
+    snd = subprocess.run(send_cmd_of(first), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out, err = lst.communicate(timeout=600)
+    dt = time.perf_counter() - t0
+    if snd.returncode != 0 or lst.returncode != 0:
+        raise RuntimeError(f"failed: {snd.stderr} {err}")
+    return dt
+
+
+def msrpcat_file(src, d):
+    return timed([MSRPCAT, "listen", "--remote", PEER, "--expect", "1", "--recv-dir", d],
+                 lambda path: [MSRPCAT, "connect", "--local", PEER, "--remote", path, "--send-file", src])
+
+
+def raw_file(src, d):
+    return timed([RAW, "listen", os.path.join(d, "raw.bin")], lambda port: [RAW, "send", port, src])
+
+
+def msrpcat_messages():
+    return timed([MSRPCAT, "listen", "--remote", PEER, "--expect", "20"],
+                 lambda path: [MSRPCAT, "connect", "--local", PEER, "--remote", path,
+                               "--count", "20", "--size", "50000000"])
+
+
+def raw_messages():
+    return timed([RAW, "listen", "-"], lambda port: [RAW, "send", port, "=1000000000"])
+
+
+def series(name, ours, raw, size):
+    a, b = [], []
+    for _ in range(RUNS):  # alternating
+        a.append(ours())
+        b.append(raw())
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(json.dumps({
+        "case": name, "runs": RUNS, "bytes": size,
+        "msrpcat_s": round(ma, 3), "raw_tcp_s": round(mb, 3),
+        "msrpcat_MBps": round(size / ma / 1e6, 1), "raw_tcp_MBps": round(size / mb / 1e6, 1),
+        "ratio": round(mb / ma, 3),
+        "ratio_range": [round(min(y / x for x, y in zip(a, b)), 3), round(max(y / x for x, y in zip(a, b)), 3)],
+    }), flush=True)
+
+
+def main():
+    d = tempfile.mkdtemp(dir=os.environ.get("MSRP_BENCH_DIR"))
+    try:
+        src = os.path.join(d, "big.bin")
+        block = os.urandom(1 << 20)
+        with open(src, "wb") as f:
+            for i in range(1000):
+                f.write(block[:-8] + i.to_bytes(8, "little"))
+        rx = os.path.join(d, "rx")
+        os.mkdir(rx)
+
+        def ours_file():
+            r = msrpcat_file(src, rx)
+            os.remove(os.path.join(rx, "big.bin"))
+            return r
+
+        def raw_f():
+            r = raw_file(src, rx)
+            os.remove(os.path.join(rx, "raw.bin"))
+            return r
+
+        series("1 GB file, --send-file to --recv-dir", ours_file, raw_f, 1048576000)
+        series("20 x 50 MB messages at once, in memory", msrpcat_messages, raw_messages, 1000000000)
+    finally:
+        shutil.rmtree(d)
+
+
+main()
