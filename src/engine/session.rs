@@ -672,7 +672,7 @@ async fn read_until_closed(t: &Arc<Transport>, sh: &Arc<Shared>) {
                     Err(e) => failed = Some(e),
                 }
             }
-            let sent = sh.after_change(&mut s, &t);
+            let sent = sh.after_change(&mut s, t);
             (sent, sh.writer_needed(&s))
         };
         sh.release();
@@ -681,11 +681,11 @@ async fn read_until_closed(t: &Arc<Transport>, sh: &Arc<Shared>) {
             got = Vec::new();
         }
         if let Some(e) = failed {
-            sh.end(&t, e);
+            sh.end(t, e);
             return;
         }
         if let Err(e) = sent {
-            if sh.write_failed(&t, e) {
+            if sh.write_failed(t, e) {
                 return;
             }
         }

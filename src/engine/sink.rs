@@ -6,6 +6,9 @@
 
 use std::io;
 
+/// An application's writer: `(offset, bytes)`; an error stops the message.
+pub type WriteFn = Box<dyn FnMut(u64, &[u8]) -> Result<(), String> + Send>;
+
 /// Writes an announced message's bytes somewhere.
 pub enum Sink {
     /// Reassembled in memory (the default), up to `limit` bytes.
@@ -19,7 +22,7 @@ pub enum Sink {
     /// the application's descriptor), at the offsets the chunks give.
     File(std::fs::File),
     /// Handed to the application: `(offset, bytes)`; an error stops the message.
-    Write(Box<dyn FnMut(u64, &[u8]) -> Result<(), String> + Send>),
+    Write(WriteFn),
 }
 
 /// Why a sink refused bytes.
