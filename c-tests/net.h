@@ -81,10 +81,38 @@ static inline double now_ms(void) {
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Waits until *field (guarded by m; c is signalled when it changes, or
+ * NULL to look every 10 ms) reaches at least `want`, at most `ms`. */
+static inline int wait_int(pthread_mutex_t *m, pthread_cond_t *c, const int *field, int want, int ms) {
+  double until = now_ms() + ms;
+  pthread_mutex_lock(m);
+  while (*field < want && now_ms() < until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (c ? 20 : 10) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    if (c) {
+      pthread_cond_timedwait(c, m, &ts);
+    } else {
+      pthread_mutex_unlock(m);
+      nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+      pthread_mutex_lock(m);
+    }
+  }
+  int ok = *field >= want;
+  pthread_mutex_unlock(m);
+  return ok;
+}
+
 /* Binds an active connector to a passive one (both direct) on loopback.
- * `passive_local` may be NULL (127.0.0.1, free port). */
-static inline void make_pair(msrp_context *ctx, bool sessmatch, const char *passive_local,
-                      msrp_transport **active, msrp_transport **passive) {
+ * `passive_local` may be NULL (127.0.0.1, free port). With `dispatch`, the
+ * context has queued callbacks: the passive side's completion is dispatched
+ * here while waiting. */
+static inline void make_pair_ex(msrp_context *ctx, bool sessmatch, const char *passive_local, bool dispatch,
+                                msrp_transport **active, msrp_transport **passive) {
   msrp_connector *acc = NULL, *con = NULL;
   char *acc_path = NULL, *con_path = NULL;
   completion done;
@@ -96,6 +124,8 @@ static inline void make_pair(msrp_context *ctx, bool sessmatch, const char *pass
   CHECK_OK(msrp_connector_prepare(con, NULL, &con_path));
   CHECK_OK(msrp_connector_complete_async(acc, con_path, 10000, on_complete, &done));
   CHECK_OK(msrp_connector_complete(con, acc_path, 10000, active));
+  if (dispatch)
+    for (int i = 0; i < 1000 && !completion_wait(&done, 10); i++) msrp_context_dispatch(ctx, 0, NULL);
   CHECK(completion_wait(&done, 10000));
   CHECK(done.result == MSRP_RESULT_OK);
   *passive = done.transport;
@@ -104,6 +134,11 @@ static inline void make_pair(msrp_context *ctx, bool sessmatch, const char *pass
   msrp_connector_free(acc);
   msrp_connector_free(con);
   completion_destroy(&done);
+}
+
+static inline void make_pair(msrp_context *ctx, bool sessmatch, const char *passive_local, msrp_transport **active,
+                             msrp_transport **passive) {
+  make_pair_ex(ctx, sessmatch, passive_local, false, active, passive);
 }
 
 #endif

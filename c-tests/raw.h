@@ -11,6 +11,16 @@
 
 #include "net.h"
 
+/* The port of the first URI of a path libmsrp gave. */
+static inline uint16_t path_port(const char *path) {
+  msrp_uri *u = NULL;
+  uint16_t port = 0;
+  CHECK_OK(msrp_path_get(path, 0, &u));
+  CHECK_OK(msrp_uri_port(u, &port));
+  msrp_uri_free(u);
+  return port;
+}
+
 static inline int raw_connect(uint16_t port) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
@@ -88,11 +98,7 @@ static inline void raw_bind(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
   snprintf(p->to, sizeof p->to, "%s", path);
   snprintf(p->from, sizeof p->from, "msrp://127.0.0.1:9/rawpeer1;tcp");
   msrp_string_free(path);
-  msrp_uri *u = NULL;
-  uint16_t port = 0;
-  CHECK_OK(msrp_path_get(p->to, 0, &u));
-  CHECK_OK(msrp_uri_port(u, &port));
-  msrp_uri_free(u);
+  uint16_t port = path_port(p->to);
   completion done;
   completion_init(&done);
   CHECK_OK(msrp_connector_complete_async(acc, p->from, 5000, on_complete, &done));

@@ -26,11 +26,7 @@ static int attack_open_cb(attacker *at, int n, const msrp_session_callbacks *cbs
   snprintf(at->to, sizeof at->to, "%s", spath);
   snprintf(at->from, sizeof at->from, "msrp://127.0.0.1:9/attacker%d;tcp", n);
   msrp_string_free(spath);
-  msrp_uri *u = NULL;
-  uint16_t port = 0;
-  CHECK_OK(msrp_path_get(at->to, 0, &u));
-  CHECK_OK(msrp_uri_port(u, &port));
-  msrp_uri_free(u);
+  uint16_t port = path_port(at->to);
   completion done;
   completion_init(&done);
   CHECK_OK(msrp_server_complete_async(srv, at->from, 5000, on_complete, &done));
@@ -132,11 +128,7 @@ static size_t endless_body(int fd, const char *to, const char *tid, size_t limit
 static void test_unbound_endless_body(void) {
   char *spath = NULL;
   CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
-  msrp_uri *u = NULL;
-  uint16_t port = 0;
-  CHECK_OK(msrp_path_get(spath, 0, &u));
-  CHECK_OK(msrp_uri_port(u, &port));
-  msrp_uri_free(u);
+  uint16_t port = path_port(spath);
   char wrong[128];
   snprintf(wrong, sizeof wrong, "msrp://127.0.0.1:%u/nosuchsession;tcp", (unsigned)port);
   long rss0 = rss_kib();
@@ -158,9 +150,7 @@ static void test_unbound_endless_body(void) {
   char *apath = NULL;
   CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc));
   CHECK_OK(msrp_connector_prepare(acc, NULL, &apath));
-  CHECK_OK(msrp_path_get(apath, 0, &u));
-  CHECK_OK(msrp_uri_port(u, &port));
-  msrp_uri_free(u);
+  port = path_port(apath);
   completion done;
   completion_init(&done);
   CHECK_OK(msrp_connector_complete_async(acc, "msrp://127.0.0.1:9/expected;tcp", 10000, on_complete, &done));
@@ -230,11 +220,7 @@ static void test_first_send_with_a_large_body(void) {
   enum { BODY = 3 * 1000 * 1000 };
   char *spath = NULL;
   CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
-  msrp_uri *u = NULL;
-  uint16_t port = 0;
-  CHECK_OK(msrp_path_get(spath, 0, &u));
-  CHECK_OK(msrp_uri_port(u, &port));
-  msrp_uri_free(u);
+  uint16_t port = path_port(spath);
   const char *from = "msrp://127.0.0.1:9/firstbody;tcp";
   completion done;
   completion_init(&done);

@@ -160,25 +160,7 @@ static const msrp_session_callbacks SINK_CBS = {.on_message = b_on_message,
                                                 .on_message_saved = b_on_saved};
 
 /* Waits until *field >= want (1) or ms pass (0). */
-static int wait_for(box *b, const int *field, int want, int ms) {
-  double until = now_ms() + ms;
-  pthread_mutex_lock(&b->m);
-  while (*field < want) {
-    int left = (int)(until - now_ms());
-    if (left <= 0) break;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 20 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&b->c, &b->m, &ts);
-  }
-  int ok = *field >= want;
-  pthread_mutex_unlock(&b->m);
-  return ok;
-}
+static int wait_for(box *b, const int *field, int want, int ms) { return wait_int(&b->m, &b->c, field, want, ms); }
 
 /* Item 3: a peer that sends right after binding and closes (as
  * python3-msrplib does after sends with Failure-Report no) loses nothing
@@ -345,16 +327,7 @@ static void o_on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, co
   pthread_mutex_unlock(&d->m);
 }
 
-static int done_wait(one_done *d, int ms) {
-  for (int i = 0; i < ms / 10; i++) {
-    pthread_mutex_lock(&d->m);
-    int n = d->done;
-    pthread_mutex_unlock(&d->m);
-    if (n) return 1;
-    usleep(10 * 1000);
-  }
-  return 0;
-}
+static int done_wait(one_done *d, int ms) { return wait_int(&d->m, NULL, &d->done, 1, ms); }
 
 /* Receiving to a sink (item 2): with on_message_start set, a message in
  * several chunks goes where the application says as its chunks arrive —

@@ -28,17 +28,7 @@ static void o_init(outcome *o) {
   pthread_mutex_init(&o->m, NULL);
 }
 
-static int o_get(outcome *o, const int *f) {
-  pthread_mutex_lock(&o->m);
-  int v = *f;
-  pthread_mutex_unlock(&o->m);
-  return v;
-}
-
-static int o_wait(outcome *o, const int *f, int want, int ms) {
-  for (int i = 0; i < ms / 10 && o_get(o, f) < want; i++) usleep(10 * 1000);
-  return o_get(o, f) >= want;
-}
+static int o_wait(outcome *o, const int *f, int want, int ms) { return wait_int(&o->m, NULL, f, want, ms); }
 
 static void copy_header(const msrp_chunk *c, const char *name, char *out, size_t cap) {
   char *v = NULL;

@@ -147,23 +147,7 @@ static void s_free(void *ud) {
 }
 
 /* Waits until *field (an int in the inbox) reaches at least `want`. */
-static int wait_for(inbox *b, const int *field, int want, int ms) {
-  double until = now_ms() + ms;
-  pthread_mutex_lock(&b->m);
-  while (*field < want && now_ms() < until) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 20 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&b->c, &b->m, &ts);
-  }
-  int ok = *field >= want;
-  pthread_mutex_unlock(&b->m);
-  return ok;
-}
+static int wait_for(inbox *b, const int *field, int want, int ms) { return wait_int(&b->m, &b->c, field, want, ms); }
 
 static const msrp_session_callbacks CBS = {
     .on_message = s_on_message, .on_chunk = s_on_chunk, .on_report = s_on_report, .on_aborted = s_on_aborted, .on_closed = s_on_closed};

@@ -72,29 +72,6 @@ static void t_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, 
 
 static const msrp_session_callbacks CBS = {.on_message = t_on_message, .on_closed = t_on_closed};
 
-/* make_pair for a context with queued callbacks: its completion callback
- * runs only when dispatched. */
-static void make_pair_dispatching(msrp_context *ctx, msrp_transport **active, msrp_transport **passive) {
-  msrp_connector *acc = NULL, *con = NULL;
-  char *acc_path = NULL, *con_path = NULL;
-  completion done;
-  completion_init(&done);
-  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc));
-  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
-  CHECK_OK(msrp_connector_prepare(acc, NULL, &acc_path));
-  CHECK_OK(msrp_connector_prepare(con, NULL, &con_path));
-  CHECK_OK(msrp_connector_complete_async(acc, con_path, 10000, on_complete, &done));
-  CHECK_OK(msrp_connector_complete(con, acc_path, 10000, active));
-  for (int i = 0; i < 1000 && !completion_wait(&done, 10); i++) msrp_context_dispatch(ctx, 0, NULL);
-  CHECK(done.result == MSRP_RESULT_OK);
-  *passive = done.transport;
-  msrp_string_free(acc_path);
-  msrp_string_free(con_path);
-  msrp_connector_free(acc);
-  msrp_connector_free(con);
-  completion_destroy(&done);
-}
-
 static int get(tally *t, const int *field) {
   pthread_mutex_lock(&t->m);
   int v = *field;
@@ -120,10 +97,7 @@ static void test_free_context_with_live_sessions(bool queued) {
   msrp_session *s[2 * PAIRS];
   for (int i = 0; i < PAIRS; i++) {
     msrp_transport *ta = NULL, *tb = NULL;
-    if (queued)
-      make_pair_dispatching(ctx, &ta, &tb);
-    else
-      make_pair(ctx, false, NULL, &ta, &tb);
+    make_pair_ex(ctx, false, NULL, queued, &ta, &tb);
     t_init(&t[2 * i]);
     t_init(&t[2 * i + 1]);
     CHECK_OK(msrp_session_new(ta, NULL, &CBS, &t[2 * i], t_free, &s[2 * i]));

@@ -704,6 +704,22 @@ fn piece(
     c
 }
 
+/// The one event, an `Incomplete`: its Message-ID, bytes received, total
+/// and whether it expired.
+fn incomplete(ev: Vec<SessionEvent>) -> (String, u64, Option<u64>, bool) {
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    match ev.into_iter().next() {
+        Some(SessionEvent::Incomplete {
+            message_id,
+            received,
+            total,
+            expired,
+            ..
+        }) => (message_id, received, total, expired),
+        e => panic!("unexpected event {e:?}"),
+    }
+}
+
 /// The codes of the responses `s` has queued.
 fn responses(s: &mut Session, now: Instant) -> Vec<u16> {
     std::iter::from_fn(|| s.poll_transmit(now))
@@ -1050,21 +1066,7 @@ fn a_stalled_incoming_message_expires_and_close_lists_the_incomplete_ones() {
     p.b.handle_timeout(t0 + Duration::from_secs(59));
     assert!(p.events_b().is_empty());
     p.b.handle_timeout(t0 + Duration::from_secs(60));
-    let ev = p.events_b();
-    assert_eq!(ev.len(), 1);
-    match &ev[0] {
-        SessionEvent::Incomplete {
-            message_id,
-            received,
-            total,
-            expired,
-            ..
-        } => {
-            assert_eq!(message_id, "stalled");
-            assert_eq!((*received, *total, *expired), (4, Some(8), true));
-        }
-        e => panic!("unexpected event {e:?}"),
-    }
+    assert_eq!(incomplete(p.events_b()), ("stalled".into(), 4, Some(8), true));
     assert_eq!(p.b.incoming_in_progress(), (1, 4));
     let t2 = t0 + Duration::from_secs(61);
     p.b.handle_chunk(
@@ -1081,19 +1083,5 @@ fn a_stalled_incoming_message_expires_and_close_lists_the_incomplete_ones() {
     );
     assert_eq!(responses(&mut p.b, t2), [413]);
     p.b.close("the peer closed the connection");
-    let ev = p.events_b();
-    assert_eq!(ev.len(), 1);
-    match &ev[0] {
-        SessionEvent::Incomplete {
-            message_id,
-            received,
-            total,
-            expired,
-            ..
-        } => {
-            assert_eq!(message_id, "later");
-            assert_eq!((*received, *total, *expired), (4, None, false));
-        }
-        e => panic!("unexpected event {e:?}"),
-    }
+    assert_eq!(incomplete(p.events_b()), ("later".into(), 4, None, false));
 }
