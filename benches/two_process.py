@@ -11,7 +11,8 @@ Each figure is the wall time from starting the sender until both processes
 exited (the listener is started first and is waiting). Prints one JSON line
 per case with the medians and the ratio raw/msrpcat time (>= 0.9 is the goal).
 
-usage: benches/two_process.py BUILD_DIR [runs]   (a Release build: see docs/performance.md)"""
+usage: benches/two_process.py BUILD_DIR [runs [file,messages]]   (a Release build:
+see docs/performance.md; MSRP_BENCH_DIR picks where the files go, e.g. /dev/shm)"""
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import time
 
 BUILD = sys.argv[1]
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+CASES = sys.argv[3].split(",") if len(sys.argv) > 3 else ["file", "messages"]
 MSRPCAT = os.path.join(BUILD, "msrpcat")
 RAW = os.path.join(BUILD, "msrp_bench_raw_tcp")
 PEER = "msrp://127.0.0.1:9/benchpeer;tcp"
@@ -71,6 +73,7 @@ def series(name, ours, raw, size):
         "msrpcat_MBps": round(size / ma / 1e6, 1), "raw_tcp_MBps": round(size / mb / 1e6, 1),
         "ratio": round(mb / ma, 3),
         "ratio_range": [round(min(y / x for x, y in zip(a, b)), 3), round(max(y / x for x, y in zip(a, b)), 3)],
+        "msrpcat_all_s": [round(x, 3) for x in a], "raw_tcp_all_s": [round(y, 3) for y in b],
     }), flush=True)
 
 
@@ -95,8 +98,10 @@ def main():
             os.remove(os.path.join(rx, "raw.bin"))
             return r
 
-        series("1 GB file, --send-file to --recv-dir", ours_file, raw_f, 1048576000)
-        series("20 x 50 MB messages at once, in memory", msrpcat_messages, raw_messages, 1000000000)
+        if "file" in CASES:
+            series("1 GB file, --send-file to --recv-dir", ours_file, raw_f, 1048576000)
+        if "messages" in CASES:
+            series("20 x 50 MB messages at once, in memory", msrpcat_messages, raw_messages, 1000000000)
     finally:
         shutil.rmtree(d)
 

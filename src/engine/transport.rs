@@ -126,6 +126,8 @@ struct WriteJob {
     /// Start line and headers; with `inline`, also the body and the end-line.
     head: Vec<u8>,
     body: Vec<u8>,
+    /// The body, when it is a piece of a shared buffer (then `body` is empty).
+    shared: Option<Bytes>,
     tail: Vec<u8>,
     inline: bool,
     head_len: usize,
@@ -208,6 +210,7 @@ impl WriteJob {
         chunk.encode_start(&mut head);
         let head_len = head.len();
         let mut tail = Vec::new();
+        let mut shared = None;
         let body = if inline {
             head.extend_from_slice(chunk.data());
             chunk.encode_end(chunk.flag(), &mut head);
@@ -217,12 +220,20 @@ impl WriteJob {
             if log {
                 chunk.data().to_vec()
             } else {
-                chunk.take_data()
+                // A shared body (a piece of a message in memory, or of a read
+                // buffer) is written from where it is.
+                shared = chunk.take_shared();
+                if shared.is_some() {
+                    Vec::new()
+                } else {
+                    chunk.take_data()
+                }
             }
         };
         WriteJob {
             head,
             body,
+            shared,
             tail,
             inline,
             head_len,
@@ -239,6 +250,7 @@ impl WriteJob {
             head_len: bytes.len(),
             head: bytes,
             body: Vec::new(),
+            shared: None,
             tail: Vec::new(),
             inline: false,
             body_len: 0,
@@ -255,8 +267,13 @@ impl WriteJob {
             let (b, t) = rest.split_at(self.body_len);
             [h, b, t]
         } else {
-            [&self.head, &self.body, &self.tail]
+            [&self.head, self.body(), &self.tail]
         }
+    }
+
+    /// The body, when it is not inline.
+    fn body(&self) -> &[u8] {
+        self.shared.as_deref().unwrap_or(&self.body)
     }
 
     /// Gives back room reserved for a burst of small chunks that did not
@@ -269,12 +286,12 @@ impl WriteJob {
     }
 
     fn len(&self) -> usize {
-        self.head.len() + self.body.len() + self.tail.len()
+        self.head.len() + self.body().len() + self.tail.len()
     }
 
     /// Appends what is left to write of this job.
     fn slices<'a>(&'a self, out: &mut Vec<IoSlice<'a>>) {
-        let parts = [&self.head[..], &self.body[..], &self.tail[..]];
+        let parts = [&self.head[..], self.body(), &self.tail[..]];
         out.extend(left_after(parts, self.sent).map(IoSlice::new));
     }
 

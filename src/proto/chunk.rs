@@ -450,6 +450,18 @@ impl Chunk {
         self.data.own(0)
     }
 
+    /// Takes a shared body out without copying it (`None`, and nothing
+    /// changed, when the body is a buffer of its own).
+    pub(crate) fn take_shared(&mut self) -> Option<bytes::Bytes> {
+        match std::mem::replace(&mut self.data, Body::Own(Vec::new())) {
+            Body::Shared(b) => Some(b),
+            own => {
+                self.data = own;
+                None
+            }
+        }
+    }
+
     /// Takes the body, leaving it empty (a shared body is copied).
     pub fn take_data(&mut self) -> Vec<u8> {
         std::mem::take(self.data.own(0))

@@ -146,6 +146,9 @@ pub fn check_extra_header(name: &str, value: &str) -> Result<(), super::chunk::C
 pub enum Source {
     /// Bytes in memory.
     Bytes(Vec<u8>),
+    /// Bytes in memory, sent as pieces of the buffer without copies (a
+    /// message's `Bytes` become this when it is queued).
+    Shared(bytes::Bytes),
     /// A reader (a file, a pipe, an application callback), read as chunks are sent.
     Reader(Box<dyn std::io::Read + Send>),
 }
@@ -154,6 +157,7 @@ impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Source::Shared(b) => write!(f, "Shared({})", b.len()),
             Source::Reader(_) => f.write_str("Reader"),
         }
     }
@@ -518,7 +522,13 @@ impl Session {
             .unwrap_or_else(ids::message_id);
         let size = match &m.source {
             Source::Bytes(b) => Some(m.start + b.len() as u64),
+            Source::Shared(b) => Some(m.start + b.len() as u64),
             Source::Reader(_) => m.size,
+        };
+        // Pieces of a message in memory are cut from it, not copied.
+        let source = match m.source {
+            Source::Bytes(b) => Source::Shared(bytes::Bytes::from(b)),
+            other => other,
         };
         let closed = self.closed;
         let m = OutMsg {
@@ -533,7 +543,7 @@ impl Session {
                     .any(|(k, _)| HeaderName::from_wire(k) == HeaderName::ContentType),
             content_type: m.content_type,
             headers: m.headers,
-            source: m.source,
+            source,
             size,
             offset: m.start,
             start: m.start,
@@ -828,7 +838,7 @@ impl Session {
                 return None;
             }
             // An empty chunk with the '#' flag tells the peer to drop the message.
-            let mut c = self.message_chunk(m, Vec::new(), Flag::Abort);
+            let mut c = self.message_chunk(m, Piece::empty(), Flag::Abort);
             c.ensure_unique_transaction_id();
             m.sent_last = true;
             return Some(c);
@@ -839,7 +849,7 @@ impl Session {
             Err(e) => {
                 m.failed = Some((FAILED_READ, format!("reading the message failed: {e}")));
                 if sent_any {
-                    let c = self.message_chunk(m, Vec::new(), Flag::Abort);
+                    let c = self.message_chunk(m, Piece::empty(), Flag::Abort);
                     m.sent_last = true;
                     return Some(c);
                 }
@@ -858,7 +868,7 @@ impl Session {
             ));
             return sent_any.then(|| {
                 m.sent_last = true;
-                self.message_chunk(m, Vec::new(), Flag::Abort)
+                self.message_chunk(m, Piece::empty(), Flag::Abort)
             });
         }
         let len = piece.len() as u64;
@@ -885,7 +895,7 @@ impl Session {
         Some(c)
     }
 
-    fn message_chunk(&self, m: &OutMsg, piece: Vec<u8>, flag: Flag) -> Chunk {
+    fn message_chunk(&self, m: &OutMsg, piece: Piece, flag: Flag) -> Chunk {
         // A fresh chunk whose values are checked here or were checked when
         // the message was queued: headers go in without another check.
         let mut c = Chunk::new_request_unchecked(&ids::transaction_id(), "SEND", 256);
@@ -917,7 +927,10 @@ impl Session {
         } else {
             let _ = c.set_content_type(&m.content_type);
         }
-        c.set_data_vec(piece);
+        match piece {
+            Piece::Own(v) => c.set_data_vec(v),
+            Piece::Shared(b) => c.set_data_shared(b),
+        }
         c.set_flag(flag);
         c
     }
@@ -1355,6 +1368,14 @@ impl Session {
             self.events.push_back(SessionEvent::Chunk(chunk));
         } else {
             let before = inc.data.len() as u64;
+            if inc.data.capacity() == 0 {
+                // Room for the whole message at once when its size is
+                // announced (at most `max_message_size`, checked above):
+                // growing step by step would copy it again and again.
+                if let Some(t) = range.total {
+                    inc.data.reserve_exact(t as usize);
+                }
+            }
             if inc.data.len() < end0 as usize {
                 inc.data.resize(end0 as usize, 0);
             }
@@ -1513,32 +1534,56 @@ impl Session {
     }
 }
 
+/// The bytes of one outgoing chunk: read into a buffer of its own, or a
+/// piece of a message in memory.
+enum Piece {
+    Own(Vec<u8>),
+    Shared(bytes::Bytes),
+}
+
+impl Piece {
+    fn empty() -> Piece {
+        Piece::Own(Vec::new())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Piece::Own(v) => v.len(),
+            Piece::Shared(b) => b.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl OutMsg {
     fn remaining(&self) -> Option<u64> {
         self.size.map(|s| s.saturating_sub(self.offset))
     }
 
-    fn read_piece(&mut self, size: usize) -> std::io::Result<Vec<u8>> {
+    fn read_piece(&mut self, size: usize) -> std::io::Result<Piece> {
         if let Some(p) = self.lookahead.take() {
-            return Ok(p);
+            return Ok(Piece::Own(p));
         }
         match &mut self.source {
+            Source::Shared(b) => {
+                let from = ((self.offset - self.start) as usize).min(b.len());
+                let to = (from + size).min(b.len());
+                Ok(Piece::Shared(b.slice(from..to)))
+            }
             Source::Bytes(b) => {
                 let from = (self.offset - self.start) as usize;
                 let to = (from + size).min(b.len());
-                if from == 0 && to == b.len() {
-                    // The whole message in one chunk: handed over, not
-                    // copied (pieces are read once, in order).
-                    return Ok(std::mem::take(b));
-                }
-                Ok(b[from.min(to)..to].to_vec())
+                Ok(Piece::Own(b[from.min(to)..to].to_vec()))
             }
             Source::Reader(r) => {
                 let want = match self.size {
                     Some(total) => (total.saturating_sub(self.offset)).min(size as u64) as usize,
                     None => size,
                 };
-                read_full(r.as_mut(), want)
+                read_full(r.as_mut(), want).map(Piece::Own)
             }
         }
     }
