@@ -1066,7 +1066,10 @@ fn a_stalled_incoming_message_expires_and_close_lists_the_incomplete_ones() {
     p.b.handle_timeout(t0 + Duration::from_secs(59));
     assert!(p.events_b().is_empty());
     p.b.handle_timeout(t0 + Duration::from_secs(60));
-    assert_eq!(incomplete(p.events_b()), ("stalled".into(), 4, Some(8), true));
+    assert_eq!(
+        incomplete(p.events_b()),
+        ("stalled".into(), 4, Some(8), true)
+    );
     assert_eq!(p.b.incoming_in_progress(), (1, 4));
     let t2 = t0 + Duration::from_secs(61);
     p.b.handle_chunk(

@@ -738,3 +738,79 @@ fn write_chunk_waits_for_a_late_reader(tls: bool, len: u32) {
         .unwrap()
         .expect("write_chunk returns once it is sent");
 }
+
+/// The hostile-peers issue, item 1, over msrps: after the TLS handshake, a
+/// connection that is not bound sends a SEND head for an unknown To-Path
+/// and a body that never ends. The acceptor checks the To-Path on the head
+/// (at most 16 KiB of body read first), answers 481 and closes: the peer
+/// cannot go on writing. Before, the whole first chunk was read first.
+#[test]
+fn an_unbound_msrps_connection_with_an_endless_body_is_closed_after_its_head() {
+    use msrp::engine::tls::Conn;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
+    let ctx = ctx();
+    let acc_tls = self_signed("acceptor.example");
+    let fa = fp(&acc_tls);
+    let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
+    acc.set_tls(acc_tls);
+    let a_path = acc
+        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/acc;tcp").unwrap()))
+        .unwrap();
+    let port = a_path[0].port.expect("the acceptor's port");
+    let c_path = vec![Uri::parse("msrps://127.0.0.1:9/con;tcp").unwrap()];
+    let acc2 = acc.clone();
+    // The acceptor waits for another peer meanwhile (and keeps listening).
+    let accepting = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        let c = acc2.context().clone();
+        c.block_on(T, acc2.complete_until(c_path, Some(until)))
+    });
+    let mut wrong = a_path.clone();
+    wrong[0].session_id = Some("nosuchsession".into());
+    let mut head = Vec::new();
+    let mut send = make_chunk(
+        &[Uri::parse("msrps://127.0.0.1:9/stranger;tcp").unwrap()],
+        &wrong,
+        &ChunkParams::default(),
+    )
+    .unwrap();
+    send.set_content_type("application/octet-stream").unwrap();
+    send.encode_start(&mut head);
+    head.extend_from_slice(b"\r\n");
+    let mut client_tls = TlsSettings::default();
+    client_tls
+        .generate_self_signed("connector.example")
+        .unwrap();
+    let (sent, answer) = ctx
+        .block_on(Duration::from_secs(30), async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map_err(io)?;
+            let Conn::Client(mut s) =
+                msrp::engine::tls::connect(tcp, &client_tls, "127.0.0.1", Some(fa)).await?
+            else {
+                panic!("a client connection");
+            };
+            s.write_all(&head).await.map_err(io)?;
+            let junk = vec![b'j'; 64 * 1024];
+            let mut sent = 0usize;
+            let limit = 256 << 20;
+            while sent < limit {
+                match tokio::time::timeout(Duration::from_secs(3), s.write_all(&junk)).await {
+                    Ok(Ok(())) => sent += junk.len(),
+                    _ => break,
+                }
+            }
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut answer)).await;
+            Ok((sent, answer))
+        })
+        .expect("the handshake");
+    assert!(sent < 256 << 20, "the acceptor kept reading ({sent} bytes)");
+    // (The 481 itself may be lost to the reset that closing with unread
+    // bytes sends; the acceptor's own report names it.)
+    let _ = answer;
+    let e = accepting.join().unwrap().unwrap_err();
+    assert!(e.msg.contains("481"), "{e}");
+}
