@@ -135,6 +135,20 @@ fn connect(
     (rc, ra)
 }
 
+/// A passive msrps connector with a self-signed certificate, prepared on
+/// a free loopback port: the connector, its path, the port, its fingerprint.
+fn tls_acceptor(ctx: &Arc<Context>) -> (Arc<Connector>, Vec<Uri>, u16, Fingerprint) {
+    let acc_tls = self_signed("acceptor.example");
+    let fa = fp(&acc_tls);
+    let acc = Arc::new(Connector::new(ctx, Role::Passive, false, None));
+    acc.set_tls(acc_tls);
+    let a_path = acc
+        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/acc;tcp").unwrap()))
+        .unwrap();
+    let port = a_path[0].port.expect("the acceptor's port");
+    (acc, a_path, port, fa)
+}
+
 /// A SEND on `t`'s paths carrying `data`.
 fn body_chunk(t: &Transport, data: &[u8]) -> msrp::proto::Chunk {
     make_chunk(
@@ -499,15 +513,8 @@ fn chunks_decrypted_before_a_corrupt_record_arrive_and_then_the_tls_error() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
     let ctx = ctx();
-    let acc_tls = self_signed("acceptor.example");
-    let fa = fp(&acc_tls);
-    let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
-    acc.set_tls(acc_tls);
-    let a_path = acc
-        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/acc;tcp").unwrap()))
-        .unwrap();
+    let (acc, a_path, port, fa) = tls_acceptor(&ctx);
     let c_path = vec![Uri::parse("msrps://127.0.0.1:9/con;tcp").unwrap()];
-    let port = a_path[0].port.expect("the acceptor's port");
     let (acc2, c2) = (acc.clone(), c_path.clone());
     let accepting =
         std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c2)));
@@ -750,14 +757,7 @@ fn an_unbound_msrps_connection_with_an_endless_body_is_closed_after_its_head() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
     let ctx = ctx();
-    let acc_tls = self_signed("acceptor.example");
-    let fa = fp(&acc_tls);
-    let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
-    acc.set_tls(acc_tls);
-    let a_path = acc
-        .prepare(Some(Uri::parse("msrps://127.0.0.1:0/acc;tcp").unwrap()))
-        .unwrap();
-    let port = a_path[0].port.expect("the acceptor's port");
+    let (acc, a_path, port, fa) = tls_acceptor(&ctx);
     let c_path = vec![Uri::parse("msrps://127.0.0.1:9/con;tcp").unwrap()];
     let acc2 = acc.clone();
     // The acceptor waits for another peer meanwhile (and keeps listening).
