@@ -27,6 +27,9 @@ typedef struct {
   char sink_path[256];
   uint64_t fail_after, written;
   int started, saved, progress_calls, progress_backwards;
+  msrp_session *self;          /* for mode 4: refused part-way from on_incoming_progress */
+  msrp_result refuse_result;
+  int refused;
   uint64_t last_progress, saved_size, start_total;
   /* large messages: sizes and checks of what arrived */
   size_t big_ok;
@@ -125,7 +128,7 @@ static void b_on_start(void *ud, const msrp_chunk *head, const char *mid, uint64
    * msrp_incoming: it exists only during this callback). */
   CHECK_RES(msrp_incoming_to_path(in, NULL), MSRP_RESULT_NULL_ARGUMENT);
   CHECK_RES(msrp_incoming_to_callback(in, NULL, NULL), MSRP_RESULT_NULL_ARGUMENT);
-  if (b->sink_mode == 1) CHECK_OK(msrp_incoming_to_path(in, b->sink_path));
+  if (b->sink_mode == 1 || b->sink_mode == 4) CHECK_OK(msrp_incoming_to_path(in, b->sink_path));
   if (b->sink_mode == 2) CHECK_OK(msrp_incoming_to_callback(in, b_write, b));
   if (b->sink_mode == 3) CHECK_OK(msrp_incoming_refuse(in));
 }
@@ -138,7 +141,10 @@ static void b_on_progress(void *ud, const char *mid, uint64_t received, uint64_t
   b->progress_calls++;
   if (received < b->last_progress) b->progress_backwards++;
   b->last_progress = received;
+  bool refuse = b->sink_mode == 4 && !b->refused && received >= 1000 * 1000;
+  if (refuse) b->refused = 1;
   pthread_mutex_unlock(&b->m);
+  if (refuse) b->refuse_result = msrp_session_refuse_incoming(b->self, mid);
 }
 
 static void b_on_saved(void *ud, const msrp_chunk *head, const char *mid, uint64_t size) {
@@ -351,7 +357,7 @@ static void test_receiving_to_sinks(void) {
   FILE *f = fopen(src, "wb");
   CHECK(f && fwrite(body, 1, SIZE, f) == SIZE);
   fclose(f);
-  for (int mode = 0; mode < 4; mode++) {
+  for (int mode = 0; mode < 5; mode++) {
     msrp_transport *ta = NULL, *tb = NULL;
     make_pair(ctx, false, NULL, &ta, &tb);
     box b;
@@ -363,7 +369,8 @@ static void test_receiving_to_sinks(void) {
     ob.max_message_size = 1024 * 1024;
     msrp_session *sa = NULL, *sb = NULL;
     CHECK_OK(msrp_session_new(ta, NULL, NULL, NULL, NULL, &sa));
-    CHECK_OK(msrp_session_new(tb, &ob, &SINK_CBS, &b, NULL, &sb));
+    CHECK_OK(msrp_session_new(tb, &ob, &SINK_CBS, &b, NULL, &b.self));
+    sb = b.self;
     one_done d;
     memset(&d, 0, sizeof d);
     pthread_mutex_init(&d.m, NULL);
@@ -387,7 +394,8 @@ static void test_receiving_to_sinks(void) {
       free(back);
       CHECK(b.messages == 0 && b.incomplete == 0);
     } else {
-      /* memory over its 1 MiB limit, a failing callback, a refusal */
+      /* memory over its 1 MiB limit, a failing callback, a refusal, a
+       * refusal part-way (msrp_session_refuse_incoming) */
       CHECK(d.code == 413);
       CHECK(b.started == 1 && b.saved == 0 && b.messages == 0);
       if (mode == 0) CHECK(wait_for(&b, &b.incomplete, 1, 5000) && b.inc_reason == MSRP_RESULT_TOO_LARGE);
@@ -396,6 +404,10 @@ static void test_receiving_to_sinks(void) {
         CHECK(b.written <= b.fail_after && strstr(b.inc_why, "callback") != NULL);
       }
       if (mode == 3) CHECK(b.incomplete == 0);
+      if (mode == 4) {
+        CHECK(b.refused == 1 && b.refuse_result == MSRP_RESULT_OK && b.incomplete == 0);
+        CHECK_RES(msrp_session_refuse_incoming(sb, "nosuchmessage"), MSRP_RESULT_NOT_FOUND);
+      }
     }
     /* The session goes on after a refused message: a small message in
      * several chunks with no choice reaches on_message from memory. */

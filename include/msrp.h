@@ -1639,7 +1639,10 @@ msrp_result msrp_connector_prepare(const struct msrp_connector *c,
  * keeps listening (up to 16 connections are checked at once), so a stray
  * or hostile connection cannot end the wait for the real peer. Waits at
  * most `timeout_ms` (0: 30 s): `MSRP_RESULT_TIMEOUT` when no connection
- * bound by then (the logger says why each attempt failed).
+ * bound by then (the logger says why each attempt failed). A binding SEND
+ * that carries a message (RFC 4975 §5.4) is not answered here: the first
+ * read of the transport — or the session made from it — gets it like any
+ * SEND, and answers it.
  *
  * # Safety
  * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -1710,7 +1713,12 @@ msrp_result msrp_server_prepare(const struct msrp_server *s,
 /**
  * Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
  * for the connection whose binding comes from `full_remote_path` (it may
- * already have arrived), answers it 200 and gives its transport.
+ * already have arrived), answers it 200 and gives its transport. A binding
+ * SEND that carries a message is not answered here but handed to the
+ * transport's first read (or the session made from it), like any SEND.
+ * The server checks a binding's To-Path as soon as its head (and at most
+ * 16 KiB of its body) arrived: an unknown session gets 481 and the
+ * connection is closed at once.
  *
  * # Safety
  * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -2156,6 +2164,19 @@ msrp_result msrp_session_send_report(const struct msrp_session *s,
                                      uint16_t code,
                                      const char *comment,
                                      bool *sent);
+
+/**
+ * Refuses the rest of an incoming message (its Message-ID as given to
+ * `on_message_start`, `on_incoming_progress` or a chunk's headers): its
+ * later chunks get 413, so the sender stops; what the session holds of it
+ * is freed and its sink (a file opened for it) is closed as it is. Nothing
+ * more is reported about it. `MSRP_RESULT_NOT_FOUND` when it is not open
+ * (complete, refused or expired already).
+ *
+ * # Safety
+ * `s` is NULL or live; `message_id` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_session_refuse_incoming(const struct msrp_session *s, const char *message_id);
 
 /**
  * The Message-ID of an outgoing message (the handle from

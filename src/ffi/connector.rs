@@ -285,7 +285,10 @@ pub unsafe extern "C" fn msrp_connector_prepare(
 /// keeps listening (up to 16 connections are checked at once), so a stray
 /// or hostile connection cannot end the wait for the real peer. Waits at
 /// most `timeout_ms` (0: 30 s): `MSRP_RESULT_TIMEOUT` when no connection
-/// bound by then (the logger says why each attempt failed).
+/// bound by then (the logger says why each attempt failed). A binding SEND
+/// that carries a message (RFC 4975 §5.4) is not answered here: the first
+/// read of the transport — or the session made from it — gets it like any
+/// SEND, and answers it.
 ///
 /// # Safety
 /// `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -431,7 +434,12 @@ pub unsafe extern "C" fn msrp_server_prepare(
 
 /// Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
 /// for the connection whose binding comes from `full_remote_path` (it may
-/// already have arrived), answers it 200 and gives its transport.
+/// already have arrived), answers it 200 and gives its transport. A binding
+/// SEND that carries a message is not answered here but handed to the
+/// transport's first read (or the session made from it), like any SEND.
+/// The server checks a binding's To-Path as soon as its head (and at most
+/// 16 KiB of its body) arrived: an unknown session gets 481 and the
+/// connection is closed at once.
 ///
 /// # Safety
 /// `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.

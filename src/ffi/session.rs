@@ -385,6 +385,8 @@ impl Drop for Owner {
 pub struct msrp_session {
     driver: Arc<SessionDriver>,
     registry: Arc<Mutex<Registry>>,
+    /// Incoming messages going to sinks (see `on_message_start`).
+    sinks: Arc<Sinks>,
     /// How long the last `deliver_chunk` waited.
     spin: SpinHint,
 }
@@ -798,6 +800,7 @@ pub unsafe extern "C" fn msrp_session_new(
                 into_raw(msrp_session {
                     driver,
                     registry,
+                    sinks,
                     spin: SpinHint::default(),
                 }),
                 "out",
@@ -1292,6 +1295,38 @@ pub unsafe extern "C" fn msrp_session_send_report(
             unsafe { sent.write(queued) };
         }
         Ok(())
+    })
+}
+
+/// Refuses the rest of an incoming message (its Message-ID as given to
+/// `on_message_start`, `on_incoming_progress` or a chunk's headers): its
+/// later chunks get 413, so the sender stops; what the session holds of it
+/// is freed and its sink (a file opened for it) is closed as it is. Nothing
+/// more is reported about it. `MSRP_RESULT_NOT_FOUND` when it is not open
+/// (complete, refused or expired already).
+///
+/// # Safety
+/// `s` is NULL or live; `message_id` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_refuse_incoming(
+    s: *const msrp_session,
+    message_id: *const c_char,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let mid = unsafe { text(message_id, "message_id") }?;
+        let open = s.driver.with(|sess| sess.refuse_incoming(mid))?;
+        s.sinks.forget(mid);
+        if open {
+            Ok(())
+        } else {
+            Err(FfiError::new(
+                msrp_result::NotFound,
+                format!("no incoming message {mid} is open"),
+            ))
+        }
     })
 }
 
