@@ -4,7 +4,7 @@
  *  - bulk A->B (send_file from a read callback, streaming receiver; 64 KiB
  *    chunks direct, 8 KiB through the relay);
  *  - 100-byte messages, SEND and 200 OK, with a window of 32.
- * Prints one JSON line per figure. Build in Release (see README). */
+ * Prints one JSON line per figure. Build in Release (see docs/performance.md). */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <stdatomic.h>

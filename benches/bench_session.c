@@ -8,7 +8,7 @@
  *  - peak memory above the idle process while 1 GB goes to a slow reader.
  * Prints one JSON line per figure; figures with a baseline are medians of
  * alternating runs (MSRP_BENCH_RUNS, see bench_common.h). Build in Release
- * (see README). */
+ * (see docs/performance.md). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
 

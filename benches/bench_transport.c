@@ -12,7 +12,7 @@
  *    per pair after each pair carried one 1 MiB chunk and went quiet.
  * Prints one JSON line per figure; figures with a baseline are medians of
  * alternating runs (MSRP_BENCH_RUNS, see bench_common.h). Build in Release
- * (see README). */
+ * (see docs/performance.md). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_common.h"
 

@@ -2,7 +2,7 @@
 //! to a plain `memchr` scan of the same bytes in the same run (the floor any
 //! decoder that looks at every byte has to pay).
 //!
-//! Run: `cargo bench --bench codec`. Figures go into the README.
+//! Run: `cargo bench --bench codec`. Figures go into docs/performance.md.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use msrp::proto::decoder::{Decoder, Event, Limits};

@@ -6,7 +6,7 @@
 //! in [`crate::proto`] and convert the result. Every body runs inside the
 //! panic boundary of `panic.rs`.
 //!
-//! Conventions (also in the README and at the top of the header): fallible
+//! Conventions (also in docs/guide.md and at the top of the header): fallible
 //! calls return `msrp_result`; out-parameters come last and are written only
 //! on success; strings in are NUL-terminated UTF-8; strings out are allocated
 //! and freed with `msrp_string_free`; bytes cross as pointer and length.

@@ -294,7 +294,7 @@ pub unsafe extern "C" fn msrp_transport_read_chunk(
 /// hand-off per batch of chunks and keeps the decoding (over msrps, the
 /// decryption) on the reading thread: measured on loopback, TLS bulk
 /// through `msrp_transport_read_chunk` is about a quarter faster (see the
-/// README's benchmarks). Sessions always read this way.
+/// benchmarks in docs/performance.md). Sessions always read this way.
 ///
 /// In exchange, nothing is read while no read is in progress: a close by
 /// the peer is noticed (and `msrp_transport_is_closed` turns true) by the
