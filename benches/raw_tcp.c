@@ -29,19 +29,40 @@ static int fail(const char *what) {
   return 1;
 }
 
-static int do_listen(const char *out) {
+/* Listens on a free loopback port, prints it, accepts one connection. */
+static int accept_one(void) {
   int l = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t al = sizeof a;
-  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0) return fail("listen");
-  if (getsockname(l, (struct sockaddr *)&a, &al) != 0) return fail("getsockname");
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0) return fail("listen"), -1;
+  if (getsockname(l, (struct sockaddr *)&a, &al) != 0) return fail("getsockname"), -1;
   printf("%u\n", (unsigned)ntohs(a.sin_port));
   fflush(stdout);
   int s = accept(l, NULL, NULL);
-  if (s < 0) return fail("accept");
+  if (s < 0) fail("accept");
+  return s;
+}
+
+/* Connects to a loopback port (Nagle off, as libmsrp's sockets). */
+static int connect_to(const char *port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)atoi(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) return fail("connect"), -1;
+  int one = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return s;
+}
+
+static int do_listen(const char *out) {
+  int s = accept_one();
+  if (s < 0) return 1;
   FILE *f = strcmp(out, "-") ? fopen(out, "wb") : NULL;
   if (strcmp(out, "-") && !f) return fail(out);
   static char buf[BLOCK];
@@ -59,15 +80,8 @@ static int do_listen(const char *out) {
 }
 
 static int do_send(const char *port, const char *what) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((unsigned short)atoi(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) return fail("connect");
-  int one = 1;
-  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int s = connect_to(port);
+  if (s < 0) return 1;
   static char buf[BLOCK];
   FILE *f = NULL;
   unsigned long long left = 0;
@@ -93,18 +107,8 @@ static int do_send(const char *port, const char *what) {
 }
 
 static int do_listen_msgs(long n, size_t size) {
-  int l = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t al = sizeof a;
-  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0) return fail("listen");
-  if (getsockname(l, (struct sockaddr *)&a, &al) != 0) return fail("getsockname");
-  printf("%u\n", (unsigned)ntohs(a.sin_port));
-  fflush(stdout);
-  int s = accept(l, NULL, NULL);
-  if (s < 0) return fail("accept");
+  int s = accept_one();
+  if (s < 0) return 1;
   unsigned long check = 0;
   for (long i = 0; i < n; i++) {
     char *m = malloc(size);
@@ -123,15 +127,8 @@ static int do_listen_msgs(long n, size_t size) {
 }
 
 static int do_send_msgs(const char *port, long n, size_t size) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((unsigned short)atoi(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) return fail("connect");
-  int one = 1;
-  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int s = connect_to(port);
+  if (s < 0) return 1;
   char *pattern = malloc(size);
   char **msgs = calloc((size_t)n, sizeof *msgs);
   if (!pattern || !msgs) return fail("malloc");

@@ -149,6 +149,27 @@ fn tls_acceptor(ctx: &Arc<Context>) -> (Arc<Connector>, Vec<Uri>, u16, Fingerpri
     (acc, a_path, port, fa)
 }
 
+/// A TLS client (self-signed certificate) connected to a loopback port,
+/// checking the server by fingerprint: a peer that is not a libmsrp
+/// transport, to send exactly the bytes a test wants.
+async fn tls_client(
+    port: u16,
+    server: Fingerprint,
+) -> Result<Box<tokio_rustls::client::TlsStream<msrp::engine::tls::Sock>>, Error> {
+    use msrp::engine::tls::Conn;
+    let mut client_tls = TlsSettings::default();
+    client_tls
+        .generate_self_signed("connector.example")
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    match msrp::engine::tls::connect(tcp, &client_tls, "127.0.0.1", Some(server)).await? {
+        Conn::Client(s) => Ok(s),
+        _ => panic!("a client connection"),
+    }
+}
+
 /// A SEND on `t`'s paths carrying `data`.
 fn body_chunk(t: &Transport, data: &[u8]) -> msrp::proto::Chunk {
     make_chunk(
@@ -508,7 +529,6 @@ fn chunks_decrypted_before_a_corrupt_record_arrive_and_then_the_tls_error() {
     // and then a record that cannot be decrypted (larger than what the first
     // read can bring along, so the good record is decoded first): the chunk
     // must arrive, and the failure must come after it as a TLS error.
-    use msrp::engine::tls::Conn;
     use std::io::Write as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
@@ -532,20 +552,9 @@ fn chunks_decrypted_before_a_corrupt_record_arrive_and_then_the_tls_error() {
         .unwrap()
         .encode(&mut payload)
         .unwrap();
-    let mut client_tls = TlsSettings::default();
-    client_tls
-        .generate_self_signed("connector.example")
-        .unwrap();
     let client = ctx
         .block_on(T, async {
-            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .map_err(io)?;
-            let Conn::Client(mut s) =
-                msrp::engine::tls::connect(tcp, &client_tls, "127.0.0.1", Some(fa)).await?
-            else {
-                panic!("a client connection");
-            };
+            let mut s = tls_client(port, fa).await?;
             // Bound first (the 200 comes back), so that what follows is read
             // by the transport's reader, not by the handshake.
             s.write_all(&binding).await.map_err(io)?;
@@ -753,7 +762,6 @@ fn write_chunk_waits_for_a_late_reader(tls: bool, len: u32) {
 /// cannot go on writing. Before, the whole first chunk was read first.
 #[test]
 fn an_unbound_msrps_connection_with_an_endless_body_is_closed_after_its_head() {
-    use msrp::engine::tls::Conn;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
     let ctx = ctx();
@@ -778,20 +786,9 @@ fn an_unbound_msrps_connection_with_an_endless_body_is_closed_after_its_head() {
     send.set_content_type("application/octet-stream").unwrap();
     send.encode_start(&mut head);
     head.extend_from_slice(b"\r\n");
-    let mut client_tls = TlsSettings::default();
-    client_tls
-        .generate_self_signed("connector.example")
-        .unwrap();
     let (sent, answer) = ctx
         .block_on(Duration::from_secs(30), async {
-            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .map_err(io)?;
-            let Conn::Client(mut s) =
-                msrp::engine::tls::connect(tcp, &client_tls, "127.0.0.1", Some(fa)).await?
-            else {
-                panic!("a client connection");
-            };
+            let mut s = tls_client(port, fa).await?;
             s.write_all(&head).await.map_err(io)?;
             let junk = vec![b'j'; 64 * 1024];
             let mut sent = 0usize;
