@@ -82,6 +82,18 @@ static inline int closed_within(int fd, int ms) {
   }
 }
 
+/* Sends an empty binding SEND with transaction id `tid` (also its
+ * Message-ID) and returns the response code (0: closed, -1: none in 5 s). */
+static inline int raw_binding(int fd, const char *tid, const char *to, const char *from) {
+  char bind[512];
+  int len = snprintf(bind, sizeof bind,
+                     "MSRP %s SEND\r\nTo-Path: %s\r\nFrom-Path: %s\r\nMessage-ID: %s\r\n"
+                     "Byte-Range: 1-0/0\r\n-------%s$\r\n",
+                     tid, to, from, tid, tid);
+  if (send_all(fd, bind, (size_t)len) != 0) return 0;
+  return read_code(fd, tid, 5000);
+}
+
 /* A raw peer bound to a passive connector: `fd` is its socket, `to` the
  * connector's path, `from` the peer's; *t gets the bound transport. */
 typedef struct {
@@ -104,13 +116,7 @@ static inline void raw_bind(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
   CHECK_OK(msrp_connector_complete_async(acc, p->from, 5000, on_complete, &done));
   p->fd = raw_connect(port);
   CHECK(p->fd >= 0);
-  char bind[512];
-  int len = snprintf(bind, sizeof bind,
-                     "MSRP bind0001 SEND\r\nTo-Path: %s\r\nFrom-Path: %s\r\nMessage-ID: bind1\r\n"
-                     "Byte-Range: 1-0/0\r\n-------bind0001$\r\n",
-                     p->to, p->from);
-  CHECK(send_all(p->fd, bind, (size_t)len) == 0);
-  CHECK(read_code(p->fd, "bind0001", 5000) == 200);
+  CHECK(raw_binding(p->fd, "bind0001", p->to, p->from) == 200);
   CHECK(completion_wait(&done, 5000) && done.result == MSRP_RESULT_OK);
   *t = done.transport;
   completion_destroy(&done);

@@ -32,15 +32,9 @@ static int attack_open_cb(attacker *at, int n, const msrp_session_callbacks *cbs
   CHECK_OK(msrp_server_complete_async(srv, at->from, 5000, on_complete, &done));
   at->fd = raw_connect(port);
   CHECK(at->fd >= 0);
-  char bind[512];
-  int len = snprintf(bind, sizeof bind,
-                     "MSRP bind%04d SEND\r\nTo-Path: %s\r\nFrom-Path: %s\r\nMessage-ID: b%04d\r\n"
-                     "Byte-Range: 1-0/0\r\n-------bind%04d$\r\n",
-                     n, at->to, at->from, n, n);
-  CHECK(send_all(at->fd, bind, (size_t)len) == 0);
   char tid[16];
   snprintf(tid, sizeof tid, "bind%04d", n);
-  CHECK(read_code(at->fd, tid, 5000) == 200);
+  CHECK(raw_binding(at->fd, tid, at->to, at->from) == 200);
   CHECK(completion_wait(&done, 5000) && done.result == MSRP_RESULT_OK);
   msrp_session_options o = msrp_session_options_default();
   o.max_message_size = 512 * 1024;
@@ -171,13 +165,7 @@ static void test_unbound_endless_body(void) {
   CHECK(!completion_wait(&done, 100));
   fd = raw_connect(port);
   CHECK(fd >= 0);
-  char bind[512];
-  int bl = snprintf(bind, sizeof bind,
-                    "MSRP okbind01 SEND\r\nTo-Path: %s\r\nFrom-Path: msrp://127.0.0.1:9/expected;tcp\r\n"
-                    "Message-ID: okbind\r\nByte-Range: 1-0/0\r\n-------okbind01$\r\n",
-                    apath);
-  CHECK(send_all(fd, bind, (size_t)bl) == 0);
-  CHECK(read_code(fd, "okbind01", 5000) == 200);
+  CHECK(raw_binding(fd, "okbind01", apath, "msrp://127.0.0.1:9/expected;tcp") == 200);
   CHECK(completion_wait(&done, 10000) && done.result == MSRP_RESULT_OK);
   msrp_transport_free(done.transport);
   close(fd);

@@ -65,3 +65,9 @@ impl<T: Send + 'static> Drop for Once<T> {
 pub(crate) fn message(e: &FfiError) -> CString {
     CString::new(e.msg.replace('\0', "\\0")).unwrap_or_default()
 }
+
+/// A C string for a callback argument: text from the library, with any NUL
+/// shown as `\0` (a C string cannot hold one).
+pub(crate) fn cstring(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}

@@ -5,10 +5,10 @@
 //! [`crate::engine::sink`]'s.
 
 use std::collections::HashMap;
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::sync::{Mutex, OnceLock, Weak};
 
-use super::callback::UserData;
+use super::callback::{UserData, cstring};
 use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
 use super::error::{FfiError, msrp_result};
 use super::handle::text;
@@ -169,10 +169,6 @@ pub(super) struct Sinks {
     max_memory: u64,
     /// The session, to refuse a message's later chunks (set once it runs).
     pub(super) driver: OnceLock<Weak<SessionDriver>>,
-}
-
-fn cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
 
 impl Sinks {

@@ -1,7 +1,8 @@
 //! C API for loggers (`msrp_logger`): the reference's eleven logger methods
 //! as a table of C function pointers with userdata and a finalizer.
 
-use std::ffi::{CString, c_char, c_void};
+use super::callback::cstring;
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::chunk::msrp_chunk;
@@ -94,10 +95,6 @@ impl Drop for CLogger {
     }
 }
 
-fn cstr(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
-}
-
 impl CLogger {
     fn chunk(&self, f: msrp_log_chunk_fn, id: u64, data: &[u8], chunk: &Chunk) {
         if let Some(f) = f {
@@ -111,7 +108,7 @@ impl CLogger {
 
     fn data(&self, f: msrp_log_data_fn, id: u64, data: &[u8], tid: &str) {
         if let Some(f) = f {
-            let t = cstr(tid);
+            let t = cstring(tid);
             // SAFETY: valid pointers for the duration of the call.
             unsafe { f(self.userdata, id, data.as_ptr(), data.len(), t.as_ptr()) };
         }
@@ -146,7 +143,7 @@ impl Logger for CLogger {
             Level::Fatal => self.cbs.fatal,
         };
         if let Some(f) = f {
-            let m = cstr(message);
+            let m = cstring(message);
             // SAFETY: valid pointer for the duration of the call.
             unsafe { f(self.userdata, m.as_ptr()) };
         }

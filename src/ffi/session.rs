@@ -2,12 +2,12 @@
 
 use crate::engine::slot::{SlotTx, SpinHint, slot};
 use crate::proto::fasthash::LocalMap;
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::callback::UserData;
+use super::callback::{UserData, cstring};
 use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, bytes, free, into_raw, opt_text, out_ok, text, write};
@@ -389,10 +389,6 @@ pub struct msrp_session {
     sinks: Arc<Sinks>,
     /// How long the last `deliver_chunk` waited.
     spin: SpinHint,
-}
-
-fn cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
 
 fn split_types(s: &str) -> Vec<String> {
