@@ -338,7 +338,7 @@ fn bodies_survive_any_read_boundaries() {
             let s = tokio::net::TcpStream::from_std(server).unwrap();
             Ok(msrp::engine::transport::Transport::start(
                 &ctx,
-                msrp::engine::tls::Conn::Tcp(s),
+                msrp::engine::stream::Conn::Tcp(s),
                 me.clone(),
                 peer.clone(),
                 false,

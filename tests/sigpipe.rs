@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msrp::engine::tls::Conn;
+use msrp::engine::stream::Conn;
 use msrp::engine::transport::Transport;
 use msrp::engine::{Context, ContextOptions};
 use msrp::proto::transport::{ChunkParams, make_chunk};

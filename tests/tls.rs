@@ -155,8 +155,8 @@ fn tls_acceptor(ctx: &Arc<Context>) -> (Arc<Connector>, Vec<Uri>, u16, Fingerpri
 async fn tls_client(
     port: u16,
     server: Fingerprint,
-) -> Result<Box<tokio_rustls::client::TlsStream<msrp::engine::tls::Sock>>, Error> {
-    use msrp::engine::tls::Conn;
+) -> Result<Box<tokio_rustls::client::TlsStream<msrp::engine::stream::Sock>>, Error> {
+    use msrp::engine::stream::Conn;
     let mut client_tls = TlsSettings::default();
     client_tls
         .generate_self_signed("connector.example")
@@ -164,7 +164,7 @@ async fn tls_client(
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-    match msrp::engine::tls::connect(tcp, &client_tls, "127.0.0.1", Some(server)).await? {
+    match msrp::engine::stream::connect(tcp, &client_tls, "127.0.0.1", Some(server)).await? {
         Conn::Client(s) => Ok(s),
         _ => panic!("a client connection"),
     }
@@ -694,7 +694,7 @@ fn write_chunk_over_tcp_copies_and_queues_what_the_socket_did_not_take() {
 /// socket buffers and no reader yet: `write_chunk` must not return before
 /// the peer has read it, and the chunk must arrive byte for byte.
 fn write_chunk_waits_for_a_late_reader(tls: bool, len: u32) {
-    use msrp::engine::tls::Conn;
+    use msrp::engine::stream::Conn;
     use std::os::fd::AsRawFd;
     let small = |conn: &Conn| {
         let v: libc::c_int = 16 * 1024;

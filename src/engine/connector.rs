@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
-use super::tls::{self, Conn, Fingerprint, PeerSlot, TlsSettings};
+use super::stream::{self, Conn};
+use super::tls::{Fingerprint, PeerSlot, TlsSettings};
 use super::transport::{Received, Transport};
 use crate::proto::ids;
 use crate::proto::transport::{
@@ -107,7 +108,7 @@ pub(crate) async fn open_first_hop(
         return Ok(Conn::Tcp(tcp));
     }
     let default = TlsSettings::default();
-    tls::connect(
+    stream::connect(
         tcp,
         settings.unwrap_or(&default),
         &first.host.to_string(),
@@ -210,10 +211,10 @@ impl Attempt {
     async fn bind(self, stream: tokio::net::TcpStream) -> Result<Transport, Error> {
         let conn = match self.server_tls {
             Some(cfg) => {
-                let conn = tls::accept(stream, cfg).await?;
+                let conn = stream::accept(stream, cfg).await?;
                 // The fingerprint may have been given after the
                 // handshake started: check it again now.
-                tls::check_peer(&conn, self.peer_fp.as_ref())?;
+                stream::check_peer(&conn, self.peer_fp.as_ref())?;
                 conn
             }
             None => Conn::Tcp(stream),

@@ -12,7 +12,20 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::{ResolveError, TokioResolver};
 
 use super::error::{Error, ErrorKind};
-use super::relay::{RELAY_PORT, RelayAddress};
+
+/// The port of MSRP relays found without SRV (RFC 4976 §6.2).
+pub const RELAY_PORT: u16 = 2855;
+
+/// Where discovery found a relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayAddress {
+    /// The host name or address (checked against the certificate in TLS).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// Its addresses, when discovery resolved them (else the system resolves `host`).
+    pub addrs: Vec<IpAddr>,
+}
 
 fn resolver(nameserver: Option<SocketAddr>) -> Result<TokioResolver, Error> {
     let mut opts = ResolverOpts::default();

@@ -13,6 +13,7 @@ pub mod server;
 pub mod session;
 pub mod sink;
 pub mod slot;
+pub mod stream;
 pub mod tls;
 pub mod transport;
 

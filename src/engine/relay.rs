@@ -14,9 +14,11 @@ use tokio::task::AbortHandle;
 
 use super::connector::{Role, bind_active, bind_passive};
 use super::context::Context;
+use super::dns::{RELAY_PORT, RelayAddress};
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
-use super::tls::{self, Conn, Fingerprint, TlsSettings};
+use super::stream::{self, Conn};
+use super::tls::{Fingerprint, TlsSettings};
 use super::transport::{Requester, Transport};
 use crate::proto::header::HeaderName;
 use crate::proto::ids;
@@ -24,9 +26,6 @@ use crate::proto::relay::{
     DigestAnswer, answer_challenge, auth_request, expires_after_423, refresh_after,
 };
 use crate::proto::uri::{Host, Uri, format_path};
-
-/// The port of MSRP relays found without SRV (RFC 4976 §6.2).
-pub const RELAY_PORT: u16 = 2855;
 
 /// How to reach and log in to our relay (reference `MSRPRelaySettings`).
 #[derive(Clone, Debug, Default)]
@@ -55,17 +54,6 @@ pub struct RelaySettings {
     /// DNS server for discovery (tests point it at a server on loopback);
     /// `None` uses the system's resolver configuration.
     pub nameserver: Option<SocketAddr>,
-}
-
-/// Where discovery found a relay.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayAddress {
-    /// The host name or address (checked against the certificate in TLS).
-    pub host: String,
-    /// The port.
-    pub port: u16,
-    /// Its addresses, when discovery resolved them (else the system resolves `host`).
-    pub addrs: Vec<IpAddr>,
 }
 
 /// The relay addresses to try, in order: the given host, or SRV records
@@ -373,7 +361,7 @@ impl RelayConnector {
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         let conn = if s.use_tls {
             let default = TlsSettings::default();
-            tls::connect(
+            stream::connect(
                 tcp,
                 s.tls.as_ref().unwrap_or(&default),
                 &addr.host,

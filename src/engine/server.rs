@@ -21,7 +21,8 @@ use super::connector::{DEFAULT_TIMEOUT, carries_body, host_ip, listen};
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
-use super::tls::{self, Conn, Fingerprint, PeerSlot, TlsSettings};
+use super::stream::{self, Conn};
+use super::tls::{Fingerprint, PeerSlot, TlsSettings};
 use super::transport::{Received, Transport};
 use crate::proto::chunk::Chunk;
 use crate::proto::ids;
@@ -111,7 +112,7 @@ async fn serve_connection(
     let stream = match tls_cfg {
         None => Conn::Tcp(stream),
         Some(cfg) => {
-            match tokio::time::timeout(shared.bind_timeout, tls::accept(stream, cfg)).await {
+            match tokio::time::timeout(shared.bind_timeout, stream::accept(stream, cfg)).await {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => {
                     log(

@@ -28,7 +28,7 @@ use tokio::task::AbortHandle;
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, effective};
-use super::tls::{Conn, tls_error};
+use super::stream::{Conn, tls_error, try_send_vectored};
 use crate::proto::decoder::{Decoder, Event};
 use crate::proto::transport::segment;
 use crate::proto::uri::Uri;
@@ -321,7 +321,7 @@ struct WriteQueue {
     direct: Option<Arc<OwnedWriteHalf>>,
     /// TLS without logging: the writing half, for `write_chunk` to write at
     /// once in the same case (see `Out::enqueue_now`).
-    direct_tls: Option<crate::engine::tls::ConnHalf>,
+    direct_tls: Option<super::stream::ConnHalf>,
 }
 
 /// A bound connection.
@@ -767,7 +767,7 @@ impl Transport {
                 Source::Stream(Box::new(rd))
             }
             tls_conn => {
-                let (rd, wr) = crate::engine::tls::split(tls_conn);
+                let (rd, wr) = super::stream::split(tls_conn);
                 if lg.is_none() {
                     out.lock().direct_tls = Some(wr.handle());
                 }
@@ -1297,7 +1297,7 @@ enum Source {
     Stream(Box<dyn AsyncRead + Send + Unpin>),
     /// TLS: decoded where rustls holds them decrypted, without the copy
     /// into the read buffer (see `Reader::poll_decode_decrypted`).
-    Tls(crate::engine::tls::ConnHalf),
+    Tls(super::stream::ConnHalf),
     /// While a TLS read decodes (the reader needs itself meanwhile).
     Lent,
 }
@@ -1845,39 +1845,6 @@ trait Sink: Send {
     ) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
     /// Ends the connection's sending side.
     fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + Send;
-}
-
-/// A non-blocking vectored send. On Unix it is `sendmsg` with
-/// `MSG_NOSIGNAL`: a connection whose sending side is gone gives `EPIPE`,
-/// never a SIGPIPE (plain `writev` would raise one when the application has
-/// SIGPIPE at its default).
-pub(crate) fn try_send_vectored(
-    tcp: &tokio::net::TcpStream,
-    bufs: &[IoSlice<'_>],
-) -> std::io::Result<usize> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let fd = tcp.as_raw_fd();
-        tcp.try_io(tokio::io::Interest::WRITABLE, || {
-            // SAFETY: an all-zero msghdr is valid; `IoSlice` has the layout
-            // of `iovec` on Unix (std guarantees it), and `bufs` outlives the call.
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-            msg.msg_iovlen = bufs.len().min(1024) as _;
-            // SAFETY: `fd` is this socket's descriptor, open while `tcp` lives.
-            let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
-            if n < 0 {
-                Err(std::io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        tcp.try_write_vectored(bufs)
-    }
 }
 
 /// Plain TCP, shared with callers that write directly when the writer is idle.

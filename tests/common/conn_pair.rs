@@ -3,7 +3,8 @@
 //! on connections they shape themselves. Included with `#[path]` by the test
 //! binaries that use it (it needs no relay or DNS server).
 
-use msrp::engine::tls::{Conn, PeerSlot, TlsSettings, accept, connect};
+use msrp::engine::stream::{Conn, accept, connect};
+use msrp::engine::tls::{PeerSlot, TlsSettings};
 
 /// (client, server) over 127.0.0.1.
 pub async fn conn_pair(tls: bool) -> (Conn, Conn) {
