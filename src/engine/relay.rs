@@ -20,11 +20,8 @@ use super::logger::{Level, LoggerRef, log};
 use super::stream::{self, Conn};
 use super::tls::{Fingerprint, TlsSettings};
 use super::transport::{Requester, Transport};
-use crate::proto::header::HeaderName;
 use crate::proto::ids;
-use crate::proto::relay::{
-    DigestAnswer, answer_challenge, auth_request, expires_after_423, refresh_after,
-};
+use crate::proto::relay::{AuthExchange, AuthFailure, AuthGranted, AuthStep, refresh_after};
 use crate::proto::uri::{Host, Uri, format_path};
 
 /// How to reach and log in to our relay (reference `MSRPRelaySettings`).
@@ -75,134 +72,54 @@ pub async fn discover(s: &RelaySettings) -> Result<Vec<RelayAddress>, Error> {
     super::dns::relay_targets(&s.domain, s.use_tls, s.port, s.nameserver).await
 }
 
-struct Auth {
-    use_path: Vec<Uri>,
-    expires: u64,
-}
-
-/// Authenticates on `req` (a connection to the relay at `relay`) with the
-/// AUTH exchange of RFC 4976 §5: a 401 is answered once, a 423 is retried
-/// once with an Expires in bounds.
+/// Authenticates on `req` (a connection to the relay at `relay`): carries
+/// the requests and responses of an [`AuthExchange`] (RFC 4976 §5.1).
 async fn authenticate(
     req: &Requester,
     relay: &Uri,
     local: &Uri,
     s: &RelaySettings,
     logger: &Option<LoggerRef>,
-) -> Result<Auth, Error> {
-    let mut expires = s.expires;
-    let mut answer: Option<DigestAnswer> = None;
-    let mut tried_credentials = false;
-    let mut tried_423 = false;
+) -> Result<AuthGranted, Error> {
+    let mut x = AuthExchange::new(
+        relay.clone(),
+        local.clone(),
+        &s.username,
+        &s.password,
+        s.expires,
+    );
+    let mut next = x.request();
     loop {
-        let auth = auth_request(
-            relay,
-            local,
-            expires,
-            answer.as_ref().map(|a| a.header.as_str()),
-        );
-        let resp = req.request(&auth).await?;
-        let code = resp.code().unwrap_or(0);
-        match code {
-            200 => {
-                if let (Some(a), Ok(Some(info))) =
-                    (&answer, resp.digest(HeaderName::AuthenticationInfo))
-                {
-                    a.check_rspauth(&info)
-                        .map_err(|e| Error::new(ErrorKind::AuthFailed, e.0))?;
-                }
-                let use_path = resp.use_path().map_err(|e| {
-                    Error::new(
-                        ErrorKind::Protocol,
-                        format!("the relay's 200 to AUTH has a bad Use-Path: {e}"),
-                    )
-                })?;
-                if use_path.is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        "the relay's 200 to AUTH has no Use-Path",
-                    ));
-                }
-                let granted = resp
-                    .expires(HeaderName::Expires)
-                    .ok()
-                    .flatten()
-                    .or(expires)
-                    .unwrap_or(3600);
+        let resp = req.request(&next).await?;
+        next = match x.on_response(&resp) {
+            AuthStep::Send(r) => r,
+            AuthStep::Retry423 { request, expires } => {
+                log(
+                    logger,
+                    Level::Info,
+                    &format!("relay {relay} wants another Expires (423): asking for {expires}"),
+                );
+                request
+            }
+            AuthStep::Done(g) => {
                 log(
                     logger,
                     Level::Info,
                     &format!(
-                        "relay {relay} accepted AUTH: Use-Path {}, Expires {granted}",
-                        format_path(&use_path)
+                        "relay {relay} accepted AUTH: Use-Path {}, Expires {}",
+                        format_path(&g.use_path),
+                        g.expires
                     ),
                 );
-                return Ok(Auth {
-                    use_path,
-                    expires: granted,
-                });
+                return Ok(g);
             }
-            401 if !tried_credentials => {
-                let challenge = resp
-                    .digest(HeaderName::WwwAuthenticate)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::AuthFailed,
-                            "the relay answered 401 without a usable WWW-Authenticate",
-                        )
-                    })?;
-                let a = answer_challenge(
-                    &challenge,
-                    &s.username,
-                    &s.password,
-                    &relay.to_string(),
-                    1,
-                    &ids::transaction_id(),
-                )
-                .map_err(|e| Error::new(ErrorKind::AuthFailed, e.0))?;
-                answer = Some(a);
-                tried_credentials = true;
+            AuthStep::Failed(AuthFailure::Refused(m)) => {
+                return Err(Error::new(ErrorKind::AuthFailed, m));
             }
-            401 | 403 => {
-                return Err(Error::new(
-                    ErrorKind::AuthFailed,
-                    format!(
-                        "the relay refused our credentials for user '{}' with {code}{}: check the user name and password",
-                        s.username,
-                        resp.comment().map(|c| format!(" {c}")).unwrap_or_default()
-                    ),
-                ));
+            AuthStep::Failed(AuthFailure::Protocol(m)) => {
+                return Err(Error::new(ErrorKind::Protocol, m));
             }
-            423 if !tried_423 => {
-                let next = expires_after_423(&resp, expires).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::AuthFailed,
-                        "the relay answered 423 without a Min-Expires or Max-Expires we can meet",
-                    )
-                })?;
-                log(
-                    logger,
-                    Level::Info,
-                    &format!("relay {relay} wants another Expires (423): asking for {next}"),
-                );
-                expires = Some(next);
-                tried_423 = true;
-                // Start over: the relay challenges the new AUTH afresh.
-                answer = None;
-                tried_credentials = false;
-            }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::AuthFailed,
-                    format!(
-                        "the relay answered AUTH with {code}{}",
-                        resp.comment().map(|c| format!(" {c}")).unwrap_or_default()
-                    ),
-                ));
-            }
-        }
+        };
     }
 }
 

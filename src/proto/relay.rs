@@ -1,7 +1,10 @@
 //! Relay rules of RFC 4976, sans-IO: the AUTH request, HTTP digest
 //! answers to a relay's challenge (RFC 2617 as RFC 4976 §5 uses it: method
 //! `AUTH`, the relay's URI as digest-uri; MD5 and MD5-sess; qop `auth` or
-//! none), checking `rspauth`, and choosing an Expires within a 423's bounds.
+//! none), checking `rspauth`, choosing an Expires within a 423's bounds,
+//! and the whole exchange as a state machine ([`AuthExchange`]): responses
+//! in, the next AUTH or the outcome out. The engine only carries the
+//! requests and responses.
 
 use md5::{Digest, Md5};
 
@@ -191,6 +194,190 @@ pub fn expires_after_423(resp: &Chunk, asked: Option<u64>) -> Option<u64> {
     }
 }
 
+/// What went wrong in an AUTH exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// The relay refused us or asked for what we cannot give.
+    Refused(String),
+    /// The relay's answer breaks RFC 4976 (a 200 without a usable Use-Path).
+    Protocol(String),
+}
+
+/// What an AUTH was granted (RFC 4976 §5.1): the path to put in front of
+/// ours, and for how long (seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthGranted {
+    /// The relay's Use-Path (never empty).
+    pub use_path: Vec<Uri>,
+    /// The Expires the relay granted, or the one asked for, or 3600.
+    pub expires: u64,
+}
+
+/// The next step of an AUTH exchange.
+#[derive(Clone, Debug)]
+pub enum AuthStep {
+    /// Send this AUTH and feed its response to [`AuthExchange::on_response`].
+    Send(Chunk),
+    /// As `Send`, after a 423: the relay wants this Expires instead.
+    Retry423 {
+        /// The AUTH to send.
+        request: Chunk,
+        /// The Expires it asks for.
+        expires: u64,
+    },
+    /// Authenticated.
+    Done(AuthGranted),
+    /// The exchange failed; nothing more to send.
+    Failed(AuthFailure),
+}
+
+/// One AUTH exchange with a relay (RFC 4976 §5.1): the first AUTH, a 401
+/// answered once with digest credentials, a 423 retried once with an
+/// Expires in the relay's bounds (and challenged afresh), anything else
+/// final. Sans-IO: it makes the requests and reads the responses, the
+/// caller carries them.
+#[derive(Clone, Debug)]
+pub struct AuthExchange {
+    relay: Uri,
+    local: Uri,
+    username: String,
+    password: String,
+    expires: Option<u64>,
+    answer: Option<DigestAnswer>,
+    tried_credentials: bool,
+    tried_423: bool,
+}
+
+fn with_comment(code: u16, resp: &Chunk) -> String {
+    format!(
+        "{code}{}",
+        resp.comment().map(|c| format!(" {c}")).unwrap_or_default()
+    )
+}
+
+impl AuthExchange {
+    /// An exchange with the relay at `relay`, for our URI `local`, asking
+    /// for `expires` seconds (`None`: the relay's default).
+    pub fn new(
+        relay: Uri,
+        local: Uri,
+        username: &str,
+        password: &str,
+        expires: Option<u64>,
+    ) -> Self {
+        AuthExchange {
+            relay,
+            local,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            expires,
+            answer: None,
+            tried_credentials: false,
+            tried_423: false,
+        }
+    }
+
+    /// The AUTH to send now: the first one, or the one a step asked for.
+    pub fn request(&self) -> Chunk {
+        auth_request(
+            &self.relay,
+            &self.local,
+            self.expires,
+            self.answer.as_ref().map(|a| a.header.as_str()),
+        )
+    }
+
+    /// Reads the response to the last AUTH and says what comes next.
+    pub fn on_response(&mut self, resp: &Chunk) -> AuthStep {
+        let code = resp.code().unwrap_or(0);
+        match code {
+            200 => AuthStep::from(self.granted(resp)),
+            401 if !self.tried_credentials => {
+                let Some(challenge) = resp.digest(HeaderName::WwwAuthenticate).ok().flatten()
+                else {
+                    return AuthStep::Failed(AuthFailure::Refused(
+                        "the relay answered 401 without a usable WWW-Authenticate".into(),
+                    ));
+                };
+                match answer_challenge(
+                    &challenge,
+                    &self.username,
+                    &self.password,
+                    &self.relay.to_string(),
+                    1,
+                    &super::ids::transaction_id(),
+                ) {
+                    Ok(a) => {
+                        self.answer = Some(a);
+                        self.tried_credentials = true;
+                        AuthStep::Send(self.request())
+                    }
+                    Err(e) => AuthStep::Failed(AuthFailure::Refused(e.0)),
+                }
+            }
+            401 | 403 => AuthStep::Failed(AuthFailure::Refused(format!(
+                "the relay refused our credentials for user '{}' with {}: check the user name and password",
+                self.username,
+                with_comment(code, resp)
+            ))),
+            423 if !self.tried_423 => match expires_after_423(resp, self.expires) {
+                Some(next) => {
+                    self.expires = Some(next);
+                    self.tried_423 = true;
+                    // Start over: the relay challenges the new AUTH afresh.
+                    self.answer = None;
+                    self.tried_credentials = false;
+                    AuthStep::Retry423 {
+                        request: self.request(),
+                        expires: next,
+                    }
+                }
+                None => AuthStep::Failed(AuthFailure::Refused(
+                    "the relay answered 423 without a Min-Expires or Max-Expires we can meet"
+                        .into(),
+                )),
+            },
+            _ => AuthStep::Failed(AuthFailure::Refused(format!(
+                "the relay answered AUTH with {}",
+                with_comment(code, resp)
+            ))),
+        }
+    }
+
+    fn granted(&self, resp: &Chunk) -> Result<AuthGranted, AuthFailure> {
+        if let (Some(a), Ok(Some(info))) =
+            (&self.answer, resp.digest(HeaderName::AuthenticationInfo))
+        {
+            a.check_rspauth(&info)
+                .map_err(|e| AuthFailure::Refused(e.0))?;
+        }
+        let use_path = resp.use_path().map_err(|e| {
+            AuthFailure::Protocol(format!("the relay's 200 to AUTH has a bad Use-Path: {e}"))
+        })?;
+        if use_path.is_empty() {
+            return Err(AuthFailure::Protocol(
+                "the relay's 200 to AUTH has no Use-Path".into(),
+            ));
+        }
+        let expires = resp
+            .expires(HeaderName::Expires)
+            .ok()
+            .flatten()
+            .or(self.expires)
+            .unwrap_or(3600);
+        Ok(AuthGranted { use_path, expires })
+    }
+}
+
+impl From<Result<AuthGranted, AuthFailure>> for AuthStep {
+    fn from(r: Result<AuthGranted, AuthFailure>) -> Self {
+        match r {
+            Ok(g) => AuthStep::Done(g),
+            Err(f) => AuthStep::Failed(f),
+        }
+    }
+}
+
 /// When to refresh an AUTH that is valid for `expires` seconds: well before
 /// it runs out (at 80 %, at least 5 s early when possible).
 pub fn refresh_after(expires: u64) -> std::time::Duration {
@@ -321,5 +508,188 @@ mod tests {
         assert_eq!(expires_after_423(&r, Some(5)), None);
         assert!(refresh_after(3600) < std::time::Duration::from_secs(3600));
         assert!(refresh_after(2) >= std::time::Duration::from_secs(1));
+    }
+
+    fn relay_and_local() -> (Uri, Uri) {
+        (
+            Uri::parse("msrps://relay.example.com:2855;tcp").unwrap(),
+            Uri::parse("msrps://alice.example.com:7777/s1;tcp").unwrap(),
+        )
+    }
+
+    fn answer(code: u16, headers: &[(&str, &str)]) -> Chunk {
+        let mut r = Chunk::response("tid1", code, None).unwrap();
+        for (n, v) in headers {
+            r.add_header_raw(n, v).unwrap();
+        }
+        r
+    }
+
+    fn authorization(c: &Chunk) -> Option<DigestParams> {
+        c.digest(HeaderName::Authorization).unwrap()
+    }
+
+    const CHALLENGE: &str = r#"Digest realm="relay.example.com", nonce="n1", qop="auth""#;
+    const USE_PATH: &str = "msrps://relay.example.com:2855/abc;tcp";
+
+    /// RFC 4976 §5.1: an AUTH without credentials is challenged with 401;
+    /// the client answers with an Authorization for the realm and gets
+    /// a 200 with Use-Path and the Expires granted.
+    #[test]
+    fn auth_exchange_answers_one_challenge_and_reads_use_path_and_expires() {
+        let (relay, local) = relay_and_local();
+        let mut x = AuthExchange::new(relay.clone(), local.clone(), "alice", "pw", Some(900));
+        let first = x.request();
+        assert_eq!(first.method(), Some("AUTH"));
+        assert_eq!(first.to_path().unwrap(), vec![relay.clone()]);
+        assert_eq!(first.from_path().unwrap(), vec![local]);
+        assert_eq!(first.expires(HeaderName::Expires).unwrap(), Some(900));
+        assert!(authorization(&first).is_none());
+        let AuthStep::Send(second) =
+            x.on_response(&answer(401, &[("WWW-Authenticate", CHALLENGE)]))
+        else {
+            panic!("a 401 is answered with credentials")
+        };
+        let a = authorization(&second).expect("the second AUTH carries credentials");
+        assert_eq!(a.get("username"), Some("alice"));
+        assert_eq!(a.get("realm"), Some("relay.example.com"));
+        assert_eq!(a.get("uri"), Some(relay.to_string().as_str()));
+        assert_eq!(second.expires(HeaderName::Expires).unwrap(), Some(900));
+        match x.on_response(&answer(200, &[("Use-Path", USE_PATH), ("Expires", "600")])) {
+            AuthStep::Done(g) => {
+                assert_eq!(g.use_path, vec![Uri::parse(USE_PATH).unwrap()]);
+                assert_eq!(g.expires, 600);
+            }
+            other => panic!("not done: {other:?}"),
+        }
+        // Without an Expires in the 200, what was asked for holds.
+        let mut x = AuthExchange::new(
+            relay.clone(),
+            Uri::parse("msrp://a:1/s;tcp").unwrap(),
+            "u",
+            "p",
+            Some(77),
+        );
+        let AuthStep::Done(g) = x.on_response(&answer(200, &[("Use-Path", USE_PATH)])) else {
+            panic!("a 200 ends the exchange")
+        };
+        assert_eq!(g.expires, 77);
+        // Nothing asked and nothing granted: an hour.
+        let mut x = AuthExchange::new(
+            relay,
+            Uri::parse("msrp://a:1/s;tcp").unwrap(),
+            "u",
+            "p",
+            None,
+        );
+        let AuthStep::Done(g) = x.on_response(&answer(200, &[("Use-Path", USE_PATH)])) else {
+            panic!("a 200 ends the exchange")
+        };
+        assert_eq!(g.expires, 3600);
+    }
+
+    #[test]
+    fn auth_exchange_gives_up_on_a_second_401_a_403_and_anything_else() {
+        let (relay, local) = relay_and_local();
+        let mut x = AuthExchange::new(relay.clone(), local.clone(), "alice", "pw", None);
+        assert!(matches!(
+            x.on_response(&answer(401, &[("WWW-Authenticate", CHALLENGE)])),
+            AuthStep::Send(_)
+        ));
+        match x.on_response(&answer(401, &[("WWW-Authenticate", CHALLENGE)])) {
+            AuthStep::Failed(AuthFailure::Refused(m)) => {
+                assert!(m.contains("'alice'") && m.contains("401"), "{m}")
+            }
+            other => panic!("a second 401 must end it: {other:?}"),
+        }
+        let mut x = AuthExchange::new(relay.clone(), local.clone(), "alice", "pw", None);
+        assert!(matches!(
+            x.on_response(&answer(403, &[])),
+            AuthStep::Failed(AuthFailure::Refused(_))
+        ));
+        // A 401 that cannot be answered.
+        let mut x = AuthExchange::new(relay.clone(), local.clone(), "alice", "pw", None);
+        match x.on_response(&answer(401, &[])) {
+            AuthStep::Failed(AuthFailure::Refused(m)) => {
+                assert!(m.contains("WWW-Authenticate"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut x = AuthExchange::new(relay.clone(), local.clone(), "alice", "pw", None);
+        match x.on_response(&answer(401, &[("WWW-Authenticate", "Basic realm=\"r\"")])) {
+            AuthStep::Failed(AuthFailure::Refused(m)) => assert!(m.contains("Digest"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let mut x = AuthExchange::new(relay, local, "alice", "pw", None);
+        match x.on_response(&Chunk::response("tid1", 500, Some("Oops")).unwrap()) {
+            AuthStep::Failed(AuthFailure::Refused(m)) => assert!(m.contains("500 Oops"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// RFC 4976 §5.1 and §6.3: a 423 gives the bounds; the AUTH is asked
+    /// again, once, with an Expires inside them, and challenged afresh.
+    #[test]
+    fn auth_exchange_retries_a_423_once_with_a_fresh_challenge() {
+        let (relay, local) = relay_and_local();
+        let mut x = AuthExchange::new(relay, local, "alice", "pw", Some(60));
+        assert!(matches!(
+            x.on_response(&answer(401, &[("WWW-Authenticate", CHALLENGE)])),
+            AuthStep::Send(_)
+        ));
+        let AuthStep::Retry423 { request, expires } =
+            x.on_response(&answer(423, &[("Min-Expires", "1800")]))
+        else {
+            panic!("a 423 with bounds is retried")
+        };
+        assert_eq!(expires, 1800);
+        assert_eq!(request.expires(HeaderName::Expires).unwrap(), Some(1800));
+        assert!(
+            authorization(&request).is_none(),
+            "the new AUTH is challenged afresh"
+        );
+        // The fresh challenge is answered again.
+        assert!(matches!(
+            x.on_response(&answer(401, &[("WWW-Authenticate", CHALLENGE)])),
+            AuthStep::Send(_)
+        ));
+        // A second 423 ends it.
+        assert!(matches!(
+            x.on_response(&answer(423, &[("Min-Expires", "3600")])),
+            AuthStep::Failed(AuthFailure::Refused(_))
+        ));
+        // A 423 without bounds we can meet ends it at once.
+        let (relay, local) = relay_and_local();
+        let mut x = AuthExchange::new(relay, local, "alice", "pw", Some(60));
+        assert!(matches!(
+            x.on_response(&answer(423, &[])),
+            AuthStep::Failed(AuthFailure::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn auth_exchange_checks_the_200() {
+        let (relay, local) = relay_and_local();
+        let mut x = AuthExchange::new(relay.clone(), local.clone(), "alice", "pw", None);
+        assert!(matches!(
+            x.on_response(&answer(401, &[("WWW-Authenticate", CHALLENGE)])),
+            AuthStep::Send(_)
+        ));
+        // A relay that does not know the password (RFC 2617 §3.2.3).
+        match x.clone().on_response(&answer(
+            200,
+            &[
+                ("Use-Path", USE_PATH),
+                ("Authentication-Info", "rspauth=\"00\""),
+            ],
+        )) {
+            AuthStep::Failed(AuthFailure::Refused(m)) => assert!(m.contains("rspauth"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // A 200 without a Use-Path is of no use (RFC 4976 §5.1).
+        match x.on_response(&answer(200, &[])) {
+            AuthStep::Failed(AuthFailure::Protocol(m)) => assert!(m.contains("Use-Path"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
