@@ -17,11 +17,9 @@ use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
 use super::stream::{self, Conn};
 use super::tls::{Fingerprint, PeerSlot, TlsSettings};
-use super::transport::{Received, Transport};
+use super::transport::Transport;
+use crate::proto::binding::{self, Answered, BIND_PART, FirstChunk, binding_send};
 use crate::proto::ids;
-use crate::proto::transport::{
-    PathCheck, binding_send, check_incoming, wants_error_response, wants_success_response,
-};
 use crate::proto::uri::{Host, Uri, format_path};
 
 /// The default port of MSRP URIs without one (RFC 4975 §9 registers 2855 for msrp).
@@ -155,39 +153,15 @@ pub(crate) async fn bind_active(t: &Transport) -> Result<(), Error> {
     t.write_chunk(&bind).await?;
     loop {
         let r = t.read_chunk(usize::MAX).await?;
-        let c = r.chunk;
-        if c.is_request() || c.transaction_id() != bind.transaction_id() {
-            t.log(
+        match binding::binding_answered(&bind, &r.chunk) {
+            Answered::NotYet => t.log(
                 Level::Warn,
                 "ignoring a chunk received before the binding was answered",
-            );
-            continue;
+            ),
+            Answered::Bound => return Ok(()),
+            Answered::Refused(why) => return Err(Error::new(ErrorKind::BindRejected, why)),
         }
-        return match c.code() {
-            Some(200) => Ok(()),
-            Some(code) => Err(Error::new(
-                ErrorKind::BindRejected,
-                format!(
-                    "the peer answered the binding SEND with {code}{}",
-                    c.comment().map(|s| format!(" {s}")).unwrap_or_default()
-                ),
-            )),
-            None => unreachable!("responses have codes"),
-        };
     }
-}
-
-/// Most body bytes of the first SEND read before its To-Path is checked:
-/// the binding is read in parts of this size, so that a connection that is
-/// not bound yet cannot make the process hold a large body (the connection's
-/// read buffers come on top; see the Reliability notes in the docs).
-pub(crate) const BIND_PART: usize = 16 * 1024;
-
-/// Whether the binding SEND carries a message (RFC 4975 §5.4 allows it):
-/// then it is given back to the transport for the session (or the
-/// application reading the transport) to take and answer like any SEND.
-pub(crate) fn carries_body(r: &Received) -> bool {
-    !r.complete || r.chunk.size() > 0 || r.chunk.content_type().is_some()
 }
 
 /// Connections a passive `complete` binds at once (see `accept_until_bound`).
@@ -236,23 +210,25 @@ impl Attempt {
 /// binding that carries a body is answered by whoever reads it next).
 pub(crate) async fn bind_passive(t: &Transport) -> Result<(), Error> {
     let r = t.read_chunk(BIND_PART).await?;
-    let c = &r.chunk;
-    if c.method() != Some("SEND") {
-        return Err(Error::new(
+    match binding::judge_first(
+        &r.chunk,
+        r.complete,
+        t.local_path(),
+        t.remote_path(),
+        t.sessmatch(),
+    ) {
+        FirstChunk::NotSend => Err(Error::new(
             ErrorKind::BindMismatch,
             "the first chunk on the connection was not a SEND",
-        ));
-    }
-    match check_incoming(c, t.local_path(), t.remote_path(), t.sessmatch()) {
-        PathCheck::Ok => {
-            if carries_body(&r) {
-                t.unread(r).await;
-                return Ok(());
-            }
-            if wants_success_response(c) {
-                let ok = c
-                    .make_response(200, Some("OK"))
-                    .map_err(|e| Error::new(ErrorKind::Protocol, e.to_string()))?;
+        )),
+        FirstChunk::Bound {
+            carries_body: true, ..
+        } => {
+            t.unread(r).await;
+            Ok(())
+        }
+        FirstChunk::Bound { reply, .. } => {
+            if let Some(ok) = reply {
                 // A peer that sent and closed at once cannot get the 200,
                 // but what it sent is read: the transport delivers it, then
                 // the close.
@@ -264,18 +240,9 @@ pub(crate) async fn bind_passive(t: &Transport) -> Result<(), Error> {
             }
             Ok(())
         }
-        PathCheck::Reject(code, why) => {
-            if wants_error_response(c) {
-                if let Ok(resp) = c.make_response(
-                    code,
-                    Some(if code == 481 {
-                        "No Such Session"
-                    } else {
-                        "Bad Request"
-                    }),
-                ) {
-                    let _ = t.write_chunk(&resp).await;
-                }
+        FirstChunk::Refused { code, why, reply } => {
+            if let Some(resp) = reply {
+                let _ = t.write_chunk(&resp).await;
             }
             t.close();
             Err(Error::new(

@@ -17,18 +17,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::connector::{DEFAULT_TIMEOUT, carries_body, host_ip, listen};
+use super::connector::{DEFAULT_TIMEOUT, host_ip, listen};
 use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
 use super::stream::{self, Conn};
 use super::tls::{Fingerprint, PeerSlot, TlsSettings};
 use super::transport::{Received, Transport};
+use crate::proto::binding::{self, BIND_PART, SharedFirst};
 use crate::proto::chunk::Chunk;
 use crate::proto::ids;
-use crate::proto::transport::{
-    paths_equivalent, paths_session_match, wants_error_response, wants_success_response,
-};
 use crate::proto::uri::{Host, Uri, format_path};
 
 struct Parked {
@@ -82,11 +80,7 @@ pub struct Server {
 
 impl Shared {
     fn matches(&self, a: &[Uri], b: &[Uri]) -> bool {
-        if self.sessmatch {
-            paths_session_match(a, b)
-        } else {
-            paths_equivalent(a, b)
-        }
+        binding::paths_match(a, b, self.sessmatch)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -94,12 +88,10 @@ impl Shared {
     }
 }
 
-async fn answer(t: &Transport, c: &Chunk, code: u16, comment: &str) {
-    let ok = code == 200;
-    if (ok && wants_success_response(c)) || (!ok && wants_error_response(c)) {
-        if let Ok(r) = c.make_response(code, Some(comment)) {
-            let _ = t.write_chunk(&r).await;
-        }
+/// Writes `reply`, when the rules made one.
+async fn answer(t: &Transport, reply: Option<Chunk>) {
+    if let Some(r) = reply {
+        let _ = t.write_chunk(&r).await;
     }
 }
 
@@ -145,7 +137,7 @@ async fn serve_connection(
         shared.logger.clone(),
     );
     // Read in bounded parts: the To-Path is checked on the first one.
-    let read = t.read_chunk(crate::engine::connector::BIND_PART);
+    let read = t.read_chunk(BIND_PART);
     let received = match tokio::time::timeout(shared.bind_timeout, read).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -166,13 +158,15 @@ async fn serve_connection(
         }
     };
     let first = &received.chunk;
-    let (to, from) = match (first.method(), first.to_path(), first.from_path()) {
-        (Some("SEND"), Ok(to), Ok(from)) => (to, from),
-        (Some("SEND"), _, _) => {
-            answer(&t, first, 400, "Bad Request").await;
-            return;
-        }
-        _ => {
+    let expected: Vec<Uri> = shared
+        .lock()
+        .expected
+        .iter()
+        .map(|(u, _)| u.clone())
+        .collect();
+    let (local, from) = match binding::judge_shared_first(first, &expected, shared.sessmatch) {
+        SharedFirst::Ours { index, from } => (expected[index].clone(), from),
+        SharedFirst::NotSend => {
             log(
                 &shared.logger,
                 Level::Info,
@@ -180,25 +174,19 @@ async fn serve_connection(
             );
             return;
         }
-    };
-    let local = {
-        let st = shared.lock();
-        st.expected
-            .iter()
-            .find(|(u, _)| to.len() == 1 && shared.matches(std::slice::from_ref(u), &to))
-            .map(|(u, _)| u.clone())
-    };
-    let Some(local) = local else {
-        log(
-            &shared.logger,
-            Level::Info,
-            &format!(
-                "binding from {peer} for unknown To-Path {}: 481",
-                format_path(&to)
-            ),
-        );
-        answer(&t, first, 481, "No Such Session").await;
-        return;
+        SharedFirst::Malformed(reply) => {
+            answer(&t, reply).await;
+            return;
+        }
+        SharedFirst::Unknown(why, reply) => {
+            log(
+                &shared.logger,
+                Level::Info,
+                &format!("connection from {peer}: {why}: 481"),
+            );
+            answer(&t, reply).await;
+            return;
+        }
     };
     let mut t = t;
     t.set_paths(vec![local.clone()], from.clone());
@@ -237,7 +225,11 @@ async fn serve_connection(
         i.map(|i| st.parked.swap_remove(i))
     };
     if let Some(p) = expired {
-        answer(&p.transport, &p.binding.chunk, 481, "No Such Session").await;
+        answer(
+            &p.transport,
+            binding::refuse_parked(&p.binding.chunk, false),
+        )
+        .await;
         log(
             &shared.logger,
             Level::Info,
@@ -416,13 +408,7 @@ impl Server {
         };
         if let (Some(fp), true) = (&expected, p.tls) {
             if !p.peer_cert.as_deref().is_some_and(|c| fp.matches(c)) {
-                answer(
-                    &p.transport,
-                    &p.binding.chunk,
-                    403,
-                    "Certificate Fingerprint Mismatch",
-                )
-                .await;
+                answer(&p.transport, binding::refuse_parked(&p.binding.chunk, true)).await;
                 p.transport.close();
                 return Err(Error::new(
                     ErrorKind::TlsFingerprint,
@@ -433,11 +419,15 @@ impl Server {
                 ));
             }
         }
-        if carries_body(&p.binding) {
+        if binding::carries_body(&p.binding.chunk, p.binding.complete) {
             // Answered by the session (or the application) that reads it.
             p.transport.unread(p.binding).await;
         } else {
-            answer(&p.transport, &p.binding.chunk, 200, "OK").await;
+            answer(
+                &p.transport,
+                binding::accept_parked(&p.binding.chunk, p.binding.complete),
+            )
+            .await;
         }
         // A peer that sent and closed at once still gives a transport that
         // delivers what it read, then the close.

@@ -23,6 +23,17 @@ pub fn paths_session_match(a: &[Uri], b: &[Uri]) -> bool {
             .all(|(x, y)| x.session_id.is_some() && x.session_id == y.session_id)
 }
 
+/// Whether two paths name the same session: URI by URI (RFC 4975 §6.1), or
+/// by session ids only when `sessmatch` (reference `use_sessmatch`, for
+/// peers behind NATs that rewrite addresses).
+pub fn paths_match(a: &[Uri], b: &[Uri], sessmatch: bool) -> bool {
+    if sessmatch {
+        paths_session_match(a, b)
+    } else {
+        paths_equivalent(a, b)
+    }
+}
+
 /// The To-Path of requests we send (RFC 4976 §5): our own relays (the full
 /// local path without its last URI, which is ours) followed by the peer's
 /// full path. Without relays it is simply the peer's path.
@@ -70,13 +81,7 @@ pub fn check_incoming(chunk: &Chunk, local: &[Uri], remote: &[Uri], sessmatch: b
         Ok(p) => p,
         Err(e) => return PathCheck::Reject(400, e.to_string()),
     };
-    let same = |a: &[Uri], b: &[Uri]| {
-        if sessmatch {
-            paths_session_match(a, b)
-        } else {
-            paths_equivalent(a, b)
-        }
-    };
+    let same = |a: &[Uri], b: &[Uri]| paths_match(a, b, sessmatch);
     if !same(&to, local) {
         return PathCheck::Reject(
             481,
