@@ -595,6 +595,76 @@ typedef void (*msrp_complete_cb)(void *userdata,
                                  const char *message);
 
 /**
+ * How to reach and log in to our relay (reference `MSRPRelaySettings`).
+ * Start from `msrp_relay_settings_default()`. Strings are copied by
+ * `msrp_connector_new_relay`.
+ */
+typedef struct msrp_relay_settings {
+  /**
+   * Our domain: without `host`, the relay is found by DNS SRV
+   * (`_msrps._tcp.<domain>` with TLS, `_msrp._tcp.<domain>` without),
+   * falling back to the domain's own address on port 2855.
+   */
+  const char *domain;
+  /**
+   * Digest user name (required).
+   */
+  const char *username;
+  /**
+   * Digest password (required).
+   */
+  const char *password;
+  /**
+   * The relay's host name or address; NULL: discover it from `domain`.
+   */
+  const char *host;
+  /**
+   * The relay's port; 0: 2855 (or the SRV record's).
+   */
+  uint16_t port;
+  /**
+   * Connect with TLS (`msrps`), as RFC 4976 asks of real deployments.
+   * Off by default here because many lab relays listen on plain TCP.
+   */
+  bool use_tls;
+  /**
+   * TLS settings for `use_tls` (CA roots, our certificate); NULL: the
+   * system's CA roots. Copied.
+   */
+  const struct msrp_tls *tls;
+  /**
+   * The relay certificate's fingerprint ("sha-256 AB:…") instead of CA
+   * verification; NULL: CA verification with the relay's host name.
+   */
+  const char *fingerprint;
+  /**
+   * The Expires to ask for, in seconds; 0: the relay's default. A 423
+   * answer is retried once with a value the relay accepts.
+   */
+  uint32_t expires;
+  /**
+   * Do not refresh the AUTH before it expires (default: refresh at
+   * about 80 % of Expires, over the same connection).
+   */
+  bool no_refresh;
+  /**
+   * DNS server for discovery as "address:port" (e.g. "127.0.0.1:5353");
+   * NULL: the system's resolver configuration.
+   */
+  const char *nameserver;
+} msrp_relay_settings;
+
+/**
+ * Called once with the result of `msrp_connector_prepare_async`: on
+ * success `full_local_path` (valid during the call; copy it) is the path
+ * for SDP; otherwise it is NULL and `message` says why.
+ */
+typedef void (*msrp_prepare_cb)(void *userdata,
+                                msrp_result result,
+                                const char *full_local_path,
+                                const char *message);
+
+/**
  * Options for `msrp_context_new`; zero-initialise for the defaults.
  */
 typedef struct msrp_context_options {
@@ -750,76 +820,6 @@ typedef struct msrp_logger_callbacks {
  * Finalizer for userdata: called once, when the last object using the logger lets go of it.
  */
 typedef void (*msrp_userdata_free_fn)(void *userdata);
-
-/**
- * How to reach and log in to our relay (reference `MSRPRelaySettings`).
- * Start from `msrp_relay_settings_default()`. Strings are copied by
- * `msrp_connector_new_relay`.
- */
-typedef struct msrp_relay_settings {
-  /**
-   * Our domain: without `host`, the relay is found by DNS SRV
-   * (`_msrps._tcp.<domain>` with TLS, `_msrp._tcp.<domain>` without),
-   * falling back to the domain's own address on port 2855.
-   */
-  const char *domain;
-  /**
-   * Digest user name (required).
-   */
-  const char *username;
-  /**
-   * Digest password (required).
-   */
-  const char *password;
-  /**
-   * The relay's host name or address; NULL: discover it from `domain`.
-   */
-  const char *host;
-  /**
-   * The relay's port; 0: 2855 (or the SRV record's).
-   */
-  uint16_t port;
-  /**
-   * Connect with TLS (`msrps`), as RFC 4976 asks of real deployments.
-   * Off by default here because many lab relays listen on plain TCP.
-   */
-  bool use_tls;
-  /**
-   * TLS settings for `use_tls` (CA roots, our certificate); NULL: the
-   * system's CA roots. Copied.
-   */
-  const struct msrp_tls *tls;
-  /**
-   * The relay certificate's fingerprint ("sha-256 AB:…") instead of CA
-   * verification; NULL: CA verification with the relay's host name.
-   */
-  const char *fingerprint;
-  /**
-   * The Expires to ask for, in seconds; 0: the relay's default. A 423
-   * answer is retried once with a value the relay accepts.
-   */
-  uint32_t expires;
-  /**
-   * Do not refresh the AUTH before it expires (default: refresh at
-   * about 80 % of Expires, over the same connection).
-   */
-  bool no_refresh;
-  /**
-   * DNS server for discovery as "address:port" (e.g. "127.0.0.1:5353");
-   * NULL: the system's resolver configuration.
-   */
-  const char *nameserver;
-} msrp_relay_settings;
-
-/**
- * Called once with the result of `msrp_connector_prepare_async`: on
- * success `full_local_path` (valid during the call; copy it) is the path
- * for SDP; otherwise it is NULL and `message` says why.
- */
-typedef void (*msrp_prepare_cb)(void *userdata,
-                                msrp_result result,
-                                const char *full_local_path,
-                                const char *message);
 
 /**
  * Session settings; start from `msrp_session_options_default()`.
@@ -1685,79 +1685,68 @@ msrp_result msrp_connector_cleanup(const struct msrp_connector *c);
 void msrp_connector_free(struct msrp_connector *c);
 
 /**
- * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
+ * Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
+ * a certificate before `msrp_connector_prepare` with an `msrps` URI; a
+ * connector uses its certificate, when it has one, as client certificate.
  *
  * # Safety
- * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+ * `c` and `tls` are NULL or live.
  */
-msrp_result msrp_server_new(const struct msrp_context *ctx,
-                            bool use_sessmatch,
-                            const struct msrp_logger *logger,
-                            struct msrp_server **out);
+msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct msrp_tls *tls);
 
 /**
- * Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
- * expected local URI and gives the full local path for SDP. The listening
- * socket for its address is opened only if the server has none there yet;
- * port 0 (or no URI) shares the port already open on that address. A
- * missing session id is generated. Connections whose binding To-Path is
- * not registered get 481.
+ * The fingerprint the peer's certificate must have, from its SDP
+ * `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
+ * verification for a connector, no check for an acceptor). Set it before
+ * `msrp_connector_complete`; an acceptor checks it during the handshake
+ * when it is set by then, and again after it. A mismatch ends `complete`
+ * with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
+ * `MSRP_RESULT_TLS_REJECTED`.
  *
  * # Safety
- * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+ * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
  */
-msrp_result msrp_server_prepare(const struct msrp_server *s,
-                                const char *local_uri,
-                                char **full_local_path);
+msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
+                                                const char *fingerprint);
 
 /**
- * Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
- * for the connection whose binding comes from `full_remote_path` (it may
- * already have arrived), answers it 200 and gives its transport. A binding
- * SEND that carries a message is not answered here but handed to the
- * transport's first read (or the session made from it), like any SEND.
- * The server checks a binding's To-Path as soon as its head (and at most
- * 16 KiB of its body) arrived: an unknown session gets 481 and the
- * connection is closed at once.
+ * Creates a connector that goes through our relay (reference
+ * `RelayConnection`): `msrp_connector_prepare` connects to the relay,
+ * authenticates (answering its digest challenge) and returns the full
+ * local path for SDP, the relay's Use-Path first; `msrp_connector_complete`
+ * binds through the relay, sending the binding SEND (`kind` active) or
+ * waiting for it (passive). The AUTH is refreshed before it expires for as
+ * long as the transport lives. Sessions on such a transport send chunks of
+ * at most `MSRP_RELAY_CHUNK_SIZE` by default. A refused password ends
+ * `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
+ * `MSRP_RESULT_DNS_FAILED`.
  *
  * # Safety
- * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ * `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
+ * its strings NULL or NUL-terminated; `out` is NULL or writable.
  */
-msrp_result msrp_server_complete(const struct msrp_server *s,
-                                 const char *full_remote_path,
-                                 uint32_t timeout_ms,
-                                 struct msrp_transport **out);
+msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
+                                     uint32_t kind,
+                                     bool use_sessmatch,
+                                     const struct msrp_logger *logger,
+                                     const struct msrp_relay_settings *settings,
+                                     struct msrp_connector **out);
 
 /**
- * The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
+ * The callback form of `msrp_connector_prepare`, for connectors whose
+ * prepare waits on the network (relay connections: connect, AUTH). Waits
+ * at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
+ * thread or from `msrp_context_dispatch`, unless this returns an error.
  *
  * # Safety
- * As for `msrp_connector_complete_async`.
+ * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
+ * `cb` and `userdata` may be used from libmsrp's threads.
  */
-msrp_result msrp_server_complete_async(const struct msrp_server *s,
-                                       const char *full_remote_path,
-                                       uint32_t timeout_ms,
-                                       msrp_complete_cb cb,
-                                       void *userdata);
-
-/**
- * Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
- * `msrp_server_prepare`); the port closes when no prepared URI uses it.
- * `MSRP_RESULT_NOT_FOUND` when it was not prepared.
- *
- * # Safety
- * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_uri);
-
-/**
- * Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
- * and frees the server. Transports already handed out stay open. NULL is ignored.
- *
- * # Safety
- * `s` is NULL or a server from libmsrp not freed before.
- */
-void msrp_server_free(struct msrp_server *s);
+msrp_result msrp_connector_prepare_async(const struct msrp_connector *c,
+                                         const char *local_uri,
+                                         uint32_t timeout_ms,
+                                         msrp_prepare_cb cb,
+                                         void *userdata);
 
 /**
  * Creates a context. `options` may be NULL for the defaults.
@@ -1983,43 +1972,103 @@ void msrp_string_free(char *s);
 struct msrp_relay_settings msrp_relay_settings_default(void);
 
 /**
- * Creates a connector that goes through our relay (reference
- * `RelayConnection`): `msrp_connector_prepare` connects to the relay,
- * authenticates (answering its digest challenge) and returns the full
- * local path for SDP, the relay's Use-Path first; `msrp_connector_complete`
- * binds through the relay, sending the binding SEND (`kind` active) or
- * waiting for it (passive). The AUTH is refreshed before it expires for as
- * long as the transport lives. Sessions on such a transport send chunks of
- * at most `MSRP_RELAY_CHUNK_SIZE` by default. A refused password ends
- * `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
- * `MSRP_RESULT_DNS_FAILED`.
+ * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
  *
  * # Safety
- * `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
- * its strings NULL or NUL-terminated; `out` is NULL or writable.
+ * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
  */
-msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
-                                     uint32_t kind,
-                                     bool use_sessmatch,
-                                     const struct msrp_logger *logger,
-                                     const struct msrp_relay_settings *settings,
-                                     struct msrp_connector **out);
+msrp_result msrp_server_new(const struct msrp_context *ctx,
+                            bool use_sessmatch,
+                            const struct msrp_logger *logger,
+                            struct msrp_server **out);
 
 /**
- * The callback form of `msrp_connector_prepare`, for connectors whose
- * prepare waits on the network (relay connections: connect, AUTH). Waits
- * at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
- * thread or from `msrp_context_dispatch`, unless this returns an error.
+ * Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
+ * expected local URI and gives the full local path for SDP. The listening
+ * socket for its address is opened only if the server has none there yet;
+ * port 0 (or no URI) shares the port already open on that address. A
+ * missing session id is generated. Connections whose binding To-Path is
+ * not registered get 481.
  *
  * # Safety
- * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
- * `cb` and `userdata` may be used from libmsrp's threads.
+ * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
  */
-msrp_result msrp_connector_prepare_async(const struct msrp_connector *c,
-                                         const char *local_uri,
-                                         uint32_t timeout_ms,
-                                         msrp_prepare_cb cb,
-                                         void *userdata);
+msrp_result msrp_server_prepare(const struct msrp_server *s,
+                                const char *local_uri,
+                                char **full_local_path);
+
+/**
+ * Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
+ * for the connection whose binding comes from `full_remote_path` (it may
+ * already have arrived), answers it 200 and gives its transport. A binding
+ * SEND that carries a message is not answered here but handed to the
+ * transport's first read (or the session made from it), like any SEND.
+ * The server checks a binding's To-Path as soon as its head (and at most
+ * 16 KiB of its body) arrived: an unknown session gets 481 and the
+ * connection is closed at once.
+ *
+ * # Safety
+ * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_server_complete(const struct msrp_server *s,
+                                 const char *full_remote_path,
+                                 uint32_t timeout_ms,
+                                 struct msrp_transport **out);
+
+/**
+ * The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
+ *
+ * # Safety
+ * As for `msrp_connector_complete_async`.
+ */
+msrp_result msrp_server_complete_async(const struct msrp_server *s,
+                                       const char *full_remote_path,
+                                       uint32_t timeout_ms,
+                                       msrp_complete_cb cb,
+                                       void *userdata);
+
+/**
+ * Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
+ * `msrp_server_prepare`); the port closes when no prepared URI uses it.
+ * `MSRP_RESULT_NOT_FOUND` when it was not prepared.
+ *
+ * # Safety
+ * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_uri);
+
+/**
+ * Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
+ * and frees the server. Transports already handed out stay open. NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or a server from libmsrp not freed before.
+ */
+void msrp_server_free(struct msrp_server *s);
+
+/**
+ * Gives the server TLS settings (copied) with a certificate; needed before
+ * `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
+ * cannot share a port.
+ *
+ * # Safety
+ * `s` and `tls` are NULL or live.
+ */
+msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_tls *tls);
+
+/**
+ * The fingerprint that the peer binding to the prepared `local_uri` must
+ * show (NULL removes it). Checked in `msrp_server_complete`: a mismatch
+ * answers the binding with 403 and ends `complete` with
+ * `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
+ * `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
+ *
+ * # Safety
+ * `s` is NULL or live; strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
+                                             const char *local_uri,
+                                             const char *fingerprint);
 
 /**
  * The default session settings.
@@ -2343,55 +2392,6 @@ msrp_result msrp_tls_fingerprint(const struct msrp_tls *tls, const char *hash, c
  * `fingerprint` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_fingerprint_check(const char *fingerprint);
-
-/**
- * Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
- * a certificate before `msrp_connector_prepare` with an `msrps` URI; a
- * connector uses its certificate, when it has one, as client certificate.
- *
- * # Safety
- * `c` and `tls` are NULL or live.
- */
-msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct msrp_tls *tls);
-
-/**
- * The fingerprint the peer's certificate must have, from its SDP
- * `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
- * verification for a connector, no check for an acceptor). Set it before
- * `msrp_connector_complete`; an acceptor checks it during the handshake
- * when it is set by then, and again after it. A mismatch ends `complete`
- * with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
- * `MSRP_RESULT_TLS_REJECTED`.
- *
- * # Safety
- * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
-                                                const char *fingerprint);
-
-/**
- * Gives the server TLS settings (copied) with a certificate; needed before
- * `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
- * cannot share a port.
- *
- * # Safety
- * `s` and `tls` are NULL or live.
- */
-msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_tls *tls);
-
-/**
- * The fingerprint that the peer binding to the prepared `local_uri` must
- * show (NULL removes it). Checked in `msrp_server_complete`: a mismatch
- * answers the binding with 403 and ends `complete` with
- * `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
- * `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
- *
- * # Safety
- * `s` is NULL or live; strings are NULL or NUL-terminated.
- */
-msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
-                                             const char *local_uri,
-                                             const char *fingerprint);
 
 /**
  * The transport's id, as passed to logger callbacks (0 for NULL).

@@ -222,6 +222,27 @@ fn block_sigpipe_on_this_thread() {
 #[cfg(not(unix))]
 fn block_sigpipe_on_this_thread() {}
 
+/// `f`, or a timeout error after `wait`.
+async fn within<T>(
+    wait: Duration,
+    what: &str,
+    f: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(wait, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("no {what} within {} ms", wait.as_millis()),
+        )),
+    }
+}
+
+/// Whether the calling thread is one of the library's runtime threads
+/// (a callback runs there), where blocking calls are refused.
+pub fn on_library_thread() -> bool {
+    Handle::try_current().is_ok()
+}
+
 impl Context {
     /// Starts the runtime.
     pub fn new(opts: ContextOptions) -> Result<Arc<Context>, Error> {
@@ -279,7 +300,7 @@ impl Context {
     /// Whether the calling thread may block: not on the library's own
     /// threads (inside a callback), where waiting could deadlock.
     pub fn check_may_block(&self) -> Result<(), Error> {
-        if Handle::try_current().is_ok() {
+        if on_library_thread() {
             return Err(Error::new(
                 ErrorKind::InCallback,
                 "blocking call made on a libmsrp thread (inside a callback): use the callback form of this call instead",
@@ -326,15 +347,21 @@ impl Context {
     {
         self.check_may_block()?;
         let _guard = self.handle.enter();
-        self.handle.block_on(async move {
-            match tokio::time::timeout(timeout, f).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no result within {} ms", timeout.as_millis()),
-                )),
-            }
-        })
+        self.handle.block_on(within(timeout, "result", f))
+    }
+
+    /// Runs `f` on the runtime for at most `wait` and hands its result to
+    /// `done` on a runtime thread: an [`ErrorKind::Timeout`] error saying
+    /// "no `what` within …" when it took longer. The callback forms of the
+    /// blocking calls are built on this. When the context is closed nothing
+    /// runs and `done` is dropped unused.
+    pub fn spawn_within<T, F, D>(&self, wait: Duration, what: &'static str, f: F, done: D)
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+        D: FnOnce(Result<T, Error>) + Send + 'static,
+    {
+        self.spawn(async move { done(within(wait, what, f).await) });
     }
 
     /// Runs `hook` when the context shuts down (unless it is gone by then).

@@ -3,6 +3,7 @@
 //! sockets and the sans-IO core in [`crate::proto`]; it holds no protocol
 //! rules of its own.
 
+pub mod any_connector;
 pub mod connector;
 pub mod context;
 pub mod dns;

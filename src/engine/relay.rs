@@ -200,6 +200,25 @@ impl RelayConnector {
         &self.ctx
     }
 
+    /// Marks a `prepare` or `complete` as running (one at a time), after
+    /// `take` got what it needs from the state; the mark goes with the
+    /// returned guard, also when the call is dropped unfinished (timed out).
+    fn enter<T>(
+        &self,
+        take: impl FnOnce(&mut State) -> Result<T, Error>,
+    ) -> Result<(Busy<'_>, T), Error> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.busy {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                "prepare() or complete() is already in progress",
+            ));
+        }
+        let v = take(&mut st)?;
+        st.busy = true;
+        Ok((Busy(&self.state), v))
+    }
+
     /// Reference `prepare`: connects to the relay, authenticates, and
     /// returns the full local path for SDP (the relay's Use-Path, then our
     /// own URI). `local` gives our URI's session id (and host); by default
@@ -207,23 +226,14 @@ impl RelayConnector {
     /// bounds the wait.
     pub async fn prepare(&self, local: Option<Uri>) -> Result<Vec<Uri>, Error> {
         self.ctx.check_open()?;
-        {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if st.busy {
-                return Err(Error::new(
-                    ErrorKind::BadState,
-                    "prepare() or complete() is already in progress",
-                ));
-            }
-            st.busy = true;
-        }
+        let busy = self.enter(|_| Ok(()))?.0;
         let cancelled = self.cancel.notified();
         let r = tokio::select! {
             r = self.connect_and_auth(local) => r,
             _ = cancelled => Err(Error::closed("cleanup() was called while prepare() was waiting")),
         };
+        drop(busy);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.busy = false;
         match r {
             Ok((t, path, refresher)) => {
                 if let Some(old) = st.refresher.take() {
@@ -349,20 +359,12 @@ impl RelayConnector {
                 "the remote path is empty",
             ));
         }
-        let (mut t, local) = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if st.busy {
-                return Err(Error::new(
-                    ErrorKind::BadState,
-                    "prepare() or complete() is already in progress",
-                ));
-            }
+        let (busy, (mut t, local)) = self.enter(|st| {
             let t = st.transport.take().ok_or_else(|| {
                 Error::new(ErrorKind::BadState, "call prepare() before complete()")
             })?;
-            st.busy = true;
-            (t, st.local.take().expect("set with the transport"))
-        };
+            Ok((t, st.local.take().expect("set with the transport")))
+        })?;
         t.set_paths(local, remote);
         let cancelled = self.cancel.notified();
         let r = tokio::select! {
@@ -374,8 +376,8 @@ impl RelayConnector {
             } => r,
             _ = cancelled => Err(Error::closed("cleanup() was called while complete() was waiting")),
         };
+        drop(busy);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.busy = false;
         match r {
             Ok(()) => {
                 log(
@@ -412,6 +414,15 @@ impl RelayConnector {
         }
         st.local = None;
         self.cancel.notify_waiters();
+    }
+}
+
+/// A running `prepare` or `complete` (see `RelayConnector::enter`).
+struct Busy<'a>(&'a Mutex<State>);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).busy = false;
     }
 }
 

@@ -41,6 +41,17 @@ impl<T: Send + 'static> Once<T> {
         }
     }
 
+    /// Runs `f` on the context's runtime for at most `wait` (a timeout
+    /// error names `what`) and delivers its result: the one way the
+    /// callback forms of blocking calls run.
+    pub(crate) fn fire_within<F>(self, wait: std::time::Duration, what: &'static str, f: F)
+    where
+        F: std::future::Future<Output = Result<T, crate::engine::Error>> + Send + 'static,
+    {
+        let ctx = self.ctx.clone();
+        ctx.spawn_within(wait, what, f, move |r| self.fire(r.map_err(FfiError::from)));
+    }
+
     /// Delivers the result.
     pub(crate) fn fire(mut self, r: Result<T, FfiError>) {
         if let Some(f) = self.f.take() {

@@ -1,6 +1,8 @@
-//! C API for direct connectors (`msrp_connector`, reference
-//! `ConnectorDirect` and `AcceptorDirect`) and the shared-port server
-//! (`msrp_server`, reference `MSRPServer`).
+//! C API for connectors (`msrp_connector`): direct ones (reference
+//! `ConnectorDirect` and `AcceptorDirect`) and relay connections (reference
+//! `RelayConnection`, RFC 4976), with their TLS and fingerprint settings.
+//! The shared-port server is in `server.rs`, the relay settings in
+//! `relay.rs`.
 
 use std::ffi::{c_char, c_void};
 use std::future::Future;
@@ -13,10 +15,12 @@ use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write, write_string};
 use super::logger::{logger_ref, msrp_logger};
 use super::panic::{run, run_or};
+use super::relay::{msrp_relay_settings, settings_from_c};
+use super::tls::{msrp_tls, opt_fingerprint};
 use super::transport::{msrp_transport, timeout};
+use crate::engine::any_connector::AnyConnector;
 use crate::engine::connector::{Connector, Role};
 use crate::engine::relay::RelayConnector;
-use crate::engine::server::Server;
 use crate::engine::transport::Transport;
 use crate::engine::{Context, Error};
 use crate::proto::uri::{Uri, format_path, parse_path};
@@ -44,70 +48,17 @@ pub struct msrp_connector {
     pub(crate) inner: AnyConnector,
 }
 
-/// A direct connector/acceptor or a relay connection behind one handle
-/// type, as the reference gives them one interface.
-#[derive(Clone)]
-pub(crate) enum AnyConnector {
-    Direct(Arc<Connector>),
-    Relay(Arc<RelayConnector>),
-}
-
-impl AnyConnector {
-    pub(crate) fn context(&self) -> &Arc<Context> {
-        match self {
-            AnyConnector::Direct(c) => c.context(),
-            AnyConnector::Relay(r) => r.context(),
-        }
+/// The direct connector of `c`, for calls that only apply to direct ones.
+fn direct<'a>(c: &'a AnyConnector, what: &str) -> Result<&'a Arc<Connector>, FfiError> {
+    match c {
+        AnyConnector::Direct(c) => Ok(c),
+        AnyConnector::Relay(_) => Err(FfiError::new(
+            msrp_result::WrongKind,
+            format!(
+                "{what} applies to direct connectors; a relay connection takes these settings in msrp_relay_settings"
+            ),
+        )),
     }
-
-    pub(crate) async fn prepare(&self, local: Option<Uri>) -> Result<Vec<Uri>, Error> {
-        match self {
-            AnyConnector::Direct(c) => c.prepare(local),
-            AnyConnector::Relay(r) => r.prepare(local).await,
-        }
-    }
-
-    /// `complete` with the caller's wait: a direct passive connector then
-    /// reports why its last attempt failed rather than only "timed out".
-    pub(crate) async fn complete(
-        &self,
-        remote: Vec<Uri>,
-        wait: Duration,
-    ) -> Result<Transport, Error> {
-        match self {
-            AnyConnector::Direct(c) => {
-                let deadline = std::time::Instant::now() + wait;
-                c.complete_until(remote, Some(deadline)).await
-            }
-            AnyConnector::Relay(r) => r.complete(remote).await,
-        }
-    }
-
-    pub(crate) fn cleanup(&self) {
-        match self {
-            AnyConnector::Direct(c) => c.cleanup(),
-            AnyConnector::Relay(r) => r.cleanup(),
-        }
-    }
-
-    /// The direct connector, for calls that only apply to it.
-    pub(crate) fn direct(&self, what: &str) -> Result<&Arc<Connector>, FfiError> {
-        match self {
-            AnyConnector::Direct(c) => Ok(c),
-            AnyConnector::Relay(_) => Err(FfiError::new(
-                msrp_result::WrongKind,
-                format!(
-                    "{what} applies to direct connectors; a relay connection takes these settings in msrp_relay_settings"
-                ),
-            )),
-        }
-    }
-}
-
-/// The shared-port server: one listening socket per local address shared
-/// by many sessions (see `msrp_server_prepare`).
-pub struct msrp_server {
-    pub(crate) inner: Arc<Server>,
 }
 
 /// Called once with the result of a `*_complete_async` call. On success
@@ -122,7 +73,7 @@ pub type msrp_complete_cb = Option<
     ),
 >;
 
-unsafe fn parse_local_uri(local_uri: *const c_char) -> Result<Option<Uri>, FfiError> {
+pub(crate) unsafe fn parse_local_uri(local_uri: *const c_char) -> Result<Option<Uri>, FfiError> {
     // SAFETY: forwarded contract.
     Ok(match unsafe { opt_text(local_uri, "local_uri") }? {
         Some(s) => Some(Uri::parse(s)?),
@@ -130,15 +81,15 @@ unsafe fn parse_local_uri(local_uri: *const c_char) -> Result<Option<Uri>, FfiEr
     })
 }
 
-unsafe fn remote_path(path: *const c_char) -> Result<Vec<Uri>, FfiError> {
+pub(crate) unsafe fn remote_path(path: *const c_char) -> Result<Vec<Uri>, FfiError> {
     // SAFETY: forwarded contract.
     Ok(parse_path(unsafe { text(path, "full_remote_path") }?)?)
 }
 
 /// Added to a connector's own wait for the outer bound of `complete`.
-const BACKSTOP: Duration = Duration::from_secs(1);
+pub(crate) const BACKSTOP: Duration = Duration::from_secs(1);
 
-fn complete_blocking<F>(
+pub(crate) fn complete_blocking<F>(
     ctx: &Arc<Context>,
     wait: Duration,
     f: F,
@@ -152,7 +103,7 @@ where
     unsafe { write(out, into_raw(msrp_transport { inner: Arc::new(t) }), "out") }
 }
 
-fn complete_async<F>(
+pub(crate) fn complete_async<F>(
     ctx: &Arc<Context>,
     wait: Duration,
     f: F,
@@ -183,17 +134,7 @@ where
             }
         }),
     );
-    let dur = wait;
-    ctx.spawn(async move {
-        let r = match tokio::time::timeout(dur, f).await {
-            Ok(r) => r.map_err(FfiError::from),
-            Err(_) => Err(FfiError::new(
-                msrp_result::Timeout,
-                format!("no binding within {} ms", dur.as_millis()),
-            )),
-        };
-        once.fire(r);
-    });
+    once.fire_within(wait, "binding", f);
     Ok(())
 }
 
@@ -379,155 +320,170 @@ pub unsafe extern "C" fn msrp_connector_free(c: *mut msrp_connector) {
     })
 }
 
-/// Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
+/// Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
+/// a certificate before `msrp_connector_prepare` with an `msrps` URI; a
+/// connector uses its certificate, when it has one, as client certificate.
 ///
 /// # Safety
-/// `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+/// `c` and `tls` are NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_new(
+pub unsafe extern "C" fn msrp_connector_set_tls(
+    c: *const msrp_connector,
+    tls: *const msrp_tls,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        // SAFETY: caller contract.
+        let t = unsafe { borrow(tls, "tls") }?;
+        direct(&c.inner, "msrp_connector_set_tls")?.set_tls(t.snapshot());
+        Ok(())
+    })
+}
+
+/// The fingerprint the peer's certificate must have, from its SDP
+/// `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
+/// verification for a connector, no check for an acceptor). Set it before
+/// `msrp_connector_complete`; an acceptor checks it during the handshake
+/// when it is set by then, and again after it. A mismatch ends `complete`
+/// with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
+/// `MSRP_RESULT_TLS_REJECTED`.
+///
+/// # Safety
+/// `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_set_peer_fingerprint(
+    c: *const msrp_connector,
+    fingerprint: *const c_char,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        // SAFETY: caller contract.
+        direct(&c.inner, "msrp_connector_set_peer_fingerprint")?
+            .set_peer_fingerprint(unsafe { opt_fingerprint(fingerprint) }?);
+        Ok(())
+    })
+}
+
+/// Creates a connector that goes through our relay (reference
+/// `RelayConnection`): `msrp_connector_prepare` connects to the relay,
+/// authenticates (answering its digest challenge) and returns the full
+/// local path for SDP, the relay's Use-Path first; `msrp_connector_complete`
+/// binds through the relay, sending the binding SEND (`kind` active) or
+/// waiting for it (passive). The AUTH is refreshed before it expires for as
+/// long as the transport lives. Sessions on such a transport send chunks of
+/// at most `MSRP_RELAY_CHUNK_SIZE` by default. A refused password ends
+/// `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
+/// `MSRP_RESULT_DNS_FAILED`.
+///
+/// # Safety
+/// `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
+/// its strings NULL or NUL-terminated; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_new_relay(
     ctx: *const msrp_context,
+    kind: u32,
     use_sessmatch: bool,
     logger: *const msrp_logger,
-    out: *mut *mut msrp_server,
+    settings: *const msrp_relay_settings,
+    out: *mut *mut msrp_connector,
 ) -> msrp_result {
     run(|| {
         out_ok(out, "out")?;
         // SAFETY: caller contract.
         let ctx = unsafe { borrow(ctx, "ctx") }?;
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(settings, "settings") }?;
+        let role = match kind {
+            k if k == msrp_connector_kind::Active as u32 => Role::Active,
+            k if k == msrp_connector_kind::Passive as u32 => Role::Passive,
+            _ => {
+                return Err(FfiError::new(
+                    msrp_result::InvalidArgument,
+                    format!("{kind} is not an msrp_connector_kind"),
+                ));
+            }
+        };
+        // SAFETY: caller contract.
+        let settings = unsafe { settings_from_c(s) }?;
         ctx.inner.check_open()?;
-        // SAFETY: caller contract.
-        let inner = Arc::new(Server::new(
+        let inner = AnyConnector::Relay(Arc::new(RelayConnector::new(
             &ctx.inner,
-            unsafe { logger_ref(logger) },
+            role,
             use_sessmatch,
-        ));
+            // SAFETY: caller contract.
+            unsafe { logger_ref(logger) },
+            settings,
+        )));
         // SAFETY: checked non-NULL.
-        unsafe { write(out, into_raw(msrp_server { inner }), "out") }
+        unsafe { write(out, into_raw(msrp_connector { inner }), "out") }
     })
 }
 
-/// Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
-/// expected local URI and gives the full local path for SDP. The listening
-/// socket for its address is opened only if the server has none there yet;
-/// port 0 (or no URI) shares the port already open on that address. A
-/// missing session id is generated. Connections whose binding To-Path is
-/// not registered get 481.
+/// Called once with the result of `msrp_connector_prepare_async`: on
+/// success `full_local_path` (valid during the call; copy it) is the path
+/// for SDP; otherwise it is NULL and `message` says why.
+pub type msrp_prepare_cb = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        result: msrp_result,
+        full_local_path: *const c_char,
+        message: *const c_char,
+    ),
+>;
+
+/// The callback form of `msrp_connector_prepare`, for connectors whose
+/// prepare waits on the network (relay connections: connect, AUTH). Waits
+/// at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
+/// thread or from `msrp_context_dispatch`, unless this returns an error.
 ///
 /// # Safety
-/// `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+/// `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
+/// `cb` and `userdata` may be used from libmsrp's threads.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_prepare(
-    s: *const msrp_server,
+pub unsafe extern "C" fn msrp_connector_prepare_async(
+    c: *const msrp_connector,
     local_uri: *const c_char,
-    full_local_path: *mut *mut c_char,
-) -> msrp_result {
-    run(|| {
-        out_ok(full_local_path, "full_local_path")?;
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let path = s.inner.prepare(unsafe { parse_local_uri(local_uri) }?)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_string(full_local_path, &format_path(&path), "full_local_path") }
-    })
-}
-
-/// Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
-/// for the connection whose binding comes from `full_remote_path` (it may
-/// already have arrived), answers it 200 and gives its transport. A binding
-/// SEND that carries a message is not answered here but handed to the
-/// transport's first read (or the session made from it), like any SEND.
-/// The server checks a binding's To-Path as soon as its head (and at most
-/// 16 KiB of its body) arrived: an unknown session gets 481 and the
-/// connection is closed at once.
-///
-/// # Safety
-/// `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_complete(
-    s: *const msrp_server,
-    full_remote_path: *const c_char,
     timeout_ms: u32,
-    out: *mut *mut msrp_transport,
-) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let remote = unsafe { remote_path(full_remote_path) }?;
-        let ctx = s.inner.context().clone();
-        complete_blocking(&ctx, timeout(timeout_ms), s.inner.complete(remote), out)
-    })
-}
-
-/// The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
-///
-/// # Safety
-/// As for `msrp_connector_complete_async`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_complete_async(
-    s: *const msrp_server,
-    full_remote_path: *const c_char,
-    timeout_ms: u32,
-    cb: msrp_complete_cb,
+    cb: msrp_prepare_cb,
     userdata: *mut c_void,
 ) -> msrp_result {
     run(|| {
         // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?.inner.clone();
+        let c = unsafe { borrow(c, "c") }?.inner.clone();
+        let cb = cb.ok_or_else(|| FfiError::null("cb"))?;
         // SAFETY: caller contract.
-        let remote = unsafe { remote_path(full_remote_path) }?;
-        let ctx = s.context().clone();
-        complete_async(
+        let local = match unsafe { opt_text(local_uri, "local_uri") }? {
+            Some(s) => Some(Uri::parse(s)?),
+            None => None,
+        };
+        let ctx = c.context().clone();
+        ctx.check_open()?;
+        let ud = UserData(userdata);
+        let once = Once::new(
             &ctx,
+            Box::new(move |r: Result<String, FfiError>| {
+                let ud = ud;
+                match r {
+                    Ok(path) => {
+                        let p = std::ffi::CString::new(path).unwrap_or_default();
+                        // SAFETY: the application's callback with its own userdata.
+                        unsafe { cb(ud.0, msrp_result::Ok, p.as_ptr(), c"".as_ptr()) }
+                    }
+                    Err(e) => {
+                        let m = message(&e);
+                        // SAFETY: as above.
+                        unsafe { cb(ud.0, e.code, std::ptr::null(), m.as_ptr()) }
+                    }
+                }
+            }),
+        );
+        once.fire_within(
             timeout(timeout_ms),
-            async move { s.complete(remote).await },
-            cb,
-            userdata,
-        )
-    })
-}
-
-/// Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
-/// `msrp_server_prepare`); the port closes when no prepared URI uses it.
-/// `MSRP_RESULT_NOT_FOUND` when it was not prepared.
-///
-/// # Safety
-/// `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_cleanup(
-    s: *const msrp_server,
-    local_uri: *const c_char,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let u = Uri::parse(unsafe { text(local_uri, "local_uri") }?)?;
-        if !s.inner.cleanup(&u) {
-            return Err(FfiError::new(
-                msrp_result::NotFound,
-                format!("{u} was not prepared on this server"),
-            ));
-        }
+            "relay connection and AUTH",
+            async move { c.prepare(local).await.map(|p| format_path(&p)) },
+        );
         Ok(())
-    })
-}
-
-/// Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
-/// and frees the server. Transports already handed out stay open. NULL is ignored.
-///
-/// # Safety
-/// `s` is NULL or a server from libmsrp not freed before.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_free(s: *mut msrp_server) {
-    run_or((), || {
-        // SAFETY: caller contract.
-        if let Some(s) = unsafe { s.as_ref() } {
-            s.inner.close();
-        }
-        // SAFETY: caller contract.
-        unsafe { free(s) }
     })
 }

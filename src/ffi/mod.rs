@@ -25,6 +25,7 @@ pub mod logger;
 pub mod misc;
 pub(crate) mod panic;
 pub mod relay;
+pub mod server;
 pub mod session;
 pub mod tls;
 pub mod transport;

@@ -5,12 +5,10 @@
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use super::connector::{msrp_connector, msrp_server};
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, bytes, free, into_raw, opt_text, out_ok, text, write, write_string};
 use super::panic::run;
 use crate::engine::tls::{Fingerprint, HashAlg, TlsSettings};
-use crate::proto::uri::Uri;
 
 /// TLS settings: our certificate and key, the CA roots that check peers
 /// found by name, and whether checking may be skipped.
@@ -245,105 +243,10 @@ pub unsafe extern "C" fn msrp_fingerprint_check(fingerprint: *const c_char) -> m
     })
 }
 
-unsafe fn opt_fingerprint(fp: *const c_char) -> Result<Option<Fingerprint>, FfiError> {
+pub(crate) unsafe fn opt_fingerprint(fp: *const c_char) -> Result<Option<Fingerprint>, FfiError> {
     // SAFETY: forwarded contract.
     Ok(match unsafe { opt_text(fp, "fingerprint") }? {
         Some(t) => Some(Fingerprint::parse(t)?),
         None => None,
-    })
-}
-
-/// Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
-/// a certificate before `msrp_connector_prepare` with an `msrps` URI; a
-/// connector uses its certificate, when it has one, as client certificate.
-///
-/// # Safety
-/// `c` and `tls` are NULL or live.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_connector_set_tls(
-    c: *const msrp_connector,
-    tls: *const msrp_tls,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow(c, "c") }?;
-        // SAFETY: caller contract.
-        let t = unsafe { borrow(tls, "tls") }?;
-        c.inner
-            .direct("msrp_connector_set_tls")?
-            .set_tls(t.snapshot());
-        Ok(())
-    })
-}
-
-/// The fingerprint the peer's certificate must have, from its SDP
-/// `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
-/// verification for a connector, no check for an acceptor). Set it before
-/// `msrp_connector_complete`; an acceptor checks it during the handshake
-/// when it is set by then, and again after it. A mismatch ends `complete`
-/// with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
-/// `MSRP_RESULT_TLS_REJECTED`.
-///
-/// # Safety
-/// `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_connector_set_peer_fingerprint(
-    c: *const msrp_connector,
-    fingerprint: *const c_char,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let c = unsafe { borrow(c, "c") }?;
-        // SAFETY: caller contract.
-        c.inner
-            .direct("msrp_connector_set_peer_fingerprint")?
-            .set_peer_fingerprint(unsafe { opt_fingerprint(fingerprint) }?);
-        Ok(())
-    })
-}
-
-/// Gives the server TLS settings (copied) with a certificate; needed before
-/// `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
-/// cannot share a port.
-///
-/// # Safety
-/// `s` and `tls` are NULL or live.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_set_tls(
-    s: *const msrp_server,
-    tls: *const msrp_tls,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let t = unsafe { borrow(tls, "tls") }?;
-        s.inner.set_tls(t.snapshot());
-        Ok(())
-    })
-}
-
-/// The fingerprint that the peer binding to the prepared `local_uri` must
-/// show (NULL removes it). Checked in `msrp_server_complete`: a mismatch
-/// answers the binding with 403 and ends `complete` with
-/// `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
-/// `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
-///
-/// # Safety
-/// `s` is NULL or live; strings are NULL or NUL-terminated.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_server_set_peer_fingerprint(
-    s: *const msrp_server,
-    local_uri: *const c_char,
-    fingerprint: *const c_char,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let uri = Uri::parse(unsafe { text(local_uri, "local_uri") }?)?;
-        // SAFETY: caller contract.
-        let fp = unsafe { opt_fingerprint(fingerprint) }?;
-        Ok(s.inner.set_peer_fingerprint(&uri, fp)?)
     })
 }

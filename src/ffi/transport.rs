@@ -75,10 +75,6 @@ pub(crate) fn timeout(ms: u32) -> Duration {
     }
 }
 
-fn on_library_thread() -> bool {
-    tokio::runtime::Handle::try_current().is_ok()
-}
-
 /// The transport's id, as passed to logger callbacks (0 for NULL).
 ///
 /// # Safety
@@ -185,7 +181,7 @@ pub unsafe extern "C" fn msrp_transport_make_chunk(
 }
 
 fn send(t: &Arc<Transport>, chunk: &crate::proto::Chunk, timeout_ms: u32) -> Result<(), FfiError> {
-    if on_library_thread() {
+    if crate::engine::context::on_library_thread() {
         t.write_chunk_nowait(chunk)?;
     } else {
         t.context()
@@ -384,16 +380,8 @@ pub unsafe extern "C" fn msrp_transport_read_chunk_async(
                 },
             ),
         );
-        let dur = timeout(timeout_ms);
-        ctx.spawn(async move {
-            let r = match tokio::time::timeout(dur, t.read_chunk(size)).await {
-                Ok(r) => r.map_err(FfiError::from),
-                Err(_) => Err(FfiError::new(
-                    msrp_result::Timeout,
-                    format!("no chunk within {} ms", dur.as_millis()),
-                )),
-            };
-            once.fire(r);
+        once.fire_within(timeout(timeout_ms), "chunk", async move {
+            t.read_chunk(size).await
         });
         Ok(())
     })
