@@ -400,6 +400,36 @@ fn dns_server_that_does_not_answer_is_a_dns_error() {
     assert_eq!(e.kind, ErrorKind::DnsFailed, "{e}");
 }
 
+/// A relay that accepts the connection but never answers AUTH: a prepare
+/// the caller gives up on (its wait runs out) leaves the connector ready
+/// for another prepare, which times out the same way rather than being
+/// refused as "already in progress".
+#[test]
+fn a_prepare_that_timed_out_can_be_tried_again() {
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ctx = ctx();
+    let c = RelayConnector::new(
+        &ctx,
+        Role::Active,
+        false,
+        None,
+        RelaySettings {
+            domain: "relay.test".into(),
+            username: "alice".into(),
+            password: "pw".into(),
+            host: Some("127.0.0.1".into()),
+            port: Some(mute.local_addr().unwrap().port()),
+            ..Default::default()
+        },
+    );
+    for attempt in 1..=2 {
+        let e = ctx
+            .block_on(Duration::from_millis(300), c.prepare(None))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Timeout, "attempt {attempt}: {e}");
+    }
+}
+
 /// A CA and a relay certificate for 127.0.0.1 signed by it (PEM), made now.
 fn relay_certificate() -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
