@@ -798,6 +798,56 @@ static void test_read_callback_buffer_is_zeroed(void) {
   spair_close(&p);
 }
 
+typedef struct {
+  msrp_session *s;
+  uint64_t handle;
+  size_t left;
+  int calls;    /* reads that called into the session */
+  int failures; /* of those calls */
+} reentrant_src;
+
+static size_t read_reentrant(void *ud, uint8_t *buf, size_t len) {
+  reentrant_src *r = ud;
+  char *id = NULL;
+  if (msrp_session_message_id(r->s, r->handle, &id) != MSRP_RESULT_OK || !id || !*id) r->failures++;
+  msrp_string_free(id);
+  if (r->calls == 0 &&
+      msrp_session_send_message(r->s, (const uint8_t *)"from read", 9, "text/plain", NULL, NULL, NULL, NULL) !=
+          MSRP_RESULT_OK)
+    r->failures++;
+  r->calls++;
+  size_t n = len < r->left ? len : r->left;
+  memset(buf, 'r', n);
+  r->left -= n;
+  return n;
+}
+
+/* A read callback runs without the session locked, so it may call the
+ * session's functions (here msrp_session_message_id and
+ * msrp_session_send_message): before, the session was locked while it ran
+ * and such a call never returned. */
+static void test_read_callback_may_call_the_session(void) {
+  msrp_session_options oa = msrp_session_options_default();
+  oa.chunk_size = 4096;
+  spair p;
+  spair_open(&p, &oa, NULL);
+  reentrant_src r = {p.a, 0, 20000, 0, 0};
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = read_reentrant;
+  f.read_userdata = &r;
+  f.size = 20000;
+  f.content_type = "application/octet-stream";
+  msgwatch w;
+  mw_init(&w);
+  CHECK_OK(msrp_session_send_file(p.a, &f, NULL, &MW, &w, &r.handle));
+  CHECK(mw_wait(&w, 10000) && w.code == 200);
+  CHECK(wait_for(&p.ib, &p.ib.messages, 2, 5000));
+  CHECK(r.calls >= 5 && r.failures == 0);
+  spair_close(&p);
+}
+
 /* shutdown(sync) sends what is queued first; without sync, pending callbacks fail. */
 static void test_shutdown(void) {
   spair p;
@@ -982,6 +1032,7 @@ int main(void) {
   test_kept_chunks_stay_intact();
   test_read_callback_and_cancel();
   test_read_callback_buffer_is_zeroed();
+  test_read_callback_may_call_the_session();
   test_shutdown();
   test_keepalive();
   test_huge_single_chunk();

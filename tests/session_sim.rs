@@ -1,12 +1,13 @@
 //! The sans-IO session: two sessions wired back to back through the real
 //! encoder and decoder, on a simulated clock. One test per rule.
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use msrp::proto::decoder::{Limits, decode_all};
 use msrp::proto::header::{ByteRange, HeaderName, ReportMode};
 use msrp::proto::session::{
-    OutgoingMessage, Session, SessionConfig, SessionEvent, Source, accepts,
+    DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent, Source, accepts,
 };
 use msrp::proto::uri::{Uri, parse_path};
 use msrp::proto::{Chunk, Flag};
@@ -22,6 +23,94 @@ struct Pair {
     /// Chunks in flight on the wire, each direction, in order.
     a_to_b: Vec<Chunk>,
     b_to_a: Vec<Chunk>,
+    /// The sources of A's supplied messages, as a driver holds them.
+    supplier: Supplier,
+}
+
+/// What a driver does for messages whose bytes it supplies: reads their
+/// sources when the session asks, and lets them go when it says so.
+#[derive(Default)]
+struct Supplier {
+    sources: std::collections::HashMap<MsgId, Box<dyn std::io::Read>>,
+    /// Every request, in order.
+    seen: Vec<DataRequest>,
+    /// Answer the next read of this message with an error instead.
+    fail: Option<MsgId>,
+}
+
+impl Supplier {
+    /// Serves what `s` asks; returns whether it asked anything.
+    fn serve(&mut self, s: &mut Session) -> bool {
+        let mut any = false;
+        while let Some(r) = s.poll_data_request() {
+            any = true;
+            self.seen.push(r);
+            match r {
+                DataRequest::Read { msg, want } => {
+                    if self.fail == Some(msg) {
+                        s.supply(msg, Err("disk on fire".into()));
+                        continue;
+                    }
+                    let src = self
+                        .sources
+                        .get_mut(&msg)
+                        .expect("a source for every request");
+                    let mut buf = vec![0u8; want];
+                    let mut got = 0;
+                    while got < want {
+                        match src.read(&mut buf[got..]).unwrap() {
+                            0 => break,
+                            n => got += n,
+                        }
+                    }
+                    buf.truncate(got);
+                    s.supply(msg, Ok(buf));
+                }
+                DataRequest::Release { msg } => {
+                    assert!(self.sources.remove(&msg).is_some(), "released twice");
+                }
+            }
+        }
+        any
+    }
+
+    /// Reads asked for so far.
+    fn reads(&self) -> Vec<usize> {
+        self.seen
+            .iter()
+            .filter_map(|r| match r {
+                DataRequest::Read { want, .. } => Some(*want),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Queues a message whose bytes the supplier reads from `src`.
+fn send_supplied(
+    s: &mut Session,
+    sup: &mut Supplier,
+    mut m: OutgoingMessage,
+    src: impl std::io::Read + 'static,
+    size: Option<u64>,
+) -> MsgId {
+    m.source = Source::Supplied;
+    m.size = size;
+    let id = s.send_message(m);
+    sup.sources.insert(id, Box::new(src));
+    id
+}
+
+/// The next chunk A sends, with its supplier serving what A asks for.
+fn transmit_a(p: &mut Pair) -> Option<Chunk> {
+    loop {
+        if let Some(c) = p.a.poll_transmit(p.now) {
+            return Some(c);
+        }
+        if !p.supplier.serve(&mut p.a) {
+            return None;
+        }
+    }
 }
 
 fn pair(cfg_a: SessionConfig, cfg_b: SessionConfig) -> Pair {
@@ -33,6 +122,7 @@ fn pair(cfg_a: SessionConfig, cfg_b: SessionConfig) -> Pair {
         now: Instant::now(),
         a_to_b: Vec::new(),
         b_to_a: Vec::new(),
+        supplier: Supplier::default(),
     }
 }
 
@@ -49,9 +139,10 @@ impl Pair {
     fn pump(&mut self) {
         loop {
             let mut moved = false;
-            while let Some(c) = self.a.poll_transmit(self.now) {
+            while let Some(c) = transmit_a(self) {
                 self.a_to_b.push(wire(&c));
             }
+            self.supplier.serve(&mut self.a);
             while let Some(c) = self.b.poll_transmit(self.now) {
                 self.b_to_a.push(wire(&c));
             }
@@ -276,14 +367,12 @@ fn unknown_lengths_use_star_and_streaming_sources_work() {
         ..Default::default()
     };
     let mut p = pair(cfg.clone(), SessionConfig::default());
-    let mut m = text(b"");
-    m.source = Source::Reader(Box::new(std::io::Cursor::new(b"abcdefghij".to_vec())));
-    m.size = None;
-    p.a.send_message(m);
-    let c1 = p.a.poll_transmit(p.now).unwrap();
+    let src = std::io::Cursor::new(b"abcdefghij".to_vec());
+    send_supplied(&mut p.a, &mut p.supplier, text(b""), src, None);
+    let c1 = transmit_a(&mut p).unwrap();
     assert_eq!(c1.header(HeaderName::ByteRange), Some("1-4/*"));
-    let c2 = p.a.poll_transmit(p.now).unwrap();
-    let c3 = p.a.poll_transmit(p.now).unwrap();
+    let c2 = transmit_a(&mut p).unwrap();
+    let c3 = transmit_a(&mut p).unwrap();
     assert_eq!(c3.header(HeaderName::ByteRange), Some("9-10/10"));
     assert_eq!(c3.flag(), Flag::End);
     for c in [c1, c2, c3] {
@@ -476,10 +565,9 @@ fn peer_error_stops_the_message_and_413_stops_sending() {
         ..Default::default()
     };
     let mut p = pair(cfg_a, cfg_b);
-    let mut m = text(&[1u8; 200]);
-    m.source = Source::Reader(Box::new(std::io::Cursor::new(vec![1u8; 200])));
-    m.size = None; // unknown total: the receiver only learns the size as chunks arrive
-    p.a.send_message(m);
+    // Unknown total: the receiver only learns the size as chunks arrive.
+    let src = std::io::Cursor::new(vec![1u8; 200]);
+    send_supplied(&mut p.a, &mut p.supplier, text(b""), src, None);
     p.pump();
     assert_eq!(done_codes(&p.events_a()), [413]);
     assert!(p.a.is_idle());
@@ -1087,4 +1175,154 @@ fn a_stalled_incoming_message_expires_and_close_lists_the_incomplete_ones() {
     assert_eq!(responses(&mut p.b, t2), [413]);
     p.b.close("the peer closed the connection");
     assert_eq!(incomplete(p.events_b()), ("later".into(), 4, None, false));
+}
+
+/// The session does no IO: a message whose bytes the driver supplies is
+/// asked for piece by piece, one chunk's worth at a time as its chunks go
+/// out (so a file of any size costs one chunk of memory), and its source is
+/// released once when the message is done.
+#[test]
+fn supplied_bytes_are_asked_for_one_chunk_at_a_time_and_released_once() {
+    let cfg = SessionConfig {
+        chunk_size: 4,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let src = std::io::Cursor::new(b"abcdefghij".to_vec());
+    let id = send_supplied(&mut p.a, &mut p.supplier, text(b""), src, Some(10));
+    assert!(
+        p.a.poll_transmit(p.now).is_none(),
+        "nothing to send before the driver supplies bytes"
+    );
+    assert_eq!(
+        p.a.poll_data_request(),
+        Some(DataRequest::Read { msg: id, want: 4 })
+    );
+    assert_eq!(p.a.poll_data_request(), None, "one request at a time");
+    p.a.supply(id, Ok(b"abcd".to_vec()));
+    let c1 = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(c1.header(HeaderName::ByteRange), Some("1-4/10"));
+    assert_eq!(c1.data(), b"abcd");
+    // The rest through the supplier: the last request asks only for what is left.
+    p.supplier
+        .sources
+        .get_mut(&id)
+        .unwrap()
+        .read_exact(&mut [0; 4])
+        .unwrap();
+    p.b.handle_chunk(wire(&c1), p.now);
+    p.pump();
+    assert_eq!(p.supplier.reads(), [4, 2]);
+    assert_eq!(
+        p.supplier.seen.last(),
+        Some(&DataRequest::Release { msg: id })
+    );
+    assert!(p.supplier.sources.is_empty());
+    assert_eq!(messages(p.events_b())[0].1, b"abcdefghij");
+    assert_eq!(done_codes(&p.events_a()), [200]);
+    // Of unknown size, a piece is sent when the one after it (or the end) is
+    // known, so the last chunk carries '$'; the end is a short piece.
+    let src = std::io::Cursor::new(b"abcdefgh".to_vec());
+    send_supplied(&mut p.a, &mut p.supplier, text(b""), src, None);
+    p.supplier.seen.clear();
+    let mut flags = Vec::new();
+    while let Some(c) = transmit_a(&mut p) {
+        flags.push((
+            c.header(HeaderName::ByteRange).unwrap().to_owned(),
+            c.flag(),
+        ));
+    }
+    assert_eq!(
+        flags,
+        [
+            ("1-4/*".to_owned(), Flag::More),
+            ("5-8/8".to_owned(), Flag::End)
+        ]
+    );
+    assert_eq!(p.supplier.reads(), [4, 4, 4]);
+}
+
+/// A source that cannot be read, or that ends before its announced size,
+/// ends its message; what was sent of it is aborted with '#' (RFC 4975
+/// §7.1.4), so the peer drops it.
+#[test]
+fn a_source_that_fails_or_runs_short_ends_its_message_with_an_abort() {
+    let cfg = SessionConfig {
+        chunk_size: 4,
+        ..Default::default()
+    };
+    let mut p = pair(cfg.clone(), SessionConfig::default());
+    let src = std::io::Cursor::new(vec![7u8; 100]);
+    let id = send_supplied(&mut p.a, &mut p.supplier, text(b""), src, Some(100));
+    let c1 = transmit_a(&mut p).unwrap();
+    p.supplier.fail = Some(id);
+    let c2 = transmit_a(&mut p).unwrap();
+    assert_eq!(c2.flag(), Flag::Abort);
+    assert!(transmit_a(&mut p).is_none());
+    for c in [c1, c2] {
+        p.b.handle_chunk(wire(&c), p.now);
+    }
+    p.pump();
+    let done: Vec<(u16, String)> = p
+        .events_a()
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::MessageDone { code, comment, .. } => Some((code, comment)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, 500);
+    assert!(done[0].1.contains("disk on fire"), "{}", done[0].1);
+    assert!(
+        p.events_b()
+            .iter()
+            .any(|e| matches!(e, SessionEvent::MessageAborted { .. }))
+    );
+    assert!(p.supplier.sources.is_empty(), "the source was released");
+    // Announced 10 bytes, has 6.
+    let mut p = pair(cfg, SessionConfig::default());
+    let src = std::io::Cursor::new(vec![1u8; 6]);
+    send_supplied(&mut p.a, &mut p.supplier, text(b""), src, Some(10));
+    p.pump();
+    let ev = p.events_a();
+    assert_eq!(done_codes(&ev), [500]);
+    assert!(ev.iter().any(|e| matches!(e,
+        SessionEvent::MessageDone { comment, .. } if comment.contains("before the announced size"))));
+    assert!(p.supplier.sources.is_empty());
+}
+
+/// Messages waiting for their bytes do not let more messages start than
+/// `max_concurrent_sends`, and closing the session releases every source.
+#[test]
+fn waiting_for_bytes_keeps_the_send_limit_and_close_releases_every_source() {
+    let cfg = SessionConfig {
+        chunk_size: 4,
+        max_concurrent_sends: 2,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let ids: Vec<MsgId> = (0..4)
+        .map(|_| {
+            let src = std::io::Cursor::new(vec![5u8; 40]);
+            send_supplied(&mut p.a, &mut p.supplier, text(b""), src, Some(40))
+        })
+        .collect();
+    assert!(p.a.poll_transmit(p.now).is_none());
+    let asked: Vec<MsgId> = std::iter::from_fn(|| p.a.poll_data_request())
+        .map(|r| match r {
+            DataRequest::Read { msg, .. } => msg,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(asked, ids[..2], "only two messages are sent at once");
+    p.a.close("gone");
+    let released: Vec<MsgId> = std::iter::from_fn(|| p.a.poll_data_request())
+        .map(|r| match r {
+            DataRequest::Release { msg } => msg,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(released, ids);
+    assert_eq!(done_codes(&p.events_a()), [0, 0, 0, 0]);
 }

@@ -17,7 +17,9 @@ use super::error::{Error, ErrorKind};
 use super::logger::Level;
 use super::transport::Transport;
 use crate::proto::Chunk;
-use crate::proto::session::{Session, SessionConfig, SessionEvent};
+use crate::proto::session::{
+    DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent,
+};
 use crate::proto::transport::binding_send;
 
 /// Most bytes the writer queues on the transport before it waits for them to be written.
@@ -74,6 +76,12 @@ pub enum DriverEvent {
 /// Where driver events go.
 pub type EventSink = Box<dyn FnMut(DriverEvent) + Send>;
 
+/// Where the bytes of a message sent with [`SessionDriver::send_from`]
+/// come from: a file, a descriptor, an application's read callback. It is
+/// read on a runtime thread, never while the session is locked, so a read
+/// callback may call into the session.
+pub type Reader = Box<dyn std::io::Read + Send>;
+
 /// Takes events that need no application code (internal waiters) at once,
 /// under the session lock; returns true when it consumed the event.
 pub type FastPath = Box<dyn Fn(&SessionEvent) -> bool + Send + Sync>;
@@ -104,6 +112,11 @@ struct Shared {
     keepalive_tx: std::sync::atomic::AtomicU64,
     /// A keep-alive that failed: the session ends with this reason.
     keepalive_failed: Mutex<Option<Error>>,
+    /// The sources of messages whose bytes the engine supplies
+    /// ([`crate::proto::session::Source::Supplied`]): read by the writer
+    /// task with the session unlocked. Locked after the session, never
+    /// before it.
+    sources: Mutex<std::collections::HashMap<MsgId, Reader>>,
     /// Rounds of the writer task (tests count the wake-ups of quiet sessions).
     #[cfg(test)]
     writer_passes: std::sync::atomic::AtomicU64,
@@ -393,6 +406,7 @@ impl Shared {
     /// (new deadlines are never earlier than ones it already watches).
     fn writer_needed(&self, s: &Session) -> bool {
         s.can_send()
+            || s.has_data_requests()
             || (s.has_pending() && self.writer_unarmed.load(Ordering::Acquire))
             || s.incoming_deadline().is_some_and(|d| {
                 // An incoming message's expiry earlier than the writer's wake-up.
@@ -414,6 +428,58 @@ impl Shared {
             }
             freed.await;
         }
+    }
+
+    /// Does what the session asked of its sources (with the session
+    /// unlocked while reading) and hands it the bytes. Returns whether
+    /// there was anything to do.
+    fn serve_data(&self) -> bool {
+        let requests: Vec<DataRequest> = {
+            let mut s = self.lock();
+            std::iter::from_fn(|| s.poll_data_request()).collect()
+        };
+        if requests.is_empty() {
+            return false;
+        }
+        let mut answers = Vec::new();
+        for r in requests {
+            match r {
+                DataRequest::Read { msg, want } => {
+                    let taken = self
+                        .sources
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&msg);
+                    let answer = match taken {
+                        Some(mut src) => {
+                            let r = read_full(src.as_mut(), want).map_err(|e| e.to_string());
+                            self.sources
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(msg, src);
+                            r
+                        }
+                        None => Err("the message has no source".into()),
+                    };
+                    answers.push((msg, answer));
+                }
+                DataRequest::Release { msg } => {
+                    let gone = self
+                        .sources
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&msg);
+                    drop(gone);
+                }
+            }
+        }
+        if !answers.is_empty() {
+            let mut s = self.lock();
+            for (msg, a) in answers {
+                s.supply(msg, a);
+            }
+        }
+        true
     }
 
     /// Writing failed. When the peer closed, the read loop ends the session
@@ -438,6 +504,10 @@ impl Shared {
             s.close(&why.msg);
             self.flush(&mut s);
         }
+        // Files and read callbacks are let go now (the session asked for
+        // their release as it closed; the writer may be gone).
+        let sources = std::mem::take(&mut *self.sources.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(sources);
         self.release();
         self.events.send(DriverEvent::Closed(why));
         self.wake.notify_waiters();
@@ -507,6 +577,7 @@ impl SessionDriver {
             writer_until: Mutex::new(None),
             keepalive_tx: Default::default(),
             keepalive_failed: Mutex::new(None),
+            sources: Mutex::default(),
             #[cfg(test)]
             writer_passes: Default::default(),
         });
@@ -592,6 +663,26 @@ impl SessionDriver {
             self.shared.wake.notify_one();
         }
         Ok(r)
+    }
+
+    /// Queues `m`, whose source is [`crate::proto::session::Source::Supplied`],
+    /// with the reader its bytes come from, then runs `f` with its handle
+    /// (in the same hold of the session, so no event of it comes first).
+    pub fn send_from<R>(
+        &self,
+        m: OutgoingMessage,
+        reader: Reader,
+        f: impl FnOnce(&mut Session, MsgId) -> R,
+    ) -> Result<R, Error> {
+        let sources = &self.shared.sources;
+        self.with(move |s| {
+            let id = s.send_message(m);
+            sources
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, reader);
+            f(s, id)
+        })
     }
 
     /// Reads the session's state (also once it closed).
@@ -711,7 +802,8 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
         #[cfg(test)]
         sh.writer_passes.fetch_add(1, Ordering::Relaxed);
         let wake = sh.wake.notified();
-        let (sent, deadline, queued) = {
+        sh.serve_data();
+        let (sent, deadline, queued, reads) = {
             let mut s = sh.lock();
             s.handle_timeout(Instant::now());
             let before = t.queued_bytes();
@@ -732,7 +824,7 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             sh.writer_unarmed
                 .store(deadline.is_none(), Ordering::Release);
             *sh.writer_until.lock().unwrap_or_else(|p| p.into_inner()) = deadline;
-            (sent, deadline, s.can_send())
+            (sent, deadline, s.can_send(), s.has_data_requests())
         };
         sh.release();
         sh.check_keepalive(&t);
@@ -741,6 +833,10 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             // when the peer closed (see `write_failed`).
             sh.write_failed(&t, e);
             return;
+        }
+        if reads {
+            // The session waits for bytes of a message: read them now.
+            continue;
         }
         let keepalive_at = keepalive.map(|k| last_activity + k);
         let until = match (deadline, keepalive_at) {
@@ -786,6 +882,23 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
 fn keep_alive(mut c: Chunk) -> Chunk {
     let _ = c.add_header_raw("Keep-Alive", "yes");
     c
+}
+
+/// Reads up to `want` bytes, stopping early only at the end of the source.
+fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result<Vec<u8>> {
+    // Overwritten by the reads: a recycled buffer is not zeroed first.
+    let mut buf = crate::proto::bufpool::take_sized(want);
+    let mut got = 0;
+    while got < want {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
 }
 
 /// Maps a transaction outcome to an error for blocking callers.

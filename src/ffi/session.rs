@@ -16,7 +16,7 @@ use super::logger::msrp_userdata_free_fn;
 use super::panic::{run, run_or};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
 use crate::engine::Context;
-use crate::engine::session::{DriverEvent, SessionDriver, transaction_error};
+use crate::engine::session::{DriverEvent, Reader, SessionDriver, transaction_error};
 use crate::proto::header::ReportMode;
 use crate::proto::session::{OutgoingMessage, SessionConfig, SessionEvent, Source};
 use crate::proto::transport::make_chunk;
@@ -974,6 +974,7 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
 unsafe fn register_message(
     s: &msrp_session,
     mut m: OutgoingMessage,
+    reader: Option<Reader>,
     cbs: *const msrp_message_callbacks,
     userdata: *mut c_void,
     out: *mut u64,
@@ -989,8 +990,7 @@ unsafe fn register_message(
     // the event task for nothing).
     m.quiet = !listen;
     m.no_progress = cbs.on_progress.is_none();
-    s.driver.with(move |sess| {
-        let id = sess.send_message(m);
+    let register = move |sess: &mut crate::proto::session::Session, id| {
         if listen {
             let mut r = lock(&reg);
             r.messages.insert(id, MsgCbs { cbs, ud });
@@ -1004,7 +1004,14 @@ unsafe fn register_message(
         }
         #[cfg(test)]
         tests::pause_before_publishing();
-    })?;
+    };
+    match reader {
+        Some(r) => s.driver.send_from(m, r, register)?,
+        None => s.driver.with(move |sess| {
+            let id = sess.send_message(m);
+            register(sess, id)
+        })?,
+    }
     Ok(())
 }
 
@@ -1132,7 +1139,7 @@ pub unsafe extern "C" fn msrp_session_send_message(
         let opts = unsafe { message_opts(options) }?;
         let m = opts.message(ct, Source::Bytes(body), None, 0);
         // SAFETY: caller contract.
-        unsafe { register_message(s, m, callbacks, userdata, message) }
+        unsafe { register_message(s, m, None, callbacks, userdata, message) }
     })
 }
 
@@ -1190,7 +1197,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
         let io =
             |e: std::io::Error, what: &str| FfiError::new(msrp_result::Io, format!("{what}: {e}"));
         // SAFETY: caller contract.
-        let (source, size) = if let Some(p) = unsafe { opt_text(f.path, "file.path") }? {
+        let (reader, size) = if let Some(p) = unsafe { opt_text(f.path, "file.path") }? {
             let mut file =
                 std::fs::File::open(p).map_err(|e| io(e, &format!("cannot open '{p}'")))?;
             let len = file
@@ -1200,7 +1207,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
             file.seek(SeekFrom::Start(f.position))
                 .map_err(|e| io(e, "cannot seek to the start position"))?;
             (
-                Source::Reader(Box::new(file)),
+                Box::new(file) as Reader,
                 Some(if f.size == 0 { len } else { f.size }),
             )
         } else if f.fd >= 0 {
@@ -1221,7 +1228,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
                 };
                 file.seek(SeekFrom::Start(f.position))
                     .map_err(|e| io(e, "cannot seek to the start position"))?;
-                (Source::Reader(Box::new(file)), Some(len))
+                (Box::new(file) as Reader, Some(len))
             }
             #[cfg(not(unix))]
             return Err(FfiError::new(
@@ -1233,7 +1240,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
                 f: rf,
                 ud: UserData(f.read_userdata),
             };
-            (Source::Reader(Box::new(r)), (f.size != 0).then_some(f.size))
+            (Box::new(r) as Reader, (f.size != 0).then_some(f.size))
         } else {
             return Err(FfiError::new(
                 msrp_result::InvalidArgument,
@@ -1246,9 +1253,9 @@ pub unsafe extern "C" fn msrp_session_send_file(
                 "position is past the end of the file",
             ));
         }
-        let m = opts.message(ct, source, size, f.position);
+        let m = opts.message(ct, Source::Supplied, size, f.position);
         // SAFETY: caller contract.
-        unsafe { register_message(s, m, callbacks, userdata, message) }
+        unsafe { register_message(s, m, Some(reader), callbacks, userdata, message) }
     })
 }
 

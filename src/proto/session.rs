@@ -149,8 +149,31 @@ pub enum Source {
     /// Bytes in memory, sent as pieces of the buffer without copies (a
     /// message's `Bytes` become this when it is queued).
     Shared(bytes::Bytes),
-    /// A reader (a file, a pipe, an application callback), read as chunks are sent.
-    Reader(Box<dyn std::io::Read + Send>),
+    /// Bytes the driver supplies as chunks are sent (a file, a pipe, an
+    /// application callback it reads): the session asks for each piece with
+    /// a [`DataRequest`] and takes it with [`Session::supply`]. The session
+    /// does no IO itself.
+    Supplied,
+}
+
+/// What the session asks of its driver for messages whose bytes it supplies
+/// ([`Source::Supplied`]); taken with [`Session::poll_data_request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataRequest {
+    /// Read up to `want` bytes of `msg`'s source, stopping early only at
+    /// its end, and give them to [`Session::supply`] (fewer than `want`,
+    /// or none, says the source ended).
+    Read {
+        /// The message.
+        msg: MsgId,
+        /// How much to read.
+        want: usize,
+    },
+    /// `msg` needs no more data: its source may be closed.
+    Release {
+        /// The message.
+        msg: MsgId,
+    },
 }
 
 impl std::fmt::Debug for Source {
@@ -158,7 +181,7 @@ impl std::fmt::Debug for Source {
         match self {
             Source::Bytes(b) => write!(f, "Bytes({})", b.len()),
             Source::Shared(b) => write!(f, "Shared({})", b.len()),
-            Source::Reader(_) => f.write_str("Reader"),
+            Source::Supplied => f.write_str("Supplied"),
         }
     }
 }
@@ -174,7 +197,7 @@ pub struct OutgoingMessage {
     pub headers: Vec<(String, String)>,
     /// The bytes.
     pub source: Source,
-    /// Total size when known (for a reader); `None` sends `*` totals.
+    /// Total size when known (for supplied bytes); `None` sends `*` totals.
     pub size: Option<u64>,
     /// Byte offset the source starts at within the whole message (resume).
     pub start: u64,
@@ -319,7 +342,16 @@ struct OutMsg {
     /// Next byte to send, counting from 0 at the start of the whole message.
     offset: u64,
     start: u64,
-    lookahead: Option<Vec<u8>>,
+    /// Supplied pieces not sent yet (see [`Source::Supplied`]).
+    supplied: VecDeque<Vec<u8>>,
+    /// The driver reported the end of the source.
+    ended: bool,
+    /// A [`DataRequest::Read`] for it is out.
+    requested: bool,
+    /// How much that request asked for.
+    asked: usize,
+    /// The driver could not read the source.
+    read_error: Option<String>,
     acked: u64,
     outstanding: usize,
     sent_last: bool,
@@ -432,6 +464,11 @@ pub struct Session {
     rotation: VecDeque<MsgId>,
     /// Larger messages waiting for their turn to be sent.
     waiting: VecDeque<MsgId>,
+    /// Messages in turn that wait for the driver to supply their next
+    /// piece (out of `rotation` until it comes).
+    starved: Vec<MsgId>,
+    /// What the driver is asked to do for supplied sources.
+    data_requests: VecDeque<DataRequest>,
     pending: LocalMap<ids::Id, Pending>,
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
@@ -478,6 +515,8 @@ impl Session {
             small: VecDeque::new(),
             rotation: VecDeque::new(),
             waiting: VecDeque::new(),
+            starved: Vec::new(),
+            data_requests: VecDeque::new(),
             pending: LocalMap::default(),
             waiting_for_window: 0,
             incoming: HashMap::new(),
@@ -523,7 +562,7 @@ impl Session {
         let size = match &m.source {
             Source::Bytes(b) => Some(m.start + b.len() as u64),
             Source::Shared(b) => Some(m.start + b.len() as u64),
-            Source::Reader(_) => m.size,
+            Source::Supplied => m.size,
         };
         // Pieces of a message in memory are cut from it, not copied.
         let source = match m.source {
@@ -547,7 +586,11 @@ impl Session {
             size,
             offset: m.start,
             start: m.start,
-            lookahead: None,
+            supplied: VecDeque::new(),
+            ended: false,
+            requested: false,
+            asked: 0,
+            read_error: None,
             acked: 0,
             outstanding: 0,
             sent_last: false,
@@ -707,6 +750,45 @@ impl Session {
             || !self.waiting.is_empty()
     }
 
+    /// The next thing the driver is asked to do for a message whose bytes
+    /// it supplies ([`Source::Supplied`]).
+    pub fn poll_data_request(&mut self) -> Option<DataRequest> {
+        self.data_requests.pop_front()
+    }
+
+    /// Whether [`Session::poll_data_request`] has something.
+    pub fn has_data_requests(&self) -> bool {
+        !self.data_requests.is_empty()
+    }
+
+    /// The driver's answer to a [`DataRequest::Read`] for `msg`: the bytes
+    /// read (fewer than asked for: the source ended after them), or why
+    /// reading failed (the message then ends with that reason, with a `#`
+    /// chunk if part of it was sent). An answer for a message that is done
+    /// is dropped.
+    pub fn supply(&mut self, msg: MsgId, data: Result<Vec<u8>, String>) {
+        let Some(m) = self.msgs.get_mut(&msg) else {
+            return;
+        };
+        if !m.requested {
+            return;
+        }
+        m.requested = false;
+        match data {
+            Ok(d) => {
+                m.ended = d.len() < m.asked;
+                if !d.is_empty() {
+                    m.supplied.push_back(d);
+                }
+            }
+            Err(e) => m.read_error = Some(e),
+        }
+        if let Some(i) = self.starved.iter().position(|&id| id == msg) {
+            self.starved.swap_remove(i);
+            self.rotation.push_back(msg);
+        }
+    }
+
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
@@ -794,7 +876,9 @@ impl Session {
             } else {
                 // Messages waiting for their turn start when one of those
                 // in turn is done (seen when its entry comes round).
-                while self.rotation.len() < self.cfg.max_concurrent_sends.max(1) {
+                while self.rotation.len() + self.starved.len()
+                    < self.cfg.max_concurrent_sends.max(1)
+                {
                     match self.waiting.pop_front() {
                         Some(id) => self.rotation.push_back(id),
                         None => break,
@@ -817,6 +901,10 @@ impl Session {
                 } else {
                     self.msgs.insert(id, m);
                 }
+            } else if chunk.is_none() && m.requested {
+                // Its turn comes again when the driver supplies the piece.
+                self.starved.push(id);
+                self.msgs.insert(id, m);
             } else {
                 self.msgs.insert(id, m);
                 self.rotation.push_back(id);
@@ -844,8 +932,25 @@ impl Session {
             return Some(c);
         }
         let size = self.cfg.chunk_size.max(1);
-        let piece = match m.read_piece(size) {
-            Ok(p) => p,
+        let (piece, last) = match m.take_piece(size) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                // Not supplied yet: ask the driver (once).
+                if !m.requested {
+                    m.requested = true;
+                    let buffered: u64 = m.supplied.iter().map(|p| p.len() as u64).sum();
+                    let want = match m.size {
+                        Some(total) => {
+                            total.saturating_sub(m.offset + buffered).min(size as u64) as usize
+                        }
+                        None => size,
+                    };
+                    m.asked = want;
+                    self.data_requests
+                        .push_back(DataRequest::Read { msg: m.id, want });
+                }
+                return None;
+            }
             Err(e) => {
                 m.failed = Some((FAILED_READ, format!("reading the message failed: {e}")));
                 if sent_any {
@@ -855,10 +960,6 @@ impl Session {
                 }
                 return None;
             }
-        };
-        let last = match m.size {
-            Some(total) => m.offset + piece.len() as u64 >= total,
-            None => m.peek_end(size).unwrap_or(true),
         };
         if !last && piece.is_empty() {
             // The source ended before its announced size.
@@ -943,6 +1044,11 @@ impl Session {
 
     fn finish(&mut self, m: Box<OutMsg>) {
         let m = *m;
+        if matches!(m.source, Source::Supplied) {
+            self.starved.retain(|&id| id != m.id);
+            self.data_requests
+                .push_back(DataRequest::Release { msg: m.id });
+        }
         if m.quiet {
             return;
         }
@@ -1563,57 +1669,45 @@ impl OutMsg {
         self.size.map(|s| s.saturating_sub(self.offset))
     }
 
-    fn read_piece(&mut self, size: usize) -> std::io::Result<Piece> {
-        if let Some(p) = self.lookahead.take() {
-            return Ok(Piece::Own(p));
-        }
-        match &mut self.source {
+    /// The next piece of up to `size` bytes and whether it is the message's
+    /// last, or `None` when the driver has not supplied it yet. A message of
+    /// unknown size is cut only when the piece after it (or the end) is
+    /// known, so that its last chunk carries the `$` flag.
+    fn take_piece(&mut self, size: usize) -> Result<Option<(Piece, bool)>, String> {
+        let piece = match &self.source {
             Source::Shared(b) => {
                 let from = ((self.offset - self.start) as usize).min(b.len());
                 let to = (from + size).min(b.len());
-                Ok(Piece::Shared(b.slice(from..to)))
+                Piece::Shared(b.slice(from..to))
             }
             Source::Bytes(b) => {
                 let from = (self.offset - self.start) as usize;
                 let to = (from + size).min(b.len());
-                Ok(Piece::Own(b[from.min(to)..to].to_vec()))
+                Piece::Own(b[from.min(to)..to].to_vec())
             }
-            Source::Reader(r) => {
-                let want = match self.size {
-                    Some(total) => (total.saturating_sub(self.offset)).min(size as u64) as usize,
-                    None => size,
+            Source::Supplied => {
+                if let Some(e) = self.read_error.take() {
+                    return Err(e);
+                }
+                let ready = match self.size {
+                    Some(_) => !self.supplied.is_empty() || self.ended,
+                    None => self.supplied.len() >= 2 || self.ended,
                 };
-                read_full(r.as_mut(), want).map(Piece::Own)
+                if !ready {
+                    return Ok(None);
+                }
+                let p = Piece::Own(self.supplied.pop_front().unwrap_or_default());
+                let last = match self.size {
+                    Some(total) => self.offset + p.len() as u64 >= total,
+                    None => self.supplied.is_empty(),
+                };
+                return Ok(Some((p, last)));
             }
-        }
-    }
-
-    /// For sources of unknown size: whether the bytes after the piece just
-    /// read are the end (reads one piece ahead).
-    fn peek_end(&mut self, size: usize) -> std::io::Result<bool> {
-        let Source::Reader(r) = &mut self.source else {
-            return Ok(true);
         };
-        let next = read_full(r.as_mut(), size)?;
-        let end = next.is_empty();
-        self.lookahead = (!end).then_some(next);
-        Ok(end)
+        let last = match self.size {
+            Some(total) => self.offset + piece.len() as u64 >= total,
+            None => true,
+        };
+        Ok(Some((piece, last)))
     }
-}
-
-/// Reads up to `want` bytes, stopping early only at the end of the source.
-fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result<Vec<u8>> {
-    // Overwritten by the reads: a recycled buffer is not zeroed first.
-    let mut buf = super::bufpool::take_sized(want);
-    let mut got = 0;
-    while got < want {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(got);
-    Ok(buf)
 }

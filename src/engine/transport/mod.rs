@@ -815,5 +815,4 @@ mod tests {
             assert_eq!(read(), want);
         }
     }
-
 }
