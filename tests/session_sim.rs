@@ -1326,3 +1326,43 @@ fn waiting_for_bytes_keeps_the_send_limit_and_close_releases_every_source() {
     assert_eq!(released, ids);
     assert_eq!(done_codes(&p.events_a()), [0, 0, 0, 0]);
 }
+
+/// A keep-alive is an empty SEND on the session's paths (as the binding,
+/// RFC 4975 §5.4) marked `Keep-Alive: yes`; the peer answers it 200 and
+/// delivers nothing. Anything but a 2xx ends the session; no answer in
+/// time is a timeout.
+#[test]
+fn a_keepalive_is_an_empty_send_answered_200_and_other_answers_end_the_session() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let tx = p.a.send_keepalive();
+    let ka = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(ka.method(), Some("SEND"));
+    assert_eq!(ka.header(HeaderName::ByteRange), Some("1-0/0"));
+    assert_eq!(ka.size(), 0);
+    assert_eq!(
+        ka.to_path().unwrap(),
+        path("msrp://127.0.0.1:2000/bob;tcp")
+    );
+    assert!(
+        ka.headers()
+            .any(|(n, v)| n.eq_ignore_ascii_case("Keep-Alive") && v == "yes")
+    );
+    p.b.handle_chunk(wire(&ka), p.now);
+    p.pump();
+    assert!(messages(p.events_b()).is_empty(), "nothing delivered");
+    let answered: Vec<u16> = p
+        .events_a()
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::ChunkResponse { tx: t, code, .. } if t == tx => Some(code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [200]);
+    use msrp::proto::session::keepalive_failure;
+    assert_eq!(keepalive_failure(200, "OK", false), None);
+    assert_eq!(keepalive_failure(0, "closing", true), None);
+    assert!(matches!(keepalive_failure(408, "", true), Some((true, _))));
+    let (timeout, why) = keepalive_failure(481, "No Such Session", false).unwrap();
+    assert!(!timeout && why.contains("481 No Such Session"), "{why}");
+}

@@ -16,11 +16,9 @@ use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::Level;
 use super::transport::Transport;
-use crate::proto::Chunk;
 use crate::proto::session::{
-    DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent,
+    DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent, keepalive_failure,
 };
-use crate::proto::transport::binding_send;
 
 /// Most bytes the writer queues on the transport before it waits for them to be written.
 const WRITE_BATCH: usize = 256 * 1024;
@@ -285,29 +283,20 @@ impl Shared {
         }
     }
 
-    /// The response to our keep-alive SEND: anything but 2xx ends the
-    /// session (a closing session's local 0 is not a keep-alive failure).
+    /// The response to our keep-alive SEND (see [`keepalive_failure`]).
     fn keepalive_answered(&self, code: u16, comment: &str, local: bool) {
-        if (200..300).contains(&code) || code == 0 {
+        let Some((timeout, why)) = keepalive_failure(code, comment, local) else {
             return;
-        }
-        let e = if local && code == 408 {
-            Error::new(
-                ErrorKind::Timeout,
-                "the peer did not answer a keep-alive SEND in time; the session was closed",
-            )
+        };
+        let kind = if timeout {
+            ErrorKind::Timeout
         } else {
-            Error::new(
-                ErrorKind::Transaction,
-                format!(
-                    "the peer answered a keep-alive SEND with {code} {comment}; the session was closed"
-                ),
-            )
+            ErrorKind::Transaction
         };
         *self
             .keepalive_failed
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(e);
+            .unwrap_or_else(|p| p.into_inner()) = Some(Error::new(kind, why));
     }
 
     /// Ends the session when a keep-alive failed (called with the session unlocked).
@@ -864,9 +853,8 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
                 // (or the response timeout) to the last.
                 let waiting = sh.keepalive_tx.load(Ordering::Acquire) != 0;
                 if keepalive_at.is_some_and(|k| k <= Instant::now()) && !waiting {
-                    let ka = binding_send(t.local_path(), t.remote_path());
                     let mut s = sh.lock();
-                    let tx = s.send_chunk(keep_alive(ka));
+                    let tx = s.send_keepalive();
                     sh.keepalive_tx.store(tx, Ordering::Release);
                     drop(s);
                     t.log(Level::Debug, "sending a keep-alive SEND");
@@ -877,11 +865,6 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             }
         }
     }
-}
-
-fn keep_alive(mut c: Chunk) -> Chunk {
-    let _ = c.add_header_raw("Keep-Alive", "yes");
-    c
 }
 
 /// Reads up to `want` bytes, stopping early only at the end of the source.

@@ -4,6 +4,7 @@
 //! (The one shared thing is `bufpool`, a few recycled body buffers.)
 
 #[doc(hidden)]
+pub mod assembly;
 pub mod binding;
 pub mod bufpool;
 mod chars;

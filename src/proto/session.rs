@@ -142,6 +142,29 @@ pub fn check_extra_header(name: &str, value: &str) -> Result<(), super::chunk::C
     Ok(())
 }
 
+/// Whether the response to a keep-alive ends the session: anything but a
+/// 2xx does, except the local code 0 of a session that is closing anyway.
+/// The text says why, for the application; `local` marks codes made
+/// locally (408: no answer in time).
+pub fn keepalive_failure(code: u16, comment: &str, local: bool) -> Option<(bool, String)> {
+    if (200..300).contains(&code) || code == 0 {
+        return None;
+    }
+    Some(if local && code == 408 {
+        (
+            true,
+            "the peer did not answer a keep-alive SEND in time; the session was closed".into(),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "the peer answered a keep-alive SEND with {code} {comment}; the session was closed"
+            ),
+        )
+    })
+}
+
 /// Where an outgoing message's bytes come from.
 pub enum Source {
     /// Bytes in memory.
@@ -615,6 +638,17 @@ impl Session {
             }
         }
         id
+    }
+
+    /// Queues a keep-alive: an empty SEND on the session's paths, as the
+    /// binding (RFC 4975 §5.4), marked `Keep-Alive: yes` (the reference's
+    /// keep-alive). Its response comes as a [`SessionEvent::ChunkResponse`]
+    /// for the returned handle; see [`keepalive_failure`].
+    pub fn send_keepalive(&mut self) -> TxId {
+        let mut c = super::transport::binding_send(&self.local, &self.remote);
+        c.add_header_raw("Keep-Alive", "yes")
+            .expect("a valid extension header");
+        self.send_chunk(c)
     }
 
     /// Reference `send_chunk`: queues a chunk as it is (its To-Path and

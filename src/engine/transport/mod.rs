@@ -24,6 +24,7 @@ use tokio::task::AbortHandle;
 mod read;
 mod write;
 
+use crate::proto::assembly::Assembler;
 use read::*;
 use write::*;
 
@@ -31,9 +32,8 @@ use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, effective};
 use super::stream::Conn;
-use crate::proto::transport::segment;
+use crate::proto::Chunk;
 use crate::proto::uri::Uri;
-use crate::proto::{Chunk, Flag};
 
 /// Batches of decoded events (one batch per socket read) buffered between
 /// the reader task and the application.
@@ -41,18 +41,8 @@ pub const EVENT_QUEUE: usize = 4;
 /// Room for this many entries is kept by an empty read or write queue.
 const KEEP_QUEUE_ROOM: usize = 8;
 
-/// A chunk returned by [`Transport::read_chunk`]; `segment` is 0 for a whole
-/// chunk and counts from 1 for the reference's "virtual" segments.
-#[derive(Debug)]
-pub struct Received {
-    /// The chunk (or segment).
-    pub chunk: Chunk,
-    /// Segment number (0: not segmented).
-    pub segment: u32,
-    /// Whether the chunk's end-line was read: true for whole chunks and for
-    /// the last segment of a segmented one.
-    pub complete: bool,
-}
+/// A chunk returned by [`Transport::read_chunk`] (whole, or a segment).
+pub use crate::proto::assembly::Received;
 
 /// A bound connection.
 pub struct Transport {
@@ -274,8 +264,7 @@ impl Transport {
                 },
                 back: None,
                 ahead: VecDeque::new(),
-                cur: None,
-                done: None,
+                assembly: Assembler::default(),
             }),
             out,
             reader: Mutex::new(reader),
@@ -520,7 +509,7 @@ impl Transport {
         let mut st = self.read.lock().await;
         st.source = ReadSource::Gone;
         st.ahead = VecDeque::new();
-        st.cur = None;
+        st.assembly.clear();
         st.back = None;
         if let Some(h) = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
@@ -626,97 +615,11 @@ impl Transport {
     /// Makes progress with the events at hand, without waiting: a chunk or
     /// segment when one is complete, `None` when more events are needed.
     fn step(&self, st: &mut ReadState, size: usize) -> Option<Result<Received, Error>> {
-        loop {
-            // More than `size` bytes of the current chunk are here: hand out
-            // `size` of them as a segment. When the chunk's end has also
-            // arrived, the last piece (at most `size`) carries its real flag.
-            if let Some(cur) = st.cur.as_mut() {
-                let step = size.max(1);
-                let left = cur.buf.len() - cur.pos;
-                if cur.end.is_none() && left > step {
-                    // Before cutting, see whether the end is already here,
-                    // so the last segment carries the real flag.
-                    if let Some(InEvent::End(f)) = st.ahead.front() {
-                        cur.end = Some(*f);
-                        st.ahead.pop_front();
-                    }
-                }
-                if let (Some(flag), true) = (cur.end, left <= step) {
-                    return Some(Ok(finish(st.cur.take().expect("current chunk"), flag)));
-                }
-                if size != usize::MAX && left > step {
-                    let piece = &cur.buf[cur.pos..cur.pos + step];
-                    let seg = segment(&cur.head, cur.offset, piece, false, Flag::More);
-                    cur.pos += step;
-                    cur.offset += step as u64;
-                    cur.segment += 1;
-                    return Some(Ok(Received {
-                        chunk: seg,
-                        segment: cur.segment,
-                        complete: false,
-                    }));
-                }
-            }
-            if let Some(e) = &st.done {
-                return Some(Err(e.clone()));
-            }
-            let ev = st.ahead.pop_front()?;
-            match ev {
-                InEvent::Closed(e) => {
-                    self.out.closed.set(&e);
-                    st.cur = None;
-                    st.done = Some(e.clone());
-                    return Some(Err(e));
-                }
-                InEvent::Whole(c) if size == usize::MAX || c.size() <= size.max(1) => {
-                    return Some(Ok(Received {
-                        chunk: c,
-                        segment: 0,
-                        complete: true,
-                    }));
-                }
-                InEvent::Whole(mut c) => {
-                    let flag = c.flag();
-                    let buf = c.take_data();
-                    st.cur = Some(Current {
-                        head: c,
-                        buf,
-                        pos: 0,
-                        offset: 0,
-                        segment: 0,
-                        end: Some(flag),
-                    });
-                }
-                InEvent::Head(c) => {
-                    st.cur = Some(Current {
-                        head: c,
-                        buf: Vec::new(),
-                        pos: 0,
-                        offset: 0,
-                        segment: 0,
-                        end: None,
-                    })
-                }
-                InEvent::Data(d) => {
-                    let Some(cur) = st.cur.as_mut() else { continue };
-                    if cur.pos == cur.buf.len() {
-                        cur.buf = d;
-                        cur.pos = 0;
-                    } else {
-                        // What is left is at most `size` bytes: move it to
-                        // the front before appending.
-                        cur.buf.drain(..cur.pos);
-                        cur.pos = 0;
-                        cur.buf.extend_from_slice(&d);
-                    }
-                }
-                InEvent::End(f) => {
-                    if let Some(cur) = st.cur.take() {
-                        return Some(Ok(finish(cur, f)));
-                    }
-                }
-            }
+        let r = st.assembly.step(&mut st.ahead, size)?;
+        if let Err(e) = &r {
+            self.out.closed.set(e);
         }
+        Some(r)
     }
 
     /// Closes the connection: queued chunks are still written, then the

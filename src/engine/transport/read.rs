@@ -14,9 +14,9 @@ use super::super::error::{Error, ErrorKind};
 use super::super::logger::{Level, LoggerRef};
 use super::super::stream::tls_error;
 use super::{CloseState, KEEP_QUEUE_ROOM, Pending, Received};
+use crate::proto::Chunk;
+use crate::proto::assembly::{Assembler, Input};
 use crate::proto::decoder::{Decoder, Event};
-use crate::proto::transport::segment;
-use crate::proto::{Chunk, Flag};
 
 /// Chunks up to this size are assembled by the reader task and passed on whole.
 pub(super) const WHOLE_LIMIT: usize = 256 * 1024;
@@ -32,25 +32,8 @@ pub(super) const WHOLE_LIMIT: usize = 256 * 1024;
 /// while the buffer stayed with its connection, a few KiB once lent.
 pub(super) const READ_BUF: usize = 256 * 1024;
 
-pub(super) enum InEvent {
-    /// A complete chunk (data and flag set), assembled by the reader.
-    Whole(Chunk),
-    Head(Chunk),
-    Data(Vec<u8>),
-    End(Flag),
-    Closed(Error),
-}
-
-pub(super) struct Current {
-    pub(super) head: Chunk,
-    pub(super) buf: Vec<u8>,
-    /// Bytes of `buf` already handed out as segments.
-    pub(super) pos: usize,
-    pub(super) offset: u64,
-    pub(super) segment: u32,
-    /// The chunk's flag once its end-line arrived (the rest is in `buf`).
-    pub(super) end: Option<Flag>,
-}
+/// What the reader decoded, in order (see [`crate::proto::assembly`]).
+pub(super) type InEvent = Input<Error>;
 
 /// Where decoded events come from: the reader task (any transport, so that
 /// a closed connection is noticed and relay AUTH responses are taken even
@@ -82,30 +65,8 @@ pub(super) struct ReadState {
     pub(super) back: Option<Received>,
     /// Events received and not yet handled, in order.
     pub(super) ahead: VecDeque<InEvent>,
-    pub(super) cur: Option<Current>,
-    pub(super) done: Option<Error>,
-}
-
-pub(super) fn finish(mut cur: Current, flag: Flag) -> Received {
-    if cur.pos > 0 {
-        cur.buf.drain(..cur.pos);
-    }
-    if cur.segment == 0 {
-        let mut c = cur.head;
-        c.set_data_vec(cur.buf);
-        c.set_flag(flag);
-        Received {
-            chunk: c,
-            segment: 0,
-            complete: true,
-        }
-    } else {
-        Received {
-            chunk: segment(&cur.head, cur.offset, &cur.buf, true, flag),
-            segment: cur.segment + 1,
-            complete: true,
-        }
-    }
+    /// Cuts what was read into the chunks and segments readers ask for.
+    pub(super) assembly: Assembler<Error>,
 }
 
 /// Where a reader's bytes come from.
