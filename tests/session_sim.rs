@@ -1339,10 +1339,7 @@ fn a_keepalive_is_an_empty_send_answered_200_and_other_answers_end_the_session()
     assert_eq!(ka.method(), Some("SEND"));
     assert_eq!(ka.header(HeaderName::ByteRange), Some("1-0/0"));
     assert_eq!(ka.size(), 0);
-    assert_eq!(
-        ka.to_path().unwrap(),
-        path("msrp://127.0.0.1:2000/bob;tcp")
-    );
+    assert_eq!(ka.to_path().unwrap(), path("msrp://127.0.0.1:2000/bob;tcp"));
     assert!(
         ka.headers()
             .any(|(n, v)| n.eq_ignore_ascii_case("Keep-Alive") && v == "yes")

@@ -1,0 +1,592 @@
+//! Sending: outgoing messages and their sources, cutting them into chunks
+//! in turn (small ones first, at most `max_concurrent_sends` large ones at
+//! once), asking the driver for supplied bytes, and the raw chunks of
+//! `send_chunk`.
+
+use super::*;
+
+/// Where an outgoing message's bytes come from.
+pub enum Source {
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+    /// Bytes in memory, sent as pieces of the buffer without copies (a
+    /// message's `Bytes` become this when it is queued).
+    Shared(bytes::Bytes),
+    /// Bytes the driver supplies as chunks are sent (a file, a pipe, an
+    /// application callback it reads): the session asks for each piece with
+    /// a [`DataRequest`] and takes it with [`Session::supply`]. The session
+    /// does no IO itself.
+    Supplied,
+}
+
+/// What the session asks of its driver for messages whose bytes it supplies
+/// ([`Source::Supplied`]); taken with [`Session::poll_data_request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataRequest {
+    /// Read up to `want` bytes of `msg`'s source, stopping early only at
+    /// its end, and give them to [`Session::supply`] (fewer than `want`,
+    /// or none, says the source ended).
+    Read {
+        /// The message.
+        msg: MsgId,
+        /// How much to read.
+        want: usize,
+    },
+    /// `msg` needs no more data: its source may be closed.
+    Release {
+        /// The message.
+        msg: MsgId,
+    },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Source::Shared(b) => write!(f, "Shared({})", b.len()),
+            Source::Supplied => f.write_str("Supplied"),
+        }
+    }
+}
+
+/// A message to send (reference `OutgoingFile` and `send_message`).
+#[derive(Debug)]
+pub struct OutgoingMessage {
+    /// Message-ID (a random one when `None`).
+    pub message_id: Option<String>,
+    /// Content-Type of the message.
+    pub content_type: String,
+    /// Further headers for every chunk (Content-Disposition, …).
+    pub headers: Vec<(String, String)>,
+    /// The bytes.
+    pub source: Source,
+    /// Total size when known (for supplied bytes); `None` sends `*` totals.
+    pub size: Option<u64>,
+    /// Byte offset the source starts at within the whole message (resume).
+    pub start: u64,
+    /// Ask for a success REPORT.
+    pub success_report: bool,
+    /// Failure-Report mode.
+    pub failure_report: ReportMode,
+    /// No Progress or MessageDone events for this message (nobody listens).
+    pub quiet: bool,
+    /// No Progress events (only the end is listened to).
+    pub no_progress: bool,
+}
+
+impl OutgoingMessage {
+    /// A message of `data` with the defaults: a random Message-ID, no extra
+    /// headers, Failure-Report `yes`, no success report, every event.
+    pub fn from_bytes(content_type: &str, data: Vec<u8>) -> Self {
+        OutgoingMessage {
+            message_id: None,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            source: Source::Bytes(data),
+            size: None,
+            start: 0,
+            success_report: false,
+            failure_report: ReportMode::Yes,
+            quiet: false,
+            no_progress: false,
+        }
+    }
+}
+
+pub(super) struct OutMsg {
+    pub(super) id: MsgId,
+    pub(super) message_id: ids::Id,
+    pub(super) content_type: String,
+    /// `content_type` was found valid when the message was queued.
+    pub(super) content_type_ok: bool,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) source: Source,
+    pub(super) size: Option<u64>,
+    /// Next byte to send, counting from 0 at the start of the whole message.
+    pub(super) offset: u64,
+    pub(super) start: u64,
+    /// Supplied pieces not sent yet (see [`Source::Supplied`]).
+    pub(super) supplied: VecDeque<Vec<u8>>,
+    /// The driver reported the end of the source.
+    pub(super) ended: bool,
+    /// A [`DataRequest::Read`] for it is out.
+    pub(super) requested: bool,
+    /// How much that request asked for.
+    pub(super) asked: usize,
+    /// The driver could not read the source.
+    pub(super) read_error: Option<String>,
+    pub(super) acked: u64,
+    pub(super) outstanding: usize,
+    pub(super) sent_last: bool,
+    pub(super) cancelled: bool,
+    pub(super) failed: Option<(u16, String)>,
+    pub(super) sr: bool,
+    pub(super) fr: ReportMode,
+    pub(super) quiet: bool,
+    /// No Progress events (see `OutgoingMessage::no_progress`).
+    pub(super) no_progress: bool,
+}
+
+/// The bytes of one outgoing chunk: read into a buffer of its own, or a
+/// piece of a message in memory.
+pub(super) enum Piece {
+    Own(Vec<u8>),
+    Shared(bytes::Bytes),
+}
+
+impl Piece {
+    pub(super) fn empty() -> Piece {
+        Piece::Own(Vec::new())
+    }
+
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Piece::Own(v) => v.len(),
+            Piece::Shared(b) => b.len(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl OutMsg {
+    pub(super) fn remaining(&self) -> Option<u64> {
+        self.size.map(|s| s.saturating_sub(self.offset))
+    }
+
+    /// The next piece of up to `size` bytes and whether it is the message's
+    /// last, or `None` when the driver has not supplied it yet. A message of
+    /// unknown size is cut only when the piece after it (or the end) is
+    /// known, so that its last chunk carries the `$` flag.
+    pub(super) fn take_piece(&mut self, size: usize) -> Result<Option<(Piece, bool)>, String> {
+        let piece = match &self.source {
+            Source::Shared(b) => {
+                let from = ((self.offset - self.start) as usize).min(b.len());
+                let to = (from + size).min(b.len());
+                Piece::Shared(b.slice(from..to))
+            }
+            Source::Bytes(b) => {
+                let from = (self.offset - self.start) as usize;
+                let to = (from + size).min(b.len());
+                Piece::Own(b[from.min(to)..to].to_vec())
+            }
+            Source::Supplied => {
+                if let Some(e) = self.read_error.take() {
+                    return Err(e);
+                }
+                let ready = match self.size {
+                    Some(_) => !self.supplied.is_empty() || self.ended,
+                    None => self.supplied.len() >= 2 || self.ended,
+                };
+                if !ready {
+                    return Ok(None);
+                }
+                let p = Piece::Own(self.supplied.pop_front().unwrap_or_default());
+                let last = match self.size {
+                    Some(total) => self.offset + p.len() as u64 >= total,
+                    None => self.supplied.is_empty(),
+                };
+                return Ok(Some((p, last)));
+            }
+        };
+        let last = match self.size {
+            Some(total) => self.offset + piece.len() as u64 >= total,
+            None => true,
+        };
+        Ok(Some((piece, last)))
+    }
+}
+
+impl Session {
+    /// Queues a message; returns its handle. Its chunks go out through
+    /// [`Session::poll_transmit`].
+    pub fn send_message(&mut self, m: OutgoingMessage) -> MsgId {
+        let id = self.next_id();
+        // An id that is not a valid `ident` is replaced once, here.
+        let message_id = m
+            .message_id
+            .filter(|s| is_ident(s))
+            .and_then(|s| ids::Id::new(&s))
+            .unwrap_or_else(ids::message_id);
+        let size = match &m.source {
+            Source::Bytes(b) => Some(m.start + b.len() as u64),
+            Source::Shared(b) => Some(m.start + b.len() as u64),
+            Source::Supplied => m.size,
+        };
+        // Pieces of a message in memory are cut from it, not copied.
+        let source = match m.source {
+            Source::Bytes(b) => Source::Shared(bytes::Bytes::from(b)),
+            other => other,
+        };
+        let closed = self.closed;
+        let m = OutMsg {
+            id,
+            message_id,
+            // (An extra header named Content-Type is replaced by this one,
+            // the slower way.)
+            content_type_ok: validate(HeaderName::ContentType, &m.content_type).is_ok()
+                && !m
+                    .headers
+                    .iter()
+                    .any(|(k, _)| HeaderName::from_wire(k) == HeaderName::ContentType),
+            content_type: m.content_type,
+            headers: m.headers,
+            source,
+            size,
+            offset: m.start,
+            start: m.start,
+            supplied: VecDeque::new(),
+            ended: false,
+            requested: false,
+            asked: 0,
+            read_error: None,
+            acked: 0,
+            outstanding: 0,
+            sent_last: false,
+            cancelled: false,
+            failed: closed.then(|| (0, "the session is closed".into())),
+            sr: m.success_report,
+            fr: m.failure_report,
+            quiet: m.quiet,
+            no_progress: m.no_progress,
+        };
+        if closed {
+            self.finish(Box::new(m));
+        } else {
+            let small = m
+                .remaining()
+                .is_some_and(|r| r <= self.cfg.chunk_size.max(1) as u64);
+            if small {
+                self.small.push_back(Box::new(m));
+            } else {
+                self.msgs.insert(id, Box::new(m));
+                self.waiting.push_back(id);
+            }
+        }
+        id
+    }
+
+    /// Queues a keep-alive: an empty SEND on the session's paths, as the
+    /// binding (RFC 4975 §5.4), marked `Keep-Alive: yes` (the reference's
+    /// keep-alive). Its response comes as a [`SessionEvent::ChunkResponse`]
+    /// for the returned handle; see [`keepalive_failure`].
+    pub fn send_keepalive(&mut self) -> TxId {
+        let mut c = crate::proto::transport::binding_send(&self.local, &self.remote);
+        c.add_header_raw("Keep-Alive", "yes")
+            .expect("a valid extension header");
+        self.send_chunk(c)
+    }
+
+    /// Reference `send_chunk`: queues a chunk as it is (its To-Path and
+    /// From-Path are the application's business). A [`SessionEvent::ChunkResponse`]
+    /// follows exactly once for requests other than REPORT.
+    pub fn send_chunk(&mut self, chunk: Chunk) -> TxId {
+        let tx = self.next_id();
+        if self.closed {
+            if chunk.method() != Some("REPORT") {
+                self.events.push_back(SessionEvent::ChunkResponse {
+                    tx,
+                    code: 0,
+                    comment: "the session is closed".into(),
+                    local: true,
+                });
+            }
+        } else {
+            self.raw.push_back((tx, chunk));
+        }
+        tx
+    }
+
+    /// The Message-ID of an outgoing message, while it is being sent
+    /// (until its `MessageDone`).
+    pub fn message_id_of(&self, msg: MsgId) -> Option<&str> {
+        if let Some(m) = self.msgs.get(&msg) {
+            return Some(&m.message_id);
+        }
+        self.small
+            .iter()
+            .find(|m| m.id == msg)
+            .map(|m| &*m.message_id)
+    }
+
+    /// Aborts an outgoing message: no more chunks; if some were sent, the
+    /// next one carries the `#` flag. Returns false when it was already done.
+    pub fn cancel(&mut self, msg: MsgId) -> bool {
+        if let Some(i) = self.small.iter().position(|m| m.id == msg) {
+            // Nothing of it was sent: it ends here.
+            let mut m = self.small.remove(i).expect("found");
+            m.failed = Some((0, "cancelled".into()));
+            self.finish(m);
+            return true;
+        }
+        match self.msgs.get_mut(&msg) {
+            Some(m) if !m.cancelled && m.failed.is_none() && !m.sent_last => {
+                m.cancelled = true;
+                self.urgent.push_front(msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The next thing the driver is asked to do for a message whose bytes
+    /// it supplies ([`Source::Supplied`]).
+    pub fn poll_data_request(&mut self) -> Option<DataRequest> {
+        self.data_requests.pop_front()
+    }
+
+    /// Whether [`Session::poll_data_request`] has something.
+    pub fn has_data_requests(&self) -> bool {
+        !self.data_requests.is_empty()
+    }
+
+    /// The driver's answer to a [`DataRequest::Read`] for `msg`: the bytes
+    /// read (fewer than asked for: the source ended after them), or why
+    /// reading failed (the message then ends with that reason, with a `#`
+    /// chunk if part of it was sent). An answer for a message that is done
+    /// is dropped.
+    pub fn supply(&mut self, msg: MsgId, data: Result<Vec<u8>, String>) {
+        let Some(m) = self.msgs.get_mut(&msg) else {
+            return;
+        };
+        if !m.requested {
+            return;
+        }
+        m.requested = false;
+        match data {
+            Ok(d) => {
+                m.ended = d.len() < m.asked;
+                if !d.is_empty() {
+                    m.supplied.push_back(d);
+                }
+            }
+            Err(e) => m.read_error = Some(e),
+        }
+        if let Some(i) = self.starved.iter().position(|&id| id == msg) {
+            self.starved.swap_remove(i);
+            self.rotation.push_back(msg);
+        }
+    }
+
+    /// The next chunk to write, or `None` when nothing may go now (queues
+    /// empty, or the window is full).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Chunk> {
+        if let Some(c) = self.control.pop_front() {
+            return Some(c);
+        }
+        if self.closed {
+            return None;
+        }
+        if self.window_full() {
+            return None;
+        }
+        if let Some((tx, mut c)) = self.raw.pop_front() {
+            if self.pending.contains_key(c.transaction_id()) {
+                c.set_transaction_id(&ids::transaction_id())
+                    .expect("generated ids are valid");
+            }
+            c.ensure_unique_transaction_id();
+            self.track(&c, PendingKind::Raw { tx }, now);
+            return Some(c);
+        }
+        // A message that finishes in its next chunk (or is cancelled) goes
+        // first; otherwise the large messages take turns, one chunk each.
+        // Handles of messages that are done sending are dropped on the way.
+        loop {
+            let (id, mut m) = if let Some(id) = self.urgent.pop_front() {
+                match self.msgs.remove(&id) {
+                    Some(m) => (id, m),
+                    None => continue,
+                }
+            } else if let Some(m) = self.small.pop_front() {
+                (m.id, m)
+            } else {
+                // Messages waiting for their turn start when one of those
+                // in turn is done (seen when its entry comes round).
+                while self.rotation.len() + self.starved.len()
+                    < self.cfg.max_concurrent_sends.max(1)
+                {
+                    match self.waiting.pop_front() {
+                        Some(id) => self.rotation.push_back(id),
+                        None => break,
+                    }
+                }
+                let id = self.rotation.pop_front()?;
+                match self.msgs.remove(&id) {
+                    Some(m) => (id, m),
+                    None => continue,
+                }
+            };
+            if m.sent_last || m.failed.is_some() {
+                self.msgs.insert(id, m);
+                continue;
+            }
+            let chunk = self.next_chunk(&mut m, now);
+            if m.sent_last || m.failed.is_some() {
+                if m.outstanding == 0 {
+                    self.finish(m);
+                } else {
+                    self.msgs.insert(id, m);
+                }
+            } else if chunk.is_none() && m.requested {
+                // Its turn comes again when the driver supplies the piece.
+                self.starved.push(id);
+                self.msgs.insert(id, m);
+            } else {
+                self.msgs.insert(id, m);
+                self.rotation.push_back(id);
+            }
+            if chunk.is_some() {
+                return chunk;
+            }
+        }
+    }
+
+    pub(super) fn next_chunk(&mut self, m: &mut OutMsg, now: Instant) -> Option<Chunk> {
+        if m.sent_last || m.failed.is_some() {
+            return None;
+        }
+        let sent_any = m.offset > m.start;
+        if m.cancelled {
+            m.failed = Some((0, "cancelled".into()));
+            if !sent_any {
+                return None;
+            }
+            // An empty chunk with the '#' flag tells the peer to drop the message.
+            let mut c = self.message_chunk(m, Piece::empty(), Flag::Abort);
+            c.ensure_unique_transaction_id();
+            m.sent_last = true;
+            return Some(c);
+        }
+        let size = self.cfg.chunk_size.max(1);
+        let (piece, last) = match m.take_piece(size) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                // Not supplied yet: ask the driver (once).
+                if !m.requested {
+                    m.requested = true;
+                    let buffered: u64 = m.supplied.iter().map(|p| p.len() as u64).sum();
+                    let want = match m.size {
+                        Some(total) => {
+                            total.saturating_sub(m.offset + buffered).min(size as u64) as usize
+                        }
+                        None => size,
+                    };
+                    m.asked = want;
+                    self.data_requests
+                        .push_back(DataRequest::Read { msg: m.id, want });
+                }
+                return None;
+            }
+            Err(e) => {
+                m.failed = Some((FAILED_READ, format!("reading the message failed: {e}")));
+                if sent_any {
+                    let c = self.message_chunk(m, Piece::empty(), Flag::Abort);
+                    m.sent_last = true;
+                    return Some(c);
+                }
+                return None;
+            }
+        };
+        if !last && piece.is_empty() {
+            // The source ended before its announced size.
+            m.failed = Some((
+                FAILED_READ,
+                "the source ended before the announced size".into(),
+            ));
+            return sent_any.then(|| {
+                m.sent_last = true;
+                self.message_chunk(m, Piece::empty(), Flag::Abort)
+            });
+        }
+        let len = piece.len() as u64;
+        let mut c = self.message_chunk(m, piece, if last { Flag::End } else { Flag::More });
+        c.ensure_unique_transaction_id();
+        m.offset += len;
+        m.sent_last = last;
+        if self.track(&c, PendingKind::Message { msg: m.id, len }, now) {
+            m.outstanding += 1;
+            if m.fr == ReportMode::No {
+                m.acked += len;
+            }
+        } else {
+            m.acked += len;
+        }
+        if !m.quiet && !m.no_progress {
+            self.events.push_back(SessionEvent::Progress {
+                msg: m.id,
+                sent: m.offset - m.start,
+                acked: m.acked,
+                total: m.size.map(|t| t - m.start),
+            });
+        }
+        Some(c)
+    }
+
+    pub(super) fn message_chunk(&self, m: &OutMsg, piece: Piece, flag: Flag) -> Chunk {
+        // A fresh chunk whose values are checked here or were checked when
+        // the message was queued: headers go in without another check.
+        let mut c = Chunk::new_request_unchecked(&ids::transaction_id(), "SEND", 256);
+        self.set_paths(&mut c);
+        c.push_header_checked(HeaderName::MessageId, "", &m.message_id);
+        let start = m.offset + 1;
+        let end = m.offset + piece.len() as u64;
+        let total = m.size.or(if flag == Flag::End { Some(end) } else { None });
+        let range = ByteRange {
+            start,
+            end: Some(end),
+            total,
+        };
+        if range.check().is_ok() {
+            let mut buf = [0u8; 64];
+            c.push_header_checked(HeaderName::ByteRange, "", range.write_into(&mut buf));
+        }
+        if m.sr {
+            c.push_header_checked(HeaderName::SuccessReport, "", ReportMode::Yes.as_str());
+        }
+        if m.fr != ReportMode::Yes {
+            c.push_header_checked(HeaderName::FailureReport, "", m.fr.as_str());
+        }
+        for (k, v) in &m.headers {
+            let _ = c.add_header_raw(k, v);
+        }
+        if m.content_type_ok {
+            c.push_header_checked(HeaderName::ContentType, "", &m.content_type);
+        } else {
+            let _ = c.set_content_type(&m.content_type);
+        }
+        match piece {
+            Piece::Own(v) => c.set_data_vec(v),
+            Piece::Shared(b) => c.set_data_shared(b),
+        }
+        c.set_flag(flag);
+        c
+    }
+
+    /// To-Path and From-Path of a request from this session (texts formatted once).
+    pub(super) fn set_paths(&self, c: &mut Chunk) {
+        c.push_header_checked(HeaderName::ToPath, "", &self.remote_text);
+        c.push_header_checked(HeaderName::FromPath, "", &self.local_text);
+    }
+
+    pub(super) fn finish(&mut self, m: Box<OutMsg>) {
+        let m = *m;
+        if matches!(m.source, Source::Supplied) {
+            self.starved.retain(|&id| id != m.id);
+            self.data_requests
+                .push_back(DataRequest::Release { msg: m.id });
+        }
+        if m.quiet {
+            return;
+        }
+        let (code, comment) = m.failed.unwrap_or((200, "OK".into()));
+        self.events.push_back(SessionEvent::MessageDone {
+            msg: m.id,
+            message_id: m.message_id.to_string(),
+            code,
+            comment,
+        });
+    }
+}
