@@ -1363,3 +1363,39 @@ fn a_keepalive_is_an_empty_send_answered_200_and_other_answers_end_the_session()
     let (timeout, why) = keepalive_failure(481, "No Such Session", false).unwrap();
     assert!(!timeout && why.contains("481 No Such Session"), "{why}");
 }
+
+/// RFC 4975 §8.6: accept-types is a space-separated format-list (commas
+/// and tabs are taken too, as applications write them); §7.1.2: a REPORT
+/// with Status 200 whose Byte-Range ends at the total confirms the whole
+/// message.
+#[test]
+fn accept_type_lists_and_whole_message_reports() {
+    use msrp::proto::session::{parse_accept_types, report_covers_whole_message};
+    assert_eq!(
+        parse_accept_types("text/plain  message/cpim,\tapplication/*"),
+        ["text/plain", "message/cpim", "application/*"]
+    );
+    assert!(parse_accept_types(" ,").is_empty());
+    let report = |range: &str, status: &str| {
+        let mut r = Chunk::request("REPORT").unwrap();
+        r.add_header_raw("Byte-Range", range).unwrap();
+        r.add_header_raw("Status", status).unwrap();
+        r
+    };
+    assert!(report_covers_whole_message(&report(
+        "1-20/20",
+        "000 200 OK"
+    )));
+    assert!(!report_covers_whole_message(&report(
+        "1-10/20",
+        "000 200 OK"
+    )));
+    assert!(!report_covers_whole_message(&report(
+        "1-20/*",
+        "000 200 OK"
+    )));
+    assert!(!report_covers_whole_message(&report(
+        "1-20/20",
+        "000 413 Too Large"
+    )));
+}

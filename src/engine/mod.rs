@@ -10,6 +10,7 @@ pub mod dns;
 pub mod error;
 pub mod logger;
 pub mod relay;
+pub mod routes;
 pub mod server;
 pub mod session;
 pub mod sink;

@@ -884,6 +884,20 @@ fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result
     Ok(buf)
 }
 
+/// The chunk body size on paths through a relay: relays limit the frames
+/// they pass on (Kamailio's msrp module takes about 11 KB).
+pub const RELAY_CHUNK_SIZE: usize = 8192;
+
+/// The chunk size a session on `t` uses unless told otherwise: small
+/// through a relay (a path of more than one URI), the default otherwise.
+pub fn default_chunk_size(t: &Transport) -> usize {
+    if t.remote_path().len() > 1 || t.local_path().len() > 1 {
+        RELAY_CHUNK_SIZE
+    } else {
+        SessionConfig::default().chunk_size
+    }
+}
+
 /// Maps a transaction outcome to an error for blocking callers.
 pub fn transaction_error(code: u16, comment: &str, local: bool) -> Error {
     let kind = if code == 0 {

@@ -1,7 +1,6 @@
 //! C API for sessions (`msrp_session`, reference `MSRPSession` and `OutgoingFile`).
 
 use crate::engine::slot::{SlotTx, SpinHint, slot};
-use crate::proto::fasthash::LocalMap;
 use std::ffi::{c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
@@ -16,13 +15,18 @@ use super::logger::msrp_userdata_free_fn;
 use super::panic::{run, run_or};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
 use crate::engine::Context;
+use crate::engine::routes::Routes;
+use crate::engine::session::default_chunk_size;
 use crate::engine::session::{DriverEvent, Reader, SessionDriver, transaction_error};
 use crate::proto::header::ReportMode;
-use crate::proto::session::{OutgoingMessage, SessionConfig, SessionEvent, Source};
+use crate::proto::session::{
+    OutgoingMessage, SessionConfig, SessionEvent, Source, parse_accept_types,
+};
 use crate::proto::transport::make_chunk;
 
 /// Default chunk body size when the path goes through a relay.
 pub const MSRP_RELAY_CHUNK_SIZE: usize = 8192;
+const _: () = assert!(MSRP_RELAY_CHUNK_SIZE == crate::engine::session::RELAY_CHUNK_SIZE);
 
 /// The port MSRP URIs and relays use when none is given.
 pub const MSRP_DEFAULT_PORT: u16 = 2855;
@@ -327,35 +331,8 @@ struct MsgCbs {
     ud: UserData,
 }
 
-#[derive(Default)]
-struct Registry {
-    responses: LocalMap<u64, Waiter>,
-    messages: LocalMap<u64, MsgCbs>,
-    /// Messages with an `on_report` callback, by Message-ID: while they are
-    /// sent and after (see `REPORTS_KEPT`).
-    reports: std::collections::HashMap<String, (u64, MsgCbs)>,
-    /// Message-IDs in `reports` that finished, oldest first.
-    finished: std::collections::VecDeque<String>,
-}
-
-/// Finished messages whose REPORTs still reach their `on_report`.
-const REPORTS_KEPT: usize = 1024;
-
-impl Registry {
-    /// A message finished: its REPORT callbacks stay for a while (a success
-    /// REPORT comes after the last response).
-    fn finished(&mut self, message_id: &str) {
-        if !self.reports.contains_key(message_id) {
-            return;
-        }
-        self.finished.push_back(message_id.to_owned());
-        while self.finished.len() > REPORTS_KEPT {
-            if let Some(old) = self.finished.pop_front() {
-                self.reports.remove(&old);
-            }
-        }
-    }
-}
+/// The session's routes: waiters for responses, message callbacks.
+type Registry = Routes<Waiter, MsgCbs>;
 
 struct Owner {
     ud: *mut c_void,
@@ -391,27 +368,8 @@ pub struct msrp_session {
     spin: SpinHint,
 }
 
-fn split_types(s: &str) -> Vec<String> {
-    s.split([' ', ',', '\t'])
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn lock(r: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
     r.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Whether a REPORT says the whole message arrived: Status 200 and a
-/// Byte-Range that ends at the total.
-fn whole_success(r: &crate::proto::Chunk) -> bool {
-    let ok = r.status().ok().flatten().is_some_and(|s| s.code == 200);
-    let whole = r
-        .byte_range()
-        .ok()
-        .flatten()
-        .is_some_and(|b| b.total.is_some() && b.end == b.total);
-    ok && whole
 }
 
 fn make_sink(
@@ -438,7 +396,7 @@ fn make_sink(
             ) => {
                 // The registry is unlocked before the callback runs (it may
                 // call back into the library).
-                let waiter = lock(&registry).responses.remove(&tx);
+                let waiter = lock(&registry).take_waiter(tx);
                 match waiter {
                     Some(Waiter::Internal(s)) => s.send((code, comment, local)),
                     Some(Waiter::C(Some(cb), cud)) => ctx.deliver(move || {
@@ -459,8 +417,7 @@ fn make_sink(
                 _,
             ) => {
                 let m = lock(&registry)
-                    .messages
-                    .get(&msg)
+                    .listener(msg)
                     .map(|m| (m.cbs.on_progress, m.ud));
                 if let Some((Some(f), mud)) = m {
                     ctx.deliver(move || {
@@ -486,11 +443,7 @@ fn make_sink(
                 },
                 _,
             ) => {
-                let m = {
-                    let mut r = lock(&registry);
-                    r.finished(&message_id);
-                    r.messages.remove(&msg)
-                };
+                let m = lock(&registry).done(msg, &message_id);
                 if let Some(MsgCbs {
                     cbs:
                         msrp_message_callbacks {
@@ -530,15 +483,7 @@ fn make_sink(
             DriverEvent::Session(SessionEvent::Report(c), _) => {
                 // The message's own callback first (when it has one), then
                 // the session's, which keeps the REPORT.
-                let mine = {
-                    let mut r = lock(&registry);
-                    let key = c.message_id().unwrap_or("");
-                    let found = r.reports.get(key).copied();
-                    if found.is_some() && whole_success(&c) {
-                        r.reports.remove(key);
-                    }
-                    found
-                };
+                let mine = lock(&registry).report(&c);
                 let session_cb = cbs.on_report;
                 if mine.is_none() && session_cb.is_none() {
                     return;
@@ -627,11 +572,7 @@ fn make_sink(
                 })
             }
             DriverEvent::Closed(e) => {
-                {
-                    let mut r = lock(&registry);
-                    r.reports.clear();
-                    r.finished.clear();
-                }
+                lock(&registry).closed();
                 sinks.clear();
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
@@ -692,7 +633,7 @@ pub unsafe extern "C" fn msrp_session_new(
         let cbs = unsafe { callbacks.as_ref() }.copied().unwrap_or_default();
         // SAFETY: caller contract.
         let types = unsafe { opt_text(o.accept_types, "options.accept_types") }?
-            .map_or_else(|| vec!["*".into()], split_types);
+            .map_or_else(|| vec!["*".into()], parse_accept_types);
         if types.is_empty() {
             return Err(FfiError::new(
                 msrp_result::InvalidArgument,
@@ -706,13 +647,9 @@ pub unsafe extern "C" fn msrp_session_new(
             0 => d.max_message_size,
             n => n,
         };
-        // Through a relay (more than one URI in a path), frames must stay
-        // small: Kamailio relays at most about 11 KB.
-        let relayed = t.inner.remote_path().len() > 1 || t.inner.local_path().len() > 1;
         let cfg = SessionConfig {
             chunk_size: match o.chunk_size {
-                0 if relayed => MSRP_RELAY_CHUNK_SIZE,
-                0 => d.chunk_size,
+                0 => default_chunk_size(&t.inner),
                 n => n,
             },
             window: if o.window == 0 {
@@ -774,7 +711,7 @@ pub unsafe extern "C" fn msrp_session_new(
         let fast: crate::engine::session::FastPath = Box::new(move |e: &SessionEvent| match e {
             // Events about messages nobody asked to hear about are dropped here.
             SessionEvent::Progress { msg, .. } | SessionEvent::MessageDone { msg, .. } => {
-                !lock(&reg).messages.contains_key(msg)
+                !lock(&reg).is_listened(*msg)
             }
             _ => response_now(&reg, e),
         });
@@ -862,7 +799,7 @@ pub unsafe extern "C" fn msrp_session_send_chunk(
         s.driver.with(move |sess| {
             let tx = sess.send_chunk(c);
             if cb.is_some() {
-                lock(&reg).responses.insert(tx, Waiter::C(cb, ud));
+                lock(&reg).expect_response(tx, Waiter::C(cb, ud));
             }
         })?;
         Ok(())
@@ -907,7 +844,7 @@ pub unsafe extern "C" fn msrp_session_deliver_chunk(
         s.driver.with(move |sess| {
             let id = sess.send_chunk(c);
             if !no_reports {
-                lock(&reg).responses.insert(id, Waiter::Internal(tx));
+                lock(&reg).expect_response(id, Waiter::Internal(tx));
             }
         })?;
         let set = |v: u16| {
@@ -952,9 +889,9 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
     };
     let waiter = {
         let mut r = lock(reg);
-        match r.responses.get(tx) {
+        match r.waiter(*tx) {
             Some(Waiter::C(..)) => return false,
-            Some(Waiter::Internal(_)) => r.responses.remove(tx),
+            Some(Waiter::Internal(_)) => r.take_waiter(*tx),
             None => return true,
         }
     };
@@ -992,11 +929,8 @@ unsafe fn register_message(
     m.no_progress = cbs.on_progress.is_none();
     let register = move |sess: &mut crate::proto::session::Session, id| {
         if listen {
-            let mut r = lock(&reg);
-            r.messages.insert(id, MsgCbs { cbs, ud });
-            if let Some(mid) = sess.message_id_of(id).filter(|_| reports) {
-                r.reports.insert(mid.to_owned(), (id, MsgCbs { cbs, ud }));
-            }
+            let mid = sess.message_id_of(id).filter(|_| reports);
+            lock(&reg).listen(id, MsgCbs { cbs, ud }, mid);
         }
         if !out.is_null() {
             // SAFETY: non-NULL and writable per the contract.

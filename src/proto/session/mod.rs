@@ -153,6 +153,27 @@ pub fn check_extra_header(name: &str, value: &str) -> Result<(), super::chunk::C
     Ok(())
 }
 
+/// The media types of an `accept-types` list as an application writes it
+/// (RFC 4975 §8.6 separates them by spaces; commas and tabs are taken too).
+pub fn parse_accept_types(s: &str) -> Vec<String> {
+    s.split([' ', ',', '\t'])
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether a REPORT says the whole message arrived (RFC 4975 §7.1.2):
+/// Status 200 and a Byte-Range that ends at the known total.
+pub fn report_covers_whole_message(r: &Chunk) -> bool {
+    let ok = r.status().ok().flatten().is_some_and(|s| s.code == 200);
+    let whole = r
+        .byte_range()
+        .ok()
+        .flatten()
+        .is_some_and(|b| b.total.is_some() && b.end == b.total);
+    ok && whole
+}
+
 /// Whether the response to a keep-alive ends the session: anything but a
 /// 2xx does, except the local code 0 of a session that is closing anyway.
 /// The text says why, for the application; `local` marks codes made
