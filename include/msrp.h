@@ -822,6 +822,134 @@ typedef struct msrp_logger_callbacks {
 typedef void (*msrp_userdata_free_fn)(void *userdata);
 
 /**
+ * An extra header for an outgoing message's chunks (name and value,
+ * NUL-terminated), e.g. `Content-ID` or an extension header.
+ */
+typedef struct msrp_extra_header {
+  /**
+   * Header name (e.g. "Content-ID").
+   */
+  const char *name;
+  /**
+   * Header value.
+   */
+  const char *value;
+} msrp_extra_header;
+
+/**
+ * Options of an outgoing message; start from `msrp_message_options_default()`.
+ */
+typedef struct msrp_message_options {
+  /**
+   * Message-ID (NULL: a random one).
+   */
+  const char *message_id;
+  /**
+   * Ask for a success REPORT (Success-Report: yes).
+   */
+  bool success_report;
+  /**
+   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
+   */
+  uint32_t failure_report;
+  /**
+   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
+   */
+  const char *content_disposition;
+  /**
+   * Further headers for every chunk of the message (Content-ID,
+   * Content-Description, extension headers; NULL when `headers_len` is 0).
+   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
+   * Content-Type are the session's and are refused here.
+   */
+  const struct msrp_extra_header *headers;
+  /**
+   * Number of entries in `headers`.
+   */
+  size_t headers_len;
+} msrp_message_options;
+
+/**
+ * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
+ */
+typedef struct msrp_message_callbacks {
+  /**
+   * Bytes sent and acknowledged so far (counting from the start position),
+   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
+   */
+  void (*on_progress)(void *userdata,
+                      uint64_t message,
+                      uint64_t sent,
+                      uint64_t acked,
+                      uint64_t total);
+  /**
+   * Called once at the end, with the message's Message-ID: 200 when every
+   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
+   * 0 when cancelled or closed.
+   */
+  void (*on_done)(void *userdata,
+                  uint64_t message,
+                  const char *message_id,
+                  uint16_t code,
+                  const char *comment);
+  /**
+   * A REPORT about this message (its Message-ID), from the peer or a
+   * relay: success REPORTs (asked for with `success_report`) and failure
+   * REPORTs. `report` is valid during the call (the session's
+   * `on_report` gets the same REPORT afterwards, to keep). It may run
+   * after `on_done` (a success REPORT usually comes after the last 200):
+   * with `on_report` set, `userdata` must stay valid until a success
+   * REPORT for the whole message came, or the session closed. The
+   * session remembers the 1024 most recent finished messages for this.
+   */
+  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
+} msrp_message_callbacks;
+
+/**
+ * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
+ * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
+ * libmsrp thread. `buf` holds zeros on entry.
+ */
+typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
+
+/**
+ * An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
+ * (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
+ * the `read` callback.
+ */
+typedef struct msrp_outgoing_file {
+  /**
+   * File to send (NULL: use `fd` or `read`).
+   */
+  const char *path;
+  /**
+   * Open descriptor to read from (Unix; -1: none).
+   */
+  int32_t fd;
+  /**
+   * Read callback (used when `path` is NULL and `fd` < 0).
+   */
+  msrp_read_fn read;
+  /**
+   * Userdata for `read`.
+   */
+  void *read_userdata;
+  /**
+   * Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
+   */
+  uint64_t size;
+  /**
+   * Resume: the first byte to send (0-based); a file or descriptor is
+   * positioned there, a read callback must start there itself.
+   */
+  uint64_t position;
+  /**
+   * Content-Type (NULL: application/octet-stream).
+   */
+  const char *content_type;
+} msrp_outgoing_file;
+
+/**
  * Session settings; start from `msrp_session_options_default()`.
  */
 typedef struct msrp_session_options {
@@ -889,54 +1017,6 @@ typedef struct msrp_session_options {
    */
   uint32_t max_concurrent_sends;
 } msrp_session_options;
-
-/**
- * An extra header for an outgoing message's chunks (name and value,
- * NUL-terminated), e.g. `Content-ID` or an extension header.
- */
-typedef struct msrp_extra_header {
-  /**
-   * Header name (e.g. "Content-ID").
-   */
-  const char *name;
-  /**
-   * Header value.
-   */
-  const char *value;
-} msrp_extra_header;
-
-/**
- * Options of an outgoing message; start from `msrp_message_options_default()`.
- */
-typedef struct msrp_message_options {
-  /**
-   * Message-ID (NULL: a random one).
-   */
-  const char *message_id;
-  /**
-   * Ask for a success REPORT (Success-Report: yes).
-   */
-  bool success_report;
-  /**
-   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
-   */
-  uint32_t failure_report;
-  /**
-   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
-   */
-  const char *content_disposition;
-  /**
-   * Further headers for every chunk of the message (Content-ID,
-   * Content-Description, extension headers; NULL when `headers_len` is 0).
-   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
-   * Content-Type are the session's and are refused here.
-   */
-  const struct msrp_extra_header *headers;
-  /**
-   * Number of entries in `headers`.
-   */
-  size_t headers_len;
-} msrp_message_options;
 
 /**
  * Session callbacks (reference `on_incoming_cb`). Any may be NULL. They run
@@ -1078,86 +1158,6 @@ typedef struct msrp_chunk_params {
  * session closed first.
  */
 typedef void (*msrp_response_cb)(void *userdata, uint16_t code, const char *comment, bool local);
-
-/**
- * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
- */
-typedef struct msrp_message_callbacks {
-  /**
-   * Bytes sent and acknowledged so far (counting from the start position),
-   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
-   */
-  void (*on_progress)(void *userdata,
-                      uint64_t message,
-                      uint64_t sent,
-                      uint64_t acked,
-                      uint64_t total);
-  /**
-   * Called once at the end, with the message's Message-ID: 200 when every
-   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
-   * 0 when cancelled or closed.
-   */
-  void (*on_done)(void *userdata,
-                  uint64_t message,
-                  const char *message_id,
-                  uint16_t code,
-                  const char *comment);
-  /**
-   * A REPORT about this message (its Message-ID), from the peer or a
-   * relay: success REPORTs (asked for with `success_report`) and failure
-   * REPORTs. `report` is valid during the call (the session's
-   * `on_report` gets the same REPORT afterwards, to keep). It may run
-   * after `on_done` (a success REPORT usually comes after the last 200):
-   * with `on_report` set, `userdata` must stay valid until a success
-   * REPORT for the whole message came, or the session closed. The
-   * session remembers the 1024 most recent finished messages for this.
-   */
-  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
-} msrp_message_callbacks;
-
-/**
- * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
- * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
- * libmsrp thread. `buf` holds zeros on entry.
- */
-typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
-
-/**
- * An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
- * (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
- * the `read` callback.
- */
-typedef struct msrp_outgoing_file {
-  /**
-   * File to send (NULL: use `fd` or `read`).
-   */
-  const char *path;
-  /**
-   * Open descriptor to read from (Unix; -1: none).
-   */
-  int32_t fd;
-  /**
-   * Read callback (used when `path` is NULL and `fd` < 0).
-   */
-  msrp_read_fn read;
-  /**
-   * Userdata for `read`.
-   */
-  void *read_userdata;
-  /**
-   * Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
-   */
-  uint64_t size;
-  /**
-   * Resume: the first byte to send (0-based); a file or descriptor is
-   * positioned there, a read callback must start there itself.
-   */
-  uint64_t position;
-  /**
-   * Content-Type (NULL: application/octet-stream).
-   */
-  const char *content_type;
-} msrp_outgoing_file;
 
 /**
  * Called once with the result of `msrp_transport_read_chunk_async`. On
@@ -1951,6 +1951,71 @@ void msrp_logger_free(struct msrp_logger *logger);
 msrp_result msrp_logger_set_default(const struct msrp_logger *logger);
 
 /**
+ * The default message options.
+ */
+struct msrp_message_options msrp_message_options_default(void);
+
+/**
+ * Queues a message of `len` bytes (copied) with `content_type`, and
+ * returns at once; it is cut into chunks and interleaved with other
+ * messages (small ones never wait behind large ones). `options` and
+ * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
+ * handle, as passed to the callbacks and to `msrp_session_cancel`; it is
+ * written before any callback about the message can run.
+ *
+ * # Safety
+ * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
+ * NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_message(const struct msrp_session *s,
+                                      const uint8_t *data,
+                                      size_t len,
+                                      const char *content_type,
+                                      const struct msrp_message_options *options,
+                                      const struct msrp_message_callbacks *callbacks,
+                                      void *userdata,
+                                      uint64_t *message);
+
+/**
+ * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
+ * descriptor or a read callback) and returns at once. It is read as its
+ * chunks are sent, so memory stays bounded whatever its size; `position`
+ * resumes a transfer. Progress and the final status reach `callbacks`;
+ * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
+ *
+ * # Safety
+ * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
+ * callbacks and userdata may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_file(const struct msrp_session *s,
+                                   const struct msrp_outgoing_file *file,
+                                   const struct msrp_message_options *options,
+                                   const struct msrp_message_callbacks *callbacks,
+                                   void *userdata,
+                                   uint64_t *message);
+
+/**
+ * The Message-ID of an outgoing message (the handle from
+ * `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
+ * (free with `msrp_string_free`), while it is being sent — until its
+ * `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
+ *
+ * # Safety
+ * `s` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t message, char **out);
+
+/**
+ * Cancels an outgoing message: no more of its chunks are sent; if some
+ * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
+ * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
+
+/**
  * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).
  * Compare it with the `MSRP_VERSION_*` macros to detect a header/library mismatch.
  */
@@ -2076,11 +2141,6 @@ msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
 struct msrp_session_options msrp_session_options_default(void);
 
 /**
- * The default message options.
- */
-struct msrp_message_options msrp_message_options_default(void);
-
-/**
  * Starts a session on `transport`, which the session takes over: from
  * now on do not use or free the transport handle (it is freed here, also
  * when this fails). `options` and `callbacks` may be NULL (defaults, no
@@ -2152,45 +2212,6 @@ msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
                                        uint16_t *code);
 
 /**
- * Queues a message of `len` bytes (copied) with `content_type`, and
- * returns at once; it is cut into chunks and interleaved with other
- * messages (small ones never wait behind large ones). `options` and
- * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
- * handle, as passed to the callbacks and to `msrp_session_cancel`; it is
- * written before any callback about the message can run.
- *
- * # Safety
- * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
- * NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
- */
-msrp_result msrp_session_send_message(const struct msrp_session *s,
-                                      const uint8_t *data,
-                                      size_t len,
-                                      const char *content_type,
-                                      const struct msrp_message_options *options,
-                                      const struct msrp_message_callbacks *callbacks,
-                                      void *userdata,
-                                      uint64_t *message);
-
-/**
- * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
- * descriptor or a read callback) and returns at once. It is read as its
- * chunks are sent, so memory stays bounded whatever its size; `position`
- * resumes a transfer. Progress and the final status reach `callbacks`;
- * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
- *
- * # Safety
- * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
- * callbacks and userdata may be used from libmsrp's threads.
- */
-msrp_result msrp_session_send_file(const struct msrp_session *s,
-                                   const struct msrp_outgoing_file *file,
-                                   const struct msrp_message_options *options,
-                                   const struct msrp_message_callbacks *callbacks,
-                                   void *userdata,
-                                   uint64_t *message);
-
-/**
  * Reference `send_report`: sends a REPORT about `chunk`, a SEND request
  * this session received (e.g. the head given to `on_message`, or a chunk
  * from `on_chunk`), with `code` and `comment` (may be NULL) in its Status
@@ -2226,27 +2247,6 @@ msrp_result msrp_session_send_report(const struct msrp_session *s,
  * `s` is NULL or live; `message_id` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_session_refuse_incoming(const struct msrp_session *s, const char *message_id);
-
-/**
- * The Message-ID of an outgoing message (the handle from
- * `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
- * (free with `msrp_string_free`), while it is being sent — until its
- * `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
- *
- * # Safety
- * `s` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t message, char **out);
-
-/**
- * Cancels an outgoing message: no more of its chunks are sent; if some
- * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
- * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
- *
- * # Safety
- * `s` is NULL or live.
- */
-msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
 
 /**
  * Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)

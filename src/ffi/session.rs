@@ -1,27 +1,26 @@
-//! C API for sessions (`msrp_session`, reference `MSRPSession` and `OutgoingFile`).
+//! C API for sessions (`msrp_session`, reference `MSRPSession`): options,
+//! callbacks, starting one on a transport, raw chunks and reports, closing.
+//! Outgoing messages are in `message.rs`, the dispatch of events to the
+//! callbacks in `session_events.rs`.
 
-use crate::engine::slot::{SlotTx, SpinHint, slot};
+use crate::engine::slot::{SpinHint, slot};
 use std::ffi::{c_char, c_void};
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::callback::{UserData, cstring};
-use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
+use super::callback::UserData;
+use super::chunk::msrp_chunk;
 use super::error::{FfiError, msrp_result};
-use super::handle::{borrow, bytes, free, into_raw, opt_text, out_ok, text, write};
-use super::incoming::{Sinks, incomplete, msrp_incoming};
+use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write};
+use super::incoming::{Sinks, msrp_incoming};
 use super::logger::msrp_userdata_free_fn;
 use super::panic::{run, run_or};
+use super::session_events::{Registry, Waiter, lock, make_sink};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
-use crate::engine::Context;
-use crate::engine::routes::Routes;
 use crate::engine::session::default_chunk_size;
-use crate::engine::session::{DriverEvent, Reader, SessionDriver, transaction_error};
+use crate::engine::session::{SessionDriver, transaction_error};
 use crate::proto::header::ReportMode;
-use crate::proto::session::{
-    OutgoingMessage, SessionConfig, SessionEvent, Source, parse_accept_types,
-};
+use crate::proto::session::{SessionConfig, SessionEvent, parse_accept_types};
 use crate::proto::transport::make_chunk;
 
 /// Default chunk body size when the path goes through a relay.
@@ -206,137 +205,9 @@ pub type msrp_response_cb = Option<
     unsafe extern "C" fn(userdata: *mut c_void, code: u16, comment: *const c_char, local: bool),
 >;
 
-/// Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct msrp_message_callbacks {
-    /// Bytes sent and acknowledged so far (counting from the start position),
-    /// and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
-    pub on_progress: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            message: u64,
-            sent: u64,
-            acked: u64,
-            total: u64,
-        ),
-    >,
-    /// Called once at the end, with the message's Message-ID: 200 when every
-    /// chunk was accepted; otherwise the peer's error code, 408 on timeout,
-    /// 0 when cancelled or closed.
-    pub on_done: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            message: u64,
-            message_id: *const c_char,
-            code: u16,
-            comment: *const c_char,
-        ),
-    >,
-    /// A REPORT about this message (its Message-ID), from the peer or a
-    /// relay: success REPORTs (asked for with `success_report`) and failure
-    /// REPORTs. `report` is valid during the call (the session's
-    /// `on_report` gets the same REPORT afterwards, to keep). It may run
-    /// after `on_done` (a success REPORT usually comes after the last 200):
-    /// with `on_report` set, `userdata` must stay valid until a success
-    /// REPORT for the whole message came, or the session closed. The
-    /// session remembers the 1024 most recent finished messages for this.
-    pub on_report: Option<
-        unsafe extern "C" fn(userdata: *mut c_void, message: u64, report: *const msrp_chunk),
-    >,
-}
-
-/// An extra header for an outgoing message's chunks (name and value,
-/// NUL-terminated), e.g. `Content-ID` or an extension header.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct msrp_extra_header {
-    /// Header name (e.g. "Content-ID").
-    pub name: *const c_char,
-    /// Header value.
-    pub value: *const c_char,
-}
-
-/// Options of an outgoing message; start from `msrp_message_options_default()`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct msrp_message_options {
-    /// Message-ID (NULL: a random one).
-    pub message_id: *const c_char,
-    /// Ask for a success REPORT (Success-Report: yes).
-    pub success_report: bool,
-    /// Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
-    pub failure_report: u32,
-    /// Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
-    pub content_disposition: *const c_char,
-    /// Further headers for every chunk of the message (Content-ID,
-    /// Content-Description, extension headers; NULL when `headers_len` is 0).
-    /// To-Path, From-Path, Message-ID, Byte-Range, the report headers and
-    /// Content-Type are the session's and are refused here.
-    pub headers: *const msrp_extra_header,
-    /// Number of entries in `headers`.
-    pub headers_len: usize,
-}
-
-/// The default message options.
-#[unsafe(no_mangle)]
-pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
-    msrp_message_options {
-        message_id: std::ptr::null(),
-        success_report: false,
-        failure_report: 1,
-        content_disposition: std::ptr::null(),
-        headers: std::ptr::null(),
-        headers_len: 0,
-    }
-}
-
-/// Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
-/// `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
-/// libmsrp thread. `buf` holds zeros on entry.
-pub type msrp_read_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> usize>;
-
-/// An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
-/// (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
-/// the `read` callback.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct msrp_outgoing_file {
-    /// File to send (NULL: use `fd` or `read`).
-    pub path: *const c_char,
-    /// Open descriptor to read from (Unix; -1: none).
-    pub fd: i32,
-    /// Read callback (used when `path` is NULL and `fd` < 0).
-    pub read: msrp_read_fn,
-    /// Userdata for `read`.
-    pub read_userdata: *mut c_void,
-    /// Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
-    pub size: u64,
-    /// Resume: the first byte to send (0-based); a file or descriptor is
-    /// positioned there, a read callback must start there itself.
-    pub position: u64,
-    /// Content-Type (NULL: application/octet-stream).
-    pub content_type: *const c_char,
-}
-
-enum Waiter {
-    C(msrp_response_cb, UserData),
-    Internal(SlotTx<(u16, String, bool)>),
-}
-
-#[derive(Clone, Copy)]
-struct MsgCbs {
-    cbs: msrp_message_callbacks,
-    ud: UserData,
-}
-
-/// The session's routes: waiters for responses, message callbacks.
-type Registry = Routes<Waiter, MsgCbs>;
-
-struct Owner {
-    ud: *mut c_void,
-    free: msrp_userdata_free_fn,
+pub(crate) struct Owner {
+    pub(crate) ud: *mut c_void,
+    pub(crate) free: msrp_userdata_free_fn,
 }
 
 // SAFETY: the application promised its userdata may be used from libmsrp's threads.
@@ -360,233 +231,12 @@ impl Drop for Owner {
 /// connection; `on_closed` then still runs once, and `userdata_free` after it.
 /// A session may be used from several threads at once.
 pub struct msrp_session {
-    driver: Arc<SessionDriver>,
-    registry: Arc<Mutex<Registry>>,
+    pub(crate) driver: Arc<SessionDriver>,
+    pub(crate) registry: Arc<Mutex<Registry>>,
     /// Incoming messages going to sinks (see `on_message_start`).
     sinks: Arc<Sinks>,
     /// How long the last `deliver_chunk` waited.
     spin: SpinHint,
-}
-
-fn lock(r: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
-    r.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn make_sink(
-    ctx: Arc<Context>,
-    cbs: msrp_session_callbacks,
-    owner: Arc<Owner>,
-    registry: Arc<Mutex<Registry>>,
-    sinks: Arc<Sinks>,
-) -> crate::engine::session::EventSink {
-    Box::new(move |ev: DriverEvent| {
-        let ud = UserData(owner.ud);
-        let hold = owner.clone();
-        // Each callback is handed to the context as a closure: run on this
-        // thread in direct mode (no allocation), queued otherwise.
-        match ev {
-            DriverEvent::Session(
-                SessionEvent::ChunkResponse {
-                    tx,
-                    code,
-                    comment,
-                    local,
-                },
-                _,
-            ) => {
-                // The registry is unlocked before the callback runs (it may
-                // call back into the library).
-                let waiter = lock(&registry).take_waiter(tx);
-                match waiter {
-                    Some(Waiter::Internal(s)) => s.send((code, comment, local)),
-                    Some(Waiter::C(Some(cb), cud)) => ctx.deliver(move || {
-                        let c = cstring(&comment);
-                        // SAFETY: the application's callback with its userdata.
-                        unsafe { cb(cud.ptr(), code, c.as_ptr(), local) }
-                    }),
-                    _ => {}
-                }
-            }
-            DriverEvent::Session(
-                SessionEvent::Progress {
-                    msg,
-                    sent,
-                    acked,
-                    total,
-                },
-                _,
-            ) => {
-                let m = lock(&registry)
-                    .listener(msg)
-                    .map(|m| (m.cbs.on_progress, m.ud));
-                if let Some((Some(f), mud)) = m {
-                    ctx.deliver(move || {
-                        // SAFETY: the application's callback with its userdata.
-                        unsafe {
-                            f(
-                                mud.ptr(),
-                                msg,
-                                sent,
-                                acked,
-                                total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN),
-                            )
-                        }
-                    })
-                }
-            }
-            DriverEvent::Session(
-                SessionEvent::MessageDone {
-                    msg,
-                    message_id,
-                    code,
-                    comment,
-                },
-                _,
-            ) => {
-                let m = lock(&registry).done(msg, &message_id);
-                if let Some(MsgCbs {
-                    cbs:
-                        msrp_message_callbacks {
-                            on_done: Some(f), ..
-                        },
-                    ud: mud,
-                }) = m
-                {
-                    ctx.deliver(move || {
-                        let c = cstring(&comment);
-                        let mid = cstring(&message_id);
-                        // SAFETY: the application's callback with its userdata.
-                        unsafe { f(mud.ptr(), msg, mid.as_ptr(), code, c.as_ptr()) }
-                    })
-                }
-            }
-            DriverEvent::Session(SessionEvent::Message { head, data }, permit) => {
-                if let Some(f) = cbs.on_message {
-                    ctx.deliver(move || {
-                        let _hold = (hold, permit);
-                        let h = msrp_chunk { inner: head };
-                        // SAFETY: valid pointers for the duration of the call.
-                        unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) };
-                        crate::proto::bufpool::give(data);
-                    })
-                }
-            }
-            DriverEvent::Session(SessionEvent::Chunk(c), permit) => {
-                if let Some(f) = cbs.on_chunk {
-                    ctx.deliver(move || {
-                        let _hold = (hold, permit);
-                        // SAFETY: the chunk is handed over to the application.
-                        unsafe { f(ud.ptr(), into_raw(msrp_chunk { inner: c })) }
-                    })
-                }
-            }
-            DriverEvent::Session(SessionEvent::Report(c), _) => {
-                // The message's own callback first (when it has one), then
-                // the session's, which keeps the REPORT.
-                let mine = lock(&registry).report(&c);
-                let session_cb = cbs.on_report;
-                if mine.is_none() && session_cb.is_none() {
-                    return;
-                }
-                ctx.deliver(move || {
-                    let _hold = hold;
-                    let h = msrp_chunk { inner: c };
-                    if let Some((msg, MsgCbs { cbs: mc, ud: mud })) = mine {
-                        if let Some(f) = mc.on_report {
-                            // SAFETY: the application's callback; the REPORT lives during the call.
-                            unsafe { f(mud.ptr(), msg, &h) }
-                        }
-                    }
-                    if let Some(f) = session_cb {
-                        // SAFETY: the chunk is handed over to the application.
-                        unsafe { f(ud.ptr(), into_raw(h)) }
-                    }
-                })
-            }
-            DriverEvent::Session(SessionEvent::MessageAborted { message_id }, _) => {
-                let sinks = sinks.clone();
-                ctx.deliver(move || {
-                    let _hold = hold;
-                    sinks.forget(&message_id);
-                    if let Some(f) = cbs.on_aborted {
-                        let m = cstring(&message_id);
-                        // SAFETY: valid pointer for the duration of the call.
-                        unsafe { f(ud.ptr(), m.as_ptr()) }
-                    }
-                })
-            }
-            DriverEvent::Session(
-                SessionEvent::Incomplete {
-                    message_id,
-                    head,
-                    received,
-                    total,
-                    expired,
-                },
-                _,
-            ) => {
-                let sinks = sinks.clone();
-                ctx.deliver(move || {
-                    let _hold = hold;
-                    sinks.forget(&message_id);
-                    let (code, why) = if expired {
-                        (msrp_result::Timeout, "no chunk of it arrived in time")
-                    } else {
-                        (msrp_result::Closed, "the session closed first")
-                    };
-                    let h = head.as_ref();
-                    incomplete(&cbs, ud, h, &message_id, received, total, code, why);
-                })
-            }
-            DriverEvent::Session(
-                SessionEvent::MessageStart {
-                    message_id,
-                    head,
-                    total,
-                },
-                _,
-            ) => {
-                let sinks = sinks.clone();
-                ctx.deliver(move || {
-                    let _hold = hold;
-                    sinks.start(&cbs, ud, message_id, head, total);
-                })
-            }
-            DriverEvent::Session(SessionEvent::MessagePart(c), permit) => {
-                let sinks = sinks.clone();
-                ctx.deliver(move || {
-                    let _hold = (hold, permit);
-                    sinks.part(&cbs, ud, &c);
-                })
-            }
-            DriverEvent::Session(
-                SessionEvent::MessageEnd {
-                    message_id, total, ..
-                },
-                _,
-            ) => {
-                let sinks = sinks.clone();
-                ctx.deliver(move || {
-                    let _hold = hold;
-                    sinks.end(&cbs, ud, &message_id, total);
-                })
-            }
-            DriverEvent::Closed(e) => {
-                lock(&registry).closed();
-                sinks.clear();
-                let code = FfiError::from(e.clone()).code;
-                let f = cbs.on_closed;
-                ctx.deliver(move || {
-                    let _hold = hold;
-                    if let Some(f) = f {
-                        let m = cstring(&e.msg);
-                        // SAFETY: the application's callback with its userdata.
-                        unsafe { f(ud.ptr(), code, m.as_ptr()) }
-                    }
-                })
-            }
-        }
-    })
 }
 
 /// Starts a session on `transport`, which the session takes over: from
@@ -902,297 +552,6 @@ fn response_now(reg: &Mutex<Registry>, e: &SessionEvent) -> bool {
     true
 }
 
-/// Queues `m` and writes its handle to `out` (may be NULL) before any of
-/// its chunks can leave: the writer waits for the session's lock, held
-/// here, so no callback about the message runs before `*out` is set.
-///
-/// # Safety
-/// `cbs` is NULL or readable; `out` is NULL or writable.
-unsafe fn register_message(
-    s: &msrp_session,
-    mut m: OutgoingMessage,
-    reader: Option<Reader>,
-    cbs: *const msrp_message_callbacks,
-    userdata: *mut c_void,
-    out: *mut u64,
-) -> Result<(), FfiError> {
-    // SAFETY: caller contract of the exported functions.
-    let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
-    let reg = s.registry.clone();
-    let ud = UserData(userdata);
-    let reports = cbs.on_report.is_some();
-    let listen = cbs.on_progress.is_some() || cbs.on_done.is_some() || reports;
-    // Nobody listens: the session makes no events for it at all; without
-    // on_progress, no progress events (one per chunk, each a hand-off to
-    // the event task for nothing).
-    m.quiet = !listen;
-    m.no_progress = cbs.on_progress.is_none();
-    let register = move |sess: &mut crate::proto::session::Session, id| {
-        if listen {
-            let mid = sess.message_id_of(id).filter(|_| reports);
-            lock(&reg).listen(id, MsgCbs { cbs, ud }, mid);
-        }
-        if !out.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { out.write(id) };
-        }
-        #[cfg(test)]
-        tests::pause_before_publishing();
-    };
-    match reader {
-        Some(r) => s.driver.send_from(m, r, register)?,
-        None => s.driver.with(move |sess| {
-            let id = sess.send_message(m);
-            register(sess, id)
-        })?,
-    }
-    Ok(())
-}
-
-/// The options of an outgoing message, read from C.
-struct MsgOpts {
-    message_id: Option<String>,
-    success_report: bool,
-    failure_report: ReportMode,
-    headers: Vec<(String, String)>,
-}
-
-impl MsgOpts {
-    fn message(
-        self,
-        content_type: String,
-        source: Source,
-        size: Option<u64>,
-        start: u64,
-    ) -> OutgoingMessage {
-        OutgoingMessage {
-            message_id: self.message_id,
-            content_type,
-            headers: self.headers,
-            source,
-            size,
-            start,
-            success_report: self.success_report,
-            failure_report: self.failure_report,
-            quiet: false,
-            no_progress: false,
-        }
-    }
-}
-
-unsafe fn message_opts(o: *const msrp_message_options) -> Result<MsgOpts, FfiError> {
-    // SAFETY: caller contract.
-    let o = unsafe { o.as_ref() }
-        .copied()
-        .unwrap_or_else(|| msrp_message_options_default());
-    let fr = match o.failure_report {
-        0 => ReportMode::No,
-        1 => ReportMode::Yes,
-        2 => ReportMode::Partial,
-        v => {
-            return Err(FfiError::new(
-                msrp_result::InvalidArgument,
-                format!("failure_report {v} is not an msrp_report value"),
-            ));
-        }
-    };
-    // SAFETY: caller contract.
-    let id = unsafe { opt_text(o.message_id, "options.message_id") }?.map(str::to_owned);
-    if let Some(i) = &id {
-        if !crate::proto::header::is_ident(i) {
-            return Err(FfiError::new(
-                msrp_result::InvalidHeader,
-                "options.message_id must be 4 to 32 ident characters",
-            ));
-        }
-    }
-    let mut headers = Vec::new();
-    // SAFETY: caller contract.
-    if let Some(d) = unsafe { opt_text(o.content_disposition, "options.content_disposition") }? {
-        crate::proto::header::validate(crate::proto::HeaderName::ContentDisposition, d)?;
-        headers.push(("Content-Disposition".to_owned(), d.to_owned()));
-    }
-    if o.headers_len > 0 {
-        if o.headers.is_null() {
-            return Err(FfiError::null("options.headers"));
-        }
-        // SAFETY: caller contract: `headers_len` readable entries.
-        let list = unsafe { std::slice::from_raw_parts(o.headers, o.headers_len) };
-        for h in list {
-            // SAFETY: caller contract.
-            let name = unsafe { text(h.name, "options.headers[].name") }?;
-            // SAFETY: caller contract.
-            let value = unsafe { text(h.value, "options.headers[].value") }?;
-            crate::proto::session::check_extra_header(name, value)?;
-            headers.push((name.to_owned(), value.to_owned()));
-        }
-    }
-    Ok(MsgOpts {
-        message_id: id,
-        success_report: o.success_report,
-        failure_report: fr,
-        headers,
-    })
-}
-
-fn check_content_type(ct: &str) -> Result<(), FfiError> {
-    crate::proto::header::validate(crate::proto::HeaderName::ContentType, ct)?;
-    Ok(())
-}
-
-/// Queues a message of `len` bytes (copied) with `content_type`, and
-/// returns at once; it is cut into chunks and interleaved with other
-/// messages (small ones never wait behind large ones). `options` and
-/// `callbacks` may be NULL; `*message` (may be NULL) gets the message's
-/// handle, as passed to the callbacks and to `msrp_session_cancel`; it is
-/// written before any callback about the message can run.
-///
-/// # Safety
-/// `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
-/// NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_session_send_message(
-    s: *const msrp_session,
-    data: *const u8,
-    len: usize,
-    content_type: *const c_char,
-    options: *const msrp_message_options,
-    callbacks: *const msrp_message_callbacks,
-    userdata: *mut c_void,
-    message: *mut u64,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let body = unsafe { bytes(data, len, "data") }?.to_vec();
-        // SAFETY: caller contract.
-        let ct = unsafe { text(content_type, "content_type") }?.to_owned();
-        check_content_type(&ct)?;
-        // SAFETY: caller contract.
-        let opts = unsafe { message_opts(options) }?;
-        let m = opts.message(ct, Source::Bytes(body), None, 0);
-        // SAFETY: caller contract.
-        unsafe { register_message(s, m, None, callbacks, userdata, message) }
-    })
-}
-
-struct CRead {
-    f: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> usize,
-    ud: UserData,
-}
-
-impl Read for CRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // Buffers are recycled across sessions: a callback that reports more
-        // bytes than it wrote must send zeros, not another session's data.
-        // (Files and descriptors are read by the kernel, which reports
-        // exactly what it wrote, so their buffers are not zeroed.)
-        buf.fill(0);
-        // SAFETY: the application's read callback with a valid buffer.
-        let n = unsafe { (self.f)(self.ud.0, buf.as_mut_ptr(), buf.len()) };
-        if n == usize::MAX || n > buf.len() {
-            return Err(std::io::Error::other("the read callback reported an error"));
-        }
-        Ok(n)
-    }
-}
-
-/// Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
-/// descriptor or a read callback) and returns at once. It is read as its
-/// chunks are sent, so memory stays bounded whatever its size; `position`
-/// resumes a transfer. Progress and the final status reach `callbacks`;
-/// `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
-///
-/// # Safety
-/// `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
-/// callbacks and userdata may be used from libmsrp's threads.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_session_send_file(
-    s: *const msrp_session,
-    file: *const msrp_outgoing_file,
-    options: *const msrp_message_options,
-    callbacks: *const msrp_message_callbacks,
-    userdata: *mut c_void,
-    message: *mut u64,
-) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let f = unsafe { borrow(file, "file") }?;
-        // SAFETY: caller contract.
-        let ct = unsafe { opt_text(f.content_type, "file.content_type") }?
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        check_content_type(&ct)?;
-        // SAFETY: caller contract.
-        let opts = unsafe { message_opts(options) }?;
-        let io =
-            |e: std::io::Error, what: &str| FfiError::new(msrp_result::Io, format!("{what}: {e}"));
-        // SAFETY: caller contract.
-        let (reader, size) = if let Some(p) = unsafe { opt_text(f.path, "file.path") }? {
-            let mut file =
-                std::fs::File::open(p).map_err(|e| io(e, &format!("cannot open '{p}'")))?;
-            let len = file
-                .metadata()
-                .map_err(|e| io(e, "cannot read the file's size"))?
-                .len();
-            file.seek(SeekFrom::Start(f.position))
-                .map_err(|e| io(e, "cannot seek to the start position"))?;
-            (
-                Box::new(file) as Reader,
-                Some(if f.size == 0 { len } else { f.size }),
-            )
-        } else if f.fd >= 0 {
-            #[cfg(unix)]
-            {
-                use std::os::fd::BorrowedFd;
-                // SAFETY: the caller promises `fd` is an open descriptor for the duration of the call.
-                let owned = unsafe { BorrowedFd::borrow_raw(f.fd) }
-                    .try_clone_to_owned()
-                    .map_err(|e| io(e, "cannot duplicate the descriptor"))?;
-                let mut file = std::fs::File::from(owned);
-                let len = match f.size {
-                    0 => file
-                        .metadata()
-                        .map_err(|e| io(e, "cannot read the file's size"))?
-                        .len(),
-                    n => n,
-                };
-                file.seek(SeekFrom::Start(f.position))
-                    .map_err(|e| io(e, "cannot seek to the start position"))?;
-                (Box::new(file) as Reader, Some(len))
-            }
-            #[cfg(not(unix))]
-            return Err(FfiError::new(
-                msrp_result::Unsupported,
-                "file descriptors are only supported on Unix",
-            ));
-        } else if let Some(rf) = f.read {
-            let r = CRead {
-                f: rf,
-                ud: UserData(f.read_userdata),
-            };
-            (Box::new(r) as Reader, (f.size != 0).then_some(f.size))
-        } else {
-            return Err(FfiError::new(
-                msrp_result::InvalidArgument,
-                "the file has no path, no descriptor and no read callback",
-            ));
-        };
-        if size.is_some_and(|n| f.position > n) {
-            return Err(FfiError::new(
-                msrp_result::InvalidArgument,
-                "position is past the end of the file",
-            ));
-        }
-        let m = opts.message(ct, Source::Supplied, size, f.position);
-        // SAFETY: caller contract.
-        unsafe { register_message(s, m, Some(reader), callbacks, userdata, message) }
-    })
-}
-
 /// Reference `send_report`: sends a REPORT about `chunk`, a SEND request
 /// this session received (e.g. the head given to `on_message`, or a chunk
 /// from `on_chunk`), with `code` and `comment` (may be NULL) in its Status
@@ -1262,59 +621,6 @@ pub unsafe extern "C" fn msrp_session_refuse_incoming(
             Err(FfiError::new(
                 msrp_result::NotFound,
                 format!("no incoming message {mid} is open"),
-            ))
-        }
-    })
-}
-
-/// The Message-ID of an outgoing message (the handle from
-/// `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
-/// (free with `msrp_string_free`), while it is being sent — until its
-/// `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
-///
-/// # Safety
-/// `s` is NULL or live; `out` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_session_message_id(
-    s: *const msrp_session,
-    message: u64,
-    out: *mut *mut c_char,
-) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        let mid = s
-            .driver
-            .with_any(|sess| sess.message_id_of(message).map(str::to_owned));
-        let mid = mid.ok_or_else(|| {
-            FfiError::new(
-                msrp_result::NotFound,
-                format!("message {message} is not being sent"),
-            )
-        })?;
-        // SAFETY: checked non-NULL.
-        unsafe { super::handle::write_string(out, &mid, "out") }
-    })
-}
-
-/// Cancels an outgoing message: no more of its chunks are sent; if some
-/// were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
-/// 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
-///
-/// # Safety
-/// `s` is NULL or live.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_session_cancel(s: *const msrp_session, message: u64) -> msrp_result {
-    run(|| {
-        // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        if s.driver.with(|sess| sess.cancel(message))? {
-            Ok(())
-        } else {
-            Err(FfiError::new(
-                msrp_result::NotFound,
-                format!("message {message} is not being sent"),
             ))
         }
     })
@@ -1393,6 +699,7 @@ pub unsafe extern "C" fn msrp_session_free(s: *mut msrp_session) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ffi::message::{msrp_message_callbacks, msrp_session_send_message};
     use std::cell::Cell;
     use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
@@ -1403,7 +710,7 @@ pub(crate) mod tests {
     /// Called where a handle has been made and is about to be (or has just
     /// been) given to the application: a test widens that moment so that a
     /// callback that could come before the handle would surely do so.
-    pub(super) fn pause_before_publishing() {
+    pub(crate) fn pause_before_publishing() {
         if PAUSE.with(Cell::get) {
             std::thread::sleep(Duration::from_millis(300));
         }
