@@ -5,12 +5,17 @@
 //! the session is locked (so callbacks may call back into the session).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
+
+mod events;
+
+use events::{Budget, CloseOnDrop, EventQueue};
+pub use events::{DriverEvent, EventSink, Permit};
 
 use super::context::Context;
 use super::error::{Error, ErrorKind};
@@ -30,49 +35,6 @@ const SEGMENT: usize = 1024 * 1024;
 /// How many bytes of received messages may wait for the application before
 /// the session stops reading from the connection (backpressure).
 pub const RECEIVE_BUDGET: usize = 1024 * 1024;
-
-#[derive(Default)]
-struct Budget {
-    used: AtomicUsize,
-    freed: Notify,
-}
-
-/// Holds received bytes against the session's budget until it is dropped,
-/// which the application side does once its callback has run.
-#[derive(Debug)]
-pub struct Permit {
-    budget: Arc<Budget>,
-    bytes: usize,
-}
-
-impl std::fmt::Debug for Budget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Budget({})", self.used.load(Ordering::Relaxed))
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
-        self.budget.freed.notify_waiters();
-    }
-}
-
-/// What the driver reports: session events (with a budget permit for the
-/// ones that carry received data), and once at the end, the reason it closed.
-#[derive(Debug)]
-// Events are moved a few times and never stored in bulk; boxing the chunk
-// they carry would cost an allocation per event instead.
-#[allow(clippy::large_enum_variant)]
-pub enum DriverEvent {
-    /// An event of the session.
-    Session(SessionEvent, Option<Permit>),
-    /// The session ended (last event).
-    Closed(Error),
-}
-
-/// Where driver events go.
-pub type EventSink = Box<dyn FnMut(DriverEvent) + Send>;
 
 /// Where the bytes of a message sent with [`SessionDriver::send_from`]
 /// come from: a file, a descriptor, an application's read callback. It is
@@ -118,91 +80,6 @@ struct Shared {
     /// Rounds of the writer task (tests count the wake-ups of quiet sessions).
     #[cfg(test)]
     writer_passes: std::sync::atomic::AtomicU64,
-}
-
-/// The queue from the session to its event task. Unlike tokio's unbounded
-/// channel, which allocates room for 32 events (about 10 KiB for this
-/// event type) when it is made and keeps it, it takes memory only while
-/// events wait: a quiet session keeps room for at most `KEEP_EVENTS` events
-/// here and as many in its task.
-struct EventQueue {
-    /// Waiting events; `None` once the event task is gone (events are dropped).
-    q: Mutex<Option<VecDeque<DriverEvent>>>,
-    ready: Notify,
-}
-
-impl EventQueue {
-    fn new() -> Self {
-        EventQueue {
-            q: Mutex::new(Some(VecDeque::new())),
-            ready: Notify::new(),
-        }
-    }
-
-    fn send(&self, e: DriverEvent) {
-        let mut g = self.q.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(q) = g.as_mut() else { return };
-        let was_empty = q.is_empty();
-        q.push_back(e);
-        drop(g);
-        if was_empty {
-            // Stored as a permit when the task is not waiting yet.
-            self.ready.notify_one();
-        }
-    }
-
-    /// Waits until events are queued and moves them all into `into`
-    /// (empty), which leaves its room to the queue. While events keep
-    /// coming both keep the room of a burst; before waiting, both give
-    /// back what is more than `KEEP_EVENTS`.
-    async fn take(&self, into: &mut VecDeque<DriverEvent>) {
-        loop {
-            {
-                let mut g = self.q.lock().unwrap_or_else(|p| p.into_inner());
-                match g.as_mut() {
-                    Some(q) if !q.is_empty() => {
-                        std::mem::swap(q, into);
-                        return;
-                    }
-                    Some(q) => {
-                        shrink(q);
-                        shrink(into);
-                    }
-                    None => {}
-                }
-            }
-            self.ready.notified().await;
-        }
-    }
-
-    /// The event task is gone: drops what waits and what comes.
-    fn close(&self) {
-        let left = self.q.lock().unwrap_or_else(|p| p.into_inner()).take();
-        drop(left);
-    }
-}
-
-/// Room for this many events is kept by an empty queue; more is freed.
-const KEEP_EVENTS: usize = 4;
-
-/// Frees the room of an empty queue that a burst left larger than `KEEP_EVENTS`.
-fn shrink(q: &mut VecDeque<DriverEvent>) {
-    if q.capacity() > KEEP_EVENTS {
-        *q = VecDeque::new();
-    }
-}
-
-/// Closes the event queue when the event task ends, however it ends;
-/// except when the context shuts down, which drops the task: then the
-/// queue stays open for [`SessionHook`] to deliver what it holds.
-struct CloseOnDrop(Arc<EventQueue>, Arc<Context>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if !self.1.is_closed() {
-            self.0.close();
-        }
-    }
 }
 
 /// Delivers a session's last events when its context shuts down (the
@@ -919,6 +796,7 @@ pub fn transaction_error(code: u16, comment: &str, local: bool) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
 
     fn aborted(i: usize) -> DriverEvent {
         DriverEvent::Session(
@@ -981,8 +859,11 @@ mod tests {
             assert_eq!(batch.iter().map(id).collect::<Vec<_>>(), vec![100]);
             sender.await.unwrap();
             let kept = q.q.lock().unwrap().as_ref().unwrap().capacity();
-            assert!(kept <= KEEP_EVENTS, "the queue kept room for {kept} events");
-            assert!(batch.capacity() <= KEEP_EVENTS);
+            assert!(
+                kept <= events::KEEP_EVENTS,
+                "the queue kept room for {kept} events"
+            );
+            assert!(batch.capacity() <= events::KEEP_EVENTS);
             q.close();
             q.send(aborted(101));
             assert!(
