@@ -26,7 +26,8 @@
  *    read, queues give back the room of a burst); over msrps about 25 KiB and
  *    36 KiB (rustls' state). While data flows, a session stops reading
  *    when 1 MiB of received data waits for its callbacks (the sender is held
- *    back by TCP), and reads an outgoing file only as its chunks go out.
+ *    back by TCP), and reads an outgoing file at most 256 KiB ahead of the
+ *    chunks that went out.
  *    Over msrps up to 256 KiB of encrypted data waits in a connection whose
  *    peer stopped reading.
  */
@@ -1979,7 +1980,9 @@ msrp_result msrp_session_send_message(const struct msrp_session *s,
 /**
  * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
  * descriptor or a read callback) and returns at once. It is read as its
- * chunks are sent, so memory stays bounded whatever its size; `position`
+ * chunks are sent, at most 256 KiB ahead, on a libmsrp thread with the
+ * session unlocked (a read callback may call the session's functions), so
+ * memory stays bounded whatever its size; `position`
  * resumes a transfer. Progress and the final status reach `callbacks`;
  * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
  *

@@ -1178,11 +1178,12 @@ fn a_stalled_incoming_message_expires_and_close_lists_the_incomplete_ones() {
 }
 
 /// The session does no IO: a message whose bytes the driver supplies is
-/// asked for piece by piece, one chunk's worth at a time as its chunks go
-/// out (so a file of any size costs one chunk of memory), and its source is
-/// released once when the message is done.
+/// asked for in pieces of a chunk, read ahead of what is sent by a bounded
+/// amount (256 KiB, so the driver reads in batches while a file of any
+/// size costs that much memory), and its source is released once when the
+/// message is done.
 #[test]
-fn supplied_bytes_are_asked_for_one_chunk_at_a_time_and_released_once() {
+fn supplied_bytes_are_read_ahead_a_bounded_amount_and_released_once() {
     let cfg = SessionConfig {
         chunk_size: 4,
         ..Default::default()
@@ -1194,25 +1195,26 @@ fn supplied_bytes_are_asked_for_one_chunk_at_a_time_and_released_once() {
         p.a.poll_transmit(p.now).is_none(),
         "nothing to send before the driver supplies bytes"
     );
+    let asked: Vec<DataRequest> = std::iter::from_fn(|| p.a.poll_data_request()).collect();
     assert_eq!(
-        p.a.poll_data_request(),
-        Some(DataRequest::Read { msg: id, want: 4 })
+        asked,
+        [4, 4, 2].map(|want| DataRequest::Read { msg: id, want }),
+        "pieces of a chunk, never past the announced size"
     );
-    assert_eq!(p.a.poll_data_request(), None, "one request at a time");
-    p.a.supply(id, Ok(b"abcd".to_vec()));
+    for piece in [&b"abcd"[..], b"efgh", b"ij"] {
+        p.a.supply(id, Ok(piece.to_vec()));
+    }
     let c1 = p.a.poll_transmit(p.now).unwrap();
     assert_eq!(c1.header(HeaderName::ByteRange), Some("1-4/10"));
     assert_eq!(c1.data(), b"abcd");
-    // The rest through the supplier: the last request asks only for what is left.
     p.supplier
         .sources
         .get_mut(&id)
         .unwrap()
-        .read_exact(&mut [0; 4])
+        .read_exact(&mut [0; 10])
         .unwrap();
     p.b.handle_chunk(wire(&c1), p.now);
     p.pump();
-    assert_eq!(p.supplier.reads(), [4, 2]);
     assert_eq!(
         p.supplier.seen.last(),
         Some(&DataRequest::Release { msg: id })
@@ -1220,11 +1222,48 @@ fn supplied_bytes_are_asked_for_one_chunk_at_a_time_and_released_once() {
     assert!(p.supplier.sources.is_empty());
     assert_eq!(messages(p.events_b())[0].1, b"abcdefghij");
     assert_eq!(done_codes(&p.events_a()), [200]);
+
+    // A large message: what is read and not yet sent stays within 256 KiB
+    // plus the chunk being cut.
+    let cfg = SessionConfig {
+        chunk_size: 64 * 1024,
+        window: 1000,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let total = 3 * 1024 * 1024 + 5;
+    let src = std::io::Cursor::new(vec![9u8; total]);
+    send_supplied(
+        &mut p.a,
+        &mut p.supplier,
+        text(b""),
+        src,
+        Some(total as u64),
+    );
+    let mut sent = 0;
+    let mut most_ahead = 0;
+    while let Some(c) = transmit_a(&mut p) {
+        sent += c.size();
+        let read: usize = p.supplier.reads().iter().sum();
+        most_ahead = most_ahead.max(read - sent);
+    }
+    assert_eq!(sent, total);
+    assert_eq!(p.supplier.reads().iter().sum::<usize>(), total);
+    assert!(
+        most_ahead <= 256 * 1024 + 64 * 1024,
+        "{most_ahead} bytes read ahead"
+    );
+    assert!(most_ahead >= 128 * 1024, "reads are batched ({most_ahead})");
+
     // Of unknown size, a piece is sent when the one after it (or the end) is
     // known, so the last chunk carries '$'; the end is a short piece.
+    let cfg = SessionConfig {
+        chunk_size: 4,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
     let src = std::io::Cursor::new(b"abcdefgh".to_vec());
     send_supplied(&mut p.a, &mut p.supplier, text(b""), src, None);
-    p.supplier.seen.clear();
     let mut flags = Vec::new();
     while let Some(c) = transmit_a(&mut p) {
         flags.push((
@@ -1239,7 +1278,7 @@ fn supplied_bytes_are_asked_for_one_chunk_at_a_time_and_released_once() {
             ("5-8/8".to_owned(), Flag::End)
         ]
     );
-    assert_eq!(p.supplier.reads(), [4, 4, 4]);
+    assert!(p.supplier.reads().iter().all(|&w| w == 4));
 }
 
 /// A source that cannot be read, or that ends before its announced size,
@@ -1249,17 +1288,29 @@ fn supplied_bytes_are_asked_for_one_chunk_at_a_time_and_released_once() {
 fn a_source_that_fails_or_runs_short_ends_its_message_with_an_abort() {
     let cfg = SessionConfig {
         chunk_size: 4,
+        window: 1000,
         ..Default::default()
     };
     let mut p = pair(cfg.clone(), SessionConfig::default());
-    let src = std::io::Cursor::new(vec![7u8; 100]);
-    let id = send_supplied(&mut p.a, &mut p.supplier, text(b""), src, Some(100));
-    let c1 = transmit_a(&mut p).unwrap();
+    let src = std::io::Cursor::new(vec![7u8; 1000]);
+    let id = send_supplied(&mut p.a, &mut p.supplier, text(b""), src, Some(1000));
+    let first = transmit_a(&mut p).unwrap();
+    // Reading fails from now on: what was read goes out, then the abort.
     p.supplier.fail = Some(id);
-    let c2 = transmit_a(&mut p).unwrap();
-    assert_eq!(c2.flag(), Flag::Abort);
-    assert!(transmit_a(&mut p).is_none());
-    for c in [c1, c2] {
+    let mut chunks = vec![first];
+    while let Some(c) = transmit_a(&mut p) {
+        chunks.push(c);
+    }
+    let last = chunks.last().unwrap();
+    assert_eq!(last.flag(), Flag::Abort);
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c.flag() == Flag::More)
+    );
+    let sent: usize = chunks.iter().map(|c| c.size()).sum();
+    assert!(sent < 1000, "{sent}");
+    for c in chunks {
         p.b.handle_chunk(wire(&c), p.now);
     }
     p.pump();
@@ -1309,12 +1360,13 @@ fn waiting_for_bytes_keeps_the_send_limit_and_close_releases_every_source() {
         })
         .collect();
     assert!(p.a.poll_transmit(p.now).is_none());
-    let asked: Vec<MsgId> = std::iter::from_fn(|| p.a.poll_data_request())
+    let mut asked: Vec<MsgId> = std::iter::from_fn(|| p.a.poll_data_request())
         .map(|r| match r {
             DataRequest::Read { msg, .. } => msg,
             other => panic!("{other:?}"),
         })
         .collect();
+    asked.dedup();
     assert_eq!(asked, ids[..2], "only two messages are sent at once");
     p.a.close("gone");
     let released: Vec<MsgId> = std::iter::from_fn(|| p.a.poll_data_request())

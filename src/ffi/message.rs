@@ -328,7 +328,9 @@ impl Read for CRead {
 
 /// Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
 /// descriptor or a read callback) and returns at once. It is read as its
-/// chunks are sent, so memory stays bounded whatever its size; `position`
+/// chunks are sent, at most 256 KiB ahead, on a libmsrp thread with the
+/// session unlocked (a read callback may call the session's functions), so
+/// memory stays bounded whatever its size; `position`
 /// resumes a transfer. Progress and the final status reach `callbacks`;
 /// `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
 ///

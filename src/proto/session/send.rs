@@ -109,10 +109,8 @@ pub(super) struct OutMsg {
     pub(super) supplied: VecDeque<Vec<u8>>,
     /// The driver reported the end of the source.
     pub(super) ended: bool,
-    /// A [`DataRequest::Read`] for it is out.
-    pub(super) requested: bool,
-    /// How much that request asked for.
-    pub(super) asked: usize,
+    /// How much each [`DataRequest::Read`] not answered yet asked for, in order.
+    pub(super) asked: VecDeque<usize>,
     /// The driver could not read the source.
     pub(super) read_error: Option<String>,
     pub(super) acked: u64,
@@ -154,6 +152,36 @@ impl Piece {
 impl OutMsg {
     pub(super) fn remaining(&self) -> Option<u64> {
         self.size.map(|s| s.saturating_sub(self.offset))
+    }
+
+    /// Bytes asked of the driver and not supplied yet.
+    fn asked_bytes(&self) -> u64 {
+        self.asked.iter().map(|&n| n as u64).sum()
+    }
+
+    /// Asks the driver for more of a supplied source, so that up to
+    /// `ahead` pieces of `size` are supplied or on their way (a message of
+    /// known size no further than its end).
+    pub(super) fn ask_ahead(&mut self, size: usize, ahead: usize, out: &mut VecDeque<DataRequest>) {
+        if !matches!(self.source, Source::Supplied) || self.ended || self.read_error.is_some() {
+            return;
+        }
+        while self.supplied.len() + self.asked.len() < ahead {
+            let want = match self.size {
+                Some(total) => {
+                    let buffered: u64 = self.supplied.iter().map(|p| p.len() as u64).sum();
+                    let left = total.saturating_sub(self.offset + buffered + self.asked_bytes());
+                    left.min(size as u64) as usize
+                }
+                None => size,
+            };
+            if want == 0 {
+                // All of a known size is supplied or asked for.
+                return;
+            }
+            self.asked.push_back(want);
+            out.push_back(DataRequest::Read { msg: self.id, want });
+        }
     }
 
     /// The next piece of up to `size` bytes and whether it is the message's
@@ -199,6 +227,16 @@ impl OutMsg {
     }
 }
 
+/// Bytes of a supplied source asked for ahead of the chunk being sent:
+/// the driver reads up to this much (in pieces of a chunk) per round, so a
+/// file costs this much memory while it is sent.
+pub(super) const SUPPLY_AHEAD: usize = 256 * 1024;
+
+/// Pieces of `size` asked for ahead (see [`SUPPLY_AHEAD`]).
+fn supply_ahead(size: usize) -> usize {
+    (SUPPLY_AHEAD / size.max(1)).clamp(2, 32)
+}
+
 impl Session {
     /// Queues a message; returns its handle. Its chunks go out through
     /// [`Session::poll_transmit`].
@@ -239,8 +277,7 @@ impl Session {
             start: m.start,
             supplied: VecDeque::new(),
             ended: false,
-            requested: false,
-            asked: 0,
+            asked: VecDeque::new(),
             read_error: None,
             acked: 0,
             outstanding: 0,
@@ -351,13 +388,14 @@ impl Session {
         let Some(m) = self.msgs.get_mut(&msg) else {
             return;
         };
-        if !m.requested {
+        let Some(asked) = m.asked.pop_front() else {
             return;
-        }
-        m.requested = false;
+        };
         match data {
+            // Nothing is taken after the end (nor after a failure).
+            _ if m.ended || m.read_error.is_some() => {}
             Ok(d) => {
-                m.ended = d.len() < m.asked;
+                m.ended = d.len() < asked;
                 if !d.is_empty() {
                     m.supplied.push_back(d);
                 }
@@ -430,7 +468,7 @@ impl Session {
                 } else {
                     self.msgs.insert(id, m);
                 }
-            } else if chunk.is_none() && m.requested {
+            } else if chunk.is_none() && !m.asked.is_empty() {
                 // Its turn comes again when the driver supplies the piece.
                 self.starved.push(id);
                 self.msgs.insert(id, m);
@@ -464,20 +502,8 @@ impl Session {
         let (piece, last) = match m.take_piece(size) {
             Ok(Some(p)) => p,
             Ok(None) => {
-                // Not supplied yet: ask the driver (once).
-                if !m.requested {
-                    m.requested = true;
-                    let buffered: u64 = m.supplied.iter().map(|p| p.len() as u64).sum();
-                    let want = match m.size {
-                        Some(total) => {
-                            total.saturating_sub(m.offset + buffered).min(size as u64) as usize
-                        }
-                        None => size,
-                    };
-                    m.asked = want;
-                    self.data_requests
-                        .push_back(DataRequest::Read { msg: m.id, want });
-                }
+                // Not supplied yet: ask the driver.
+                m.ask_ahead(size, supply_ahead(size), &mut self.data_requests);
                 return None;
             }
             Err(e) => {
@@ -506,6 +532,10 @@ impl Session {
         c.ensure_unique_transaction_id();
         m.offset += len;
         m.sent_last = last;
+        if !last {
+            // Read on while this piece goes out.
+            m.ask_ahead(size, supply_ahead(size), &mut self.data_requests);
+        }
         if self.track(&c, PendingKind::Message { msg: m.id, len }, now) {
             m.outstanding += 1;
             if m.fr == ReportMode::No {
