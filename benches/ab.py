@@ -31,9 +31,12 @@ def run(build):
             continue
         if not str(j.get("impl", "")).startswith("libmsrp"):
             continue
-        unit = next((k for k in j if k not in ("bench", "impl", "bytes", "median_of", "count", "goal")
-                     and not k.startswith(("ratio", "single", "base", "raw"))
-                     and isinstance(j[k], (int, float))), None)
+        numbers = [k for k in j if k not in ("bench", "impl", "bytes", "median_of", "count", "goal", "pairs")
+                   and not k.startswith(("ratio", "single", "base", "raw"))
+                   and isinstance(j[k], (int, float))]
+        # Rates, times and memory before anything else a line carries.
+        unit = next((k for k in numbers if k.endswith(("per_s", "us", "connection"))), None) or \
+            next(iter(numbers), None)
         if unit:
             figs[j["bench"]] = (unit, j[unit], j.get("ratio_to_raw"))
     return figs
