@@ -852,7 +852,7 @@ typedef struct msrp_message_options {
   /**
    * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
    */
-  uint32_t failure_report;
+  msrp_report failure_report;
   /**
    * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
    */
@@ -1179,7 +1179,7 @@ extern "C" {
 /**
  * The canonical name of a known header ("To-Path", "Message-ID", …), static; NULL for an unknown value.
  */
-const char *msrp_header_name(uint32_t header);
+const char *msrp_header_name(msrp_header header);
 
 /**
  * A new request with `method` (upper-case letters, e.g. "SEND", "REPORT",
@@ -1445,7 +1445,7 @@ msrp_result msrp_chunk_success_report(const struct msrp_chunk *chunk, msrp_repor
  * # Safety
  * `chunk` is NULL or live.
  */
-msrp_result msrp_chunk_set_failure_report(struct msrp_chunk *chunk, uint32_t report);
+msrp_result msrp_chunk_set_failure_report(struct msrp_chunk *chunk, msrp_report report);
 
 /**
  * Sets Success-Report (`MSRP_REPORT_YES` or `MSRP_REPORT_NO`).
@@ -1453,7 +1453,7 @@ msrp_result msrp_chunk_set_failure_report(struct msrp_chunk *chunk, uint32_t rep
  * # Safety
  * `chunk` is NULL or live.
  */
-msrp_result msrp_chunk_set_success_report(struct msrp_chunk *chunk, uint32_t report);
+msrp_result msrp_chunk_set_success_report(struct msrp_chunk *chunk, msrp_report report);
 
 /**
  * The Content-Type; `MSRP_RESULT_NOT_FOUND` when absent.
@@ -1478,7 +1478,7 @@ msrp_result msrp_chunk_set_content_type(struct msrp_chunk *chunk, const char *co
  * # Safety
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
-msrp_result msrp_chunk_expires(const struct msrp_chunk *chunk, uint32_t which, uint32_t *out);
+msrp_result msrp_chunk_expires(const struct msrp_chunk *chunk, msrp_header which, uint32_t *out);
 
 /**
  * Parameter `param` (e.g. "realm", "nonce", "rspauth") of a digest header
@@ -1489,7 +1489,7 @@ msrp_result msrp_chunk_expires(const struct msrp_chunk *chunk, uint32_t which, u
  * `chunk` is NULL or live; `param` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_digest_param(const struct msrp_chunk *chunk,
-                                    uint32_t which,
+                                    msrp_header which,
                                     const char *param,
                                     char **out);
 
@@ -1605,7 +1605,7 @@ msrp_result msrp_chunk_encode_end(const struct msrp_chunk *chunk,
  * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_connector_new(const struct msrp_context *ctx,
-                               uint32_t kind,
+                               msrp_connector_kind kind,
                                bool use_sessmatch,
                                const struct msrp_logger *logger,
                                struct msrp_connector **out);
@@ -1727,7 +1727,7 @@ msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
  * its strings NULL or NUL-terminated; `out` is NULL or writable.
  */
 msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
-                                     uint32_t kind,
+                                     msrp_connector_kind kind,
                                      bool use_sessmatch,
                                      const struct msrp_logger *logger,
                                      const struct msrp_relay_settings *settings,

@@ -59,7 +59,20 @@ pub enum msrp_report {
     Partial = 2,
 }
 
-fn header_sel(v: u32) -> Result<HeaderName, FfiError> {
+/// An `msrp_report` as C passes it: typed `msrp_report` in the header, an
+/// integer here, so that a value outside the enum is an argument error
+/// (`MSRP_RESULT_INVALID_ARGUMENT`), not undefined behaviour.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_report_arg(pub u32);
+
+/// An `msrp_header` as C passes it (see [`msrp_report_arg`]).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_header_arg(pub u32);
+
+fn header_sel(v: msrp_header_arg) -> Result<HeaderName, FfiError> {
+    let v = v.0;
     HeaderName::from_u32(v).ok_or_else(|| {
         FfiError::new(
             msrp_result::InvalidArgument,
@@ -109,7 +122,7 @@ unsafe fn set_text(
 
 /// The canonical name of a known header ("To-Path", "Message-ID", …), static; NULL for an unknown value.
 #[unsafe(no_mangle)]
-pub extern "C" fn msrp_header_name(header: u32) -> *const c_char {
+pub extern "C" fn msrp_header_name(header: msrp_header_arg) -> *const c_char {
     static NAMES: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
     run_or(std::ptr::null(), || {
         let names = NAMES.get_or_init(|| {
@@ -120,7 +133,7 @@ pub extern "C" fn msrp_header_name(header: u32) -> *const c_char {
                 .collect()
         });
         names
-            .get(header as usize)
+            .get(header.0 as usize)
             .map_or(std::ptr::null(), |c| c.as_ptr())
     })
 }
@@ -767,11 +780,11 @@ pub unsafe extern "C" fn msrp_chunk_success_report(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_chunk_set_failure_report(
     chunk: *mut msrp_chunk,
-    report: u32,
+    report: msrp_report_arg,
 ) -> msrp_result {
     // SAFETY: forwarded.
     unsafe {
-        set_report(chunk, report, |c, m| {
+        set_report(chunk, report.0, |c, m| {
             c.set_failure_report(m);
             Ok(())
         })
@@ -785,10 +798,10 @@ pub unsafe extern "C" fn msrp_chunk_set_failure_report(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_chunk_set_success_report(
     chunk: *mut msrp_chunk,
-    report: u32,
+    report: msrp_report_arg,
 ) -> msrp_result {
     // SAFETY: forwarded.
-    unsafe { set_report(chunk, report, Chunk::set_success_report) }
+    unsafe { set_report(chunk, report.0, Chunk::set_success_report) }
 }
 
 /// The Content-Type; `MSRP_RESULT_NOT_FOUND` when absent.
@@ -825,7 +838,7 @@ pub unsafe extern "C" fn msrp_chunk_set_content_type(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_chunk_expires(
     chunk: *const msrp_chunk,
-    which: u32,
+    which: msrp_header_arg,
     out: *mut u32,
 ) -> msrp_result {
     run(|| {
@@ -853,7 +866,7 @@ pub unsafe extern "C" fn msrp_chunk_expires(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_chunk_digest_param(
     chunk: *const msrp_chunk,
-    which: u32,
+    which: msrp_header_arg,
     param: *const c_char,
     out: *mut *mut c_char,
 ) -> msrp_result {

@@ -35,6 +35,25 @@ pub enum msrp_connector_kind {
     Passive = 1,
 }
 
+/// An `msrp_connector_kind` as C passes it: typed in the header, an integer
+/// here, so that a value outside the enum is an argument error, not
+/// undefined behaviour.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_connector_kind_arg(pub u32);
+
+/// The role of a connector kind C passed.
+fn role_of(kind: msrp_connector_kind_arg) -> Result<Role, FfiError> {
+    match kind.0 {
+        k if k == msrp_connector_kind::Active as u32 => Ok(Role::Active),
+        k if k == msrp_connector_kind::Passive as u32 => Ok(Role::Passive),
+        k => Err(FfiError::new(
+            msrp_result::InvalidArgument,
+            format!("{k} is not an msrp_connector_kind"),
+        )),
+    }
+}
+
 /// A direct connector (active) or acceptor (passive) for one session.
 ///
 /// Use: `msrp_connector_prepare` gives the local path for SDP `a=path`;
@@ -149,7 +168,7 @@ where
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_connector_new(
     ctx: *const msrp_context,
-    kind: u32,
+    kind: msrp_connector_kind_arg,
     use_sessmatch: bool,
     logger: *const msrp_logger,
     out: *mut *mut msrp_connector,
@@ -158,16 +177,7 @@ pub unsafe extern "C" fn msrp_connector_new(
         out_ok(out, "out")?;
         // SAFETY: caller contract.
         let ctx = unsafe { borrow(ctx, "ctx") }?;
-        let role = match kind {
-            0 => Role::Active,
-            1 => Role::Passive,
-            _ => {
-                return Err(FfiError::new(
-                    msrp_result::InvalidArgument,
-                    format!("{kind} is not an msrp_connector_kind"),
-                ));
-            }
-        };
+        let role = role_of(kind)?;
         ctx.inner.check_open()?;
         // SAFETY: caller contract.
         let inner = AnyConnector::Direct(Arc::new(Connector::new(
@@ -383,7 +393,7 @@ pub unsafe extern "C" fn msrp_connector_set_peer_fingerprint(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_connector_new_relay(
     ctx: *const msrp_context,
-    kind: u32,
+    kind: msrp_connector_kind_arg,
     use_sessmatch: bool,
     logger: *const msrp_logger,
     settings: *const msrp_relay_settings,
@@ -395,16 +405,7 @@ pub unsafe extern "C" fn msrp_connector_new_relay(
         let ctx = unsafe { borrow(ctx, "ctx") }?;
         // SAFETY: caller contract.
         let s = unsafe { borrow(settings, "settings") }?;
-        let role = match kind {
-            k if k == msrp_connector_kind::Active as u32 => Role::Active,
-            k if k == msrp_connector_kind::Passive as u32 => Role::Passive,
-            _ => {
-                return Err(FfiError::new(
-                    msrp_result::InvalidArgument,
-                    format!("{kind} is not an msrp_connector_kind"),
-                ));
-            }
-        };
+        let role = role_of(kind)?;
         // SAFETY: caller contract.
         let settings = unsafe { settings_from_c(s) }?;
         ctx.inner.check_open()?;

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
 
 use super::callback::UserData;
-use super::chunk::msrp_chunk;
+use super::chunk::{msrp_chunk, msrp_report, msrp_report_arg};
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, bytes, opt_text, out_ok, text};
 use super::panic::run;
@@ -76,7 +76,7 @@ pub struct msrp_message_options {
     /// Ask for a success REPORT (Success-Report: yes).
     pub success_report: bool,
     /// Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
-    pub failure_report: u32,
+    pub failure_report: msrp_report_arg,
     /// Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
     pub content_disposition: *const c_char,
     /// Further headers for every chunk of the message (Content-ID,
@@ -94,7 +94,7 @@ pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
     msrp_message_options {
         message_id: std::ptr::null(),
         success_report: false,
-        failure_report: 1,
+        failure_report: msrp_report_arg(msrp_report::Yes as u32),
         content_disposition: std::ptr::null(),
         headers: std::ptr::null(),
         headers_len: 0,
@@ -213,7 +213,7 @@ unsafe fn message_opts(o: *const msrp_message_options) -> Result<MsgOpts, FfiErr
     let o = unsafe { o.as_ref() }
         .copied()
         .unwrap_or_else(|| msrp_message_options_default());
-    let fr = match o.failure_report {
+    let fr = match o.failure_report.0 {
         0 => ReportMode::No,
         1 => ReportMode::Yes,
         2 => ReportMode::Partial,
