@@ -4,7 +4,12 @@
 //! write names its offset. The engine owns the file IO; the FFI only
 //! builds a sink from the application's choice.
 
+use std::collections::HashMap;
 use std::io;
+use std::sync::{Mutex, OnceLock, Weak};
+
+use super::session::SessionDriver;
+use crate::proto::Chunk;
 
 /// An application's writer: `(offset, bytes)`; an error stops the message.
 pub type WriteFn = Box<dyn FnMut(u64, &[u8]) -> Result<(), String> + Send>;
@@ -96,6 +101,202 @@ impl Sink {
     }
 }
 
+/// An incoming message being written to its sink.
+struct Open {
+    sink: Sink,
+    received: u64,
+    total: Option<u64>,
+    head: Chunk,
+}
+
+/// What a chunk of an announced message did.
+pub enum PartOutcome {
+    /// Not a message with a sink (refused, or ended before).
+    None,
+    /// Written: `received` bytes so far of `total`; `to_memory` for the
+    /// default memory sink (whose progress nobody is told).
+    Written {
+        /// Bytes written so far.
+        received: u64,
+        /// The message's size, when known.
+        total: Option<u64>,
+        /// The message goes to memory.
+        to_memory: bool,
+    },
+    /// Writing failed: the message is dropped and its later chunks refused.
+    Failed(Box<Failed>),
+}
+
+/// A message whose sink failed.
+pub struct Failed {
+    /// Its first chunk's head.
+    pub head: Chunk,
+    /// Bytes written before.
+    pub received: u64,
+    /// Its size, when known.
+    pub total: Option<u64>,
+    /// Why.
+    pub error: SinkError,
+}
+
+/// How an announced message ended once every byte arrived.
+pub enum Finished {
+    /// In memory: the head and the bytes.
+    InMemory(Chunk, Vec<u8>),
+    /// Written to its file or callback: the head.
+    Saved(Chunk),
+    /// Closing its sink failed.
+    Failed(Failed),
+}
+
+/// The incoming messages of a session that go to sinks (the session
+/// announces them: start, parts, end). Enforces the session's limits on
+/// memory sinks: one message at most `max_message` bytes, all of them
+/// together at most `max_memory`. Messages refused here have their later
+/// chunks answered 413 through `refuse`.
+pub struct Sinks {
+    open: Mutex<(HashMap<String, Open>, u64)>,
+    max_message: u64,
+    max_memory: u64,
+    /// The session, to refuse a message's later chunks (set once it runs).
+    pub driver: OnceLock<Weak<SessionDriver>>,
+}
+
+impl Sinks {
+    /// Sinks for a session with these limits.
+    pub fn new(max_message: u64, max_memory: u64) -> Sinks {
+        Sinks {
+            open: Mutex::new((HashMap::new(), 0)),
+            max_message,
+            max_memory,
+            driver: OnceLock::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, Open>, u64)> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The message's later chunks get 413.
+    pub fn refuse(&self, message_id: &str) {
+        if let Some(d) = self.driver.get().and_then(Weak::upgrade) {
+            let _ = d.with(|s| s.refuse_incoming(message_id));
+        }
+    }
+
+    /// A message's first chunk arrived; it goes to `sink`, or to memory
+    /// when `None`. A message for memory announced larger than one message
+    /// may be is refused (the error says so).
+    pub fn start(
+        &self,
+        message_id: String,
+        head: Chunk,
+        total: Option<u64>,
+        sink: Option<Sink>,
+    ) -> Result<(), SinkError> {
+        let sink = match sink {
+            Some(s) => s,
+            None if total.is_some_and(|t| t > self.max_message) => {
+                self.refuse(&message_id);
+                return Err(SinkError::TooLarge(self.max_message));
+            }
+            None => Sink::Memory {
+                data: Vec::new(),
+                limit: self.max_message,
+            },
+        };
+        let open = Open {
+            sink,
+            received: 0,
+            total,
+            head,
+        };
+        self.lock().0.insert(message_id, open);
+        Ok(())
+    }
+
+    /// Writes a chunk of an announced message at its offset.
+    pub fn part(&self, chunk: &Chunk) -> PartOutcome {
+        let mid = chunk.message_id().unwrap_or("");
+        let offset = match chunk.byte_range() {
+            Ok(Some(r)) => r.start - 1,
+            _ => 0,
+        };
+        let data = chunk.data();
+        let mut st = self.lock();
+        let (open, memory) = &mut *st;
+        let Some(o) = open.get_mut(mid) else {
+            return PartOutcome::None;
+        };
+        let before = o.sink.memory();
+        let grow = (offset + data.len() as u64).saturating_sub(before);
+        let to_memory = matches!(o.sink, Sink::Memory { .. });
+        let r = if to_memory && *memory + grow > self.max_memory {
+            Err(SinkError::TooLarge(self.max_memory))
+        } else {
+            o.sink.write_at(offset, data)
+        };
+        *memory = *memory - before + o.sink.memory();
+        match r {
+            Ok(()) => {
+                o.received += data.len() as u64;
+                PartOutcome::Written {
+                    received: o.received,
+                    total: o.total,
+                    to_memory,
+                }
+            }
+            Err(error) => {
+                let o = open.remove(mid).expect("found above");
+                *memory -= o.sink.memory();
+                drop(st);
+                self.refuse(mid);
+                PartOutcome::Failed(Box::new(Failed {
+                    head: o.head,
+                    received: o.received,
+                    total: o.total,
+                    error,
+                }))
+            }
+        }
+    }
+
+    /// Every byte of the message arrived: its sink is closed.
+    pub fn end(&self, message_id: &str, total: u64) -> Option<Finished> {
+        let o = self.take(message_id)?;
+        Some(match o.sink.finish(total) {
+            Ok(Some(data)) => Finished::InMemory(o.head, data),
+            Ok(None) => Finished::Saved(o.head),
+            Err(error) => Finished::Failed(Failed {
+                head: o.head,
+                received: o.received,
+                total: o.total,
+                error,
+            }),
+        })
+    }
+
+    /// The message ended otherwise (aborted, expired, closed): its sink is
+    /// closed as it is.
+    pub fn forget(&self, message_id: &str) {
+        drop(self.take(message_id));
+    }
+
+    fn take(&self, message_id: &str) -> Option<Open> {
+        let mut st = self.lock();
+        let o = st.0.remove(message_id)?;
+        st.1 -= o.sink.memory();
+        Some(o)
+    }
+
+    /// The session closed: every sink is closed.
+    pub fn clear(&self) {
+        let mut st = self.lock();
+        st.0.clear();
+        st.1 = 0;
+    }
+}
+
 #[cfg(unix)]
 fn write_file_at(f: &std::fs::File, offset: u64, data: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
@@ -132,6 +333,93 @@ mod tests {
         f.write_at(0, b"abc").unwrap();
         assert!(f.finish(6).unwrap().is_none());
         assert_eq!(std::fs::read(&path).unwrap(), b"abcdef");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    fn part_of(mid: &str, start: u64, data: &[u8], total: u64) -> Chunk {
+        let mut c = Chunk::request("SEND").unwrap();
+        c.add_header_raw("Message-ID", mid).unwrap();
+        let end = start + data.len() as u64 - 1;
+        c.add_header_raw("Byte-Range", &format!("{start}-{end}/{total}"))
+            .unwrap();
+        c.set_data(data);
+        c
+    }
+
+    /// The session's limits hold for messages reassembled in memory: one
+    /// announced larger than a message may be is refused at once, and the
+    /// bytes of all of them together stay under the memory limit (the
+    /// message that would pass it fails and is let go).
+    #[test]
+    fn memory_sinks_keep_the_session_limits() {
+        let head = Chunk::request("SEND").unwrap();
+        let sinks = Sinks::new(10, 15);
+        assert!(matches!(
+            sinks.start("big1".into(), head.clone(), Some(11), None),
+            Err(SinkError::TooLarge(10))
+        ));
+        sinks
+            .start("msg1".into(), head.clone(), Some(10), None)
+            .unwrap();
+        sinks
+            .start("msg2".into(), head.clone(), Some(10), None)
+            .unwrap();
+        assert!(matches!(
+            sinks.part(&part_of("msg1", 1, b"abcdefghij", 10)),
+            PartOutcome::Written {
+                received: 10,
+                to_memory: true,
+                ..
+            }
+        ));
+        match sinks.part(&part_of("msg2", 1, b"0123456789", 10)) {
+            PartOutcome::Failed(f) => {
+                assert!(matches!(f.error, SinkError::TooLarge(15)));
+                assert_eq!(f.received, 0);
+            }
+            _ => panic!("the memory limit of the session was passed"),
+        }
+        // The failed message is gone; the other one completes.
+        assert!(matches!(
+            sinks.part(&part_of("msg2", 1, b"x", 10)),
+            PartOutcome::None
+        ));
+        match sinks.end("msg1", 10) {
+            Some(Finished::InMemory(_, data)) => assert_eq!(data, b"abcdefghij"),
+            _ => panic!("msg1 should be complete in memory"),
+        }
+        // Its memory is free again.
+        sinks.start("msg3".into(), head, Some(10), None).unwrap();
+        assert!(matches!(
+            sinks.part(&part_of("msg3", 1, b"0123456789", 10)),
+            PartOutcome::Written { .. }
+        ));
+    }
+
+    #[test]
+    fn a_file_sink_reports_progress_and_ends_saved() {
+        let path = std::env::temp_dir().join(format!("msrp-sinks-{}", std::process::id()));
+        let sinks = Sinks::new(4, 4);
+        let head = Chunk::request("SEND").unwrap();
+        let f = std::fs::File::create(&path).unwrap();
+        sinks
+            .start("file1".into(), head, Some(8), Some(Sink::File(f)))
+            .unwrap();
+        assert!(matches!(
+            sinks.part(&part_of("file1", 5, b"efgh", 8)),
+            PartOutcome::Written {
+                received: 4,
+                total: Some(8),
+                to_memory: false
+            }
+        ));
+        assert!(matches!(
+            sinks.part(&part_of("file1", 1, b"abcd", 8)),
+            PartOutcome::Written { received: 8, .. }
+        ));
+        assert!(matches!(sinks.end("file1", 8), Some(Finished::Saved(_))));
+        assert!(sinks.end("file1", 8).is_none(), "ended once");
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcdefgh");
         std::fs::remove_file(&path).unwrap();
     }
 }

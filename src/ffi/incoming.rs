@@ -1,12 +1,10 @@
 //! C API for incoming messages that go to a sink (`msrp_incoming`, chosen
 //! in `on_message_start`): a file, a descriptor, an application callback,
 //! or memory; and the session's delivery jobs that write their chunks and
-//! report progress, the end or a failure. The writing itself is
-//! [`crate::engine::sink`]'s.
+//! report progress, the end or a failure. The writing, the bookkeeping and
+//! the limits are [`crate::engine::sink`]'s; this file converts.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
-use std::sync::{Mutex, OnceLock, Weak};
 
 use super::callback::{UserData, cstring};
 use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
@@ -14,8 +12,7 @@ use super::error::{FfiError, msrp_result};
 use super::handle::text;
 use super::panic::run;
 use super::session::msrp_session_callbacks;
-use crate::engine::session::SessionDriver;
-use crate::engine::sink::{Sink, SinkError};
+use crate::engine::sink::{Failed, Finished, PartOutcome, Sink, SinkError, Sinks};
 use crate::proto::Chunk;
 
 /// Where one incoming message goes, chosen in `on_message_start` (see
@@ -151,47 +148,14 @@ pub unsafe extern "C" fn msrp_incoming_refuse(r#in: *mut msrp_incoming) -> msrp_
     run(|| choose(r#in, Choice::Refuse))
 }
 
-/// An incoming message being written to its sink.
-struct Open {
-    sink: Sink,
-    received: u64,
-    total: Option<u64>,
-    head: Chunk,
-}
+/// The session's incoming messages that go to sinks, as the C API drives
+/// them: the application chooses each message's sink in `on_message_start`
+/// and hears of progress, the end or a failure through its callbacks. The
+/// bookkeeping and the limits are [`crate::engine::sink::Sinks`]'s. Only
+/// the session's delivery jobs use it, one at a time and in order.
+pub(super) struct CSinks(pub(super) Sinks);
 
-/// The session's incoming messages that go to sinks. Only its delivery
-/// jobs use it, one at a time and in order.
-pub(super) struct Sinks {
-    open: Mutex<(HashMap<String, Open>, u64)>,
-    /// Most bytes one message reassembled in memory may have.
-    max_message: u64,
-    /// Most bytes all messages reassembled in memory may have together.
-    max_memory: u64,
-    /// The session, to refuse a message's later chunks (set once it runs).
-    pub(super) driver: OnceLock<Weak<SessionDriver>>,
-}
-
-impl Sinks {
-    pub(super) fn new(max_message: u64, max_memory: u64) -> Sinks {
-        Sinks {
-            open: Mutex::new((HashMap::new(), 0)),
-            max_message,
-            max_memory,
-            driver: OnceLock::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, Open>, u64)> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Later chunks of the message get 413.
-    fn refuse(&self, message_id: &str) {
-        if let Some(d) = self.driver.get().and_then(Weak::upgrade) {
-            let _ = d.with(|s| s.refuse_incoming(message_id));
-        }
-    }
-
+impl CSinks {
     /// A message's first chunk arrived: asks the application where it goes.
     pub(super) fn start(
         &self,
@@ -213,65 +177,47 @@ impl Sinks {
         }
         let sink = match inc.choice {
             Some(Choice::Refuse) => {
-                self.refuse(&message_id);
+                self.0.refuse(&message_id);
                 return;
             }
-            Some(Choice::File(f)) => Sink::File(f),
-            Some(Choice::Callback(Some(w), wud)) => Sink::Write(Box::new(move |off, d: &[u8]| {
-                // SAFETY: the application's callback with its userdata and a valid buffer.
-                match unsafe { w(wud.ptr(), off, d.as_ptr(), d.len()) } {
-                    0 => Ok(()),
-                    r => Err(format!("the write callback returned {r}")),
-                }
-            })),
-            Some(Choice::Callback(None, _)) | None => {
-                if total.is_some_and(|t| t > self.max_message) {
-                    self.refuse(&message_id);
-                    let why = SinkError::TooLarge(self.max_message).to_string();
-                    let n = msrp_result::TooLarge;
-                    incomplete(cbs, ud, Some(&head), &message_id, 0, total, n, &why);
-                    return;
-                }
-                Sink::Memory {
-                    data: Vec::new(),
-                    limit: self.max_message,
-                }
+            Some(Choice::File(f)) => Some(Sink::File(f)),
+            Some(Choice::Callback(Some(w), wud)) => {
+                Some(Sink::Write(Box::new(move |off, d: &[u8]| {
+                    // SAFETY: the application's callback with its userdata and a valid buffer.
+                    match unsafe { w(wud.ptr(), off, d.as_ptr(), d.len()) } {
+                        0 => Ok(()),
+                        r => Err(format!("the write callback returned {r}")),
+                    }
+                })))
             }
+            Some(Choice::Callback(None, _)) | None => None,
         };
-        let open = Open {
-            sink,
-            received: 0,
-            total,
-            head,
-        };
-        self.lock().0.insert(message_id, open);
+        let started = self.0.start(message_id.clone(), head.clone(), total, sink);
+        if let Err(e) = started {
+            let why = e.to_string();
+            incomplete(
+                cbs,
+                ud,
+                Some(&head),
+                &message_id,
+                0,
+                total,
+                result_of(&e),
+                &why,
+            );
+        }
     }
 
     /// Writes a chunk of an open message; reports progress, or the failure.
     pub(super) fn part(&self, cbs: &msrp_session_callbacks, ud: UserData, chunk: &Chunk) {
         let mid = chunk.message_id().unwrap_or("");
-        let offset = match chunk.byte_range() {
-            Ok(Some(r)) => r.start - 1,
-            _ => 0,
-        };
-        let data = chunk.data();
-        let mut st = self.lock();
-        let (open, memory) = &mut *st;
-        let Some(o) = open.get_mut(mid) else { return };
-        let before = o.sink.memory();
-        let grow = (offset + data.len() as u64).saturating_sub(before);
-        let r = if matches!(o.sink, Sink::Memory { .. }) && *memory + grow > self.max_memory {
-            Err(SinkError::TooLarge(self.max_memory))
-        } else {
-            o.sink.write_at(offset, data)
-        };
-        *memory = *memory - before + o.sink.memory();
-        match r {
-            Ok(()) => {
-                o.received += data.len() as u64;
-                let (received, total, to_memory) =
-                    (o.received, o.total, matches!(o.sink, Sink::Memory { .. }));
-                drop(st);
+        match self.0.part(chunk) {
+            PartOutcome::None => {}
+            PartOutcome::Written {
+                received,
+                total,
+                to_memory,
+            } => {
                 if let (Some(f), false) = (cbs.on_incoming_progress, to_memory) {
                     let m = cstring(mid);
                     let t = total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN);
@@ -279,18 +225,7 @@ impl Sinks {
                     unsafe { f(ud.ptr(), m.as_ptr(), received, t) };
                 }
             }
-            Err(e) => {
-                let o = open.remove(mid).expect("found above");
-                *memory -= o.sink.memory();
-                drop(st);
-                self.refuse(mid);
-                let code = match e {
-                    SinkError::TooLarge(_) => msrp_result::TooLarge,
-                    SinkError::Io(_) => msrp_result::Io,
-                };
-                let why = e.to_string();
-                incomplete(cbs, ud, Some(&o.head), mid, o.received, o.total, code, &why);
-            }
+            PartOutcome::Failed(f) => failed(cbs, ud, mid, *f),
         }
     }
 
@@ -303,59 +238,50 @@ impl Sinks {
         message_id: &str,
         total: u64,
     ) {
-        let Some(o) = self.take(message_id) else {
-            return;
-        };
-        let m = cstring(message_id);
-        let h = msrp_chunk { inner: o.head };
-        match o.sink.finish(total) {
-            Ok(Some(data)) => {
+        match self.0.end(message_id, total) {
+            None => {}
+            Some(Finished::InMemory(head, data)) => {
                 if let Some(f) = cbs.on_message {
+                    let h = msrp_chunk { inner: head };
                     // SAFETY: the application's callback; valid pointers during the call.
                     unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) };
                 }
             }
-            Ok(None) => {
+            Some(Finished::Saved(head)) => {
                 if let Some(f) = cbs.on_message_saved {
+                    let h = msrp_chunk { inner: head };
+                    let m = cstring(message_id);
                     // SAFETY: as above.
                     unsafe { f(ud.ptr(), &h, m.as_ptr(), total) };
                 }
             }
-            Err(e) => {
-                let why = e.to_string();
-                incomplete(
-                    cbs,
-                    ud,
-                    Some(&h.inner),
-                    message_id,
-                    o.received,
-                    o.total,
-                    msrp_result::Io,
-                    &why,
-                );
-            }
+            Some(Finished::Failed(f)) => failed(cbs, ud, message_id, f),
         }
     }
+}
 
-    /// The message ended otherwise (aborted, expired, closed): its sink is
-    /// closed as it is.
-    pub(super) fn forget(&self, message_id: &str) {
-        drop(self.take(message_id));
+/// The result code for a sink's failure.
+fn result_of(e: &SinkError) -> msrp_result {
+    match e {
+        SinkError::TooLarge(_) => msrp_result::TooLarge,
+        SinkError::Io(_) => msrp_result::Io,
     }
+}
 
-    fn take(&self, message_id: &str) -> Option<Open> {
-        let mut st = self.lock();
-        let o = st.0.remove(message_id)?;
-        st.1 -= o.sink.memory();
-        Some(o)
-    }
-
-    /// The session closed: every sink is closed.
-    pub(super) fn clear(&self) {
-        let mut st = self.lock();
-        st.0.clear();
-        st.1 = 0;
-    }
+/// Reports a message whose sink failed to `on_incomplete`.
+fn failed(cbs: &msrp_session_callbacks, ud: UserData, message_id: &str, f: Failed) {
+    let why = f.error.to_string();
+    let code = result_of(&f.error);
+    incomplete(
+        cbs,
+        ud,
+        Some(&f.head),
+        message_id,
+        f.received,
+        f.total,
+        code,
+        &why,
+    );
 }
 
 /// Calls `on_incomplete`.

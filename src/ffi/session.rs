@@ -12,13 +12,14 @@ use super::callback::UserData;
 use super::chunk::msrp_chunk;
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write};
-use super::incoming::{Sinks, msrp_incoming};
+use super::incoming::{CSinks, msrp_incoming};
 use super::logger::msrp_userdata_free_fn;
 use super::panic::{run, run_or};
 use super::session_events::{Registry, Waiter, lock, make_sink};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
 use crate::engine::session::default_chunk_size;
 use crate::engine::session::{SessionDriver, transaction_error};
+use crate::engine::sink::Sinks;
 use crate::proto::header::ReportMode;
 use crate::proto::session::{SessionConfig, SessionEvent, parse_accept_types};
 use crate::proto::transport::make_chunk;
@@ -234,7 +235,7 @@ pub struct msrp_session {
     pub(crate) driver: Arc<SessionDriver>,
     pub(crate) registry: Arc<Mutex<Registry>>,
     /// Incoming messages going to sinks (see `on_message_start`).
-    sinks: Arc<Sinks>,
+    sinks: Arc<CSinks>,
     /// How long the last `deliver_chunk` waited.
     spin: SpinHint,
 }
@@ -353,7 +354,10 @@ pub unsafe extern "C" fn msrp_session_new(
             ));
         }
         let registry = Arc::new(Mutex::new(Registry::default()));
-        let sinks = Arc::new(Sinks::new(cfg.max_message_size, cfg.max_receive_memory));
+        let sinks = Arc::new(CSinks(Sinks::new(
+            cfg.max_message_size,
+            cfg.max_receive_memory,
+        )));
         let sink = make_sink(ctx.clone(), cbs, owner, registry.clone(), sinks.clone());
         // Blocking callers (deliver_chunk) are woken at once, not through the
         // application's callback queue.
@@ -374,7 +378,7 @@ pub unsafe extern "C" fn msrp_session_new(
             sink,
             Some(fast),
         ));
-        let _ = sinks.driver.set(Arc::downgrade(&driver));
+        let _ = sinks.0.driver.set(Arc::downgrade(&driver));
         let events = driver.clone();
         // SAFETY: checked non-NULL.
         unsafe {
@@ -614,7 +618,7 @@ pub unsafe extern "C" fn msrp_session_refuse_incoming(
         // SAFETY: caller contract.
         let mid = unsafe { text(message_id, "message_id") }?;
         let open = s.driver.with(|sess| sess.refuse_incoming(mid))?;
-        s.sinks.forget(mid);
+        s.sinks.0.forget(mid);
         if open {
             Ok(())
         } else {

@@ -8,7 +8,7 @@ use super::callback::{UserData, cstring};
 use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
 use super::error::{FfiError, msrp_result};
 use super::handle::into_raw;
-use super::incoming::{Sinks, incomplete};
+use super::incoming::{CSinks, incomplete};
 use super::message::msrp_message_callbacks;
 use super::session::{Owner, msrp_response_cb, msrp_session_callbacks};
 use crate::engine::Context;
@@ -40,7 +40,7 @@ pub(super) fn make_sink(
     cbs: msrp_session_callbacks,
     owner: Arc<Owner>,
     registry: Arc<Mutex<Registry>>,
-    sinks: Arc<Sinks>,
+    sinks: Arc<CSinks>,
 ) -> crate::engine::session::EventSink {
     Box::new(move |ev: DriverEvent| {
         let ud = UserData(owner.ud);
@@ -170,7 +170,7 @@ pub(super) fn make_sink(
                 let sinks = sinks.clone();
                 ctx.deliver(move || {
                     let _hold = hold;
-                    sinks.forget(&message_id);
+                    sinks.0.forget(&message_id);
                     if let Some(f) = cbs.on_aborted {
                         let m = cstring(&message_id);
                         // SAFETY: valid pointer for the duration of the call.
@@ -191,7 +191,7 @@ pub(super) fn make_sink(
                 let sinks = sinks.clone();
                 ctx.deliver(move || {
                     let _hold = hold;
-                    sinks.forget(&message_id);
+                    sinks.0.forget(&message_id);
                     let (code, why) = if expired {
                         (msrp_result::Timeout, "no chunk of it arrived in time")
                     } else {
@@ -236,7 +236,7 @@ pub(super) fn make_sink(
             }
             DriverEvent::Closed(e) => {
                 lock(&registry).closed();
-                sinks.clear();
+                sinks.0.clear();
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
                 ctx.deliver(move || {
