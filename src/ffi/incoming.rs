@@ -6,23 +6,19 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::callback::{UserData, cstring};
-use super::chunk::{MSRP_BYTE_RANGE_UNKNOWN, msrp_chunk};
+use super::callback::UserData;
 use super::error::{FfiError, msrp_result};
 use super::handle::text;
 use super::panic::run;
-use super::session::msrp_session_callbacks;
-use crate::engine::sink::{Failed, Finished, PartOutcome, Sink, SinkError, Sinks};
-use crate::proto::Chunk;
 
 /// Where one incoming message goes, chosen in `on_message_start` (see
 /// `msrp_session_callbacks`); valid only during that call.
 pub struct msrp_incoming {
-    choice: Option<Choice>,
+    pub(super) choice: Option<Choice>,
 }
 
 /// What the application chose for an incoming message.
-enum Choice {
+pub(super) enum Choice {
     File(std::fs::File),
     Callback(msrp_write_fn, UserData),
     Refuse,
@@ -146,164 +142,4 @@ pub unsafe extern "C" fn msrp_incoming_to_callback(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_incoming_refuse(r#in: *mut msrp_incoming) -> msrp_result {
     run(|| choose(r#in, Choice::Refuse))
-}
-
-/// The session's incoming messages that go to sinks, as the C API drives
-/// them: the application chooses each message's sink in `on_message_start`
-/// and hears of progress, the end or a failure through its callbacks. The
-/// bookkeeping and the limits are [`crate::engine::sink::Sinks`]'s. Only
-/// the session's delivery jobs use it, one at a time and in order.
-pub(super) struct CSinks(pub(super) Sinks);
-
-impl CSinks {
-    /// A message's first chunk arrived: asks the application where it goes.
-    pub(super) fn start(
-        &self,
-        cbs: &msrp_session_callbacks,
-        ud: UserData,
-        message_id: String,
-        head: Chunk,
-        total: Option<u64>,
-    ) {
-        let mut inc = msrp_incoming { choice: None };
-        if let Some(f) = cbs.on_message_start {
-            let h = msrp_chunk {
-                inner: head.clone(),
-            };
-            let m = cstring(&message_id);
-            let t = total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN);
-            // SAFETY: the application's callback; pointers valid during the call.
-            unsafe { f(ud.ptr(), &h, m.as_ptr(), t, &mut inc) };
-        }
-        let sink = match inc.choice {
-            Some(Choice::Refuse) => {
-                self.0.refuse(&message_id);
-                return;
-            }
-            Some(Choice::File(f)) => Some(Sink::File(f)),
-            Some(Choice::Callback(Some(w), wud)) => {
-                Some(Sink::Write(Box::new(move |off, d: &[u8]| {
-                    // SAFETY: the application's callback with its userdata and a valid buffer.
-                    match unsafe { w(wud.ptr(), off, d.as_ptr(), d.len()) } {
-                        0 => Ok(()),
-                        r => Err(format!("the write callback returned {r}")),
-                    }
-                })))
-            }
-            Some(Choice::Callback(None, _)) | None => None,
-        };
-        let started = self.0.start(message_id.clone(), head.clone(), total, sink);
-        if let Err(e) = started {
-            let why = e.to_string();
-            incomplete(
-                cbs,
-                ud,
-                Some(&head),
-                &message_id,
-                0,
-                total,
-                result_of(&e),
-                &why,
-            );
-        }
-    }
-
-    /// Writes a chunk of an open message; reports progress, or the failure.
-    pub(super) fn part(&self, cbs: &msrp_session_callbacks, ud: UserData, chunk: &Chunk) {
-        let mid = chunk.message_id().unwrap_or("");
-        match self.0.part(chunk) {
-            PartOutcome::None => {}
-            PartOutcome::Written {
-                received,
-                total,
-                to_memory,
-            } => {
-                if let (Some(f), false) = (cbs.on_incoming_progress, to_memory) {
-                    let m = cstring(mid);
-                    let t = total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN);
-                    // SAFETY: the application's callback; valid pointer during the call.
-                    unsafe { f(ud.ptr(), m.as_ptr(), received, t) };
-                }
-            }
-            PartOutcome::Failed(f) => failed(cbs, ud, mid, *f),
-        }
-    }
-
-    /// Every byte arrived: hands a message in memory to `on_message`, or
-    /// closes its sink and calls `on_message_saved`.
-    pub(super) fn end(
-        &self,
-        cbs: &msrp_session_callbacks,
-        ud: UserData,
-        message_id: &str,
-        total: u64,
-    ) {
-        match self.0.end(message_id, total) {
-            None => {}
-            Some(Finished::InMemory(head, data)) => {
-                if let Some(f) = cbs.on_message {
-                    let h = msrp_chunk { inner: head };
-                    // SAFETY: the application's callback; valid pointers during the call.
-                    unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) };
-                }
-            }
-            Some(Finished::Saved(head)) => {
-                if let Some(f) = cbs.on_message_saved {
-                    let h = msrp_chunk { inner: head };
-                    let m = cstring(message_id);
-                    // SAFETY: as above.
-                    unsafe { f(ud.ptr(), &h, m.as_ptr(), total) };
-                }
-            }
-            Some(Finished::Failed(f)) => failed(cbs, ud, message_id, f),
-        }
-    }
-}
-
-/// The result code for a sink's failure.
-fn result_of(e: &SinkError) -> msrp_result {
-    match e {
-        SinkError::TooLarge(_) => msrp_result::TooLarge,
-        SinkError::Io(_) => msrp_result::Io,
-    }
-}
-
-/// Reports a message whose sink failed to `on_incomplete`.
-fn failed(cbs: &msrp_session_callbacks, ud: UserData, message_id: &str, f: Failed) {
-    let why = f.error.to_string();
-    let code = result_of(&f.error);
-    incomplete(
-        cbs,
-        ud,
-        Some(&f.head),
-        message_id,
-        f.received,
-        f.total,
-        code,
-        &why,
-    );
-}
-
-/// Calls `on_incomplete`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn incomplete(
-    cbs: &msrp_session_callbacks,
-    ud: UserData,
-    head: Option<&Chunk>,
-    message_id: &str,
-    received: u64,
-    total: Option<u64>,
-    reason: msrp_result,
-    why: &str,
-) {
-    let Some(f) = cbs.on_incomplete else { return };
-    let m = cstring(message_id);
-    let w = cstring(why);
-    let h = head.map(|c| msrp_chunk { inner: c.clone() });
-    let hp = h
-        .as_ref()
-        .map_or(std::ptr::null(), |h| h as *const msrp_chunk);
-    let t = total.unwrap_or(MSRP_BYTE_RANGE_UNKNOWN);
-    // SAFETY: the application's callback; valid pointers during the call.
-    unsafe { f(ud.ptr(), hp, m.as_ptr(), received, t, reason, w.as_ptr()) }
 }

@@ -6,55 +6,16 @@ use std::ffi::{c_char, c_void};
 use std::io::{Read, Seek, SeekFrom};
 
 use super::callback::UserData;
-use super::chunk::{msrp_chunk, msrp_report, msrp_report_arg};
+use super::chunk::{msrp_report, msrp_report_arg};
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, bytes, opt_text, out_ok, text};
 use super::panic::run;
 use super::session::msrp_session;
+use super::session_callbacks::msrp_message_callbacks;
 use super::session_events::{MsgCbs, lock};
 use crate::engine::session::Reader;
 use crate::proto::header::ReportMode;
 use crate::proto::session::{OutgoingMessage, Source};
-
-/// Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct msrp_message_callbacks {
-    /// Bytes sent and acknowledged so far (counting from the start position),
-    /// and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
-    pub on_progress: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            message: u64,
-            sent: u64,
-            acked: u64,
-            total: u64,
-        ),
-    >,
-    /// Called once at the end, with the message's Message-ID: 200 when every
-    /// chunk was accepted; otherwise the peer's error code, 408 on timeout,
-    /// 0 when cancelled or closed.
-    pub on_done: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            message: u64,
-            message_id: *const c_char,
-            code: u16,
-            comment: *const c_char,
-        ),
-    >,
-    /// A REPORT about this message (its Message-ID), from the peer or a
-    /// relay: success REPORTs (asked for with `success_report`) and failure
-    /// REPORTs. `report` is valid during the call (the session's
-    /// `on_report` gets the same REPORT afterwards, to keep). It may run
-    /// after `on_done` (a success REPORT usually comes after the last 200):
-    /// with `on_report` set, `userdata` must stay valid until a success
-    /// REPORT for the whole message came, or the session closed. The
-    /// session remembers the 1024 most recent finished messages for this.
-    pub on_report: Option<
-        unsafe extern "C" fn(userdata: *mut c_void, message: u64, report: *const msrp_chunk),
-    >,
-}
 
 /// An extra header for an outgoing message's chunks (name and value,
 /// NUL-terminated), e.g. `Content-ID` or an extension header.

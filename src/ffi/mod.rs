@@ -28,6 +28,7 @@ pub(crate) mod panic;
 pub mod relay;
 pub mod server;
 pub mod session;
+pub mod session_callbacks;
 pub(crate) mod session_events;
 pub mod tls;
 pub mod transport;

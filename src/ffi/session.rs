@@ -12,10 +12,10 @@ use super::callback::UserData;
 use super::chunk::msrp_chunk;
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write};
-use super::incoming::{CSinks, msrp_incoming};
 use super::logger::msrp_userdata_free_fn;
 use super::panic::{run, run_or};
-use super::session_events::{Registry, Waiter, lock, make_sink};
+use super::session_callbacks::{Owner, msrp_response_cb, msrp_session_callbacks};
+use super::session_events::{CSinks, Registry, Waiter, lock, make_sink};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
 use crate::engine::session::default_chunk_size;
 use crate::engine::session::{SessionDriver, transaction_error};
@@ -94,134 +94,6 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
         max_incomplete: 0,
         incomplete_timeout_ms: 0,
         max_concurrent_sends: 0,
-    }
-}
-
-/// Session callbacks (reference `on_incoming_cb`). Any may be NULL. They run
-/// on a libmsrp thread, or from `msrp_context_dispatch` with queued callbacks;
-/// they may call any non-blocking libmsrp function, this session's included.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct msrp_session_callbacks {
-    /// A whole incoming message: `head` holds its first chunk's headers
-    /// (Content-Type, Message-ID, …); `data` its bytes. Both valid during the call.
-    pub on_message: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            head: *const msrp_chunk,
-            data: *const u8,
-            len: usize,
-        ),
-    >,
-    /// An accepted incoming request handed over as it came (SEND chunks in
-    /// streaming mode, NICKNAME). The chunk is yours: free it. (Free it
-    /// soon, or copy what you need: see `msrp_chunk` on the memory a
-    /// received chunk can keep.)
-    pub on_chunk: Option<unsafe extern "C" fn(userdata: *mut c_void, chunk: *mut msrp_chunk)>,
-    /// An incoming REPORT (Message-ID, Byte-Range and Status tell which
-    /// message and how it went). The chunk is yours: free it.
-    pub on_report: Option<unsafe extern "C" fn(userdata: *mut c_void, report: *mut msrp_chunk)>,
-    /// The sender aborted an incoming message (flag '#').
-    pub on_aborted: Option<unsafe extern "C" fn(userdata: *mut c_void, message_id: *const c_char)>,
-    /// The session ended (peer closed, error, shutdown or free): called once,
-    /// last; `userdata_free` runs after it.
-    pub on_closed: Option<
-        unsafe extern "C" fn(userdata: *mut c_void, reason: msrp_result, message: *const c_char),
-    >,
-    /// An incoming message that will not complete: it got no chunk for
-    /// `incomplete_timeout_ms` (`reason` `MSRP_RESULT_TIMEOUT`; its later
-    /// chunks get 413), the session closed first (`MSRP_RESULT_CLOSED`;
-    /// called before `on_closed`, once for each such message), or its sink
-    /// failed (`MSRP_RESULT_IO` when writing failed, `MSRP_RESULT_TOO_LARGE`
-    /// when it went to memory and passed the session's limits; its later
-    /// chunks get 413). `head` holds the headers of its first chunk that
-    /// arrived (NULL when none did), `received` the bytes that did, `total`
-    /// its size (`MSRP_BYTE_RANGE_UNKNOWN` when not known), `why` says what
-    /// happened. A file it was written to is left as it is. Pointers are
-    /// valid during the call.
-    pub on_incomplete: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            head: *const msrp_chunk,
-            message_id: *const c_char,
-            received: u64,
-            total: u64,
-            reason: msrp_result,
-            why: *const c_char,
-        ),
-    >,
-    /// Set it to choose where incoming messages that arrive in more than
-    /// one chunk go (files of any size): it is called when such a message's
-    /// first chunk arrived, with that chunk's headers (Content-Type,
-    /// Content-Disposition, …), the Message-ID and the total size
-    /// (`MSRP_BYTE_RANGE_UNKNOWN` when not announced). During the call,
-    /// choose with one of `msrp_incoming_to_path`, `msrp_incoming_to_fd`,
-    /// `msrp_incoming_to_callback` or `msrp_incoming_refuse` on `in` (valid
-    /// only during the call). Without a choice the message is reassembled
-    /// in memory and reaches `on_message`, within `max_message_size` and
-    /// `max_receive_memory`. A message that goes to a file or a callback
-    /// has no size limit; progress goes to `on_incoming_progress`, the end
-    /// to `on_message_saved`, a failure to
-    /// `on_incomplete`. When NULL (the default), every message is
-    /// reassembled in memory as before. Ignored in streaming mode.
-    pub on_message_start: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            head: *const msrp_chunk,
-            message_id: *const c_char,
-            total: u64,
-            r#in: *mut msrp_incoming,
-        ),
-    >,
-    /// Bytes of an incoming message chosen in `on_message_start` received
-    /// and written so far, and its total (`MSRP_BYTE_RANGE_UNKNOWN` when not
-    /// known). Called after each chunk's bytes were written.
-    pub on_incoming_progress: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            message_id: *const c_char,
-            received: u64,
-            total: u64,
-        ),
-    >,
-    /// An incoming message that went to a file, a descriptor or a callback
-    /// is complete: every byte was written (a file opened by
-    /// `msrp_incoming_to_path` is closed). `head` holds its first chunk's
-    /// headers; valid during the call.
-    pub on_message_saved: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            head: *const msrp_chunk,
-            message_id: *const c_char,
-            size: u64,
-        ),
-    >,
-}
-
-/// Called once with the response to a chunk from `msrp_session_send_chunk`:
-/// the peer's code, or a local one (`local` true): 408 at the response
-/// timeout when Failure-Report is yes, 200 when partial or no, 0 when the
-/// session closed first.
-pub type msrp_response_cb = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, code: u16, comment: *const c_char, local: bool),
->;
-
-pub(crate) struct Owner {
-    pub(crate) ud: *mut c_void,
-    pub(crate) free: msrp_userdata_free_fn,
-}
-
-// SAFETY: the application promised its userdata may be used from libmsrp's threads.
-unsafe impl Send for Owner {}
-// SAFETY: as above; libmsrp only passes the pointer back.
-unsafe impl Sync for Owner {}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        if let Some(f) = self.free {
-            // SAFETY: the application's finalizer, once.
-            unsafe { f(self.ud) };
-        }
     }
 }
 
@@ -703,7 +575,8 @@ pub unsafe extern "C" fn msrp_session_free(s: *mut msrp_session) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ffi::message::{msrp_message_callbacks, msrp_session_send_message};
+    use crate::ffi::message::msrp_session_send_message;
+    use crate::ffi::session_callbacks::msrp_message_callbacks;
     use std::cell::Cell;
     use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
