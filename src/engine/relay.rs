@@ -21,7 +21,9 @@ use super::stream::{self, Conn};
 use super::tls::{Fingerprint, TlsSettings};
 use super::transport::{Requester, Transport};
 use crate::proto::ids;
-use crate::proto::relay::{AuthExchange, AuthFailure, AuthGranted, AuthStep, refresh_after};
+use crate::proto::relay::{
+    AuthExchange, AuthFailure, AuthGranted, AuthRefresh, AuthStep, refresh_after,
+};
 use crate::proto::uri::{Host, Uri, format_path};
 
 /// How to reach and log in to our relay (reference `MSRPRelaySettings`).
@@ -342,8 +344,7 @@ impl RelayConnector {
                 local,
                 settings,
                 logger,
-                auth.use_path.clone(),
-                auth.expires,
+                auth.clone(),
             ))
         });
         Ok((t, path, refresher.flatten()))
@@ -433,23 +434,23 @@ impl Drop for RelayConnector {
 }
 
 /// Refreshes the AUTH over the same connection before it expires, for as
-/// long as the connection lives.
+/// long as the connection lives (the rules are [`AuthRefresh`]'s).
 async fn refresh_loop(
     req: Requester,
     relay: Uri,
     local: Uri,
     settings: RelaySettings,
     logger: Option<LoggerRef>,
-    use_path: Vec<Uri>,
-    mut expires: u64,
+    granted: AuthGranted,
 ) {
     let mut s = settings;
+    let mut refresh = AuthRefresh::new(&granted);
     loop {
-        tokio::time::sleep(refresh_after(expires)).await;
+        tokio::time::sleep(refresh.delay()).await;
         if req.is_closed() {
             return;
         }
-        s.expires = Some(expires);
+        s.expires = Some(refresh.expires());
         match tokio::time::timeout(
             super::connector::DEFAULT_TIMEOUT,
             authenticate(&req, &relay, &local, &s, &logger),
@@ -462,26 +463,16 @@ async fn refresh_loop(
                     Level::Debug,
                     &format!("AUTH refreshed with {relay}: Expires {}", a.expires),
                 );
-                if !crate::proto::transport::paths_equivalent(&a.use_path, &use_path) {
-                    log(
-                        &logger,
-                        Level::Warn,
-                        &format!(
-                            "the relay answered the AUTH refresh with another Use-Path ({} instead of {}): the path given in SDP no longer reaches us",
-                            format_path(&a.use_path),
-                            format_path(&use_path)
-                        ),
-                    );
+                if let Some(warning) = refresh.granted(&a) {
+                    log(&logger, Level::Warn, &warning);
                 }
-                expires = a.expires;
             }
             Ok(Err(e)) => {
                 log(&logger, Level::Warn, &format!("AUTH refresh failed: {e}"));
                 if req.is_closed() {
                     return;
                 }
-                // Try again soon, while the old AUTH may still hold.
-                expires = 10;
+                refresh.failed();
             }
             Err(_) => {
                 log(
@@ -489,7 +480,7 @@ async fn refresh_loop(
                     Level::Warn,
                     "AUTH refresh: the relay did not answer in time",
                 );
-                expires = 10;
+                refresh.failed();
             }
         }
     }

@@ -378,6 +378,57 @@ impl From<Result<AuthGranted, AuthFailure>> for AuthStep {
     }
 }
 
+/// Keeping an AUTH alive (RFC 4976 §5.1: the URI from Use-Path is valid
+/// for the Expires the relay granted): when to refresh it, the Expires to
+/// ask for, and what a refresh's outcome means.
+#[derive(Clone, Debug)]
+pub struct AuthRefresh {
+    use_path: Vec<Uri>,
+    expires: u64,
+}
+
+/// After a failed refresh, the next try comes this soon (seconds), while
+/// the old AUTH may still hold.
+pub const REFRESH_RETRY: u64 = 10;
+
+impl AuthRefresh {
+    /// Refreshes of what `granted` gave.
+    pub fn new(granted: &AuthGranted) -> Self {
+        AuthRefresh {
+            use_path: granted.use_path.clone(),
+            expires: granted.expires,
+        }
+    }
+
+    /// How long to wait before the next refresh.
+    pub fn delay(&self) -> std::time::Duration {
+        refresh_after(self.expires)
+    }
+
+    /// The Expires the next refresh asks for (what was granted last).
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
+
+    /// A refresh was granted. A different Use-Path means the path given in
+    /// SDP no longer reaches us: the text says so, for the log.
+    pub fn granted(&mut self, g: &AuthGranted) -> Option<String> {
+        self.expires = g.expires;
+        (!super::transport::paths_equivalent(&g.use_path, &self.use_path)).then(|| {
+            format!(
+                "the relay answered the AUTH refresh with another Use-Path ({} instead of {}): the path given in SDP no longer reaches us",
+                super::uri::format_path(&g.use_path),
+                super::uri::format_path(&self.use_path)
+            )
+        })
+    }
+
+    /// A refresh failed or got no answer: try again soon.
+    pub fn failed(&mut self) {
+        self.expires = REFRESH_RETRY;
+    }
+}
+
 /// When to refresh an AUTH that is valid for `expires` seconds: well before
 /// it runs out (at 80 %, at least 5 s early when possible).
 pub fn refresh_after(expires: u64) -> std::time::Duration {
@@ -691,5 +742,34 @@ mod tests {
             AuthStep::Failed(AuthFailure::Protocol(m)) => assert!(m.contains("Use-Path"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// RFC 4976 §5.1: refresh well before the Expires runs out, keep asking
+    /// for what was granted, retry soon after a failure, and notice when
+    /// the relay hands out another Use-Path.
+    #[test]
+    fn auth_refresh_timing_and_outcomes() {
+        let path = vec![Uri::parse(USE_PATH).unwrap()];
+        let mut r = AuthRefresh::new(&AuthGranted {
+            use_path: path.clone(),
+            expires: 600,
+        });
+        assert!(r.delay() < std::time::Duration::from_secs(600));
+        assert!(r.delay() >= std::time::Duration::from_secs(400));
+        assert_eq!(r.expires(), 600);
+        r.failed();
+        assert!(r.delay() <= std::time::Duration::from_secs(REFRESH_RETRY));
+        let same = AuthGranted {
+            use_path: path,
+            expires: 300,
+        };
+        assert_eq!(r.granted(&same), None);
+        assert_eq!(r.expires(), 300);
+        let other = AuthGranted {
+            use_path: vec![Uri::parse("msrps://relay.example.com:2855/xyz;tcp").unwrap()],
+            expires: 300,
+        };
+        let warn = r.granted(&other).expect("a changed Use-Path is noticed");
+        assert!(warn.contains("/xyz"), "{warn}");
     }
 }
