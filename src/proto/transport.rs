@@ -122,6 +122,61 @@ pub fn binding_send(local: &[Uri], remote: &[Uri]) -> Chunk {
     c
 }
 
+/// Requests whose responses someone awaits, outside a session's own
+/// transactions (a relay connection's AUTH refreshes while a session reads
+/// the connection): a response goes to whoever sent the request with its
+/// transaction id (RFC 4975 §7.2); requests and other responses are not
+/// claimed. `W` is what the driver wakes with the response.
+#[derive(Debug)]
+pub struct Awaited<W> {
+    waiting: std::collections::HashMap<String, W>,
+}
+
+/// What [`Awaited::claim`] did with a chunk.
+#[derive(Debug)]
+pub enum Claim<W> {
+    /// A response someone awaits: who, and the response.
+    Taken(W, Chunk),
+    /// Not awaited: the chunk, given back.
+    NotAwaited(Chunk),
+}
+
+impl<W> Default for Awaited<W> {
+    fn default() -> Self {
+        Awaited {
+            waiting: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<W> Awaited<W> {
+    /// `w` awaits the response to the request with transaction id `tid`.
+    pub fn expect(&mut self, tid: &str, w: W) {
+        self.waiting.insert(tid.to_owned(), w);
+    }
+
+    /// Stops awaiting `tid`; whether it was awaited.
+    pub fn forget(&mut self, tid: &str) -> bool {
+        self.waiting.remove(tid).is_some()
+    }
+
+    /// Takes `c` for whoever awaits it, or gives it back.
+    pub fn claim(&mut self, c: Chunk) -> Claim<W> {
+        if c.is_request() {
+            return Claim::NotAwaited(c);
+        }
+        match self.waiting.remove(c.transaction_id()) {
+            Some(w) => Claim::Taken(w, c),
+            None => Claim::NotAwaited(c),
+        }
+    }
+
+    /// Nobody awaits anything any more (the connection is gone).
+    pub fn clear(&mut self) {
+        self.waiting.clear();
+    }
+}
+
 /// Parameters of the reference's `make_chunk` (requests).
 #[derive(Clone, Debug, Default)]
 pub struct ChunkParams<'a> {
@@ -376,5 +431,31 @@ mod tests {
         assert!(!wants_success_response(&c) && !wants_error_response(&c));
         let r = Chunk::request("REPORT").unwrap();
         assert!(!wants_success_response(&r) && !wants_error_response(&r));
+    }
+
+    /// RFC 4975 §7.2: a response carries its request's transaction id; it
+    /// goes to whoever awaits that id, once. Requests with the same id, and
+    /// responses nobody awaits, are not taken.
+    #[test]
+    fn awaited_responses_are_claimed_by_transaction_id_once() {
+        let mut a: Awaited<u8> = Awaited::default();
+        a.expect("tid1", 1);
+        a.expect("tid2", 2);
+        let mut req = Chunk::request("SEND").unwrap();
+        req.set_transaction_id("tid1").unwrap();
+        assert!(
+            matches!(a.claim(req), Claim::NotAwaited(_)),
+            "a request is never a response"
+        );
+        let r1 = Chunk::response("tid1", 200, None).unwrap();
+        match a.claim(r1.clone()) {
+            Claim::Taken(w, c) => assert_eq!((w, c.code()), (1, Some(200))),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(a.claim(r1), Claim::NotAwaited(_)), "claimed once");
+        assert!(a.forget("tid2"));
+        assert!(!a.forget("tid2"));
+        let r2 = Chunk::response("tid2", 200, None).unwrap();
+        assert!(matches!(a.claim(r2), Claim::NotAwaited(_)));
     }
 }

@@ -25,6 +25,7 @@ mod read;
 mod write;
 
 use crate::proto::assembly::Assembler;
+use crate::proto::transport::{Awaited, Claim};
 use read::*;
 use write::*;
 
@@ -58,41 +59,40 @@ pub struct Transport {
     pending: Arc<Pending>,
 }
 
-/// Responses that a [`Requester`] waits for: the reader task hands them
-/// over directly instead of queueing them for `read_chunk`.
+/// Responses that a [`Requester`] waits for (the rules are
+/// [`Awaited`]'s): the reader task hands them over directly instead of
+/// queueing them for `read_chunk`. `count` lets every other chunk pass
+/// without taking the lock.
 #[derive(Default)]
 struct Pending {
     count: AtomicUsize,
-    waiting: Mutex<std::collections::HashMap<String, oneshot::Sender<Chunk>>>,
+    waiting: Mutex<Awaited<oneshot::Sender<Chunk>>>,
 }
 
 impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Awaited<oneshot::Sender<Chunk>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Ends every wait (the connection is gone).
     fn drop_all(&self) {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.lock().clear();
         self.count.store(0, Ordering::Release);
     }
 
     /// Takes a response that someone waits for; gives it back otherwise.
     fn claim(&self, c: Chunk) -> Option<Chunk> {
-        if c.is_request() || self.count.load(Ordering::Acquire) == 0 {
+        if self.count.load(Ordering::Acquire) == 0 {
             return Some(c);
         }
-        let w = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(c.transaction_id());
-        match w {
-            Some(tx) => {
+        let claimed = self.lock().claim(c);
+        match claimed {
+            Claim::Taken(tx, c) => {
                 self.count.fetch_sub(1, Ordering::AcqRel);
                 let _ = tx.send(c);
                 None
             }
-            None => Some(c),
+            Claim::NotAwaited(c) => Some(c),
         }
     }
 }
@@ -109,24 +109,10 @@ impl Requester {
     /// Sends `req` and waits for its response (the caller bounds the wait).
     pub async fn request(&self, req: &Chunk) -> Result<Chunk, Error> {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut w = self
-                .pending
-                .waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            w.insert(req.transaction_id().to_owned(), tx);
-            self.pending.count.fetch_add(1, Ordering::AcqRel);
-        }
+        self.pending.lock().expect(req.transaction_id(), tx);
+        self.pending.count.fetch_add(1, Ordering::AcqRel);
         let forget = || {
-            if self
-                .pending
-                .waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(req.transaction_id())
-                .is_some()
-            {
+            if self.pending.lock().forget(req.transaction_id()) {
                 self.pending.count.fetch_sub(1, Ordering::AcqRel);
             }
         };
