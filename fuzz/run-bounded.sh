@@ -13,7 +13,8 @@ log=$(mktemp)
 scratch=$(mktemp -d)
 trap 'rm -rf "$log" "$scratch"' EXIT
 failed=0
-for target in decoder uri headers session; do
+targets="decoder uri headers session sdp"
+for target in $targets; do
   mkdir -p "fuzz/corpus/$target" "$scratch/$target"
   cargo fuzz run -O "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 >"$log" 2>&1
@@ -27,5 +28,5 @@ for target in decoder uri headers session; do
     failed=$((failed + 1))
   fi
 done
-echo "fuzz_smoke: $((4 - failed)) passed, $failed failed"
+echo "fuzz_smoke: $(($(echo $targets | wc -w) - failed)) passed, $failed failed"
 test "$failed" -eq 0

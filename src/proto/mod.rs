@@ -14,6 +14,7 @@ pub(crate) mod fasthash;
 pub mod header;
 pub mod ids;
 pub mod relay;
+pub mod sdp;
 pub mod session;
 pub mod transport;
 pub mod uri;
