@@ -23,7 +23,7 @@ use crate::proto::ids;
 use crate::proto::uri::{Host, Uri, format_path};
 
 /// The default port of MSRP URIs without one (RFC 4975 §9 registers 2855 for msrp).
-pub const DEFAULT_PORT: u16 = 2855;
+pub const DEFAULT_PORT: u16 = crate::proto::uri::DEFAULT_PORT;
 /// Default for waits that the application does not bound itself.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 

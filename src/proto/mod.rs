@@ -13,6 +13,7 @@ pub mod decoder;
 pub(crate) mod fasthash;
 pub mod header;
 pub mod ids;
+pub mod negotiation;
 pub mod relay;
 pub mod sdp;
 pub mod session;

@@ -47,6 +47,9 @@ pub struct Uri {
     pub params: Vec<(String, Option<String>)>,
 }
 
+/// The port of an MSRP URI that gives none (RFC 4975 §9 registers 2855).
+pub const DEFAULT_PORT: u16 = 2855;
+
 /// Why a URI did not parse: what was expected and at which byte offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UriError {
