@@ -232,17 +232,22 @@ static void test_acceptor_needs_certificate(void) {
 static void test_server_tls(void) {
   msrp_context *ctx = new_ctx();
   msrp_tls *st = self_signed("server.example"), *good = self_signed("good.example");
-  msrp_tls *bad = self_signed("bad.example");
-  char *fs = fingerprint(st), *fgood = fingerprint(good);
+  msrp_tls *bad = self_signed("bad.example"), *other = self_signed("other.example");
+  char *fs = fingerprint(st), *fgood = fingerprint(good), *fother = fingerprint(other);
   msrp_server *srv = NULL;
   CHECK_OK(msrp_server_new(ctx, false, NULL, &srv));
   char *path = NULL;
   CHECK_RES(msrp_server_prepare(srv, "msrps://127.0.0.1:0/s1;tcp", &path), MSRP_RESULT_BAD_STATE);
   CHECK_OK(msrp_server_set_tls(srv, st));
   CHECK_OK(msrp_server_prepare(srv, "msrps://127.0.0.1:0/s1;tcp", &path));
-  CHECK_OK(msrp_server_set_peer_fingerprint(srv, path, fgood));
+  /* Several fingerprints (RFC 8122 §5): any one passes. */
+  CHECK_OK(msrp_server_set_peer_fingerprint(srv, path, fother));
+  CHECK_OK(msrp_server_add_peer_fingerprint(srv, path, fgood));
   CHECK_RES(msrp_server_set_peer_fingerprint(srv, "msrps://127.0.0.1:1/nope;tcp", fgood),
             MSRP_RESULT_INVALID_ARGUMENT);
+  CHECK_RES(msrp_server_add_peer_fingerprint(srv, "msrps://127.0.0.1:1/nope;tcp", fgood),
+            MSRP_RESULT_INVALID_ARGUMENT);
+  CHECK_RES(msrp_server_add_peer_fingerprint(srv, path, "sha-256 0"), MSRP_RESULT_INVALID_ARGUMENT);
   const msrp_tls *creds[2] = {good, bad};
   for (int i = 0; i < 2; i++) {
     msrp_connector *con = NULL;
@@ -251,7 +256,8 @@ static void test_server_tls(void) {
     completion_init(&done);
     CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
     CHECK_OK(msrp_connector_set_tls(con, creds[i]));
-    CHECK_OK(msrp_connector_set_peer_fingerprint(con, fs));
+    CHECK_OK(msrp_connector_set_peer_fingerprint(con, fother));
+    CHECK_OK(msrp_connector_add_peer_fingerprint(con, fs));
     CHECK_OK(msrp_connector_prepare(con, "msrps://127.0.0.1:9/c;tcp", &con_path));
     CHECK_OK(msrp_server_complete_async(srv, con_path, 10000, on_complete, &done));
     msrp_transport *t = NULL;
@@ -275,10 +281,12 @@ static void test_server_tls(void) {
   msrp_string_free(path);
   msrp_string_free(fs);
   msrp_string_free(fgood);
+  msrp_string_free(fother);
   msrp_server_free(srv);
   msrp_tls_free(st);
   msrp_tls_free(good);
   msrp_tls_free(bad);
+  msrp_tls_free(other);
   msrp_context_free(ctx);
 }
 

@@ -1711,6 +1711,18 @@ msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
                                                 const char *fingerprint);
 
 /**
+ * One more fingerprint the peer's certificate may have: an SDP may carry
+ * several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
+ * one of them passes. `msrp_connector_set_peer_fingerprint` replaces them
+ * all with one (or none).
+ *
+ * # Safety
+ * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_connector_add_peer_fingerprint(const struct msrp_connector *c,
+                                                const char *fingerprint);
+
+/**
  * Creates a connector that goes through our relay (reference
  * `RelayConnection`): `msrp_connector_prepare` connects to the relay,
  * authenticates (answering its digest challenge) and returns the full
@@ -2135,6 +2147,17 @@ msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_t
  * `s` is NULL or live; strings are NULL or NUL-terminated.
  */
 msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
+                                             const char *local_uri,
+                                             const char *fingerprint);
+
+/**
+ * One more fingerprint the peer binding to `local_uri` may show (RFC 8122
+ * §5: any one of several passes); see `msrp_connector_add_peer_fingerprint`.
+ *
+ * # Safety
+ * `s` is NULL or live; strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_server_add_peer_fingerprint(const struct msrp_server *s,
                                              const char *local_uri,
                                              const char *fingerprint);
 

@@ -109,13 +109,29 @@ fn connect(
     acc_expects: Option<Fingerprint>,
     con_expects: Option<Fingerprint>,
 ) -> (Result<Transport, Error>, Result<Transport, Error>) {
+    let all = |f: Option<Fingerprint>| f.into_iter().collect();
+    connect_any(host, acc_tls, con_tls, all(acc_expects), all(con_expects))
+}
+
+/// As `connect`, each side given several fingerprints the other may show.
+fn connect_any(
+    host: &str,
+    acc_tls: TlsSettings,
+    con_tls: TlsSettings,
+    acc_expects: Vec<Fingerprint>,
+    con_expects: Vec<Fingerprint>,
+) -> (Result<Transport, Error>, Result<Transport, Error>) {
     let ctx = ctx();
     let acc = Arc::new(Connector::new(&ctx, Role::Passive, false, None));
     let con = Arc::new(Connector::new(&ctx, Role::Active, false, None));
     acc.set_tls(acc_tls);
     con.set_tls(con_tls);
-    acc.set_peer_fingerprint(acc_expects);
-    con.set_peer_fingerprint(con_expects);
+    for f in acc_expects {
+        acc.add_peer_fingerprint(f);
+    }
+    for f in con_expects {
+        con.add_peer_fingerprint(f);
+    }
     let local = Uri::parse(&format!("msrps://{host}:0/acc;tcp")).unwrap();
     let a_path = acc.prepare(Some(local)).unwrap();
     let c_path = con
@@ -164,7 +180,7 @@ async fn tls_client(
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-    match msrp::engine::stream::connect(tcp, &client_tls, "127.0.0.1", Some(server)).await? {
+    match msrp::engine::stream::connect(tcp, &client_tls, "127.0.0.1", vec![server]).await? {
         Conn::Client(s) => Ok(s),
         _ => panic!("a client connection"),
     }
@@ -201,6 +217,31 @@ fn fingerprints_on_both_sides_match() {
     let ctx = ctx();
     exchange(&tc, &ta, &ctx);
     exchange(&ta, &tc, &ctx);
+}
+
+/// RFC 8122 §5: an SDP may carry several a=fingerprint lines; a
+/// certificate with any one of them passes (here the right one is second),
+/// and one with none of them fails.
+#[test]
+fn several_peer_fingerprints_any_one_passes() {
+    let a = self_signed("acceptor.example");
+    let c = self_signed("connector.example");
+    let (fa, fc) = (fp(&a), fp(&c));
+    let other = || fp(&self_signed("someone-else.example"));
+    let fa1 = a.fingerprint(HashAlg::Sha1).unwrap();
+    let (rc, ra) = connect_any("127.0.0.1", a, c, vec![other(), fc], vec![other(), fa1, fa]);
+    let (tc, ta) = (rc.unwrap(), ra.unwrap());
+    exchange(&tc, &ta, &ctx());
+    let a = self_signed("acceptor.example");
+    let (rc, ra) = connect_any(
+        "127.0.0.1",
+        a,
+        TlsSettings::default(),
+        Vec::new(),
+        vec![other(), other()],
+    );
+    assert_eq!(rc.unwrap_err().kind, ErrorKind::TlsFingerprint);
+    assert_eq!(ra.unwrap_err().kind, ErrorKind::TlsRejected);
 }
 
 #[test]

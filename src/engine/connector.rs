@@ -93,12 +93,12 @@ pub(crate) fn listen(uri: &Uri) -> Result<std::net::TcpListener, Error> {
 }
 
 /// Connects to the first hop of `path`, with TLS when it is an `msrps`
-/// URI: the server is checked by `peer` when given, otherwise by the CA
-/// roots of `settings` and the hop's host name.
+/// URI: the server is checked by `peer` when given (any one passes),
+/// otherwise by the CA roots of `settings` and the hop's host name.
 pub(crate) async fn open_first_hop(
     path: &[Uri],
     settings: Option<&TlsSettings>,
-    peer: Option<Fingerprint>,
+    peer: Vec<Fingerprint>,
 ) -> Result<Conn, Error> {
     let tcp = connect_first_hop(path).await?;
     let first = &path[0];
@@ -174,7 +174,7 @@ const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 struct Attempt {
     ctx: Arc<Context>,
     server_tls: Option<Arc<rustls::ServerConfig>>,
-    peer_fp: Option<Fingerprint>,
+    peer_fp: Vec<Fingerprint>,
     local: Vec<Uri>,
     remote: Vec<Uri>,
     sessmatch: bool,
@@ -188,7 +188,7 @@ impl Attempt {
                 let conn = stream::accept(stream, cfg).await?;
                 // The fingerprint may have been given after the
                 // handshake started: check it again now.
-                stream::check_peer(&conn, self.peer_fp.as_ref())?;
+                stream::check_peer(&conn, &self.peer_fp)?;
                 conn
             }
             None => Conn::Tcp(stream),
@@ -285,15 +285,25 @@ impl Connector {
     }
 
     /// The fingerprint the peer's certificate must have (from its SDP
-    /// `a=fingerprint`); `None` goes back to CA verification.
+    /// `a=fingerprint`), replacing any given before; `None` goes back to CA
+    /// verification.
     pub fn set_peer_fingerprint(&self, fp: Option<Fingerprint>) {
         *self
             .peer_fingerprint
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = fp;
+            .unwrap_or_else(|p| p.into_inner()) = fp.into_iter().collect();
     }
 
-    fn peer_fp(&self) -> Option<Fingerprint> {
+    /// One more fingerprint the peer's certificate may have (RFC 8122 §5:
+    /// an SDP may give several; any one passes).
+    pub fn add_peer_fingerprint(&self, fp: Fingerprint) {
+        self.peer_fingerprint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fp);
+    }
+
+    fn peer_fp(&self) -> Vec<Fingerprint> {
         self.peer_fingerprint
             .lock()
             .unwrap_or_else(|p| p.into_inner())

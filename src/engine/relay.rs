@@ -294,7 +294,7 @@ impl RelayConnector {
                 tcp,
                 s.tls.as_ref().unwrap_or(&default),
                 &addr.host,
-                s.fingerprint.clone(),
+                s.fingerprint.clone().into_iter().collect(),
             )
             .await?
         } else {

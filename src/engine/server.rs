@@ -22,7 +22,7 @@ use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
 use super::stream::{self, Conn};
-use super::tls::{Fingerprint, PeerSlot, TlsSettings};
+use super::tls::{Fingerprint, PeerSlot, TlsSettings, any_matches};
 use super::transport::{Received, Transport};
 use crate::proto::binding::{self, BIND_PART, SharedFirst};
 use crate::proto::chunk::Chunk;
@@ -399,15 +399,20 @@ impl Server {
     }
 
     async fn accept_parked(&self, p: Parked) -> Result<Transport, Error> {
-        let expected = {
+        let expected: Vec<Fingerprint> = {
             let st = self.shared.lock();
             st.fingerprints
                 .iter()
-                .find(|(u, _)| u.equivalent(&p.local))
+                .filter(|(u, _)| u.equivalent(&p.local))
                 .map(|(_, f)| f.clone())
+                .collect()
         };
-        if let (Some(fp), true) = (&expected, p.tls) {
-            if !p.peer_cert.as_deref().is_some_and(|c| fp.matches(c)) {
+        if !expected.is_empty() && p.tls {
+            if !p
+                .peer_cert
+                .as_deref()
+                .is_some_and(|c| any_matches(&expected, c))
+            {
                 answer(&p.transport, binding::refuse_parked(&p.binding.chunk, true)).await;
                 p.transport.close();
                 return Err(Error::new(
@@ -453,16 +458,20 @@ impl Server {
     /// (checked in `complete`); `None` removes it.
     pub fn set_peer_fingerprint(&self, local: &Uri, fp: Option<Fingerprint>) -> Result<(), Error> {
         let mut st = self.shared.lock();
-        if !st.expected.iter().any(|(u, _)| u.equivalent(local)) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("{local} is not prepared on this server"),
-            ));
-        }
+        prepared(&st, local)?;
         st.fingerprints.retain(|(u, _)| !u.equivalent(local));
         if let Some(fp) = fp {
             st.fingerprints.push((local.clone(), fp));
         }
+        Ok(())
+    }
+
+    /// One more fingerprint the peer of `local` may show (RFC 8122 §5: any
+    /// one of several passes).
+    pub fn add_peer_fingerprint(&self, local: &Uri, fp: Fingerprint) -> Result<(), Error> {
+        let mut st = self.shared.lock();
+        prepared(&st, local)?;
+        st.fingerprints.push((local.clone(), fp));
         Ok(())
     }
 
@@ -508,6 +517,18 @@ impl Server {
         st.expected.clear();
         st.parked.clear();
         st.waiters.clear();
+    }
+}
+
+/// `local` is a URI this server prepared.
+fn prepared(st: &State, local: &Uri) -> Result<(), Error> {
+    if st.expected.iter().any(|(u, _)| u.equivalent(local)) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{local} is not prepared on this server"),
+        ))
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::error::{Error, ErrorKind};
-use super::tls::{Fingerprint, TlsSettings};
+use super::tls::{Fingerprint, TlsSettings, any_matches};
 
 /// Turns a TLS failure into an engine error of the right kind.
 pub fn tls_error(e: &std::io::Error, during: &str) -> Error {
@@ -201,7 +201,7 @@ pub async fn connect(
     tcp: TcpStream,
     settings: &TlsSettings,
     host: &str,
-    peer: Option<Fingerprint>,
+    peer: Vec<Fingerprint>,
 ) -> Result<Conn, Error> {
     let cfg = settings.client_config(peer)?;
     let name = ServerName::try_from(
@@ -233,15 +233,14 @@ pub async fn accept(tcp: TcpStream, cfg: Arc<ServerConfig>) -> Result<Conn, Erro
     Ok(Conn::Server(Box::new(s)))
 }
 
-/// Checks, after the handshake, that the peer's certificate has the
-/// expected fingerprint (for fingerprints that became known late).
-pub fn check_peer(conn: &Conn, expected: Option<&Fingerprint>) -> Result<(), Error> {
-    let Some(fp) = expected else { return Ok(()) };
-    if !conn.is_tls() {
+/// Checks, after the handshake, that the peer's certificate has one of the
+/// expected fingerprints (for fingerprints that became known late).
+pub fn check_peer(conn: &Conn, expected: &[Fingerprint]) -> Result<(), Error> {
+    if expected.is_empty() || !conn.is_tls() {
         return Ok(());
     }
     match conn.peer_certificate() {
-        Some(c) if fp.matches(&c) => Ok(()),
+        Some(c) if any_matches(expected, &c) => Ok(()),
         Some(_) => Err(Error::new(
             ErrorKind::TlsFingerprint,
             "the peer's certificate does not have the fingerprint given for it (check a=fingerprint in the SDP)",

@@ -294,20 +294,21 @@ impl TlsSettings {
         Ok(store)
     }
 
-    /// The client configuration for one connection.
-    pub fn client_config(&self, peer: Option<Fingerprint>) -> Result<Arc<ClientConfig>, Error> {
+    /// The client configuration for one connection; `peer` are the
+    /// fingerprints the server may show (any one passes; none: CA roots).
+    pub fn client_config(&self, peer: Vec<Fingerprint>) -> Result<Arc<ClientConfig>, Error> {
         let provider = provider();
         let algs = provider.signature_verification_algorithms;
         let verifier: Arc<dyn ServerCertVerifier> = match peer {
-            Some(fp) => Arc::new(PeerVerifier {
-                expected: Arc::new(Mutex::new(Some(fp))),
+            fps if !fps.is_empty() => Arc::new(PeerVerifier {
+                expected: Arc::new(Mutex::new(fps)),
                 algs,
             }),
-            None if self.insecure => Arc::new(PeerVerifier {
-                expected: Arc::new(Mutex::new(None)),
+            _ if self.insecure => Arc::new(PeerVerifier {
+                expected: PeerSlot::default(),
                 algs,
             }),
-            None => rustls::client::WebPkiServerVerifier::builder_with_provider(
+            _ => rustls::client::WebPkiServerVerifier::builder_with_provider(
                 Arc::new(self.root_store()?),
                 provider.clone(),
             )
@@ -349,9 +350,16 @@ impl TlsSettings {
     }
 }
 
-/// The fingerprint expected of a peer, shared between a connector and the
-/// verifier of its listener (it may be set after the listener opened).
-pub type PeerSlot = Arc<Mutex<Option<Fingerprint>>>;
+/// The fingerprints a peer may show (RFC 8122 §5 allows several
+/// `a=fingerprint` lines: any one passes; none: not checked by
+/// fingerprint), shared between a connector and the verifier of its
+/// listener (they may be set after the listener opened).
+pub type PeerSlot = Arc<Mutex<Vec<Fingerprint>>>;
+
+/// Whether `der` has one of `expected` (true when none is expected).
+pub fn any_matches(expected: &[Fingerprint], der: &[u8]) -> bool {
+    expected.is_empty() || expected.iter().any(|fp| fp.matches(der))
+}
 
 /// ring's suites with AES-128-GCM ahead of AES-256-GCM (the client's order
 /// decides). AES-128-GCM is TLS 1.3's mandatory suite and, with AES
@@ -386,11 +394,15 @@ struct PeerVerifier {
 
 impl PeerVerifier {
     fn check(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        match &*self.expected.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(fp) if !fp.matches(cert) => Err(rustls::Error::InvalidCertificate(
+        if any_matches(
+            &self.expected.lock().unwrap_or_else(|p| p.into_inner()),
+            cert,
+        ) {
+            Ok(())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
-            )),
-            _ => Ok(()),
+            ))
         }
     }
 }
@@ -437,10 +449,11 @@ impl ClientCertVerifier for PeerVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.expected
+        !self
+            .expected
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+            .is_empty()
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -544,6 +557,6 @@ mod tests {
         let fp = s.fingerprint(HashAlg::Sha256).unwrap();
         assert!(fp.matches(&s.chain[0]));
         s.server_config(PeerSlot::default()).unwrap();
-        s.client_config(Some(fp)).unwrap();
+        s.client_config(vec![fp]).unwrap();
     }
 }

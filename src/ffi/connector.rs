@@ -21,6 +21,7 @@ use super::transport::{msrp_transport, timeout};
 use crate::engine::any_connector::AnyConnector;
 use crate::engine::connector::{Connector, Role};
 use crate::engine::relay::RelayConnector;
+use crate::engine::tls::Fingerprint;
 use crate::engine::transport::Transport;
 use crate::engine::{Context, Error};
 use crate::proto::uri::{Uri, format_path, parse_path};
@@ -372,6 +373,28 @@ pub unsafe extern "C" fn msrp_connector_set_peer_fingerprint(
         // SAFETY: caller contract.
         direct(&c.inner, "msrp_connector_set_peer_fingerprint")?
             .set_peer_fingerprint(unsafe { opt_fingerprint(fingerprint) }?);
+        Ok(())
+    })
+}
+
+/// One more fingerprint the peer's certificate may have: an SDP may carry
+/// several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
+/// one of them passes. `msrp_connector_set_peer_fingerprint` replaces them
+/// all with one (or none).
+///
+/// # Safety
+/// `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_add_peer_fingerprint(
+    c: *const msrp_connector,
+    fingerprint: *const c_char,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        // SAFETY: caller contract.
+        let fp = Fingerprint::parse(unsafe { text(fingerprint, "fingerprint") }?)?;
+        direct(&c.inner, "msrp_connector_add_peer_fingerprint")?.add_peer_fingerprint(fp);
         Ok(())
     })
 }

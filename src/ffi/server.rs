@@ -16,6 +16,7 @@ use super::panic::{run, run_or};
 use super::tls::{msrp_tls, opt_fingerprint};
 use super::transport::{msrp_transport, timeout};
 use crate::engine::server::Server;
+use crate::engine::tls::Fingerprint;
 use crate::proto::uri::{Uri, format_path};
 
 /// The shared-port server: one listening socket per local address shared
@@ -220,5 +221,27 @@ pub unsafe extern "C" fn msrp_server_set_peer_fingerprint(
         // SAFETY: caller contract.
         let fp = unsafe { opt_fingerprint(fingerprint) }?;
         Ok(s.inner.set_peer_fingerprint(&uri, fp)?)
+    })
+}
+
+/// One more fingerprint the peer binding to `local_uri` may show (RFC 8122
+/// §5: any one of several passes); see `msrp_connector_add_peer_fingerprint`.
+///
+/// # Safety
+/// `s` is NULL or live; strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_add_peer_fingerprint(
+    s: *const msrp_server,
+    local_uri: *const c_char,
+    fingerprint: *const c_char,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let uri = Uri::parse(unsafe { text(local_uri, "local_uri") }?)?;
+        // SAFETY: caller contract.
+        let fp = Fingerprint::parse(unsafe { text(fingerprint, "fingerprint") }?)?;
+        Ok(s.inner.add_peer_fingerprint(&uri, fp)?)
     })
 }

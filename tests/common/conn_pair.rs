@@ -22,6 +22,9 @@ pub async fn conn_pair(tls: bool) -> (Conn, Conn) {
     let mut client = TlsSettings::default();
     client.set_insecure(true);
     let cfg = server.server_config(PeerSlot::default()).unwrap();
-    let (c, s) = tokio::join!(connect(c, &client, "server.invalid", None), accept(s, cfg));
+    let (c, s) = tokio::join!(
+        connect(c, &client, "server.invalid", Vec::new()),
+        accept(s, cfg)
+    );
     (c.unwrap(), s.unwrap())
 }
