@@ -1711,6 +1711,21 @@ msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
                                                 const char *fingerprint);
 
 /**
+ * Connect to `host` and `port` instead of the first hop of the peer's
+ * path: under CEMA (RFC 6714 §4) an active side connects to the peer's
+ * SDP `c=` address and `m=` port (an SBC on the way), while the binding
+ * still names the paths (give the acceptor `use_sessmatch` when the SBC
+ * rewrites addresses). `host` NULL goes back to the path. An active
+ * direct connector only.
+ *
+ * # Safety
+ * `c` is NULL or live; `host` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
+                                               const char *host,
+                                               uint16_t port);
+
+/**
  * One more fingerprint the peer's certificate may have: an SDP may carry
  * several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
  * one of them passes. `msrp_connector_set_peer_fingerprint` replaces them

@@ -427,3 +427,76 @@ fn bodies_survive_any_read_boundaries() {
     }
     drop(writer.join().unwrap());
 }
+
+/// A TCP forwarder standing in for an SBC: accepts connections on its own
+/// port and relays each to `to`, both ways. Returns its port.
+fn forwarder(to: std::net::SocketAddr) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(a) = c else { return };
+            let Ok(b) = std::net::TcpStream::connect(to) else {
+                return;
+            };
+            let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+            let pump = |mut r: std::net::TcpStream, mut w: std::net::TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut r, &mut w);
+                    let _ = w.shutdown(std::net::Shutdown::Write);
+                })
+            };
+            pump(a, b2);
+            pump(b, a2);
+        }
+    });
+    port
+}
+
+/// CEMA (RFC 6714 §4): the peer's path names an address that cannot be
+/// reached (its port is closed here); its SDP c=/m= lines name the SBC.
+/// Told to connect there, the connector binds through the SBC, the binding
+/// still naming the paths (the acceptor matches session ids, as behind an
+/// SBC that rewrites addresses); without it, connecting fails.
+#[test]
+fn cema_connects_to_the_given_address_and_binds_by_the_paths() {
+    let ctx = ctx();
+    let acc = Arc::new(Connector::new(&ctx, Role::Passive, true, None));
+    let a_path = acc
+        .prepare(Some(Uri::parse("msrp://127.0.0.1:0/acc;tcp").unwrap()))
+        .unwrap();
+    let real = std::net::SocketAddr::from(([127, 0, 0, 1], a_path[0].port.unwrap()));
+    let sbc = forwarder(real);
+    // The path as the peer's SDP gives it: a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut seen = a_path[0].clone();
+    seen.port = Some(dead_port);
+    let con = Connector::new(&ctx, Role::Active, false, None);
+    let prep = || {
+        con.prepare(Some(Uri::parse("msrp://127.0.0.1:9/con;tcp").unwrap()))
+            .unwrap()
+    };
+    prep();
+    let direct = ctx.block_on(T, con.complete(vec![seen.clone()]));
+    assert_eq!(direct.unwrap_err().kind, ErrorKind::ConnectFailed);
+    let c_path = prep();
+    con.set_connect_address(Some((msrp::proto::Host::parse("127.0.0.1").unwrap(), sbc)));
+    let acc2 = acc.clone();
+    let h = std::thread::spawn(move || acc2.context().clone().block_on(T, acc2.complete(c_path)));
+    let tc = ctx.block_on(T, con.complete(vec![seen])).unwrap();
+    let ta = h.join().unwrap().unwrap();
+    let c = make_chunk(
+        tc.local_path(),
+        tc.remote_path(),
+        &ChunkParams {
+            data: b"through the SBC",
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    ctx.block_on(T, tc.write_chunk(&c)).unwrap();
+    let got = ctx.block_on(T, ta.read_chunk(usize::MAX)).unwrap();
+    assert_eq!(got.chunk.data(), b"through the SBC");
+}

@@ -43,6 +43,8 @@ struct State {
     server_tls: Option<Arc<rustls::ServerConfig>>,
     busy: bool,
     tls: Option<TlsSettings>,
+    /// Where to connect instead of the first hop of the peer's path (CEMA).
+    connect_to: Option<(Host, u16)>,
 }
 
 /// A direct connector or acceptor.
@@ -99,8 +101,12 @@ pub(crate) async fn open_first_hop(
     path: &[Uri],
     settings: Option<&TlsSettings>,
     peer: Vec<Fingerprint>,
+    connect_to: Option<&(Host, u16)>,
 ) -> Result<Conn, Error> {
-    let tcp = connect_first_hop(path).await?;
+    let tcp = match connect_to {
+        Some((host, port)) => connect_host(host, *port).await?,
+        None => connect_first_hop(path).await?,
+    };
     let first = &path[0];
     if !first.secure {
         return Ok(Conn::Tcp(tcp));
@@ -120,8 +126,12 @@ pub(crate) async fn connect_first_hop(path: &[Uri]) -> Result<TcpStream, Error> 
     let first = path
         .first()
         .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "the remote path is empty"))?;
-    let port = first.port.unwrap_or(DEFAULT_PORT);
-    let addrs: Vec<SocketAddr> = match &first.host {
+    connect_host(&first.host, first.port.unwrap_or(DEFAULT_PORT)).await
+}
+
+/// Connects to `host` (resolved with the system's resolver) at `port`.
+async fn connect_host(host: &Host, port: u16) -> Result<TcpStream, Error> {
+    let addrs: Vec<SocketAddr> = match host {
         Host::V4(a) => vec![SocketAddr::new(IpAddr::V4(*a), port)],
         Host::V6(a) => vec![SocketAddr::new(IpAddr::V6(*a), port)],
         Host::Name(n) => tokio::net::lookup_host((n.as_str(), port))
@@ -143,7 +153,7 @@ pub(crate) async fn connect_first_hop(path: &[Uri]) -> Result<TcpStream, Error> 
     }
     Err(Error::new(
         ErrorKind::ConnectFailed,
-        last.unwrap_or_else(|| format!("no address for {first}")),
+        last.unwrap_or_else(|| format!("no address for {host}")),
     ))
 }
 
@@ -272,6 +282,7 @@ impl Connector {
                 server_tls: None,
                 busy: false,
                 tls: None,
+                connect_to: None,
             }),
             cancel: Arc::new(Notify::new()),
             peer_fingerprint: PeerSlot::default(),
@@ -292,6 +303,16 @@ impl Connector {
             .peer_fingerprint
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = fp.into_iter().collect();
+    }
+
+    /// Connect to `host` and `port` instead of the first hop of the peer's
+    /// path (CEMA, RFC 6714 §4: the peer's `c=`/`m=` address, an SBC);
+    /// `None` goes back to the path. The binding still uses the paths.
+    pub fn set_connect_address(&self, to: Option<(Host, u16)>) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .connect_to = to;
     }
 
     /// One more fingerprint the peer's certificate may have (RFC 8122 §5:
@@ -439,7 +460,15 @@ impl Connector {
     ) -> Result<Transport, Error> {
         let t = match self.role {
             Role::Active => {
-                let stream = open_first_hop(&remote, tls.as_ref(), self.peer_fp()).await?;
+                let connect_to = self
+                    .state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .connect_to
+                    .clone();
+                let stream =
+                    open_first_hop(&remote, tls.as_ref(), self.peer_fp(), connect_to.as_ref())
+                        .await?;
                 let t = Transport::start(
                     &self.ctx,
                     stream,

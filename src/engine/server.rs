@@ -407,22 +407,22 @@ impl Server {
                 .map(|(_, f)| f.clone())
                 .collect()
         };
-        if !expected.is_empty() && p.tls {
-            if !p
+        if !expected.is_empty()
+            && p.tls
+            && !p
                 .peer_cert
                 .as_deref()
                 .is_some_and(|c| any_matches(&expected, c))
-            {
-                answer(&p.transport, binding::refuse_parked(&p.binding.chunk, true)).await;
-                p.transport.close();
-                return Err(Error::new(
-                    ErrorKind::TlsFingerprint,
-                    format!(
-                        "the peer's certificate does not have the fingerprint given for {} (check a=fingerprint in the SDP); the binding got 403",
-                        p.local
-                    ),
-                ));
-            }
+        {
+            answer(&p.transport, binding::refuse_parked(&p.binding.chunk, true)).await;
+            p.transport.close();
+            return Err(Error::new(
+                ErrorKind::TlsFingerprint,
+                format!(
+                    "the peer's certificate does not have the fingerprint given for {} (check a=fingerprint in the SDP); the binding got 403",
+                    p.local
+                ),
+            ));
         }
         if binding::carries_body(&p.binding.chunk, p.binding.complete) {
             // Answered by the session (or the application) that reads it.

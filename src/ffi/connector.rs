@@ -24,7 +24,7 @@ use crate::engine::relay::RelayConnector;
 use crate::engine::tls::Fingerprint;
 use crate::engine::transport::Transport;
 use crate::engine::{Context, Error};
-use crate::proto::uri::{Uri, format_path, parse_path};
+use crate::proto::uri::{Host, Uri, format_path, parse_path};
 
 /// Which side a connector takes.
 #[repr(u32)]
@@ -373,6 +373,34 @@ pub unsafe extern "C" fn msrp_connector_set_peer_fingerprint(
         // SAFETY: caller contract.
         direct(&c.inner, "msrp_connector_set_peer_fingerprint")?
             .set_peer_fingerprint(unsafe { opt_fingerprint(fingerprint) }?);
+        Ok(())
+    })
+}
+
+/// Connect to `host` and `port` instead of the first hop of the peer's
+/// path: under CEMA (RFC 6714 §4) an active side connects to the peer's
+/// SDP `c=` address and `m=` port (an SBC on the way), while the binding
+/// still names the paths (give the acceptor `use_sessmatch` when the SBC
+/// rewrites addresses). `host` NULL goes back to the path. An active
+/// direct connector only.
+///
+/// # Safety
+/// `c` is NULL or live; `host` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_set_connect_address(
+    c: *const msrp_connector,
+    host: *const c_char,
+    port: u16,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        // SAFETY: caller contract.
+        let to = match unsafe { opt_text(host, "host") }? {
+            Some(h) => Some((Host::parse(h)?, port)),
+            None => None,
+        };
+        direct(&c.inner, "msrp_connector_set_connect_address")?.set_connect_address(to);
         Ok(())
     })
 }
