@@ -35,6 +35,7 @@ OPTIONAL = {
     ("msrp_logger_new", "userdata_free"),
     ("msrp_connector_new", "logger"),
     ("msrp_connector_prepare", "local_uri"),
+    ("msrp_connector_set_connect_address", "host"),
     ("msrp_server_new", "logger"),
     ("msrp_server_prepare", "local_uri"),
     ("msrp_transport_make_chunk", "params"),
