@@ -848,6 +848,39 @@ static void test_read_callback_may_call_the_session(void) {
   spair_close(&p);
 }
 
+/* What the peer's SDP allows (RFC 4975 §8.6 accept-types, max-size) is
+ * checked before a message is queued: the call fails at once, nothing goes
+ * out, and the session goes on. */
+static void test_peer_accept_types_and_max_size(void) {
+  msrp_session_options oa = msrp_session_options_default();
+  oa.peer_accept_types = "text/plain message/*";
+  oa.peer_max_size = 10;
+  spair p;
+  spair_open(&p, &oa, NULL);
+  CHECK_RES(msrp_session_send_message(p.a, (const uint8_t *)"png", 3, "image/png", NULL, NULL, NULL, NULL),
+            MSRP_RESULT_NOT_ACCEPTED_BY_PEER);
+  CHECK(strstr(msrp_last_error_message(), "image/png") != NULL);
+  CHECK_RES(msrp_session_send_message(p.a, (const uint8_t *)"0123456789x", 11, "text/plain", NULL, NULL, NULL,
+                                      NULL),
+            MSRP_RESULT_PEER_MAX_SIZE);
+  CHECK(strstr(msrp_last_error_message(), "max-size") != NULL);
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = read_counter;
+  counter_src src = {100};
+  f.read_userdata = &src;
+  f.size = 100;
+  f.content_type = "text/plain";
+  CHECK_RES(msrp_session_send_file(p.a, &f, NULL, NULL, NULL, NULL), MSRP_RESULT_PEER_MAX_SIZE);
+  CHECK(src.left == 100); /* nothing was read */
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"fits", 4, "message/cpim", NULL, NULL, NULL, NULL));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 1, 5000));
+  CHECK(strcmp(msrp_result_str(MSRP_RESULT_NOT_ACCEPTED_BY_PEER), "unknown result code") != 0);
+  CHECK(strcmp(msrp_result_str(MSRP_RESULT_PEER_MAX_SIZE), "unknown result code") != 0);
+  spair_close(&p);
+}
+
 /* shutdown(sync) sends what is queued first; without sync, pending callbacks fail. */
 static void test_shutdown(void) {
   spair p;
@@ -1033,6 +1066,7 @@ int main(void) {
   test_read_callback_and_cancel();
   test_read_callback_buffer_is_zeroed();
   test_read_callback_may_call_the_session();
+  test_peer_accept_types_and_max_size();
   test_shutdown();
   test_keepalive();
   test_huge_single_chunk();

@@ -265,6 +265,14 @@ enum msrp_result
    * (`max_message_size`, `max_receive_memory`).
    */
   MSRP_RESULT_TOO_LARGE = 218,
+  /**
+   * The peer's SDP `a=accept-types` does not list the message's Content-Type.
+   */
+  MSRP_RESULT_NOT_ACCEPTED_BY_PEER = 219,
+  /**
+   * The message is larger than the peer's SDP `a=max-size`.
+   */
+  MSRP_RESULT_PEER_MAX_SIZE = 220,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1017,6 +1025,18 @@ typedef struct msrp_session_options {
    * fit in one chunk are never held back.
    */
   uint32_t max_concurrent_sends;
+  /**
+   * What the peer accepts, from its SDP `a=accept-types` (RFC 4975
+   * §8.6), separated by spaces: `msrp_session_send_message` and
+   * `msrp_session_send_file` refuse other content types at once with
+   * `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` (NULL, the default: anything).
+   */
+  const char *peer_accept_types;
+  /**
+   * The peer's SDP `a=max-size`: larger messages are refused at once
+   * with `MSRP_RESULT_PEER_MAX_SIZE` (0, the default: no limit).
+   */
+  uint64_t peer_max_size;
 } msrp_session_options;
 
 /**

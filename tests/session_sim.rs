@@ -1451,3 +1451,28 @@ fn accept_type_lists_and_whole_message_reports() {
         "000 413 Too Large"
     )));
 }
+
+/// RFC 4975 §8.6: a type the peer's accept-types do not list is not sent,
+/// and a message over the peer's max-size neither; both are refused before
+/// anything is queued. Without the peer's lists, anything goes.
+#[test]
+fn the_peers_accept_types_and_max_size_are_checked_before_sending() {
+    use msrp::proto::session::SendRefused;
+    let cfg = SessionConfig {
+        peer_accept_types: vec!["text/plain".into(), "message/*".into()],
+        peer_max_size: Some(10),
+        ..Default::default()
+    };
+    let p = pair(cfg, SessionConfig::default());
+    assert_eq!(p.a.check_outgoing("text/plain", Some(10)), Ok(()));
+    assert_eq!(p.a.check_outgoing("message/cpim", None), Ok(()));
+    assert!(matches!(
+        p.a.check_outgoing("image/png", Some(1)),
+        Err(SendRefused::NotAccepted(why)) if why.contains("image/png") && why.contains("text/plain")
+    ));
+    assert_eq!(
+        p.a.check_outgoing("text/plain", Some(11)),
+        Err(SendRefused::TooLarge { size: 11, max: 10 })
+    );
+    assert_eq!(p.b.check_outgoing("image/png", Some(1 << 40)), Ok(()));
+}

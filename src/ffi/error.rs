@@ -103,10 +103,14 @@ pub enum msrp_result {
     /// An incoming message is larger than the session takes in memory
     /// (`max_message_size`, `max_receive_memory`).
     TooLarge = 218,
+    /// The peer's SDP `a=accept-types` does not list the message's Content-Type.
+    NotAcceptedByPeer = 219,
+    /// The message is larger than the peer's SDP `a=max-size`.
+    PeerMaxSize = 220,
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 42] = [
+const ALL_RESULTS: [msrp_result; 44] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -149,6 +153,8 @@ const ALL_RESULTS: [msrp_result; 42] = [
     msrp_result::AuthFailed,
     msrp_result::DnsFailed,
     msrp_result::TooLarge,
+    msrp_result::NotAcceptedByPeer,
+    msrp_result::PeerMaxSize,
 ];
 
 impl msrp_result {
@@ -205,6 +211,8 @@ impl msrp_result {
             AuthFailed => "the relay refused our credentials\0",
             DnsFailed => "relay discovery (DNS) failed\0",
             TooLarge => "the message is larger than the session takes in memory\0",
+            NotAcceptedByPeer => "the peer does not accept this content type\0",
+            PeerMaxSize => "the message is larger than the peer's max-size\0",
         }
     }
 }

@@ -15,7 +15,7 @@ use super::session_callbacks::msrp_message_callbacks;
 use super::session_events::{MsgCbs, lock};
 use crate::engine::session::Reader;
 use crate::proto::header::ReportMode;
-use crate::proto::session::{OutgoingMessage, Source};
+use crate::proto::session::{OutgoingMessage, SendRefused, Source};
 
 /// An extra header for an outgoing message's chunks (name and value,
 /// NUL-terminated), e.g. `Content-ID` or an extension header.
@@ -105,6 +105,22 @@ pub(crate) unsafe fn register_message(
     userdata: *mut c_void,
     out: *mut u64,
 ) -> Result<(), FfiError> {
+    // What the peer's SDP allows (RFC 4975 §8.6, max-size): refused before
+    // anything is queued.
+    let size = match &m.source {
+        Source::Bytes(b) => Some(m.start + b.len() as u64),
+        Source::Shared(b) => Some(m.start + b.len() as u64),
+        Source::Supplied => m.size,
+    };
+    s.driver
+        .with_any(|sess| sess.check_outgoing(&m.content_type, size))
+        .map_err(|e| {
+            let code = match e {
+                SendRefused::NotAccepted(_) => msrp_result::NotAcceptedByPeer,
+                SendRefused::TooLarge { .. } => msrp_result::PeerMaxSize,
+            };
+            FfiError::new(code, e.to_string())
+        })?;
     // SAFETY: caller contract of the exported functions.
     let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
     let reg = s.registry.clone();

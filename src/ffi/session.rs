@@ -75,6 +75,14 @@ pub struct msrp_session_options {
     /// refuses them for arriving together (0, the default: 2). Messages that
     /// fit in one chunk are never held back.
     pub max_concurrent_sends: u32,
+    /// What the peer accepts, from its SDP `a=accept-types` (RFC 4975
+    /// §8.6), separated by spaces: `msrp_session_send_message` and
+    /// `msrp_session_send_file` refuse other content types at once with
+    /// `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` (NULL, the default: anything).
+    pub peer_accept_types: *const c_char,
+    /// The peer's SDP `a=max-size`: larger messages are refused at once
+    /// with `MSRP_RESULT_PEER_MAX_SIZE` (0, the default: no limit).
+    pub peer_max_size: u64,
 }
 
 /// The default session settings.
@@ -94,6 +102,8 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
         max_incomplete: 0,
         incomplete_timeout_ms: 0,
         max_concurrent_sends: 0,
+        peer_accept_types: std::ptr::null(),
+        peer_max_size: 0,
     }
 }
 
@@ -163,6 +173,10 @@ pub unsafe extern "C" fn msrp_session_new(
                 "options.accept_types lists no media type",
             ));
         }
+        // SAFETY: caller contract.
+        let peer_types = unsafe { opt_text(o.peer_accept_types, "options.peer_accept_types") }?
+            .map(parse_accept_types)
+            .unwrap_or_default();
         let d = SessionConfig::default();
         let max_message_size = match o.max_message_size {
             // Streaming receivers hold nothing, so only an explicit limit applies.
@@ -206,6 +220,8 @@ pub unsafe extern "C" fn msrp_session_new(
             streaming: o.streaming,
             announce: cbs.on_message_start.is_some() && !o.streaming,
             sessmatch: o.use_sessmatch || t.inner.sessmatch(),
+            peer_accept_types: peer_types,
+            peer_max_size: (o.peer_max_size != 0).then_some(o.peer_max_size),
         };
         let keepalive =
             (o.keepalive_ms > 0).then(|| Duration::from_millis(u64::from(o.keepalive_ms)));

@@ -86,6 +86,13 @@ pub struct SessionConfig {
     pub announce: bool,
     /// Compare only session ids in path checks (sessmatch).
     pub sessmatch: bool,
+    /// What the peer accepts, from its SDP `a=accept-types` (RFC 4975
+    /// §8.6): messages of other types are refused before they are queued
+    /// ([`Session::check_outgoing`]). Empty: anything (default).
+    pub peer_accept_types: Vec<String>,
+    /// The peer's SDP `a=max-size`: larger messages are refused before
+    /// they are queued. `None`: no limit (default).
+    pub peer_max_size: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -103,6 +110,8 @@ impl Default for SessionConfig {
             streaming: false,
             announce: false,
             sessmatch: false,
+            peer_accept_types: Vec::new(),
+            peer_max_size: None,
         }
     }
 }
@@ -172,6 +181,32 @@ pub fn report_covers_whole_message(r: &Chunk) -> bool {
         .flatten()
         .is_some_and(|b| b.total.is_some() && b.end == b.total);
     ok && whole
+}
+
+/// Why a message may not be sent to this peer (see [`Session::check_outgoing`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendRefused {
+    /// Its Content-Type is not among the peer's accept-types.
+    NotAccepted(String),
+    /// It is larger than the peer's max-size.
+    TooLarge {
+        /// The message's size.
+        size: u64,
+        /// The peer's max-size.
+        max: u64,
+    },
+}
+
+impl std::fmt::Display for SendRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendRefused::NotAccepted(why) => f.write_str(why),
+            SendRefused::TooLarge { size, max } => write!(
+                f,
+                "the message ({size} bytes) is larger than the peer's a=max-size ({max} bytes)"
+            ),
+        }
+    }
 }
 
 /// Whether the response to a keep-alive ends the session: anything but a
@@ -460,6 +495,26 @@ impl Session {
         map(&mut self.msgs);
         map(&mut self.pending);
         map(&mut self.incoming);
+    }
+
+    /// Whether a message of `content_type` and `size` (when known) may be
+    /// sent to this peer: RFC 4975 §8.6 forbids sending a type the peer's
+    /// accept-types do not list (as the root type; wrapped types go inside
+    /// a listed container), and a message over the peer's max-size should
+    /// not be sent either. Checked before a message is queued, so nothing
+    /// of it goes out.
+    pub fn check_outgoing(&self, content_type: &str, size: Option<u64>) -> Result<(), SendRefused> {
+        let types = &self.cfg.peer_accept_types;
+        if !types.is_empty() && !accepts(types, content_type) {
+            return Err(SendRefused::NotAccepted(format!(
+                "the peer does not accept '{content_type}' (its a=accept-types: {})",
+                types.join(" ")
+            )));
+        }
+        match (size, self.cfg.peer_max_size) {
+            (Some(size), Some(max)) if size > max => Err(SendRefused::TooLarge { size, max }),
+            _ => Ok(()),
+        }
     }
 
     /// A number that changes whenever a message or chunk is queued or a
