@@ -36,6 +36,8 @@ OPTIONAL = {
     ("msrp_connector_new", "logger"),
     ("msrp_connector_prepare", "local_uri"),
     ("msrp_connector_set_connect_address", "host"),
+    ("msrp_negotiation_apply", "c"),
+    ("msrp_negotiation_apply", "options"),
     ("msrp_server_new", "logger"),
     ("msrp_server_prepare", "local_uri"),
     ("msrp_transport_make_chunk", "params"),
@@ -73,6 +75,7 @@ STRINGS = {
     "name": "X-Test", "value": "v", "user": "u", "session_id": "s1", "transport": "tcp",
     "param": "realm", "content_type": "text/plain", "message_id": "abcd1234",
     "hash": "sha-256",
+    "sdp": "v=0\\r\\ns=-\\r\\nt=0 0\\r\\nm=message 9 TCP/MSRP *\\r\\na=path:msrp://127.0.0.1:9/x;tcp\\r\\n",
     "fingerprint": "sha-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33",
 }
 SCALARS = {
@@ -82,7 +85,7 @@ SCALARS = {
     "total": "4", "message": "1", "chain_len": "4", "key_len": "4",
 }
 HANDLES = ["uri", "chunk", "decoder", "logger", "connector", "server", "transport", "session", "tls",
-           "context"]
+           "context", "sdp_media", "negotiation"]
 STRUCT_VALUES = {
     "msrp_chunk_params": "{0}", "msrp_context_options": "{0}", "msrp_logger_callbacks": "{0}",
     "msrp_session_callbacks": "{0}", "msrp_message_callbacks": "{0}",
@@ -162,6 +165,10 @@ class Call:
             self.args.append(f"&{v}")
         elif base == "msrp_message_options *":
             self.decls.append(f"msrp_message_options {v} = msrp_message_options_default();")
+            self.args.append(f"&{v}")
+        elif base == "msrp_sdp_local *":
+            self.decls.append(f"msrp_sdp_local {v} = msrp_sdp_local_default();")
+            self.decls.append(f'{v}.full_local_path = "msrp://127.0.0.1:9/x;tcp";')
             self.args.append(f"&{v}")
         elif base == "msrp_outgoing_file *":
             self.decls.append(f"msrp_outgoing_file {v};")
@@ -311,6 +318,23 @@ static msrp_tls *mk_tls(void) {
   msrp_tls *t = NULL;
   msrp_tls_new(&t);
   return t;
+}
+
+static msrp_sdp_media *mk_sdp_media(void) {
+  msrp_sdp_local l = msrp_sdp_local_default();
+  l.full_local_path = "msrp://127.0.0.1:9/x;tcp";
+  msrp_sdp_media *m = NULL;
+  msrp_sdp_offer(&l, &m);
+  return m;
+}
+
+static msrp_negotiation *mk_negotiation(void) {
+  msrp_sdp_media *a = mk_sdp_media(), *b = mk_sdp_media();
+  msrp_negotiation *n = NULL;
+  msrp_sdp_negotiate(a, b, true, &n);
+  msrp_sdp_media_free(a);
+  msrp_sdp_media_free(b);
+  return n;
 }
 
 static msrp_session *mk_session(void) {

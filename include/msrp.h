@@ -189,6 +189,15 @@ enum msrp_result
    */
   MSRP_RESULT_DECODE_FAILED = 116,
   /**
+   * An SDP body is malformed (the message names the line).
+   */
+  MSRP_RESULT_INVALID_SDP = 120,
+  /**
+   * An SDP offer cannot be answered or an answer not used (no content
+   * type in common, TLS on one side only, a refused media line).
+   */
+  MSRP_RESULT_SDP_NOT_NEGOTIABLE = 121,
+  /**
    * The connection, object or context is closed (by you, by the peer, or by an error).
    */
   MSRP_RESULT_CLOSED = 200,
@@ -534,6 +543,19 @@ typedef struct msrp_incoming msrp_incoming;
  * `userdata_free` (may be NULL) runs when the last reference goes.
  */
 typedef struct msrp_logger msrp_logger;
+
+/**
+ * What an offer and its answer settled (`msrp_sdp_negotiate`); free with
+ * `msrp_negotiation_free`. Not to be used from two threads at once.
+ */
+typedef struct msrp_negotiation msrp_negotiation;
+
+/**
+ * An MSRP media description (RFC 4975 §8): read from a peer's SDP with
+ * `msrp_sdp_media_parse`, or made by `msrp_sdp_offer` / `msrp_sdp_answer`.
+ * Free with `msrp_sdp_media_free`. Not to be used from two threads at once.
+ */
+typedef struct msrp_sdp_media msrp_sdp_media;
 
 /**
  * The shared-port server: one listening socket per local address shared
@@ -957,6 +979,43 @@ typedef struct msrp_outgoing_file {
    */
   const char *content_type;
 } msrp_outgoing_file;
+
+/**
+ * Our side of an MSRP media description, for `msrp_sdp_offer` and
+ * `msrp_sdp_answer`. Start from `msrp_sdp_local_default()`.
+ */
+typedef struct msrp_sdp_local {
+  /**
+   * Our full path, as `msrp_connector_prepare` gave it (required).
+   */
+  const char *full_local_path;
+  /**
+   * Media types we accept, separated by spaces (NULL: `*`).
+   */
+  const char *accept_types;
+  /**
+   * Media types we accept only inside a container (NULL: none).
+   */
+  const char *accept_wrapped_types;
+  /**
+   * The largest message we take (0: no `a=max-size`).
+   */
+  uint64_t max_size;
+  /**
+   * For `msrps`: our TLS settings, whose certificate's sha-256
+   * fingerprint goes into `a=fingerprint` (NULL for `msrp`).
+   */
+  const struct msrp_tls *tls;
+  /**
+   * We can take a connection at our path's address: `actpass` in an
+   * offer, `passive` in an answer; false: `active` (RFC 6135 §4.2.2).
+   */
+  bool can_accept;
+  /**
+   * We support CEMA (RFC 6714).
+   */
+  bool cema;
+} msrp_sdp_local;
 
 /**
  * Session settings; start from `msrp_session_options_default()`.
@@ -2085,6 +2144,147 @@ void msrp_string_free(char *s);
  * The default relay settings (all NULL/0/false).
  */
 struct msrp_relay_settings msrp_relay_settings_default(void);
+
+/**
+ * The default local settings: everything NULL, 0 or false.
+ */
+struct msrp_sdp_local msrp_sdp_local_default(void);
+
+/**
+ * How many MSRP media descriptions (`m=message … TCP/…MSRP`) `sdp` has.
+ * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
+ *
+ * # Safety
+ * `sdp` is NULL or a NUL-terminated string; `count` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_count(const char *sdp, size_t *count);
+
+/**
+ * Reads the `index`-th MSRP media description of `sdp` (from 0).
+ * `MSRP_RESULT_NOT_FOUND` when there are not that many;
+ * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
+ *
+ * # Safety
+ * `sdp` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_parse(const char *sdp, size_t index, struct msrp_sdp_media **out);
+
+/**
+ * Frees a media description (NULL is fine).
+ *
+ * # Safety
+ * `m` is NULL or a media description not freed before.
+ */
+void msrp_sdp_media_free(struct msrp_sdp_media *m);
+
+/**
+ * The media description as SDP lines (`m=`, `c=`, `a=…`, each ended by
+ * CRLF), to put into the SIP stack's own SDP. Free with `msrp_string_free`.
+ *
+ * # Safety
+ * `m` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_lines(const struct msrp_sdp_media *m, char **out);
+
+/**
+ * A whole minimal SDP around the media description (`v=`, `o=` with
+ * `user` and `session_id`, `s=`, `c=`, `t=`), for tools and tests; a SIP
+ * stack uses `msrp_sdp_media_lines` in its own. Free with `msrp_string_free`.
+ *
+ * # Safety
+ * `m` is NULL or live; `user` is NULL or a NUL-terminated string; `out`
+ * is NULL or writable.
+ */
+msrp_result msrp_sdp_media_to_sdp(const struct msrp_sdp_media *m,
+                                  const char *user,
+                                  uint64_t session_id,
+                                  char **out);
+
+/**
+ * The media description's `a=path` (space-separated URIs). Free with
+ * `msrp_string_free`.
+ *
+ * # Safety
+ * `m` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_path(const struct msrp_sdp_media *m, char **out);
+
+/**
+ * Our offer (RFC 6135 §4.2.2: `actpass` when `can_accept`, else
+ * `active`).
+ *
+ * # Safety
+ * `local` is NULL or readable with its strings NULL or NUL-terminated and
+ * `tls` NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_offer(const struct msrp_sdp_local *local, struct msrp_sdp_media **out);
+
+/**
+ * Our answer to `offer`: roles by RFC 6135 §4.2.2 (RFC 4975 §5.4 when
+ * the offer has no `a=setup`), the content types both accept (none:
+ * `MSRP_RESULT_SDP_NOT_NEGOTIABLE`, which a SIP stack answers with 488),
+ * CEMA only when offered.
+ *
+ * # Safety
+ * As for `msrp_sdp_offer`; `offer` is NULL or live.
+ */
+msrp_result msrp_sdp_answer(const struct msrp_sdp_local *local,
+                            const struct msrp_sdp_media *offer,
+                            struct msrp_sdp_media **out);
+
+/**
+ * What our media description `ours` and the peer's `theirs` settled;
+ * `we_offered` says which was the offer.
+ *
+ * # Safety
+ * `ours` and `theirs` are NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_negotiate(const struct msrp_sdp_media *ours,
+                               const struct msrp_sdp_media *theirs,
+                               bool we_offered,
+                               struct msrp_negotiation **out);
+
+/**
+ * Frees a negotiation (NULL is fine).
+ *
+ * # Safety
+ * `n` is NULL or a negotiation not freed before.
+ */
+void msrp_negotiation_free(struct msrp_negotiation *n);
+
+/**
+ * Whether this side connects and sends the binding SEND (make an active
+ * connector) rather than waiting for the peer (a passive one). false for
+ * NULL.
+ *
+ * # Safety
+ * `n` is NULL or live.
+ */
+bool msrp_negotiation_is_active(const struct msrp_negotiation *n);
+
+/**
+ * The peer's full path, for `msrp_connector_complete`. Free with
+ * `msrp_string_free`.
+ *
+ * # Safety
+ * `n` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char **out);
+
+/**
+ * Applies what was settled: to `c` (may be NULL) the peer's fingerprints
+ * (replacing any given before) and, under CEMA, the address to connect
+ * to; to `options` (may be NULL) the peer's accept-types and max-size
+ * (`options->peer_accept_types` then points into `n`: keep `n` until
+ * `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
+ * other role than the negotiation gives this side.
+ *
+ * # Safety
+ * `n` is NULL or live; `c` is NULL or live; `options` is NULL or writable.
+ */
+msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
+                                   const struct msrp_connector *c,
+                                   struct msrp_session_options *options);
 
 /**
  * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.

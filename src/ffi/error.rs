@@ -64,6 +64,11 @@ pub enum msrp_result {
     DecodeBadEndLine = 115,
     /// Decoder: an earlier fatal error stopped this decoder; create a new one (and close the connection).
     DecodeFailed = 116,
+    /// An SDP body is malformed (the message names the line).
+    InvalidSdp = 120,
+    /// An SDP offer cannot be answered or an answer not used (no content
+    /// type in common, TLS on one side only, a refused media line).
+    SdpNotNegotiable = 121,
     /// The connection, object or context is closed (by you, by the peer, or by an error).
     Closed = 200,
     /// A wait ran out of time.
@@ -110,7 +115,7 @@ pub enum msrp_result {
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 44] = [
+const ALL_RESULTS: [msrp_result; 46] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -134,6 +139,8 @@ const ALL_RESULTS: [msrp_result; 44] = [
     msrp_result::DecodeHeadTooLarge,
     msrp_result::DecodeBadEndLine,
     msrp_result::DecodeFailed,
+    msrp_result::InvalidSdp,
+    msrp_result::SdpNotNegotiable,
     msrp_result::Closed,
     msrp_result::Timeout,
     msrp_result::ConnectFailed,
@@ -190,6 +197,8 @@ impl msrp_result {
             DecodeHeadTooLarge => "chunk head larger than the decoder's limit\0",
             DecodeBadEndLine => "end-line does not match the current chunk\0",
             DecodeFailed => "decoder stopped by an earlier error\0",
+            InvalidSdp => "malformed SDP\0",
+            SdpNotNegotiable => "the SDP offer or answer cannot be used\0",
             Closed => "closed\0",
             Timeout => "timed out\0",
             ConnectFailed => "could not connect\0",

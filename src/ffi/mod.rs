@@ -26,6 +26,7 @@ pub mod message;
 pub mod misc;
 pub(crate) mod panic;
 pub mod relay;
+pub mod sdp;
 pub mod server;
 pub mod session;
 pub mod session_callbacks;

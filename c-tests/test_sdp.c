@@ -1,0 +1,186 @@
+/* From an SDP offer to a running session with the library alone (issue 22):
+ * alice offers, bob answers, each reads the other's SDP text, negotiates,
+ * applies the result to its connector and session options, and the session
+ * honours what the peer's SDP allows. Plus the errors a SIP stack must be
+ * able to tell apart. */
+#include "net.h"
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int messages;
+  char last[64];
+} inbox;
+
+static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  (void)head;
+  inbox *b = ud;
+  pthread_mutex_lock(&b->m);
+  snprintf(b->last, sizeof b->last, "%.*s", (int)len, (const char *)data);
+  b->messages++;
+  pthread_cond_broadcast(&b->c);
+  pthread_mutex_unlock(&b->m);
+}
+
+static char *sdp_of(const msrp_sdp_media *m, const char *user) {
+  char *text = NULL;
+  CHECK_OK(msrp_sdp_media_to_sdp(m, user, 1, &text));
+  return text;
+}
+
+static msrp_sdp_media *read_sdp(const char *text) {
+  size_t n = 0;
+  CHECK_OK(msrp_sdp_media_count(text, &n));
+  CHECK(n == 1);
+  msrp_sdp_media *m = NULL;
+  CHECK_OK(msrp_sdp_media_parse(text, 0, &m));
+  return m;
+}
+
+static void test_offer_answer_to_a_session(void) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.worker_threads = 2;
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&co, &ctx));
+  /* alice cannot take connections (behind a NAT, say): she offers
+   * a=setup:active (RFC 6135 §4.2.2) and accepts only text/plain. */
+  msrp_connector *ac = NULL, *bc = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &ac));
+  char *a_path = NULL, *b_path = NULL;
+  CHECK_OK(msrp_connector_prepare(ac, "msrp://127.0.0.1:9/alice;tcp", &a_path));
+  msrp_sdp_local al = msrp_sdp_local_default();
+  al.full_local_path = a_path;
+  al.accept_types = "text/plain";
+  al.max_size = 100;
+  msrp_sdp_media *offer = NULL;
+  CHECK_OK(msrp_sdp_offer(&al, &offer));
+  char *offer_text = sdp_of(offer, "alice");
+  CHECK(strstr(offer_text, "a=setup:active\r\n") != NULL);
+  CHECK(strstr(offer_text, "a=accept-types:text/plain\r\n") != NULL);
+  CHECK(strstr(offer_text, "a=max-size:100\r\n") != NULL);
+  char *lines = NULL;
+  CHECK_OK(msrp_sdp_media_lines(offer, &lines));
+  CHECK(strncmp(lines, "m=message 9 TCP/MSRP *\r\n", 24) == 0);
+  msrp_string_free(lines);
+
+  /* bob reads the offer, prepares a passive connector, answers. */
+  msrp_sdp_media *got_offer = read_sdp(offer_text);
+  char *offered_path = NULL;
+  CHECK_OK(msrp_sdp_media_path(got_offer, &offered_path));
+  CHECK(strcmp(offered_path, a_path) == 0);
+  msrp_string_free(offered_path);
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &bc));
+  CHECK_OK(msrp_connector_prepare(bc, "msrp://127.0.0.1:0/bob;tcp", &b_path));
+  msrp_sdp_local bl = msrp_sdp_local_default();
+  bl.full_local_path = b_path;
+  bl.can_accept = true;
+  msrp_sdp_media *answer = NULL;
+  CHECK_OK(msrp_sdp_answer(&bl, got_offer, &answer));
+  char *answer_text = sdp_of(answer, "bob");
+  CHECK(strstr(answer_text, "a=setup:passive\r\n") != NULL);
+  CHECK(strstr(answer_text, "a=accept-types:text/plain\r\n") != NULL); /* the intersection */
+
+  /* Each side negotiates and applies the result. */
+  msrp_sdp_media *got_answer = read_sdp(answer_text);
+  msrp_negotiation *an = NULL, *bn = NULL;
+  CHECK_OK(msrp_sdp_negotiate(offer, got_answer, true, &an));
+  CHECK_OK(msrp_sdp_negotiate(answer, got_offer, false, &bn));
+  CHECK(msrp_negotiation_is_active(an) && !msrp_negotiation_is_active(bn));
+  /* The wrong kind of connector is told so. */
+  CHECK_RES(msrp_negotiation_apply(an, bc, NULL), MSRP_RESULT_WRONG_KIND);
+  CHECK_LAST_ERROR_HAS("active");
+  msrp_session_options ao = msrp_session_options_default();
+  msrp_session_options bo = msrp_session_options_default();
+  CHECK_OK(msrp_negotiation_apply(an, ac, &ao));
+  CHECK_OK(msrp_negotiation_apply(bn, bc, &bo));
+  CHECK(bo.peer_max_size == 100 && bo.peer_accept_types && strcmp(bo.peer_accept_types, "text/plain") == 0);
+  char *a_remote = NULL, *b_remote = NULL;
+  CHECK_OK(msrp_negotiation_remote_path(an, &a_remote));
+  CHECK_OK(msrp_negotiation_remote_path(bn, &b_remote));
+  CHECK(strcmp(a_remote, b_path) == 0);
+  CHECK(strcmp(b_remote, a_path) == 0);
+
+  /* Connect as negotiated; bob's session honours alice's SDP. */
+  completion done;
+  completion_init(&done);
+  CHECK_OK(msrp_connector_complete_async(bc, b_remote, 10000, on_complete, &done));
+  msrp_transport *at = NULL;
+  CHECK_OK(msrp_connector_complete(ac, a_remote, 10000, &at));
+  CHECK(completion_wait(&done, 10000) && done.result == MSRP_RESULT_OK);
+  inbox in;
+  memset(&in, 0, sizeof in);
+  pthread_mutex_init(&in.m, NULL);
+  pthread_cond_init(&in.c, NULL);
+  msrp_session_callbacks acb;
+  memset(&acb, 0, sizeof acb);
+  acb.on_message = on_message;
+  msrp_session *as = NULL, *bs = NULL;
+  CHECK_OK(msrp_session_new(at, &ao, &acb, &in, NULL, &as));
+  CHECK_OK(msrp_session_new(done.transport, &bo, NULL, NULL, NULL, &bs));
+  CHECK_RES(msrp_session_send_message(bs, (const uint8_t *)"<png>", 5, "image/png", NULL, NULL, NULL, NULL),
+            MSRP_RESULT_NOT_ACCEPTED_BY_PEER);
+  CHECK_OK(msrp_session_send_message(bs, (const uint8_t *)"hello alice", 11, "text/plain", NULL, NULL, NULL, NULL));
+  CHECK(wait_int(&in.m, &in.c, &in.messages, 1, 5000));
+  pthread_mutex_lock(&in.m);
+  CHECK(strcmp(in.last, "hello alice") == 0);
+  pthread_mutex_unlock(&in.m);
+
+  msrp_session_free(as);
+  msrp_session_free(bs);
+  msrp_negotiation_free(an);
+  msrp_negotiation_free(bn);
+  msrp_sdp_media_free(offer);
+  msrp_sdp_media_free(answer);
+  msrp_sdp_media_free(got_offer);
+  msrp_sdp_media_free(got_answer);
+  msrp_string_free(offer_text);
+  msrp_string_free(answer_text);
+  msrp_string_free(a_path);
+  msrp_string_free(b_path);
+  msrp_string_free(a_remote);
+  msrp_string_free(b_remote);
+  msrp_connector_free(ac);
+  msrp_connector_free(bc);
+  completion_destroy(&done);
+  msrp_context_free(ctx);
+}
+
+/* What a SIP stack must tell apart: a malformed SDP (the line is named),
+ * no MSRP media at that index, an offer that cannot be answered (488). */
+static void test_errors(void) {
+  msrp_sdp_media *m = NULL;
+  size_t n = 9;
+  CHECK_RES(msrp_sdp_media_count("v=0\r\nm=message 9 TCP/MSRP *\r\na=max-size:lots\r\n", &n),
+            MSRP_RESULT_INVALID_SDP);
+  CHECK_LAST_ERROR_HAS("line 3");
+  CHECK(n == 9);
+  CHECK_OK(msrp_sdp_media_count("v=0\r\nm=audio 4000 RTP/AVP 0\r\n", &n));
+  CHECK(n == 0);
+  CHECK_RES(msrp_sdp_media_parse("v=0\r\nm=audio 4000 RTP/AVP 0\r\n", 0, &m), MSRP_RESULT_NOT_FOUND);
+  CHECK(m == NULL);
+  const char *png_only =
+      "v=0\r\ns=-\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=accept-types:image/png\r\n"
+      "a=path:msrp://127.0.0.1:9/x;tcp\r\n";
+  CHECK_OK(msrp_sdp_media_parse(png_only, 0, &m));
+  msrp_sdp_local l = msrp_sdp_local_default();
+  l.full_local_path = "msrp://127.0.0.1:7000/me;tcp";
+  l.accept_types = "text/plain";
+  msrp_sdp_media *a = NULL;
+  CHECK_RES(msrp_sdp_answer(&l, m, &a), MSRP_RESULT_SDP_NOT_NEGOTIABLE);
+  CHECK_LAST_ERROR_HAS("no content type in common");
+  CHECK(a == NULL);
+  l.full_local_path = NULL;
+  CHECK_RES(msrp_sdp_offer(&l, &a), MSRP_RESULT_NULL_ARGUMENT);
+  CHECK_RES(msrp_sdp_media_to_sdp(m, "two words", 1, (char **)&a), MSRP_RESULT_INVALID_ARGUMENT);
+  msrp_sdp_media_free(m);
+  msrp_sdp_media_free(NULL);
+  msrp_negotiation_free(NULL);
+  CHECK(!msrp_negotiation_is_active(NULL));
+}
+
+int main(void) {
+  test_offer_answer_to_a_session();
+  test_errors();
+  return check_summary("test_sdp");
+}

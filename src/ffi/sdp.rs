@@ -1,0 +1,433 @@
+//! C API for SDP (`msrp_sdp_media`, `msrp_negotiation`): reading the MSRP
+//! media description of a peer's SDP, making our offer or answer, and
+//! applying what they settled to a connector and the session options. The
+//! rules are [`crate::proto::sdp`]'s and [`crate::proto::negotiation`]'s.
+
+use std::ffi::{CString, c_char};
+
+use super::connector::msrp_connector;
+use super::error::{FfiError, msrp_result};
+use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write, write_string};
+use super::panic::{run, run_or};
+use super::session::msrp_session_options;
+use super::tls::msrp_tls;
+use crate::engine::any_connector::AnyConnector;
+use crate::engine::connector::Role;
+use crate::engine::tls::{Fingerprint, HashAlg};
+use crate::proto::negotiation::{self, LocalMedia, Negotiated, NegotiationError};
+use crate::proto::sdp::{MsrpMedia, Sdp, SdpError, SdpFingerprint, minimal_sdp};
+use crate::proto::session::parse_accept_types;
+use crate::proto::uri::{format_path, parse_path};
+
+/// An MSRP media description (RFC 4975 §8): read from a peer's SDP with
+/// `msrp_sdp_media_parse`, or made by `msrp_sdp_offer` / `msrp_sdp_answer`.
+/// Free with `msrp_sdp_media_free`. Not to be used from two threads at once.
+pub struct msrp_sdp_media {
+    inner: MsrpMedia,
+}
+
+/// What an offer and its answer settled (`msrp_sdp_negotiate`); free with
+/// `msrp_negotiation_free`. Not to be used from two threads at once.
+pub struct msrp_negotiation {
+    inner: Negotiated,
+    /// `peer_accept_types` for `msrp_negotiation_apply`, kept alive here.
+    accept_types: CString,
+}
+
+/// Our side of an MSRP media description, for `msrp_sdp_offer` and
+/// `msrp_sdp_answer`. Start from `msrp_sdp_local_default()`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct msrp_sdp_local {
+    /// Our full path, as `msrp_connector_prepare` gave it (required).
+    pub full_local_path: *const c_char,
+    /// Media types we accept, separated by spaces (NULL: `*`).
+    pub accept_types: *const c_char,
+    /// Media types we accept only inside a container (NULL: none).
+    pub accept_wrapped_types: *const c_char,
+    /// The largest message we take (0: no `a=max-size`).
+    pub max_size: u64,
+    /// For `msrps`: our TLS settings, whose certificate's sha-256
+    /// fingerprint goes into `a=fingerprint` (NULL for `msrp`).
+    pub tls: *const msrp_tls,
+    /// We can take a connection at our path's address: `actpass` in an
+    /// offer, `passive` in an answer; false: `active` (RFC 6135 §4.2.2).
+    pub can_accept: bool,
+    /// We support CEMA (RFC 6714).
+    pub cema: bool,
+}
+
+/// The default local settings: everything NULL, 0 or false.
+#[unsafe(no_mangle)]
+pub extern "C" fn msrp_sdp_local_default() -> msrp_sdp_local {
+    msrp_sdp_local {
+        full_local_path: std::ptr::null(),
+        accept_types: std::ptr::null(),
+        accept_wrapped_types: std::ptr::null(),
+        max_size: 0,
+        tls: std::ptr::null(),
+        can_accept: false,
+        cema: false,
+    }
+}
+
+impl From<SdpError> for FfiError {
+    fn from(e: SdpError) -> Self {
+        FfiError::new(msrp_result::InvalidSdp, e.to_string())
+    }
+}
+
+impl From<NegotiationError> for FfiError {
+    fn from(e: NegotiationError) -> Self {
+        FfiError::new(msrp_result::SdpNotNegotiable, e.0)
+    }
+}
+
+/// The MSRP media descriptions of `sdp`, all of them.
+fn msrp_media_of(sdp: &str) -> Result<Vec<MsrpMedia>, FfiError> {
+    Ok(Sdp::parse(sdp)?
+        .msrp_media()?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+/// How many MSRP media descriptions (`m=message … TCP/…MSRP`) `sdp` has.
+/// `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
+///
+/// # Safety
+/// `sdp` is NULL or a NUL-terminated string; `count` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_count(sdp: *const c_char, count: *mut usize) -> msrp_result {
+    run(|| {
+        out_ok(count, "count")?;
+        // SAFETY: caller contract.
+        let n = msrp_media_of(unsafe { text(sdp, "sdp") }?)?.len();
+        // SAFETY: checked non-NULL.
+        unsafe { write(count, n, "count") }
+    })
+}
+
+/// Reads the `index`-th MSRP media description of `sdp` (from 0).
+/// `MSRP_RESULT_NOT_FOUND` when there are not that many;
+/// `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
+///
+/// # Safety
+/// `sdp` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_parse(
+    sdp: *const c_char,
+    index: usize,
+    out: *mut *mut msrp_sdp_media,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let mut all = msrp_media_of(unsafe { text(sdp, "sdp") }?)?;
+        if index >= all.len() {
+            return Err(FfiError::new(
+                msrp_result::NotFound,
+                format!("the SDP has {} MSRP media descriptions", all.len()),
+            ));
+        }
+        let inner = all.swap_remove(index);
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_sdp_media { inner }), "out") }
+    })
+}
+
+/// Frees a media description (NULL is fine).
+///
+/// # Safety
+/// `m` is NULL or a media description not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_free(m: *mut msrp_sdp_media) {
+    // SAFETY: caller contract.
+    run_or((), || unsafe { free(m) })
+}
+
+/// The media description as SDP lines (`m=`, `c=`, `a=…`, each ended by
+/// CRLF), to put into the SIP stack's own SDP. Free with `msrp_string_free`.
+///
+/// # Safety
+/// `m` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_lines(
+    m: *const msrp_sdp_media,
+    out: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let m = unsafe { borrow(m, "m") }?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(out, &m.inner.to_lines(), "out") }
+    })
+}
+
+/// A whole minimal SDP around the media description (`v=`, `o=` with
+/// `user` and `session_id`, `s=`, `c=`, `t=`), for tools and tests; a SIP
+/// stack uses `msrp_sdp_media_lines` in its own. Free with `msrp_string_free`.
+///
+/// # Safety
+/// `m` is NULL or live; `user` is NULL or a NUL-terminated string; `out`
+/// is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_to_sdp(
+    m: *const msrp_sdp_media,
+    user: *const c_char,
+    session_id: u64,
+    out: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let m = unsafe { borrow(m, "m") }?;
+        // SAFETY: caller contract.
+        let user = unsafe { text(user, "user") }?;
+        if user.is_empty() || user.contains([' ', '\r', '\n']) {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                "user must be one word (the o= line's username)",
+            ));
+        }
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(out, &minimal_sdp(user, session_id, &m.inner), "out") }
+    })
+}
+
+/// The media description's `a=path` (space-separated URIs). Free with
+/// `msrp_string_free`.
+///
+/// # Safety
+/// `m` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_path(
+    m: *const msrp_sdp_media,
+    out: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let m = unsafe { borrow(m, "m") }?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(out, &format_path(&m.inner.path), "out") }
+    })
+}
+
+/// Reads our side from C.
+unsafe fn local_of(l: *const msrp_sdp_local) -> Result<LocalMedia, FfiError> {
+    // SAFETY: caller contract.
+    let l = unsafe { borrow(l, "local") }?;
+    // SAFETY: caller contract.
+    let path = parse_path(unsafe { text(l.full_local_path, "local.full_local_path") }?)?;
+    let types = |p, what| -> Result<Vec<String>, FfiError> {
+        // SAFETY: caller contract: the strings are NULL or NUL-terminated.
+        Ok(unsafe { opt_text(p, what) }?
+            .map(parse_accept_types)
+            .unwrap_or_default())
+    };
+    // SAFETY: caller contract: `tls` is NULL or live.
+    let fingerprints = match unsafe { l.tls.as_ref() } {
+        Some(t) => {
+            let fp = t.snapshot().fingerprint(HashAlg::Sha256)?;
+            vec![SdpFingerprint::parse(&fp.to_string()).ok_or_else(|| {
+                FfiError::new(msrp_result::InvalidArgument, "our fingerprint did not format")
+            })?]
+        }
+        None => Vec::new(),
+    };
+    Ok(LocalMedia {
+        path,
+        accept_types: types(l.accept_types, "local.accept_types")?,
+        accept_wrapped_types: types(l.accept_wrapped_types, "local.accept_wrapped_types")?,
+        max_size: (l.max_size != 0).then_some(l.max_size),
+        fingerprints,
+        can_accept: l.can_accept,
+        cema: l.cema,
+        file: None,
+    })
+}
+
+/// Our offer (RFC 6135 §4.2.2: `actpass` when `can_accept`, else
+/// `active`).
+///
+/// # Safety
+/// `local` is NULL or readable with its strings NULL or NUL-terminated and
+/// `tls` NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_offer(
+    local: *const msrp_sdp_local,
+    out: *mut *mut msrp_sdp_media,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let inner = negotiation::offer(&unsafe { local_of(local) }?)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_sdp_media { inner }), "out") }
+    })
+}
+
+/// Our answer to `offer`: roles by RFC 6135 §4.2.2 (RFC 4975 §5.4 when
+/// the offer has no `a=setup`), the content types both accept (none:
+/// `MSRP_RESULT_SDP_NOT_NEGOTIABLE`, which a SIP stack answers with 488),
+/// CEMA only when offered.
+///
+/// # Safety
+/// As for `msrp_sdp_offer`; `offer` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_answer(
+    local: *const msrp_sdp_local,
+    offer: *const msrp_sdp_media,
+    out: *mut *mut msrp_sdp_media,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let o = unsafe { borrow(offer, "offer") }?;
+        // SAFETY: caller contract.
+        let inner = negotiation::answer(&unsafe { local_of(local) }?, &o.inner)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(msrp_sdp_media { inner }), "out") }
+    })
+}
+
+/// What our media description `ours` and the peer's `theirs` settled;
+/// `we_offered` says which was the offer.
+///
+/// # Safety
+/// `ours` and `theirs` are NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_negotiate(
+    ours: *const msrp_sdp_media,
+    theirs: *const msrp_sdp_media,
+    we_offered: bool,
+    out: *mut *mut msrp_negotiation,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let (a, b) = unsafe { (borrow(ours, "ours")?, borrow(theirs, "theirs")?) };
+        let inner = negotiation::negotiate(&a.inner, &b.inner, we_offered)?;
+        let accept_types = CString::new(inner.peer_accept_types.join(" ")).map_err(|_| {
+            FfiError::new(msrp_result::InvalidSdp, "the peer's accept-types hold a NUL")
+        })?;
+        let n = msrp_negotiation {
+            inner,
+            accept_types,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, into_raw(n), "out") }
+    })
+}
+
+/// Frees a negotiation (NULL is fine).
+///
+/// # Safety
+/// `n` is NULL or a negotiation not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_free(n: *mut msrp_negotiation) {
+    // SAFETY: caller contract.
+    run_or((), || unsafe { free(n) })
+}
+
+/// Whether this side connects and sends the binding SEND (make an active
+/// connector) rather than waiting for the peer (a passive one). false for
+/// NULL.
+///
+/// # Safety
+/// `n` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_is_active(n: *const msrp_negotiation) -> bool {
+    // SAFETY: caller contract.
+    run_or(false, || unsafe { n.as_ref() }.is_some_and(|n| n.inner.active))
+}
+
+/// The peer's full path, for `msrp_connector_complete`. Free with
+/// `msrp_string_free`.
+///
+/// # Safety
+/// `n` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_remote_path(
+    n: *const msrp_negotiation,
+    out: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let n = unsafe { borrow(n, "n") }?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(out, &format_path(&n.inner.remote_path), "out") }
+    })
+}
+
+/// Applies what was settled: to `c` (may be NULL) the peer's fingerprints
+/// (replacing any given before) and, under CEMA, the address to connect
+/// to; to `options` (may be NULL) the peer's accept-types and max-size
+/// (`options->peer_accept_types` then points into `n`: keep `n` until
+/// `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
+/// other role than the negotiation gives this side.
+///
+/// # Safety
+/// `n` is NULL or live; `c` is NULL or live; `options` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_apply(
+    n: *const msrp_negotiation,
+    c: *const msrp_connector,
+    options: *mut msrp_session_options,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let n = unsafe { borrow(n, "n") }?;
+        let neg = &n.inner;
+        // SAFETY: caller contract.
+        if let Some(c) = unsafe { c.as_ref() } {
+            let AnyConnector::Direct(d) = &c.inner else {
+                return Err(FfiError::new(
+                    msrp_result::WrongKind,
+                    "a relay connection is set up by its relay settings",
+                ));
+            };
+            let want = if neg.active {
+                Role::Active
+            } else {
+                Role::Passive
+            };
+            if d.role() != want {
+                return Err(FfiError::new(
+                    msrp_result::WrongKind,
+                    format!(
+                        "the negotiation makes this side {}: use a connector of that kind",
+                        if neg.active { "active" } else { "passive" }
+                    ),
+                ));
+            }
+            let fps: Vec<Fingerprint> = neg
+                .peer_fingerprints
+                .iter()
+                .filter_map(|f| Fingerprint::parse(&f.text()).ok())
+                .collect();
+            d.set_peer_fingerprint(None);
+            for f in fps {
+                d.add_peer_fingerprint(f);
+            }
+            let cema_address = neg
+                .remote_path
+                .first()
+                .is_some_and(|hop| hop.host != neg.connect_to.0 || hop.port != Some(neg.connect_to.1));
+            d.set_connect_address(cema_address.then(|| neg.connect_to.clone()));
+        }
+        // SAFETY: caller contract.
+        if let Some(o) = unsafe { options.as_mut() } {
+            o.peer_accept_types = if neg.peer_accept_types.is_empty() {
+                std::ptr::null()
+            } else {
+                n.accept_types.as_ptr()
+            };
+            o.peer_max_size = neg.peer_max_size.unwrap_or(0);
+        }
+        Ok(())
+    })
+}
