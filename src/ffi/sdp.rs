@@ -92,13 +92,32 @@ fn msrp_media_of(sdp: &str) -> Result<Vec<MsrpMedia>, FfiError> {
         .collect())
 }
 
+/// Writes to `*out` a new string made from the handle `p` (named `name`).
+unsafe fn text_of<T>(
+    p: *const T,
+    name: &'static str,
+    out: *mut *mut c_char,
+    f: impl FnOnce(&T) -> String,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: forwarded caller contract.
+        let v = f(unsafe { borrow(p, name) }?);
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(out, &v, "out") }
+    })
+}
+
 /// How many MSRP media descriptions (`m=message … TCP/…MSRP`) `sdp` has.
 /// `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
 ///
 /// # Safety
 /// `sdp` is NULL or a NUL-terminated string; `count` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn msrp_sdp_media_count(sdp: *const c_char, count: *mut usize) -> msrp_result {
+pub unsafe extern "C" fn msrp_sdp_media_count(
+    sdp: *const c_char,
+    count: *mut usize,
+) -> msrp_result {
     run(|| {
         out_ok(count, "count")?;
         // SAFETY: caller contract.
@@ -156,13 +175,8 @@ pub unsafe extern "C" fn msrp_sdp_media_lines(
     m: *const msrp_sdp_media,
     out: *mut *mut c_char,
 ) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let m = unsafe { borrow(m, "m") }?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_string(out, &m.inner.to_lines(), "out") }
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { text_of(m, "m", out, |m| m.inner.to_lines()) }
 }
 
 /// A whole minimal SDP around the media description (`v=`, `o=` with
@@ -206,13 +220,8 @@ pub unsafe extern "C" fn msrp_sdp_media_path(
     m: *const msrp_sdp_media,
     out: *mut *mut c_char,
 ) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let m = unsafe { borrow(m, "m") }?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_string(out, &format_path(&m.inner.path), "out") }
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { text_of(m, "m", out, |m| format_path(&m.inner.path)) }
 }
 
 /// Reads our side from C.
@@ -232,7 +241,10 @@ unsafe fn local_of(l: *const msrp_sdp_local) -> Result<LocalMedia, FfiError> {
         Some(t) => {
             let fp = t.snapshot().fingerprint(HashAlg::Sha256)?;
             vec![SdpFingerprint::parse(&fp.to_string()).ok_or_else(|| {
-                FfiError::new(msrp_result::InvalidArgument, "our fingerprint did not format")
+                FfiError::new(
+                    msrp_result::InvalidArgument,
+                    "our fingerprint did not format",
+                )
             })?]
         }
         None => Vec::new(),
@@ -311,7 +323,10 @@ pub unsafe extern "C" fn msrp_sdp_negotiate(
         let (a, b) = unsafe { (borrow(ours, "ours")?, borrow(theirs, "theirs")?) };
         let inner = negotiation::negotiate(&a.inner, &b.inner, we_offered)?;
         let accept_types = CString::new(inner.peer_accept_types.join(" ")).map_err(|_| {
-            FfiError::new(msrp_result::InvalidSdp, "the peer's accept-types hold a NUL")
+            FfiError::new(
+                msrp_result::InvalidSdp,
+                "the peer's accept-types hold a NUL",
+            )
         })?;
         let n = msrp_negotiation {
             inner,
@@ -341,7 +356,9 @@ pub unsafe extern "C" fn msrp_negotiation_free(n: *mut msrp_negotiation) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msrp_negotiation_is_active(n: *const msrp_negotiation) -> bool {
     // SAFETY: caller contract.
-    run_or(false, || unsafe { n.as_ref() }.is_some_and(|n| n.inner.active))
+    run_or(false, || {
+        unsafe { n.as_ref() }.is_some_and(|n| n.inner.active)
+    })
 }
 
 /// The peer's full path, for `msrp_connector_complete`. Free with
@@ -354,13 +371,8 @@ pub unsafe extern "C" fn msrp_negotiation_remote_path(
     n: *const msrp_negotiation,
     out: *mut *mut c_char,
 ) -> msrp_result {
-    run(|| {
-        out_ok(out, "out")?;
-        // SAFETY: caller contract.
-        let n = unsafe { borrow(n, "n") }?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_string(out, &format_path(&n.inner.remote_path), "out") }
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { text_of(n, "n", out, |n| format_path(&n.inner.remote_path)) }
 }
 
 /// Applies what was settled: to `c` (may be NULL) the peer's fingerprints
@@ -413,10 +425,9 @@ pub unsafe extern "C" fn msrp_negotiation_apply(
             for f in fps {
                 d.add_peer_fingerprint(f);
             }
-            let cema_address = neg
-                .remote_path
-                .first()
-                .is_some_and(|hop| hop.host != neg.connect_to.0 || hop.port != Some(neg.connect_to.1));
+            let cema_address = neg.remote_path.first().is_some_and(|hop| {
+                hop.host != neg.connect_to.0 || hop.port != Some(neg.connect_to.1)
+            });
             d.set_connect_address(cema_address.then(|| neg.connect_to.clone()));
         }
         // SAFETY: caller contract.
