@@ -146,6 +146,98 @@ static void test_offer_answer_to_a_session(void) {
   msrp_context_free(ctx);
 }
 
+/* RFC 6135 §4.2.2: an offerer that can take connections offers actpass and
+ * listens; the answerer may still choose to connect itself (a=setup:passive
+ * is not forced): then the offerer is passive and keeps its listening
+ * connector. When the answer is passive, the offerer becomes active: it
+ * makes an active connector prepared with the same path it put in the SDP,
+ * which the peer then sees in From-Path. Both outcomes end in a session. */
+static void run_actpass(bool answerer_can_accept) {
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.worker_threads = 2;
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&co, &ctx));
+  msrp_connector *listening = NULL, *bc = NULL;
+  char *a_path = NULL, *b_path = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &listening));
+  CHECK_OK(msrp_connector_prepare(listening, "msrp://127.0.0.1:0/alice2;tcp", &a_path));
+  msrp_sdp_local al = msrp_sdp_local_default();
+  al.full_local_path = a_path;
+  al.can_accept = true;
+  msrp_sdp_media *offer = NULL;
+  CHECK_OK(msrp_sdp_offer(&al, &offer));
+  char *offer_text = sdp_of(offer, "alice");
+  CHECK(strstr(offer_text, "a=setup:actpass\r\n") != NULL);
+  msrp_sdp_media *got_offer = read_sdp(offer_text);
+  msrp_sdp_local bl = msrp_sdp_local_default();
+  CHECK_OK(msrp_connector_new(ctx,
+                              answerer_can_accept ? MSRP_CONNECTOR_KIND_PASSIVE : MSRP_CONNECTOR_KIND_ACTIVE,
+                              false, NULL, &bc));
+  CHECK_OK(msrp_connector_prepare(bc, answerer_can_accept ? "msrp://127.0.0.1:0/bob2;tcp" : "msrp://127.0.0.1:9/bob2;tcp",
+                                  &b_path));
+  bl.full_local_path = b_path;
+  bl.can_accept = answerer_can_accept;
+  msrp_sdp_media *answer = NULL;
+  CHECK_OK(msrp_sdp_answer(&bl, got_offer, &answer));
+  char *answer_text = sdp_of(answer, "bob");
+  msrp_sdp_media *got_answer = read_sdp(answer_text);
+  msrp_negotiation *an = NULL, *bn = NULL;
+  CHECK_OK(msrp_sdp_negotiate(offer, got_answer, true, &an));
+  CHECK_OK(msrp_sdp_negotiate(answer, got_offer, false, &bn));
+  CHECK(msrp_negotiation_is_active(an) == answerer_can_accept);
+  CHECK(msrp_negotiation_is_active(bn) == !answerer_can_accept);
+  msrp_connector *ac = listening;
+  if (msrp_negotiation_is_active(an)) {
+    /* Active after all: a new active connector with the path of the SDP. */
+    CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &ac));
+    char *same = NULL;
+    CHECK_OK(msrp_connector_prepare(ac, a_path, &same));
+    CHECK(strcmp(same, a_path) == 0);
+    msrp_string_free(same);
+  }
+  CHECK_OK(msrp_negotiation_apply(an, ac, NULL));
+  CHECK_OK(msrp_negotiation_apply(bn, bc, NULL));
+  char *a_remote = NULL, *b_remote = NULL;
+  CHECK_OK(msrp_negotiation_remote_path(an, &a_remote));
+  CHECK_OK(msrp_negotiation_remote_path(bn, &b_remote));
+  /* The passive side waits in the background, the active one connects. */
+  msrp_connector *passive = msrp_negotiation_is_active(an) ? bc : ac;
+  msrp_connector *active = msrp_negotiation_is_active(an) ? ac : bc;
+  const char *passive_remote = msrp_negotiation_is_active(an) ? b_remote : a_remote;
+  const char *active_remote = msrp_negotiation_is_active(an) ? a_remote : b_remote;
+  completion done;
+  completion_init(&done);
+  CHECK_OK(msrp_connector_complete_async(passive, passive_remote, 10000, on_complete, &done));
+  msrp_transport *t = NULL;
+  CHECK_OK(msrp_connector_complete(active, active_remote, 10000, &t));
+  CHECK(completion_wait(&done, 10000) && done.result == MSRP_RESULT_OK);
+  msrp_transport_free(t);
+  msrp_transport_free(done.transport);
+  completion_destroy(&done);
+  if (ac != listening) msrp_connector_free(ac);
+  msrp_connector_free(listening);
+  msrp_connector_free(bc);
+  msrp_negotiation_free(an);
+  msrp_negotiation_free(bn);
+  msrp_sdp_media_free(offer);
+  msrp_sdp_media_free(answer);
+  msrp_sdp_media_free(got_offer);
+  msrp_sdp_media_free(got_answer);
+  msrp_string_free(offer_text);
+  msrp_string_free(answer_text);
+  msrp_string_free(a_path);
+  msrp_string_free(b_path);
+  msrp_string_free(a_remote);
+  msrp_string_free(b_remote);
+  msrp_context_free(ctx);
+}
+
+static void test_actpass_either_way(void) {
+  run_actpass(true);  /* answer passive: the offerer connects */
+  run_actpass(false); /* answer active: the offerer keeps listening */
+}
+
 /* What a SIP stack must tell apart: a malformed SDP (the line is named),
  * no MSRP media at that index, an offer that cannot be answered (488). */
 static void test_errors(void) {
@@ -181,6 +273,7 @@ static void test_errors(void) {
 
 int main(void) {
   test_offer_answer_to_a_session();
+  test_actpass_either_way();
   test_errors();
   return check_summary("test_sdp");
 }
