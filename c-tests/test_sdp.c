@@ -37,6 +37,43 @@ static msrp_sdp_media *read_sdp(const char *text) {
   return m;
 }
 
+/* One offer/answer through SDP text, as two SIP user agents see it: alice
+ * offers from `al`, bob reads it and answers from `bl`, alice reads the
+ * answer, and each side negotiates. */
+typedef struct {
+  msrp_sdp_media *offer, *answer, *got_offer, *got_answer;
+  char *offer_text, *answer_text;
+  msrp_negotiation *an, *bn; /* alice's and bob's */
+  char *a_remote, *b_remote; /* the remote path each side completes with */
+} exchange;
+
+static void exchange_run(exchange *x, const msrp_sdp_local *al, const msrp_sdp_local *bl) {
+  memset(x, 0, sizeof *x);
+  CHECK_OK(msrp_sdp_offer(al, &x->offer));
+  x->offer_text = sdp_of(x->offer, "alice");
+  x->got_offer = read_sdp(x->offer_text);
+  CHECK_OK(msrp_sdp_answer(bl, x->got_offer, &x->answer));
+  x->answer_text = sdp_of(x->answer, "bob");
+  x->got_answer = read_sdp(x->answer_text);
+  CHECK_OK(msrp_sdp_negotiate(x->offer, x->got_answer, true, &x->an));
+  CHECK_OK(msrp_sdp_negotiate(x->answer, x->got_offer, false, &x->bn));
+  CHECK_OK(msrp_negotiation_remote_path(x->an, &x->a_remote));
+  CHECK_OK(msrp_negotiation_remote_path(x->bn, &x->b_remote));
+}
+
+static void exchange_free(exchange *x) {
+  msrp_negotiation_free(x->an);
+  msrp_negotiation_free(x->bn);
+  msrp_sdp_media_free(x->offer);
+  msrp_sdp_media_free(x->answer);
+  msrp_sdp_media_free(x->got_offer);
+  msrp_sdp_media_free(x->got_answer);
+  msrp_string_free(x->offer_text);
+  msrp_string_free(x->answer_text);
+  msrp_string_free(x->a_remote);
+  msrp_string_free(x->b_remote);
+}
+
 static void test_offer_answer_to_a_session(void) {
   msrp_context_options co;
   memset(&co, 0, sizeof co);
@@ -53,60 +90,47 @@ static void test_offer_answer_to_a_session(void) {
   al.full_local_path = a_path;
   al.accept_types = "text/plain";
   al.max_size = 100;
-  msrp_sdp_media *offer = NULL;
-  CHECK_OK(msrp_sdp_offer(&al, &offer));
-  char *offer_text = sdp_of(offer, "alice");
-  CHECK(strstr(offer_text, "a=setup:active\r\n") != NULL);
-  CHECK(strstr(offer_text, "a=accept-types:text/plain\r\n") != NULL);
-  CHECK(strstr(offer_text, "a=max-size:100\r\n") != NULL);
-  char *lines = NULL;
-  CHECK_OK(msrp_sdp_media_lines(offer, &lines));
-  CHECK(strncmp(lines, "m=message 9 TCP/MSRP *\r\n", 24) == 0);
-  msrp_string_free(lines);
-
-  /* bob reads the offer, prepares a passive connector, answers. */
-  msrp_sdp_media *got_offer = read_sdp(offer_text);
-  char *offered_path = NULL;
-  CHECK_OK(msrp_sdp_media_path(got_offer, &offered_path));
-  CHECK(strcmp(offered_path, a_path) == 0);
-  msrp_string_free(offered_path);
+  /* bob prepares a passive connector and answers. */
   CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &bc));
   CHECK_OK(msrp_connector_prepare(bc, "msrp://127.0.0.1:0/bob;tcp", &b_path));
   msrp_sdp_local bl = msrp_sdp_local_default();
   bl.full_local_path = b_path;
   bl.can_accept = true;
-  msrp_sdp_media *answer = NULL;
-  CHECK_OK(msrp_sdp_answer(&bl, got_offer, &answer));
-  char *answer_text = sdp_of(answer, "bob");
-  CHECK(strstr(answer_text, "a=setup:passive\r\n") != NULL);
-  CHECK(strstr(answer_text, "a=accept-types:text/plain\r\n") != NULL); /* the intersection */
+  exchange x;
+  exchange_run(&x, &al, &bl);
+  CHECK(strstr(x.offer_text, "a=setup:active\r\n") != NULL);
+  CHECK(strstr(x.offer_text, "a=accept-types:text/plain\r\n") != NULL);
+  CHECK(strstr(x.offer_text, "a=max-size:100\r\n") != NULL);
+  char *lines = NULL;
+  CHECK_OK(msrp_sdp_media_lines(x.offer, &lines));
+  CHECK(strncmp(lines, "m=message 9 TCP/MSRP *\r\n", 24) == 0);
+  msrp_string_free(lines);
+  char *offered_path = NULL;
+  CHECK_OK(msrp_sdp_media_path(x.got_offer, &offered_path));
+  CHECK(strcmp(offered_path, a_path) == 0);
+  msrp_string_free(offered_path);
+  CHECK(strstr(x.answer_text, "a=setup:passive\r\n") != NULL);
+  CHECK(strstr(x.answer_text, "a=accept-types:text/plain\r\n") != NULL); /* the intersection */
 
-  /* Each side negotiates and applies the result. */
-  msrp_sdp_media *got_answer = read_sdp(answer_text);
-  msrp_negotiation *an = NULL, *bn = NULL;
-  CHECK_OK(msrp_sdp_negotiate(offer, got_answer, true, &an));
-  CHECK_OK(msrp_sdp_negotiate(answer, got_offer, false, &bn));
-  CHECK(msrp_negotiation_is_active(an) && !msrp_negotiation_is_active(bn));
+  /* Each side applies what it negotiated. */
+  CHECK(msrp_negotiation_is_active(x.an) && !msrp_negotiation_is_active(x.bn));
   /* The wrong kind of connector is told so. */
-  CHECK_RES(msrp_negotiation_apply(an, bc, NULL), MSRP_RESULT_WRONG_KIND);
+  CHECK_RES(msrp_negotiation_apply(x.an, bc, NULL), MSRP_RESULT_WRONG_KIND);
   CHECK_LAST_ERROR_HAS("active");
   msrp_session_options ao = msrp_session_options_default();
   msrp_session_options bo = msrp_session_options_default();
-  CHECK_OK(msrp_negotiation_apply(an, ac, &ao));
-  CHECK_OK(msrp_negotiation_apply(bn, bc, &bo));
+  CHECK_OK(msrp_negotiation_apply(x.an, ac, &ao));
+  CHECK_OK(msrp_negotiation_apply(x.bn, bc, &bo));
   CHECK(bo.peer_max_size == 100 && bo.peer_accept_types && strcmp(bo.peer_accept_types, "text/plain") == 0);
-  char *a_remote = NULL, *b_remote = NULL;
-  CHECK_OK(msrp_negotiation_remote_path(an, &a_remote));
-  CHECK_OK(msrp_negotiation_remote_path(bn, &b_remote));
-  CHECK(strcmp(a_remote, b_path) == 0);
-  CHECK(strcmp(b_remote, a_path) == 0);
+  CHECK(strcmp(x.a_remote, b_path) == 0);
+  CHECK(strcmp(x.b_remote, a_path) == 0);
 
   /* Connect as negotiated; bob's session honours alice's SDP. */
   completion done;
   completion_init(&done);
-  CHECK_OK(msrp_connector_complete_async(bc, b_remote, 10000, on_complete, &done));
+  CHECK_OK(msrp_connector_complete_async(bc, x.b_remote, 10000, on_complete, &done));
   msrp_transport *at = NULL;
-  CHECK_OK(msrp_connector_complete(ac, a_remote, 10000, &at));
+  CHECK_OK(msrp_connector_complete(ac, x.a_remote, 10000, &at));
   CHECK(completion_wait(&done, 10000) && done.result == MSRP_RESULT_OK);
   inbox in;
   memset(&in, 0, sizeof in);
@@ -128,18 +152,9 @@ static void test_offer_answer_to_a_session(void) {
 
   msrp_session_free(as);
   msrp_session_free(bs);
-  msrp_negotiation_free(an);
-  msrp_negotiation_free(bn);
-  msrp_sdp_media_free(offer);
-  msrp_sdp_media_free(answer);
-  msrp_sdp_media_free(got_offer);
-  msrp_sdp_media_free(got_answer);
-  msrp_string_free(offer_text);
-  msrp_string_free(answer_text);
+  exchange_free(&x);
   msrp_string_free(a_path);
   msrp_string_free(b_path);
-  msrp_string_free(a_remote);
-  msrp_string_free(b_remote);
   msrp_connector_free(ac);
   msrp_connector_free(bc);
   completion_destroy(&done);
@@ -165,11 +180,6 @@ static void run_actpass(bool answerer_can_accept) {
   msrp_sdp_local al = msrp_sdp_local_default();
   al.full_local_path = a_path;
   al.can_accept = true;
-  msrp_sdp_media *offer = NULL;
-  CHECK_OK(msrp_sdp_offer(&al, &offer));
-  char *offer_text = sdp_of(offer, "alice");
-  CHECK(strstr(offer_text, "a=setup:actpass\r\n") != NULL);
-  msrp_sdp_media *got_offer = read_sdp(offer_text);
   msrp_sdp_local bl = msrp_sdp_local_default();
   CHECK_OK(msrp_connector_new(ctx,
                               answerer_can_accept ? MSRP_CONNECTOR_KIND_PASSIVE : MSRP_CONNECTOR_KIND_ACTIVE,
@@ -178,13 +188,10 @@ static void run_actpass(bool answerer_can_accept) {
                                   &b_path));
   bl.full_local_path = b_path;
   bl.can_accept = answerer_can_accept;
-  msrp_sdp_media *answer = NULL;
-  CHECK_OK(msrp_sdp_answer(&bl, got_offer, &answer));
-  char *answer_text = sdp_of(answer, "bob");
-  msrp_sdp_media *got_answer = read_sdp(answer_text);
-  msrp_negotiation *an = NULL, *bn = NULL;
-  CHECK_OK(msrp_sdp_negotiate(offer, got_answer, true, &an));
-  CHECK_OK(msrp_sdp_negotiate(answer, got_offer, false, &bn));
+  exchange x;
+  exchange_run(&x, &al, &bl);
+  CHECK(strstr(x.offer_text, "a=setup:actpass\r\n") != NULL);
+  msrp_negotiation *an = x.an, *bn = x.bn;
   CHECK(msrp_negotiation_is_active(an) == answerer_can_accept);
   CHECK(msrp_negotiation_is_active(bn) == !answerer_can_accept);
   msrp_connector *ac = listening;
@@ -198,9 +205,7 @@ static void run_actpass(bool answerer_can_accept) {
   }
   CHECK_OK(msrp_negotiation_apply(an, ac, NULL));
   CHECK_OK(msrp_negotiation_apply(bn, bc, NULL));
-  char *a_remote = NULL, *b_remote = NULL;
-  CHECK_OK(msrp_negotiation_remote_path(an, &a_remote));
-  CHECK_OK(msrp_negotiation_remote_path(bn, &b_remote));
+  const char *a_remote = x.a_remote, *b_remote = x.b_remote;
   /* The passive side waits in the background, the active one connects. */
   msrp_connector *passive = msrp_negotiation_is_active(an) ? bc : ac;
   msrp_connector *active = msrp_negotiation_is_active(an) ? ac : bc;
@@ -218,18 +223,9 @@ static void run_actpass(bool answerer_can_accept) {
   if (ac != listening) msrp_connector_free(ac);
   msrp_connector_free(listening);
   msrp_connector_free(bc);
-  msrp_negotiation_free(an);
-  msrp_negotiation_free(bn);
-  msrp_sdp_media_free(offer);
-  msrp_sdp_media_free(answer);
-  msrp_sdp_media_free(got_offer);
-  msrp_sdp_media_free(got_answer);
-  msrp_string_free(offer_text);
-  msrp_string_free(answer_text);
+  exchange_free(&x);
   msrp_string_free(a_path);
   msrp_string_free(b_path);
-  msrp_string_free(a_remote);
-  msrp_string_free(b_remote);
   msrp_context_free(ctx);
 }
 
