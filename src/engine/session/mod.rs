@@ -661,6 +661,10 @@ const PATROL_MIN: Duration = Duration::from_secs(1);
 async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Duration>) {
     let mut last_activity = Instant::now();
     let mut seen = None;
+    // Whether the session asked for bytes of a supplied message when it was
+    // last looked at (each pass ends by looking): only then is it asked
+    // again here, so a pass without files takes the session lock once.
+    let mut reads = true;
     loop {
         if sh.closed.load(Ordering::Acquire) {
             return;
@@ -668,8 +672,10 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
         #[cfg(test)]
         sh.writer_passes.fetch_add(1, Ordering::Relaxed);
         let wake = sh.wake.notified();
-        sh.serve_data();
-        let (sent, deadline, queued, reads) = {
+        if reads {
+            sh.serve_data();
+        }
+        let (sent, deadline, queued, wanted) = {
             let mut s = sh.lock();
             s.handle_timeout(Instant::now());
             let before = t.queued_bytes();
@@ -700,6 +706,7 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
             sh.write_failed(&t, e);
             return;
         }
+        reads = wanted;
         if reads {
             // The session waits for bytes of a message: read them now.
             continue;
