@@ -164,9 +164,10 @@ static void test_offer_answer_to_a_session(void) {
 /* RFC 6135 §4.2.2: an offerer that can take connections offers actpass and
  * listens; the answerer may still choose to connect itself (a=setup:passive
  * is not forced): then the offerer is passive and keeps its listening
- * connector. When the answer is passive, the offerer becomes active: it
- * makes an active connector prepared with the same path it put in the SDP,
- * which the peer then sees in From-Path. Both outcomes end in a session. */
+ * connector. When the answer is passive, the offerer becomes active:
+ * msrp_negotiation_connector swaps in an active connector prepared with the
+ * same path it put in the SDP, which the peer then sees in From-Path. Both
+ * outcomes end in a session. */
 static void run_actpass(bool answerer_can_accept) {
   msrp_context_options co;
   memset(&co, 0, sizeof co);
@@ -194,15 +195,13 @@ static void run_actpass(bool answerer_can_accept) {
   msrp_negotiation *an = x.an, *bn = x.bn;
   CHECK(msrp_negotiation_is_active(an) == answerer_can_accept);
   CHECK(msrp_negotiation_is_active(bn) == !answerer_can_accept);
+  /* One call makes each side's connector ready: alice's listening one is
+   * replaced by an active one with the same path when she must connect. */
   msrp_connector *ac = listening;
-  if (msrp_negotiation_is_active(an)) {
-    /* Active after all: a new active connector with the path of the SDP. */
-    CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &ac));
-    char *same = NULL;
-    CHECK_OK(msrp_connector_prepare(ac, a_path, &same));
-    CHECK(strcmp(same, a_path) == 0);
-    msrp_string_free(same);
-  }
+  CHECK_OK(msrp_negotiation_connector(an, &ac));
+  CHECK((ac != listening) == answerer_can_accept);
+  CHECK_OK(msrp_negotiation_connector(bn, &bc));
+  /* The connector ends up with the role the negotiation gives. */
   CHECK_OK(msrp_negotiation_apply(an, ac, NULL));
   CHECK_OK(msrp_negotiation_apply(bn, bc, NULL));
   const char *a_remote = x.a_remote, *b_remote = x.b_remote;
@@ -220,8 +219,7 @@ static void run_actpass(bool answerer_can_accept) {
   msrp_transport_free(t);
   msrp_transport_free(done.transport);
   completion_destroy(&done);
-  if (ac != listening) msrp_connector_free(ac);
-  msrp_connector_free(listening);
+  msrp_connector_free(ac); /* `listening` was freed if it was replaced */
   msrp_connector_free(bc);
   exchange_free(&x);
   msrp_string_free(a_path);
@@ -232,6 +230,104 @@ static void run_actpass(bool answerer_can_accept) {
 static void test_actpass_either_way(void) {
   run_actpass(true);  /* answer passive: the offerer connects */
   run_actpass(false); /* answer active: the offerer keeps listening */
+}
+
+/* RFC 5547 §8: alice offers to send a file (sendonly, with its
+ * file-selector and a SHA-1 hash made by msrp_file_hash); bob reads what
+ * the offer describes before answering, answers recvonly with the same
+ * selector (§8.3), and both negotiations say who sends it. Then the
+ * reverse: bob asks for a file (recvonly) and alice's answer sends it. */
+static void test_file_offer_answer(void) {
+  const char *file = "/tmp/msrp-test-sdp-file.txt";
+  FILE *f = fopen(file, "w");
+  CHECK(f != NULL);
+  fputs("abc", f);
+  fclose(f);
+  char *hash = NULL;
+  CHECK_OK(msrp_file_hash(file, &hash));
+  /* SHA-1("abc"), FIPS 180-2 appendix A.1. */
+  CHECK(strcmp(hash, "sha-1:A9:99:3E:36:47:06:81:6A:BA:3E:25:71:78:50:C2:6C:9C:D0:D8:9D") == 0);
+  remove(file);
+  CHECK_RES(msrp_file_hash(file, &hash), MSRP_RESULT_IO);
+  CHECK_LAST_ERROR_HAS(file);
+
+  for (int asking = 0; asking < 2; asking++) {
+    msrp_sdp_file fd = msrp_sdp_file_default();
+    fd.send = !asking;
+    fd.name = "My \"cool\" photo.txt"; /* quotes are percent-encoded on the wire (RFC 5547 §6) */
+    fd.media_type = "text/plain";
+    fd.has_size = true;
+    fd.size = 3;
+    fd.hash = hash;
+    fd.disposition = "attachment";
+    fd.dates = "modification:\"Sun, 6 Dec 2026 10:00:00 +0000\"";
+    msrp_sdp_local al = msrp_sdp_local_default();
+    al.full_local_path = "msrp://127.0.0.1:7001/alicef;tcp";
+    al.file = &fd;
+    msrp_sdp_local bl = msrp_sdp_local_default();
+    bl.full_local_path = "msrp://127.0.0.1:7002/bobf;tcp";
+    bl.can_accept = true;
+    exchange x;
+    exchange_run(&x, &al, &bl);
+    CHECK(strstr(x.offer_text, asking ? "a=recvonly\r\n" : "a=sendonly\r\n") != NULL);
+    CHECK(strstr(x.answer_text, asking ? "a=sendonly\r\n" : "a=recvonly\r\n") != NULL);
+    CHECK(strstr(x.offer_text, "a=file-selector:name:\"My %22cool%22 photo.txt\" type:text/plain size:3 hash:sha-1:A9:") !=
+          NULL);
+    CHECK(strstr(x.offer_text, "a=file-transfer-id:") != NULL);
+    /* What bob sees in the offer before he answers. */
+    msrp_sdp_file seen;
+    CHECK_OK(msrp_sdp_media_file(x.got_offer, &seen));
+    CHECK(seen.send == !asking);
+    CHECK(seen.name && strcmp(seen.name, "My \"cool\" photo.txt") == 0);
+    CHECK(seen.media_type && strcmp(seen.media_type, "text/plain") == 0);
+    CHECK(seen.has_size && seen.size == 3);
+    CHECK(seen.hash && strcasecmp(seen.hash, hash) == 0);
+    CHECK(seen.transfer_id && strlen(seen.transfer_id) > 0);
+    CHECK(seen.disposition && strcmp(seen.disposition, "attachment") == 0);
+    CHECK(seen.dates && strstr(seen.dates, "2026") != NULL);
+    CHECK(seen.range_start == 0);
+    /* The answer repeats the selector and the id. */
+    msrp_sdp_file in_answer;
+    CHECK_OK(msrp_sdp_media_file(x.got_answer, &in_answer));
+    CHECK(in_answer.send == (bool)asking);
+    CHECK(strcmp(in_answer.transfer_id, seen.transfer_id) == 0);
+    CHECK(strcasecmp(in_answer.hash, hash) == 0);
+    /* Each side learns whether it sends. */
+    msrp_sdp_file af, bf;
+    CHECK_OK(msrp_negotiation_file(x.an, &af));
+    CHECK_OK(msrp_negotiation_file(x.bn, &bf));
+    CHECK(af.send == !asking && bf.send == (bool)asking);
+    CHECK(af.has_size && af.size == 3 && bf.has_size && bf.size == 3);
+    CHECK(strcmp(bf.name, "My \"cool\" photo.txt") == 0);
+    exchange_free(&x);
+  }
+
+  /* A chat is not a file transfer; bad file settings are named. */
+  msrp_sdp_local cl = msrp_sdp_local_default();
+  cl.full_local_path = "msrp://127.0.0.1:7001/chat;tcp";
+  msrp_sdp_media *chat = NULL;
+  CHECK_OK(msrp_sdp_offer(&cl, &chat));
+  msrp_sdp_file none;
+  CHECK_RES(msrp_sdp_media_file(chat, &none), MSRP_RESULT_NOT_FOUND);
+  CHECK_LAST_ERROR_HAS("file-selector");
+  msrp_sdp_media_free(chat);
+  chat = NULL;
+  msrp_sdp_file bad = msrp_sdp_file_default();
+  bad.hash = "sha-1:nothex";
+  cl.file = &bad;
+  CHECK_RES(msrp_sdp_offer(&cl, &chat), MSRP_RESULT_INVALID_ARGUMENT);
+  CHECK_LAST_ERROR_HAS("file.hash");
+  bad = msrp_sdp_file_default();
+  bad.name = "../../etc/passwd";
+  CHECK_RES(msrp_sdp_offer(&cl, &chat), MSRP_RESULT_INVALID_ARGUMENT);
+  CHECK_LAST_ERROR_HAS("file.name");
+  bad = msrp_sdp_file_default();
+  bad.range_start = 10;
+  bad.range_stop = 5;
+  CHECK_RES(msrp_sdp_offer(&cl, &chat), MSRP_RESULT_INVALID_ARGUMENT);
+  CHECK_LAST_ERROR_HAS("range");
+  CHECK(chat == NULL);
+  msrp_string_free(hash);
 }
 
 /* What a SIP stack must tell apart: a malformed SDP (the line is named),
@@ -270,6 +366,7 @@ static void test_errors(void) {
 int main(void) {
   test_offer_answer_to_a_session();
   test_actpass_either_way();
+  test_file_offer_answer();
   test_errors();
   return check_summary("test_sdp");
 }

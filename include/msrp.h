@@ -981,6 +981,68 @@ typedef struct msrp_outgoing_file {
 } msrp_outgoing_file;
 
 /**
+ * A file transfer (RFC 5547): what `a=file-selector` and the attributes
+ * next to it say. Given in `msrp_sdp_local.file` to offer a file or to
+ * ask for one; filled by `msrp_sdp_media_file` and `msrp_negotiation_file`
+ * with strings that live as long as the handle they came from. Start from
+ * `msrp_sdp_file_default()`. A NULL string is an attribute not given.
+ */
+typedef struct msrp_sdp_file {
+  /**
+   * This side sends the file: in `msrp_sdp_local`, we offer it
+   * (`sendonly`); false asks the peer for it (`recvonly`). Read from a
+   * media description: its writer sends. Read from a negotiation: we send.
+   */
+  bool send;
+  /**
+   * The file name (`name:`), without any directory.
+   */
+  const char *name;
+  /**
+   * The media type (`type:`), e.g. `application/pdf`.
+   */
+  const char *media_type;
+  /**
+   * Whether `size` is given.
+   */
+  bool has_size;
+  /**
+   * The size in bytes (`size:`).
+   */
+  uint64_t size;
+  /**
+   * The hash (`hash:`) as `<algorithm>:<hex bytes>`, e.g. `sha-1:72:24:…`
+   * (`msrp_file_hash` makes one; compare with `strcasecmp`).
+   */
+  const char *hash;
+  /**
+   * `a=file-transfer-id`; NULL in an offer: a random one is made.
+   */
+  const char *transfer_id;
+  /**
+   * `a=file-disposition` (`render` or `attachment`; absent means render).
+   */
+  const char *disposition;
+  /**
+   * `a=file-date`'s value: `creation:"<RFC 5322 date>"`, `modification:`
+   * and `read:` separated by spaces.
+   */
+  const char *dates;
+  /**
+   * `a=file-icon` (a `cid:` URL).
+   */
+  const char *icon;
+  /**
+   * `a=file-range`'s first byte, from 1 (0: no `a=file-range`).
+   */
+  uint64_t range_start;
+  /**
+   * `a=file-range`'s last byte (0: `*`, to the end).
+   */
+  uint64_t range_stop;
+} msrp_sdp_file;
+
+/**
  * Our side of an MSRP media description, for `msrp_sdp_offer` and
  * `msrp_sdp_answer`. Start from `msrp_sdp_local_default()`.
  */
@@ -1015,6 +1077,11 @@ typedef struct msrp_sdp_local {
    * We support CEMA (RFC 6714).
    */
   bool cema;
+  /**
+   * A file to offer or to ask for (RFC 5547), read by `msrp_sdp_offer`
+   * (an answer takes the offer's file); NULL: a chat, no file.
+   */
+  const struct msrp_sdp_file *file;
 } msrp_sdp_local;
 
 /**
@@ -2285,6 +2352,62 @@ msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char 
 msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
                                    const struct msrp_connector *c,
                                    struct msrp_session_options *options);
+
+/**
+ * Makes `*c` — the connector whose path went into our SDP — ready for
+ * `msrp_connector_complete` with the peer's path
+ * (`msrp_negotiation_remote_path`): the peer's fingerprints and, under
+ * CEMA, the address to connect to are set. When we offered `actpass`
+ * with a passive connector and the answer made us active (RFC 6135
+ * §4.2.2), `*c` is replaced by a new active connector with the same path,
+ * TLS settings and logger, and the passive one is freed (its listening
+ * port closed). A relay connection (`msrp_connector_new_relay`) is
+ * already ready and stays as it is. `MSRP_RESULT_WRONG_KIND` when an
+ * active connector was made passive (we offered `active`, so a correct
+ * answer cannot do that); `*c` is then unchanged.
+ *
+ * # Safety
+ * `n` is NULL or live; `c` is NULL or points to NULL or a live connector
+ * that no other thread uses during the call.
+ */
+msrp_result msrp_negotiation_connector(const struct msrp_negotiation *n, struct msrp_connector **c);
+
+/**
+ * The file transfer the media description describes (RFC 5547: it has an
+ * `a=file-selector`), for deciding whether to take a peer's offer; the
+ * strings in `*out` live as long as `m`. `MSRP_RESULT_NOT_FOUND` when it
+ * is not a file transfer.
+ *
+ * # Safety
+ * `m` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_file(const struct msrp_sdp_media *m, struct msrp_sdp_file *out);
+
+/**
+ * The negotiated file transfer (`out->send`: we send it), with the
+ * offer's file attributes; the strings in `*out` live as long as `n`.
+ * `MSRP_RESULT_NOT_FOUND` when the media is not a file transfer.
+ *
+ * # Safety
+ * `n` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_negotiation_file(const struct msrp_negotiation *n, struct msrp_sdp_file *out);
+
+/**
+ * The default file description: nothing given.
+ */
+struct msrp_sdp_file msrp_sdp_file_default(void);
+
+/**
+ * The SHA-1 hash of the file at `path` as `a=file-selector` carries it
+ * (RFC 5547 §6): `sha-1:` and the 20 bytes in upper-case hex separated by
+ * colons. Free with `msrp_string_free`. Reads the whole file: a blocking
+ * call (do not make it from a callback for a large file).
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_file_hash(const char *path, char **out);
 
 /**
  * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.

@@ -596,6 +596,35 @@ impl Connector {
         self.cancel.notify_waiters();
     }
 
+    /// For an acceptor prepared with a path that an `actpass` offer
+    /// carried, when the answer makes us active (RFC 6135 §4.2.2): a new
+    /// active connector with the same local path, TLS settings, peer
+    /// fingerprints, connect address and logger, prepared; this acceptor
+    /// is cleaned up (its listening port closed).
+    pub fn active_twin(&self) -> Result<Connector, Error> {
+        let (local, tls, connect_to) = {
+            let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            (st.local.clone(), st.tls.clone(), st.connect_to.clone())
+        };
+        let Some(uri) = local.and_then(|p| p.last().cloned()) else {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                "the connector was not prepared: its path is not known",
+            ));
+        };
+        let twin = Connector::new(&self.ctx, Role::Active, self.sessmatch, self.logger.clone());
+        if let Some(t) = tls {
+            twin.set_tls(t);
+        }
+        twin.set_connect_address(connect_to);
+        for f in self.peer_fp() {
+            twin.add_peer_fingerprint(f);
+        }
+        twin.prepare(Some(uri))?;
+        self.cleanup();
+        Ok(twin)
+    }
+
     /// The context.
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx

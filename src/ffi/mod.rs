@@ -27,6 +27,7 @@ pub mod misc;
 pub(crate) mod panic;
 pub mod relay;
 pub mod sdp;
+pub mod sdp_file;
 pub mod server;
 pub mod session;
 pub mod session_callbacks;

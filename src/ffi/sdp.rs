@@ -9,13 +9,14 @@ use super::connector::msrp_connector;
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write, write_string};
 use super::panic::{run, run_or};
+use super::sdp_file::{FileText, file_from_c, msrp_sdp_file, write_file};
 use super::session::msrp_session_options;
 use super::tls::msrp_tls;
 use crate::engine::any_connector::AnyConnector;
-use crate::engine::connector::Role;
+use crate::engine::connector::{Connector, Role};
 use crate::engine::tls::{Fingerprint, HashAlg};
 use crate::proto::negotiation::{self, LocalMedia, Negotiated, NegotiationError};
-use crate::proto::sdp::{MsrpMedia, Sdp, SdpError, SdpFingerprint, minimal_sdp};
+use crate::proto::sdp::{Direction, MsrpMedia, Sdp, SdpError, SdpFingerprint, minimal_sdp};
 use crate::proto::session::parse_accept_types;
 use crate::proto::uri::{format_path, parse_path};
 
@@ -24,6 +25,16 @@ use crate::proto::uri::{format_path, parse_path};
 /// Free with `msrp_sdp_media_free`. Not to be used from two threads at once.
 pub struct msrp_sdp_media {
     inner: MsrpMedia,
+    /// Its file description for `msrp_sdp_media_file`.
+    file: Option<FileText>,
+}
+
+impl msrp_sdp_media {
+    fn new(inner: MsrpMedia) -> msrp_sdp_media {
+        let sends = inner.direction == Some(Direction::SendOnly);
+        let file = FileText::of(&inner.file, sends);
+        msrp_sdp_media { inner, file }
+    }
 }
 
 /// What an offer and its answer settled (`msrp_sdp_negotiate`); free with
@@ -32,6 +43,8 @@ pub struct msrp_negotiation {
     inner: Negotiated,
     /// `peer_accept_types` for `msrp_negotiation_apply`, kept alive here.
     accept_types: CString,
+    /// Its file description for `msrp_negotiation_file`.
+    file: Option<FileText>,
 }
 
 /// Our side of an MSRP media description, for `msrp_sdp_offer` and
@@ -55,6 +68,9 @@ pub struct msrp_sdp_local {
     pub can_accept: bool,
     /// We support CEMA (RFC 6714).
     pub cema: bool,
+    /// A file to offer or to ask for (RFC 5547), read by `msrp_sdp_offer`
+    /// (an answer takes the offer's file); NULL: a chat, no file.
+    pub file: *const msrp_sdp_file,
 }
 
 /// The default local settings: everything NULL, 0 or false.
@@ -68,6 +84,7 @@ pub extern "C" fn msrp_sdp_local_default() -> msrp_sdp_local {
         tls: std::ptr::null(),
         can_accept: false,
         cema: false,
+        file: std::ptr::null(),
     }
 }
 
@@ -151,7 +168,7 @@ pub unsafe extern "C" fn msrp_sdp_media_parse(
         }
         let inner = all.swap_remove(index);
         // SAFETY: checked non-NULL.
-        unsafe { write(out, into_raw(msrp_sdp_media { inner }), "out") }
+        unsafe { write(out, into_raw(msrp_sdp_media::new(inner)), "out") }
     })
 }
 
@@ -257,7 +274,12 @@ unsafe fn local_of(l: *const msrp_sdp_local) -> Result<LocalMedia, FfiError> {
         fingerprints,
         can_accept: l.can_accept,
         cema: l.cema,
-        file: None,
+        // SAFETY: caller contract: `file` is NULL or readable.
+        file: match unsafe { l.file.as_ref() } {
+            // SAFETY: as above, with its strings NULL or NUL-terminated.
+            Some(f) => Some(unsafe { file_from_c(f) }?),
+            None => None,
+        },
     })
 }
 
@@ -277,7 +299,7 @@ pub unsafe extern "C" fn msrp_sdp_offer(
         // SAFETY: caller contract.
         let inner = negotiation::offer(&unsafe { local_of(local) }?)?;
         // SAFETY: checked non-NULL.
-        unsafe { write(out, into_raw(msrp_sdp_media { inner }), "out") }
+        unsafe { write(out, into_raw(msrp_sdp_media::new(inner)), "out") }
     })
 }
 
@@ -301,7 +323,7 @@ pub unsafe extern "C" fn msrp_sdp_answer(
         // SAFETY: caller contract.
         let inner = negotiation::answer(&unsafe { local_of(local) }?, &o.inner)?;
         // SAFETY: checked non-NULL.
-        unsafe { write(out, into_raw(msrp_sdp_media { inner }), "out") }
+        unsafe { write(out, into_raw(msrp_sdp_media::new(inner)), "out") }
     })
 }
 
@@ -328,9 +350,14 @@ pub unsafe extern "C" fn msrp_sdp_negotiate(
                 "the peer's accept-types hold a NUL",
             )
         })?;
+        let file = inner
+            .file
+            .as_ref()
+            .and_then(|f| FileText::of(&f.attrs, f.send));
         let n = msrp_negotiation {
             inner,
             accept_types,
+            file,
         };
         // SAFETY: checked non-NULL.
         unsafe { write(out, into_raw(n), "out") }
@@ -375,6 +402,33 @@ pub unsafe extern "C" fn msrp_negotiation_remote_path(
     unsafe { text_of(n, "n", out, |n| format_path(&n.inner.remote_path)) }
 }
 
+/// The role the negotiation gives this side.
+fn role_of(neg: &Negotiated) -> Role {
+    if neg.active {
+        Role::Active
+    } else {
+        Role::Passive
+    }
+}
+
+/// Gives `d` the peer's fingerprints (replacing any) and, under CEMA, the
+/// address to connect to.
+fn settle(neg: &Negotiated, d: &Connector) {
+    d.set_peer_fingerprint(None);
+    for f in neg
+        .peer_fingerprints
+        .iter()
+        .filter_map(|f| Fingerprint::parse(&f.text()).ok())
+    {
+        d.add_peer_fingerprint(f);
+    }
+    let cema_address = neg
+        .remote_path
+        .first()
+        .is_some_and(|hop| hop.host != neg.connect_to.0 || hop.port != Some(neg.connect_to.1));
+    d.set_connect_address(cema_address.then(|| neg.connect_to.clone()));
+}
+
 /// Applies what was settled: to `c` (may be NULL) the peer's fingerprints
 /// (replacing any given before) and, under CEMA, the address to connect
 /// to; to `options` (may be NULL) the peer's accept-types and max-size
@@ -402,33 +456,16 @@ pub unsafe extern "C" fn msrp_negotiation_apply(
                     "a relay connection is set up by its relay settings",
                 ));
             };
-            let want = if neg.active {
-                Role::Active
-            } else {
-                Role::Passive
-            };
-            if d.role() != want {
+            if d.role() != role_of(neg) {
                 return Err(FfiError::new(
                     msrp_result::WrongKind,
                     format!(
-                        "the negotiation makes this side {}: use a connector of that kind",
+                        "the negotiation makes this side {}: use a connector of that kind (msrp_negotiation_connector makes it)",
                         if neg.active { "active" } else { "passive" }
                     ),
                 ));
             }
-            let fps: Vec<Fingerprint> = neg
-                .peer_fingerprints
-                .iter()
-                .filter_map(|f| Fingerprint::parse(&f.text()).ok())
-                .collect();
-            d.set_peer_fingerprint(None);
-            for f in fps {
-                d.add_peer_fingerprint(f);
-            }
-            let cema_address = neg.remote_path.first().is_some_and(|hop| {
-                hop.host != neg.connect_to.0 || hop.port != Some(neg.connect_to.1)
-            });
-            d.set_connect_address(cema_address.then(|| neg.connect_to.clone()));
+            settle(neg, d);
         }
         // SAFETY: caller contract.
         if let Some(o) = unsafe { options.as_mut() } {
@@ -440,5 +477,97 @@ pub unsafe extern "C" fn msrp_negotiation_apply(
             o.peer_max_size = neg.peer_max_size.unwrap_or(0);
         }
         Ok(())
+    })
+}
+
+/// Makes `*c` — the connector whose path went into our SDP — ready for
+/// `msrp_connector_complete` with the peer's path
+/// (`msrp_negotiation_remote_path`): the peer's fingerprints and, under
+/// CEMA, the address to connect to are set. When we offered `actpass`
+/// with a passive connector and the answer made us active (RFC 6135
+/// §4.2.2), `*c` is replaced by a new active connector with the same path,
+/// TLS settings and logger, and the passive one is freed (its listening
+/// port closed). A relay connection (`msrp_connector_new_relay`) is
+/// already ready and stays as it is. `MSRP_RESULT_WRONG_KIND` when an
+/// active connector was made passive (we offered `active`, so a correct
+/// answer cannot do that); `*c` is then unchanged.
+///
+/// # Safety
+/// `n` is NULL or live; `c` is NULL or points to NULL or a live connector
+/// that no other thread uses during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_connector(
+    n: *const msrp_negotiation,
+    c: *mut *mut msrp_connector,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let neg = &unsafe { borrow(n, "n") }?.inner;
+        out_ok(c, "c")?;
+        // SAFETY: checked non-NULL; caller contract.
+        let conn = unsafe { borrow(*c, "*c") }?;
+        let AnyConnector::Direct(d) = &conn.inner else {
+            return Ok(());
+        };
+        match (d.role(), role_of(neg)) {
+            (have, want) if have == want => {
+                settle(neg, d);
+                Ok(())
+            }
+            (Role::Passive, Role::Active) => {
+                let twin = d.active_twin()?;
+                settle(neg, &twin);
+                let new = into_raw(msrp_connector {
+                    inner: AnyConnector::Direct(std::sync::Arc::new(twin)),
+                });
+                // SAFETY: `*c` is live and ours to replace (caller contract).
+                unsafe {
+                    free(*c);
+                    *c = new;
+                }
+                Ok(())
+            }
+            _ => Err(FfiError::new(
+                msrp_result::WrongKind,
+                "the negotiation makes this side passive but its connector is active: offer with a passive connector (can_accept) to be able to listen",
+            )),
+        }
+    })
+}
+
+/// The file transfer the media description describes (RFC 5547: it has an
+/// `a=file-selector`), for deciding whether to take a peer's offer; the
+/// strings in `*out` live as long as `m`. `MSRP_RESULT_NOT_FOUND` when it
+/// is not a file transfer.
+///
+/// # Safety
+/// `m` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_sdp_media_file(
+    m: *const msrp_sdp_media,
+    out: *mut msrp_sdp_file,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let m = unsafe { borrow(m, "m") }?;
+        write_file(m.file.as_ref(), out)
+    })
+}
+
+/// The negotiated file transfer (`out->send`: we send it), with the
+/// offer's file attributes; the strings in `*out` live as long as `n`.
+/// `MSRP_RESULT_NOT_FOUND` when the media is not a file transfer.
+///
+/// # Safety
+/// `n` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_file(
+    n: *const msrp_negotiation,
+    out: *mut msrp_sdp_file,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let n = unsafe { borrow(n, "n") }?;
+        write_file(n.file.as_ref(), out)
     })
 }

@@ -549,6 +549,18 @@ pub struct FileAttrs {
     pub range: Option<FileRange>,
 }
 
+impl FileAttrs {
+    /// The `a=file-date` value: `<kind>:"<date>"`, separated by spaces.
+    pub fn dates_text(&self) -> String {
+        let d: Vec<String> = self
+            .dates
+            .iter()
+            .map(|(k, v)| format!("{k}:\"{v}\""))
+            .collect();
+        d.join(" ")
+    }
+}
+
 /// An MSRP media description, read or to be written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MsrpMedia {
@@ -831,12 +843,7 @@ impl MsrpMedia {
             a("file-disposition", Some(v.clone()));
         }
         if !f.dates.is_empty() {
-            let d: Vec<String> = f
-                .dates
-                .iter()
-                .map(|(k, v)| format!("{k}:\"{v}\""))
-                .collect();
-            a("file-date", Some(d.join(" ")));
+            a("file-date", Some(f.dates_text()));
         }
         if let Some(v) = &f.icon {
             a("file-icon", Some(v.clone()));
@@ -867,7 +874,8 @@ fn split_attr(v: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn parse_dates(v: &str, n: usize) -> Result<Vec<(String, String)>, SdpError> {
+/// Reads an `a=file-date` value (`n`: the line number for errors).
+pub(crate) fn parse_dates(v: &str, n: usize) -> Result<Vec<(String, String)>, SdpError> {
     let mut out = Vec::new();
     let mut rest = v.trim_start();
     while !rest.is_empty() {
