@@ -10,13 +10,15 @@ import hashlib
 import os
 import queue
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kamailio_proc import free_port, kamailio  # noqa: E402
 
 MSRPCAT, SRC = sys.argv[1], sys.argv[2]
 TIMEOUT = 60
@@ -317,36 +319,9 @@ def test_twenty_large_messages():
     expect(sum("received 50000000 bytes" in l for l in lst.err_lines) == 20, "20 whole messages in memory", lst)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def test_relay():
-    kam = shutil.which("kamailio") or "/usr/sbin/kamailio"
-    if not os.path.exists(kam):
-        raise RuntimeError("kamailio is not installed (apt-get install -y kamailio)")
-    d = tempfile.mkdtemp()
     port = free_port()
-    os.mkdir(os.path.join(d, "run"))
-    log = open(os.path.join(d, "log"), "w")
-    k = subprocess.Popen([kam, "-DD", "-E", "-f", os.path.join(SRC, "tests/relay/kamailio.cfg"),
-                          "-P", os.path.join(d, "pid"), "-Y", os.path.join(d, "run"), "-w", d,
-                          "-A", f"RELAY_PORT={port}", "-A", "MIN_EXPIRES=60", "-A", "MAX_EXPIRES=3600"],
-                         stdout=log, stderr=log)
-    try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or k.poll() is not None:
-                    raise RuntimeError("kamailio did not start: " + open(os.path.join(d, "log")).read())
-                time.sleep(0.05)
+    with kamailio(SRC, port):
         relay = ["--relay-host", "127.0.0.1", "--relay-port", str(port), "--relay-password", "secret"]
         lst, con = pair(relay + ["--relay-user", "bob", "--expect", "2"],
                         relay + ["--relay-user", "alice", "--send-text", "via relay",
@@ -358,14 +333,6 @@ def test_relay():
                         relay[:-1] + ["wrong", "--relay-user", "alice", "--send-text", "x"])
         expect(con.rc != 0 and any("AUTH" in l or "credentials" in l for l in con.err_lines),
                "a wrong password is reported", con)
-    finally:
-        k.send_signal(signal.SIGTERM)
-        try:
-            k.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            k.kill()
-        log.close()
-        shutil.rmtree(d)
 
 
 for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
