@@ -330,6 +330,52 @@ static void test_file_offer_answer(void) {
   msrp_string_free(hash);
 }
 
+/* msrp_negotiation_connector with a relay connection: one of the role the
+ * negotiation gives stays as it is; one of the other role is refused with
+ * WRONG_KIND and left unchanged (a relay connection cannot listen). So is
+ * an active direct connector that the negotiation makes passive. */
+static void test_negotiation_connector_roles(void) {
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(NULL, &ctx));
+  msrp_sdp_local al = msrp_sdp_local_default();
+  al.full_local_path = "msrp://127.0.0.1:2855/relay1;tcp msrp://127.0.0.1:9/alicer;tcp"; /* behind a relay */
+  msrp_sdp_local bl = msrp_sdp_local_default();
+  bl.full_local_path = "msrp://127.0.0.1:7003/bobr;tcp";
+  bl.can_accept = true;
+  exchange x;
+  exchange_run(&x, &al, &bl);
+  CHECK(strstr(x.offer_text, "a=setup:active\r\n") != NULL);
+  CHECK(msrp_negotiation_is_active(x.an) && !msrp_negotiation_is_active(x.bn));
+  msrp_relay_settings rs = msrp_relay_settings_default();
+  rs.host = "127.0.0.1";
+  rs.username = "alice";
+  rs.password = "secret";
+  for (int kind = 0; kind < 2; kind++) {
+    msrp_connector *r = NULL;
+    CHECK_OK(msrp_connector_new_relay(ctx, kind ? MSRP_CONNECTOR_KIND_PASSIVE : MSRP_CONNECTOR_KIND_ACTIVE, false, NULL,
+                                      &rs, &r));
+    msrp_connector *before = r;
+    if (kind) {
+      CHECK_RES(msrp_negotiation_connector(x.an, &r), MSRP_RESULT_WRONG_KIND);
+      CHECK_LAST_ERROR_HAS("relay connection");
+    } else {
+      CHECK_OK(msrp_negotiation_connector(x.an, &r));
+    }
+    CHECK(r == before);
+    msrp_connector_free(r);
+  }
+  msrp_connector *active = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &active));
+  msrp_connector *before = active;
+  CHECK_RES(msrp_negotiation_connector(x.bn, &active), MSRP_RESULT_WRONG_KIND);
+  CHECK(active == before);
+  msrp_connector *none = NULL;
+  CHECK_RES(msrp_negotiation_connector(x.bn, &none), MSRP_RESULT_NULL_ARGUMENT);
+  msrp_connector_free(active);
+  exchange_free(&x);
+  msrp_context_free(ctx);
+}
+
 /* What a SIP stack must tell apart: a malformed SDP (the line is named),
  * no MSRP media at that index, an offer that cannot be answered (488). */
 static void test_errors(void) {
@@ -367,6 +413,7 @@ int main(void) {
   test_offer_answer_to_a_session();
   test_actpass_either_way();
   test_file_offer_answer();
+  test_negotiation_connector_roles();
   test_errors();
   return check_summary("test_sdp");
 }

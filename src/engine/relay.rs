@@ -197,6 +197,11 @@ impl RelayConnector {
         }
     }
 
+    /// Whether this side sends the binding SEND (active) or waits for it.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
     /// The context.
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx

@@ -487,10 +487,11 @@ pub unsafe extern "C" fn msrp_negotiation_apply(
 /// with a passive connector and the answer made us active (RFC 6135
 /// §4.2.2), `*c` is replaced by a new active connector with the same path,
 /// TLS settings and logger, and the passive one is freed (its listening
-/// port closed). A relay connection (`msrp_connector_new_relay`) is
-/// already ready and stays as it is. `MSRP_RESULT_WRONG_KIND` when an
-/// active connector was made passive (we offered `active`, so a correct
-/// answer cannot do that); `*c` is then unchanged.
+/// port closed). A relay connection (`msrp_connector_new_relay`) of the
+/// role the negotiation gives is already ready and stays as it is.
+/// `MSRP_RESULT_WRONG_KIND` when an active connector was made passive (we
+/// offered `active`, so a correct answer cannot do that) or a relay
+/// connection has the other role; `*c` is then unchanged.
 ///
 /// # Safety
 /// `n` is NULL or live; `c` is NULL or points to NULL or a live connector
@@ -506,8 +507,18 @@ pub unsafe extern "C" fn msrp_negotiation_connector(
         out_ok(c, "c")?;
         // SAFETY: checked non-NULL; caller contract.
         let conn = unsafe { borrow(*c, "*c") }?;
-        let AnyConnector::Direct(d) = &conn.inner else {
-            return Ok(());
+        let d = match &conn.inner {
+            AnyConnector::Direct(d) => d,
+            AnyConnector::Relay(r) if r.role() == role_of(neg) => return Ok(()),
+            AnyConnector::Relay(_) => {
+                return Err(FfiError::new(
+                    msrp_result::WrongKind,
+                    format!(
+                        "the negotiation makes this side {} but its relay connection was made for the other role: offer `active` through a relay (can_accept false) and answer with a passive relay connection",
+                        if neg.active { "active" } else { "passive" }
+                    ),
+                ));
+            }
         };
         match (d.role(), role_of(neg)) {
             (have, want) if have == want => {
