@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kamailio_proc import free_port, kamailio  # noqa: E402
+from testlib import free_port, kamailio, sha256_of  # noqa: E402
 
 MSRPCAT, SRC = sys.argv[1], sys.argv[2]
 TIMEOUT = 60
@@ -248,14 +248,6 @@ def test_peer_that_sends_and_closes_at_once():
     lst.rc = lst.wait()
     expect(lst.rc == 0, "the listener gets all three", lst)
     expect(lst.out_lines[1:] == ["first", "second", "third"], "in order, none lost", lst)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fixed_pair(listen_args, connect_args):

@@ -9,7 +9,6 @@ direct (alice offers a=setup:actpass and ends up connecting, RFC 6135
 8122).
 
 usage: sip_test.py /path/to/example_sip_chat /path/to/source-dir"""
-import hashlib
 import os
 import shutil
 import socket
@@ -20,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kamailio_proc import free_port, kamailio  # noqa: E402
+from testlib import free_port, kamailio, sha256_of  # noqa: E402
 
 SIP_CHAT, SRC = sys.argv[1], sys.argv[2]
 LINES = 5
@@ -76,14 +75,6 @@ class Agent:
         return f"---- {name} (exit {getattr(self, 'rc', None)}) ----\n" + "\n".join(self.out + self.err)
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
 def run_mode(mode, sip_port, relay_port, size):
     d = tempfile.mkdtemp()
     try:
@@ -113,7 +104,7 @@ def run_mode(mode, sip_port, relay_port, size):
             expect(f"bob got: line {i} from alice" in b, f"bob got alice's line {i}")
             expect(f"alice got: line {i} from bob" in a, f"alice got bob's line {i}")
         copy = os.path.join(recv, "holiday photos.bin")
-        expect(os.path.exists(copy) and sha256(copy) == sha256(src), "the received file equals the sent one")
+        expect(os.path.exists(copy) and sha256_of(copy) == sha256_of(src), "the received file equals the sent one")
         expect("hash ok" in a and "file verified" in b, "bob checked the file-selector hash and told alice")
         expect("the chat call ended by the peer (BYE)" in b, "alice hung up with BYE")
         if mode == "direct":

@@ -1,7 +1,9 @@
-"""Starts the real Kamailio of the tests (tests/relay/kamailio.cfg) on free
-loopback ports for a Python test, and stops it. Used by msrpcat_test.py
-(the MSRP relay) and sip_test.py (SIP registrar and proxy plus the relay)."""
+"""Helpers of the Python tests (msrpcat_test.py, sip_test.py): free loopback
+ports, a file's sha256, and the real Kamailio of the tests
+(tests/relay/kamailio.cfg: the MSRP relay, and with WITH_SIP also the SIP
+registrar and proxy) started on free ports and stopped."""
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -17,6 +19,14 @@ def free_port(kind=socket.SOCK_STREAM):
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @contextlib.contextmanager
