@@ -63,6 +63,13 @@ OPTIONAL = {
     ("msrp_tls_fingerprint", "hash"),
     ("msrp_connector_set_peer_fingerprint", "fingerprint"),
     ("msrp_server_set_peer_fingerprint", "fingerprint"),
+    ("msrp_cpim_add_address", "display_name"),
+    ("msrp_cpim_address", "display_name"),
+    ("msrp_cpim_header", "ns"),
+    ("msrp_cpim_encode", "buf"),
+    ("msrp_session_send_cpim", "options"),
+    ("msrp_session_send_cpim", "callbacks"),
+    ("msrp_session_send_cpim", "message"),
 }
 
 # Functions that take over (free) a handle argument, by parameter name.
@@ -74,7 +81,7 @@ STRINGS = {
     "host": "127.0.0.1", "method": "SEND", "transaction_id": "abcd1234", "comment": "OK",
     "name": "X-Test", "value": "v", "user": "u", "session_id": "s1", "transport": "tcp",
     "param": "realm", "content_type": "text/plain", "message_id": "abcd1234",
-    "hash": "sha-256",
+    "hash": "sha-256", "status": "delivered", "display_name": "A", "uri": "sip:a@b", "ns": "urn:x",
     "sdp": "v=0\\r\\ns=-\\r\\nt=0 0\\r\\nm=message 9 TCP/MSRP *\\r\\na=path:msrp://127.0.0.1:9/x;tcp\\r\\n",
     "fingerprint": "sha-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33",
 }
@@ -85,7 +92,7 @@ SCALARS = {
     "total": "4", "message": "1", "chain_len": "4", "key_len": "4",
 }
 HANDLES = ["uri", "chunk", "decoder", "logger", "connector", "server", "transport", "session", "tls",
-           "context", "sdp_media", "negotiation"]
+           "context", "sdp_media", "negotiation", "cpim"]
 STRUCT_VALUES = {
     "msrp_chunk_params": "{0}", "msrp_context_options": "{0}", "msrp_logger_callbacks": "{0}",
     "msrp_session_callbacks": "{0}", "msrp_message_callbacks": "{0}",
@@ -335,6 +342,13 @@ static msrp_negotiation *mk_negotiation(void) {
   msrp_sdp_media_free(a);
   msrp_sdp_media_free(b);
   return n;
+}
+
+static msrp_cpim *mk_cpim(void) {
+  msrp_cpim *m = NULL;
+  msrp_cpim_new("text/plain", (const uint8_t *)"hi", 2, &m);
+  msrp_cpim_add_address(m, "From", NULL, "sip:a@b");
+  return m;
 }
 
 static msrp_session *mk_session(void) {

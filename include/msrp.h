@@ -60,6 +60,21 @@
 #define MSRP_BYTE_RANGE_UNKNOWN UINT64_MAX
 
 /**
+ * Ask for a positive delivery notification (`msrp_session_send_cpim`).
+ */
+#define MSRP_IMDN_POSITIVE_DELIVERY 1
+
+/**
+ * Ask for a negative delivery notification.
+ */
+#define MSRP_IMDN_NEGATIVE_DELIVERY 2
+
+/**
+ * Ask for a display notification.
+ */
+#define MSRP_IMDN_DISPLAY 4
+
+/**
  * Major version; equals the major part of `msrp_version()`.
  */
 #define MSRP_VERSION_MAJOR 0
@@ -197,6 +212,15 @@ enum msrp_result
    * type in common, TLS on one side only, a refused media line).
    */
   MSRP_RESULT_SDP_NOT_NEGOTIABLE = 121,
+  /**
+   * A `message/cpim` body is malformed (the message names the byte).
+   */
+  MSRP_RESULT_INVALID_CPIM = 122,
+  /**
+   * An XML body (IMDN, is-composing) is malformed or refused (a DTD,
+   * an unknown entity, past a limit).
+   */
+  MSRP_RESULT_INVALID_XML = 123,
   /**
    * The connection, object or context is closed (by you, by the peer, or by an error).
    */
@@ -351,6 +375,36 @@ enum msrp_decoder_event_kind
 typedef enum msrp_decoder_event_kind msrp_decoder_event_kind;
 #else
 typedef uint32_t msrp_decoder_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The kind of an IMDN (RFC 5438 §5).
+ */
+enum msrp_imdn_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A delivery notification (`delivered`, `failed`, `forbidden`, `error`).
+   */
+  MSRP_IMDN_KIND_DELIVERY = 0,
+  /**
+   * A display notification (`displayed`, `forbidden`, `error`).
+   */
+  MSRP_IMDN_KIND_DISPLAY = 1,
+  /**
+   * A processing notification, from intermediaries (`processed`,
+   * `stored`, `forbidden`, `error`).
+   */
+  MSRP_IMDN_KIND_PROCESSING = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum msrp_imdn_kind msrp_imdn_kind;
+#else
+typedef uint32_t msrp_imdn_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -520,6 +574,17 @@ typedef struct msrp_connector msrp_connector;
  * inside a callback.
  */
 typedef struct msrp_context msrp_context;
+
+/**
+ * A `message/cpim` message (RFC 3862): message headers (From, To, cc,
+ * DateTime, Subject, NS, Require, namespaced ones such as
+ * `imdn.Message-ID`), the content's MIME headers and the content. Made by
+ * `msrp_cpim_new` or `msrp_cpim_parse` (a parsed message encodes back to
+ * the same bytes); free with `msrp_cpim_free`. One received in
+ * `on_cpim` belongs to the session and lives during the call. Not to be
+ * used from two threads at once.
+ */
+typedef struct msrp_cpim msrp_cpim;
 
 /**
  * A streaming MSRP decoder for one byte stream (one connection).
@@ -759,6 +824,104 @@ typedef struct msrp_decoder_event {
 } msrp_decoder_event;
 
 /**
+ * An extra header for an outgoing message's chunks (name and value,
+ * NUL-terminated), e.g. `Content-ID` or an extension header.
+ */
+typedef struct msrp_extra_header {
+  /**
+   * Header name (e.g. "Content-ID").
+   */
+  const char *name;
+  /**
+   * Header value.
+   */
+  const char *value;
+} msrp_extra_header;
+
+/**
+ * Options of an outgoing message; start from `msrp_message_options_default()`.
+ */
+typedef struct msrp_message_options {
+  /**
+   * Message-ID (NULL: a random one).
+   */
+  const char *message_id;
+  /**
+   * Ask for a success REPORT (Success-Report: yes).
+   */
+  bool success_report;
+  /**
+   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
+   */
+  msrp_report failure_report;
+  /**
+   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
+   */
+  const char *content_disposition;
+  /**
+   * Further headers for every chunk of the message (Content-ID,
+   * Content-Description, extension headers; NULL when `headers_len` is 0).
+   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
+   * Content-Type are the session's and are refused here.
+   */
+  const struct msrp_extra_header *headers;
+  /**
+   * Number of entries in `headers`.
+   */
+  size_t headers_len;
+} msrp_message_options;
+
+/**
+ * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
+ */
+typedef struct msrp_message_callbacks {
+  /**
+   * Bytes sent and acknowledged so far (counting from the start position),
+   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
+   */
+  void (*on_progress)(void *userdata,
+                      uint64_t message,
+                      uint64_t sent,
+                      uint64_t acked,
+                      uint64_t total);
+  /**
+   * Called once at the end, with the message's Message-ID: 200 when every
+   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
+   * 0 when cancelled or closed.
+   */
+  void (*on_done)(void *userdata,
+                  uint64_t message,
+                  const char *message_id,
+                  uint16_t code,
+                  const char *comment);
+  /**
+   * A REPORT about this message (its Message-ID), from the peer or a
+   * relay: success REPORTs (asked for with `success_report`) and failure
+   * REPORTs. `report` is valid during the call (the session's
+   * `on_report` gets the same REPORT afterwards, to keep). It may run
+   * after `on_done` (a success REPORT usually comes after the last 200):
+   * with `on_report` set, `userdata` must stay valid until a success
+   * REPORT for the whole message came, or the session closed. The
+   * session remembers the 1024 most recent finished messages for this.
+   */
+  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
+  /**
+   * An IMDN (RFC 5438) about this message, sent with
+   * `msrp_session_send_cpim` and IMDN requests: `imdn_message_id` is
+   * the message's `imdn.Message-ID`, `status` the status element
+   * (`delivered`, `displayed`, `failed`, …); both valid during the call.
+   * Runs after `on_done` too: with it set, `userdata` must stay valid
+   * until the notifications you wait for came or the session closed
+   * (the session remembers the 1024 most recent such messages).
+   */
+  void (*on_notification)(void *userdata,
+                          uint64_t message,
+                          const char *imdn_message_id,
+                          msrp_imdn_kind kind,
+                          const char *status);
+} msrp_message_callbacks;
+
+/**
  * Writes bytes of an incoming message for `msrp_incoming_to_callback`:
  * `len` bytes at `offset` (0-based; chunks may come out of order). Return
  * 0 to go on, anything else to refuse the rest of the message (its later
@@ -851,90 +1014,6 @@ typedef struct msrp_logger_callbacks {
  * Finalizer for userdata: called once, when the last object using the logger lets go of it.
  */
 typedef void (*msrp_userdata_free_fn)(void *userdata);
-
-/**
- * An extra header for an outgoing message's chunks (name and value,
- * NUL-terminated), e.g. `Content-ID` or an extension header.
- */
-typedef struct msrp_extra_header {
-  /**
-   * Header name (e.g. "Content-ID").
-   */
-  const char *name;
-  /**
-   * Header value.
-   */
-  const char *value;
-} msrp_extra_header;
-
-/**
- * Options of an outgoing message; start from `msrp_message_options_default()`.
- */
-typedef struct msrp_message_options {
-  /**
-   * Message-ID (NULL: a random one).
-   */
-  const char *message_id;
-  /**
-   * Ask for a success REPORT (Success-Report: yes).
-   */
-  bool success_report;
-  /**
-   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
-   */
-  msrp_report failure_report;
-  /**
-   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
-   */
-  const char *content_disposition;
-  /**
-   * Further headers for every chunk of the message (Content-ID,
-   * Content-Description, extension headers; NULL when `headers_len` is 0).
-   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
-   * Content-Type are the session's and are refused here.
-   */
-  const struct msrp_extra_header *headers;
-  /**
-   * Number of entries in `headers`.
-   */
-  size_t headers_len;
-} msrp_message_options;
-
-/**
- * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
- */
-typedef struct msrp_message_callbacks {
-  /**
-   * Bytes sent and acknowledged so far (counting from the start position),
-   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
-   */
-  void (*on_progress)(void *userdata,
-                      uint64_t message,
-                      uint64_t sent,
-                      uint64_t acked,
-                      uint64_t total);
-  /**
-   * Called once at the end, with the message's Message-ID: 200 when every
-   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
-   * 0 when cancelled or closed.
-   */
-  void (*on_done)(void *userdata,
-                  uint64_t message,
-                  const char *message_id,
-                  uint16_t code,
-                  const char *comment);
-  /**
-   * A REPORT about this message (its Message-ID), from the peer or a
-   * relay: success REPORTs (asked for with `success_report`) and failure
-   * REPORTs. `report` is valid during the call (the session's
-   * `on_report` gets the same REPORT afterwards, to keep). It may run
-   * after `on_done` (a success REPORT usually comes after the last 200):
-   * with `on_report` set, `userdata` must stay valid until a success
-   * REPORT for the whole message came, or the session closed. The
-   * session remembers the 1024 most recent finished messages for this.
-   */
-  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
-} msrp_message_callbacks;
 
 /**
  * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
@@ -1163,6 +1242,20 @@ typedef struct msrp_session_options {
    * with `MSRP_RESULT_PEER_MAX_SIZE` (0, the default: no limit).
    */
   uint64_t peer_max_size;
+  /**
+   * What the peer accepts only inside a wrapper, from its SDP
+   * `a=accept-wrapped-types`, separated by spaces:
+   * `msrp_session_send_cpim` refuses content of other types (unless in
+   * `peer_accept_types`) with `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` (NULL,
+   * the default: no such limit when `peer_accept_types` is NULL too).
+   */
+  const char *peer_accept_wrapped_types;
+  /**
+   * Answer each incoming `message/cpim` message that asks for a positive
+   * delivery notification (RFC 5438) with one, at once (default false:
+   * the application sends it with `msrp_session_send_imdn`).
+   */
+  bool imdn_auto_delivery;
 } msrp_session_options;
 
 /**
@@ -1257,6 +1350,17 @@ typedef struct msrp_session_callbacks {
                            const struct msrp_chunk *head,
                            const char *message_id,
                            uint64_t size);
+  /**
+   * A whole incoming `message/cpim` message (RFC 3862), read: its
+   * headers and content in `message`, valid during the call (answer it
+   * with `msrp_session_send_imdn` from here, or keep a copy with
+   * `msrp_cpim_encode` / `msrp_cpim_parse`). When set, `message/cpim`
+   * messages come here instead of `on_message`; a body that is not
+   * valid CPIM still goes to `on_message` as it is. IMDNs about messages
+   * sent with `msrp_session_send_cpim` go to those messages'
+   * `on_notification` instead.
+   */
+  void (*on_cpim)(void *userdata, const struct msrp_chunk *head, const struct msrp_cpim *message);
 } msrp_session_callbacks;
 
 /**
@@ -1975,6 +2079,132 @@ msrp_result msrp_context_dispatch(const struct msrp_context *ctx, size_t max, si
 size_t msrp_context_pending_callbacks(const struct msrp_context *ctx);
 
 /**
+ * A new message whose content is `len` bytes of `content_type` (copied),
+ * with no message headers yet (add From, To, … with `msrp_cpim_add_address`
+ * and `msrp_cpim_add_header`).
+ *
+ * # Safety
+ * `content_type` is NULL or NUL-terminated; `content` points to `len`
+ * bytes; `out` is NULL or writable.
+ */
+msrp_result msrp_cpim_new(const char *content_type,
+                          const uint8_t *content,
+                          size_t len,
+                          struct msrp_cpim **out);
+
+/**
+ * Reads a `message/cpim` body (the body of a SEND whose Content-Type is
+ * `message/cpim`). `MSRP_RESULT_INVALID_CPIM` says what is wrong and at
+ * which byte.
+ *
+ * # Safety
+ * `body` points to `len` bytes; `out` is NULL or writable.
+ */
+msrp_result msrp_cpim_parse(const uint8_t *body, size_t len, struct msrp_cpim **out);
+
+/**
+ * Frees a message (NULL is fine).
+ *
+ * # Safety
+ * `m` is NULL or a message from `msrp_cpim_new` / `msrp_cpim_parse` not
+ * freed before.
+ */
+void msrp_cpim_free(struct msrp_cpim *m);
+
+/**
+ * Adds the message header `name: value` at the end (`name` as RFC 3862
+ * §3.1 allows, e.g. `Subject` or `MyFeatures.Option`; `value` is escaped
+ * as §2.3.1 asks). A prefix needs its `NS` header (`msrp_cpim_add_header(m,
+ * "NS", "MyFeatures <mid:…>")`).
+ *
+ * # Safety
+ * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
+ */
+msrp_result msrp_cpim_add_header(struct msrp_cpim *m, const char *name, const char *value);
+
+/**
+ * Adds an address header (`From`, `To` or `cc`, RFC 3862 §4.1–4.3):
+ * `display_name <uri>`, the name quoted when needed; `display_name` may be
+ * NULL.
+ *
+ * # Safety
+ * `m` is NULL or live; the strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_cpim_add_address(struct msrp_cpim *m,
+                                  const char *name,
+                                  const char *display_name,
+                                  const char *uri);
+
+/**
+ * The first message header `name` in the namespace `ns` (a URN such as
+ * `urn:ietf:params:imdn`, matched whatever prefix the sender declared for
+ * it; NULL: the core headers From, To, DateTime, Subject, …), its escapes
+ * decoded. Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
+ *
+ * # Safety
+ * `m` is NULL or live; `ns` is NULL or NUL-terminated; `name` is NULL or
+ * NUL-terminated; `out` is NULL or writable.
+ */
+msrp_result msrp_cpim_header(const struct msrp_cpim *m,
+                             const char *ns,
+                             const char *name,
+                             char **out);
+
+/**
+ * The display name (NULL when there is none; `display_name` may be NULL
+ * if you do not want it) and the URI of the address header `name` (`From`,
+ * `To`, `cc`). Free both with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND`
+ * when absent, `MSRP_RESULT_INVALID_CPIM` when it is not `name <uri>`.
+ *
+ * # Safety
+ * `m` is NULL or live; `name` is NULL or NUL-terminated; the out
+ * parameters are NULL or writable.
+ */
+msrp_result msrp_cpim_address(const struct msrp_cpim *m,
+                              const char *name,
+                              char **display_name,
+                              char **uri);
+
+/**
+ * Adds a MIME header of the content (`Content-ID`, `Content-Disposition`,
+ * …) after the Content-Type.
+ *
+ * # Safety
+ * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
+ */
+msrp_result msrp_cpim_add_content_header(struct msrp_cpim *m, const char *name, const char *value);
+
+/**
+ * A MIME header of the content by name (any case), e.g. `Content-Type`.
+ * Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
+ *
+ * # Safety
+ * `m` is NULL or live; `name` is NULL or NUL-terminated; `out` is NULL or
+ * writable.
+ */
+msrp_result msrp_cpim_content_header(const struct msrp_cpim *m, const char *name, char **out);
+
+/**
+ * The content (valid while `m` lives and is not changed).
+ *
+ * # Safety
+ * `m` is NULL or live; `data` and `len` are NULL or writable.
+ */
+msrp_result msrp_cpim_content(const struct msrp_cpim *m, const uint8_t **data, size_t *len);
+
+/**
+ * The whole body (message headers, blank line, content headers, blank
+ * line, content) into `buf` of `cap` bytes; the length goes to `*len`.
+ * With `buf` NULL or too small: the needed length and
+ * `MSRP_RESULT_BUFFER_TOO_SMALL`.
+ *
+ * # Safety
+ * `m` is NULL or live; `buf` is NULL or writable for `cap` bytes; `len` is
+ * NULL or writable.
+ */
+msrp_result msrp_cpim_encode(const struct msrp_cpim *m, uint8_t *buf, size_t cap, size_t *len);
+
+/**
  * Default limits: 16384-byte lines, 64 headers, 65536-byte heads.
  *
  * # Safety
@@ -2049,6 +2279,48 @@ const char *msrp_result_str(uint32_t result);
  * succeed leave it unchanged.
  */
 const char *msrp_last_error_message(void);
+
+/**
+ * Queues the CPIM message `m` as `message/cpim` (Content-Type of the SEND),
+ * with the IMDN requests in `imdn` (`MSRP_IMDN_*` flags, 0: none): then
+ * `imdn.Message-ID` (random, unless `m` has one), `DateTime` (unless `m`
+ * has one) and `imdn.Disposition-Notification` are added to the copy that
+ * is sent, and the notifications that come back reach `callbacks`'
+ * `on_notification` (for the 1024 most recent such messages). `m` is
+ * copied and stays yours. Refused at once with
+ * `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` when the peer's SDP accepts neither
+ * `message/cpim` nor, inside it, the content's type (session options
+ * `peer_accept_types`, `peer_accept_wrapped_types`). Otherwise as
+ * `msrp_session_send_message`.
+ *
+ * # Safety
+ * As for `msrp_session_send_message`; `m` is NULL or live.
+ */
+msrp_result msrp_session_send_cpim(const struct msrp_session *s,
+                                   const struct msrp_cpim *m,
+                                   uint32_t imdn,
+                                   const struct msrp_message_options *options,
+                                   const struct msrp_message_callbacks *callbacks,
+                                   void *userdata,
+                                   uint64_t *message);
+
+/**
+ * Sends the IMDN of `kind` with `status` about the received message `im`
+ * (RFC 5438 §7.2.1): its `imdn.Message-ID` and `DateTime`, From and To
+ * swapped, `IMDN-Record-Route` copied to `IMDN-Route`. `status` must be
+ * one §11.1.7 allows for `kind` (`delivered`, `failed`, `displayed`,
+ * `processed`, `stored`, `forbidden`, `error`). `MSRP_RESULT_NOT_FOUND`
+ * when `im` carries no `imdn.Message-ID` (it asked for nothing). Call it
+ * from `on_cpim` (with the message given there) or later with a message
+ * you kept (`msrp_cpim_parse` of its body).
+ *
+ * # Safety
+ * `s` and `im` are NULL or live; `status` is NULL or NUL-terminated.
+ */
+msrp_result msrp_session_send_imdn(const struct msrp_session *s,
+                                   const struct msrp_cpim *im,
+                                   msrp_imdn_kind kind,
+                                   const char *status);
 
 /**
  * Writes the incoming message to the file at `path` (created, or
@@ -2341,8 +2613,9 @@ msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char 
 /**
  * Applies what was settled: to `c` (may be NULL) the peer's fingerprints
  * (replacing any given before) and, under CEMA, the address to connect
- * to; to `options` (may be NULL) the peer's accept-types and max-size
- * (`options->peer_accept_types` then points into `n`: keep `n` until
+ * to; to `options` (may be NULL) the peer's accept-types, wrapped types
+ * and max-size (`options->peer_accept_types` and
+ * `peer_accept_wrapped_types` then point into `n`: keep `n` until
  * `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
  * other role than the negotiation gives this side.
  *
@@ -2361,10 +2634,11 @@ msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
  * with a passive connector and the answer made us active (RFC 6135
  * §4.2.2), `*c` is replaced by a new active connector with the same path,
  * TLS settings and logger, and the passive one is freed (its listening
- * port closed). A relay connection (`msrp_connector_new_relay`) is
- * already ready and stays as it is. `MSRP_RESULT_WRONG_KIND` when an
- * active connector was made passive (we offered `active`, so a correct
- * answer cannot do that); `*c` is then unchanged.
+ * port closed). A relay connection (`msrp_connector_new_relay`) of the
+ * role the negotiation gives is already ready and stays as it is.
+ * `MSRP_RESULT_WRONG_KIND` when an active connector was made passive (we
+ * offered `active`, so a correct answer cannot do that) or a relay
+ * connection has the other role; `*c` is then unchanged.
  *
  * # Safety
  * `n` is NULL or live; `c` is NULL or points to NULL or a live connector

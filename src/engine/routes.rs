@@ -23,6 +23,11 @@ pub struct Routes<W, M> {
     reports: HashMap<String, (MsgId, M)>,
     /// Message-IDs in `reports` that finished, oldest first.
     finished: VecDeque<String>,
+    /// Messages listening for IMDNs (RFC 5438), by their `imdn.Message-ID`;
+    /// the [`REPORTS_KEPT`] most recent.
+    notifications: HashMap<String, (MsgId, M)>,
+    /// The keys of `notifications`, oldest first.
+    notified: VecDeque<String>,
 }
 
 impl<W, M> Default for Routes<W, M> {
@@ -32,6 +37,8 @@ impl<W, M> Default for Routes<W, M> {
             messages: LocalMap::default(),
             reports: HashMap::new(),
             finished: VecDeque::new(),
+            notifications: HashMap::new(),
+            notified: VecDeque::new(),
         }
     }
 }
@@ -96,10 +103,35 @@ impl<W, M: Copy> Routes<W, M> {
         found
     }
 
+    /// `m` listens to the notifications about the message `msg` that asked
+    /// for them with `imdn_id` (kept for the [`REPORTS_KEPT`] most recent).
+    pub fn listen_notifications(&mut self, imdn_id: &str, msg: MsgId, m: M) {
+        if self
+            .notifications
+            .insert(imdn_id.to_owned(), (msg, m))
+            .is_none()
+        {
+            self.notified.push_back(imdn_id.to_owned());
+        }
+        while self.notified.len() > REPORTS_KEPT {
+            if let Some(old) = self.notified.pop_front() {
+                self.notifications.remove(&old);
+            }
+        }
+    }
+
+    /// The message a notification with `imdn_id` is about and its listener
+    /// (it stays: a delivery and a display notification may both come).
+    pub fn notification(&self, imdn_id: &str) -> Option<(MsgId, M)> {
+        self.notifications.get(imdn_id).copied()
+    }
+
     /// The session closed: no REPORT comes any more.
     pub fn closed(&mut self) {
         self.reports.clear();
         self.finished.clear();
+        self.notifications.clear();
+        self.notified.clear();
     }
 }
 

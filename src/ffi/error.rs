@@ -69,6 +69,11 @@ pub enum msrp_result {
     /// An SDP offer cannot be answered or an answer not used (no content
     /// type in common, TLS on one side only, a refused media line).
     SdpNotNegotiable = 121,
+    /// A `message/cpim` body is malformed (the message names the byte).
+    InvalidCpim = 122,
+    /// An XML body (IMDN, is-composing) is malformed or refused (a DTD,
+    /// an unknown entity, past a limit).
+    InvalidXml = 123,
     /// The connection, object or context is closed (by you, by the peer, or by an error).
     Closed = 200,
     /// A wait ran out of time.
@@ -115,7 +120,7 @@ pub enum msrp_result {
 }
 
 /// Every code, for `msrp_result_str` and tests (kept out of the header).
-const ALL_RESULTS: [msrp_result; 46] = [
+const ALL_RESULTS: [msrp_result; 48] = [
     msrp_result::Ok,
     msrp_result::NullArgument,
     msrp_result::InvalidArgument,
@@ -141,6 +146,8 @@ const ALL_RESULTS: [msrp_result; 46] = [
     msrp_result::DecodeFailed,
     msrp_result::InvalidSdp,
     msrp_result::SdpNotNegotiable,
+    msrp_result::InvalidCpim,
+    msrp_result::InvalidXml,
     msrp_result::Closed,
     msrp_result::Timeout,
     msrp_result::ConnectFailed,
@@ -199,6 +206,8 @@ impl msrp_result {
             DecodeFailed => "decoder stopped by an earlier error\0",
             InvalidSdp => "malformed SDP\0",
             SdpNotNegotiable => "the SDP offer or answer cannot be used\0",
+            InvalidCpim => "malformed message/cpim\0",
+            InvalidXml => "malformed or refused XML\0",
             Closed => "closed\0",
             Timeout => "timed out\0",
             ConnectFailed => "could not connect\0",

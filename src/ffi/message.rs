@@ -104,6 +104,7 @@ pub(crate) unsafe fn register_message(
     cbs: *const msrp_message_callbacks,
     userdata: *mut c_void,
     out: *mut u64,
+    imdn_id: Option<String>,
 ) -> Result<(), FfiError> {
     // What the peer's SDP allows (RFC 4975 §8.6, max-size): refused before
     // anything is queued.
@@ -114,19 +115,14 @@ pub(crate) unsafe fn register_message(
     };
     s.driver
         .with_any(|sess| sess.check_outgoing(&m.content_type, size))
-        .map_err(|e| {
-            let code = match e {
-                SendRefused::NotAccepted(_) => msrp_result::NotAcceptedByPeer,
-                SendRefused::TooLarge { .. } => msrp_result::PeerMaxSize,
-            };
-            FfiError::new(code, e.to_string())
-        })?;
+        .map_err(refused)?;
     // SAFETY: caller contract of the exported functions.
     let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
     let reg = s.registry.clone();
     let ud = UserData(userdata);
     let reports = cbs.on_report.is_some();
-    let listen = cbs.on_progress.is_some() || cbs.on_done.is_some() || reports;
+    let notified = cbs.on_notification.is_some();
+    let listen = cbs.on_progress.is_some() || cbs.on_done.is_some() || reports || notified;
     // Nobody listens: the session makes no events for it at all; without
     // on_progress, no progress events (one per chunk, each a hand-off to
     // the event task for nothing).
@@ -135,7 +131,11 @@ pub(crate) unsafe fn register_message(
     let register = move |sess: &mut crate::proto::session::Session, id| {
         if listen {
             let mid = sess.message_id_of(id).filter(|_| reports);
-            lock(&reg).listen(id, MsgCbs { cbs, ud }, mid);
+            let mut r = lock(&reg);
+            r.listen(id, MsgCbs { cbs, ud }, mid);
+            if let Some(i) = imdn_id.as_deref().filter(|_| notified) {
+                r.listen_notifications(i, id, MsgCbs { cbs, ud });
+            }
         }
         if !out.is_null() {
             // SAFETY: non-NULL and writable per the contract.
@@ -154,8 +154,17 @@ pub(crate) unsafe fn register_message(
     Ok(())
 }
 
+/// Why the peer's SDP does not allow a message, as a result.
+pub(crate) fn refused(e: SendRefused) -> FfiError {
+    let code = match e {
+        SendRefused::NotAccepted(_) => msrp_result::NotAcceptedByPeer,
+        SendRefused::TooLarge { .. } => msrp_result::PeerMaxSize,
+    };
+    FfiError::new(code, e.to_string())
+}
+
 /// The options of an outgoing message, read from C.
-struct MsgOpts {
+pub(crate) struct MsgOpts {
     message_id: Option<String>,
     success_report: bool,
     failure_report: ReportMode,
@@ -163,7 +172,7 @@ struct MsgOpts {
 }
 
 impl MsgOpts {
-    fn message(
+    pub(crate) fn message(
         self,
         content_type: String,
         source: Source,
@@ -185,7 +194,7 @@ impl MsgOpts {
     }
 }
 
-unsafe fn message_opts(o: *const msrp_message_options) -> Result<MsgOpts, FfiError> {
+pub(crate) unsafe fn message_opts(o: *const msrp_message_options) -> Result<MsgOpts, FfiError> {
     // SAFETY: caller contract.
     let o = unsafe { o.as_ref() }
         .copied()
@@ -278,7 +287,7 @@ pub unsafe extern "C" fn msrp_session_send_message(
         let opts = unsafe { message_opts(options) }?;
         let m = opts.message(ct, Source::Bytes(body), None, 0);
         // SAFETY: caller contract.
-        unsafe { register_message(s, m, None, callbacks, userdata, message) }
+        unsafe { register_message(s, m, None, callbacks, userdata, message, None) }
     })
 }
 
@@ -396,7 +405,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
         }
         let m = opts.message(ct, Source::Supplied, size, f.position);
         // SAFETY: caller contract.
-        unsafe { register_message(s, m, Some(reader), callbacks, userdata, message) }
+        unsafe { register_message(s, m, Some(reader), callbacks, userdata, message, None) }
     })
 }
 

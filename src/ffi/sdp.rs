@@ -43,6 +43,8 @@ pub struct msrp_negotiation {
     inner: Negotiated,
     /// `peer_accept_types` for `msrp_negotiation_apply`, kept alive here.
     accept_types: CString,
+    /// `peer_accept_wrapped_types`, likewise.
+    wrapped_types: CString,
     /// Its file description for `msrp_negotiation_file`.
     file: Option<FileText>,
 }
@@ -350,6 +352,13 @@ pub unsafe extern "C" fn msrp_sdp_negotiate(
                 "the peer's accept-types hold a NUL",
             )
         })?;
+        let wrapped_types =
+            CString::new(inner.peer_accept_wrapped_types.join(" ")).map_err(|_| {
+                FfiError::new(
+                    msrp_result::InvalidSdp,
+                    "the peer's accept-wrapped-types hold a NUL",
+                )
+            })?;
         let file = inner
             .file
             .as_ref()
@@ -357,6 +366,7 @@ pub unsafe extern "C" fn msrp_sdp_negotiate(
         let n = msrp_negotiation {
             inner,
             accept_types,
+            wrapped_types,
             file,
         };
         // SAFETY: checked non-NULL.
@@ -431,8 +441,9 @@ fn settle(neg: &Negotiated, d: &Connector) {
 
 /// Applies what was settled: to `c` (may be NULL) the peer's fingerprints
 /// (replacing any given before) and, under CEMA, the address to connect
-/// to; to `options` (may be NULL) the peer's accept-types and max-size
-/// (`options->peer_accept_types` then points into `n`: keep `n` until
+/// to; to `options` (may be NULL) the peer's accept-types, wrapped types
+/// and max-size (`options->peer_accept_types` and
+/// `peer_accept_wrapped_types` then point into `n`: keep `n` until
 /// `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
 /// other role than the negotiation gives this side.
 ///
@@ -475,6 +486,11 @@ pub unsafe extern "C" fn msrp_negotiation_apply(
                 n.accept_types.as_ptr()
             };
             o.peer_max_size = neg.peer_max_size.unwrap_or(0);
+            o.peer_accept_wrapped_types = if neg.peer_accept_wrapped_types.is_empty() {
+                std::ptr::null()
+            } else {
+                n.wrapped_types.as_ptr()
+            };
         }
         Ok(())
     })

@@ -83,6 +83,16 @@ pub struct msrp_session_options {
     /// The peer's SDP `a=max-size`: larger messages are refused at once
     /// with `MSRP_RESULT_PEER_MAX_SIZE` (0, the default: no limit).
     pub peer_max_size: u64,
+    /// What the peer accepts only inside a wrapper, from its SDP
+    /// `a=accept-wrapped-types`, separated by spaces:
+    /// `msrp_session_send_cpim` refuses content of other types (unless in
+    /// `peer_accept_types`) with `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` (NULL,
+    /// the default: no such limit when `peer_accept_types` is NULL too).
+    pub peer_accept_wrapped_types: *const c_char,
+    /// Answer each incoming `message/cpim` message that asks for a positive
+    /// delivery notification (RFC 5438) with one, at once (default false:
+    /// the application sends it with `msrp_session_send_imdn`).
+    pub imdn_auto_delivery: bool,
 }
 
 /// The default session settings.
@@ -104,6 +114,8 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
         max_concurrent_sends: 0,
         peer_accept_types: std::ptr::null(),
         peer_max_size: 0,
+        peer_accept_wrapped_types: std::ptr::null(),
+        imdn_auto_delivery: false,
     }
 }
 
@@ -177,6 +189,15 @@ pub unsafe extern "C" fn msrp_session_new(
         let peer_types = unsafe { opt_text(o.peer_accept_types, "options.peer_accept_types") }?
             .map(parse_accept_types)
             .unwrap_or_default();
+        // SAFETY: caller contract.
+        let peer_wrapped = unsafe {
+            opt_text(
+                o.peer_accept_wrapped_types,
+                "options.peer_accept_wrapped_types",
+            )
+        }?
+        .map(parse_accept_types)
+        .unwrap_or_default();
         let d = SessionConfig::default();
         let max_message_size = match o.max_message_size {
             // Streaming receivers hold nothing, so only an explicit limit applies.
@@ -222,6 +243,7 @@ pub unsafe extern "C" fn msrp_session_new(
             sessmatch: o.use_sessmatch || t.inner.sessmatch(),
             peer_accept_types: peer_types,
             peer_max_size: (o.peer_max_size != 0).then_some(o.peer_max_size),
+            peer_accept_wrapped_types: peer_wrapped,
         };
         let keepalive =
             (o.keepalive_ms > 0).then(|| Duration::from_millis(u64::from(o.keepalive_ms)));
@@ -246,7 +268,14 @@ pub unsafe extern "C" fn msrp_session_new(
             cfg.max_message_size,
             cfg.max_receive_memory,
         )));
-        let sink = make_sink(ctx.clone(), cbs, owner, registry.clone(), sinks.clone());
+        let sink = make_sink(
+            ctx.clone(),
+            cbs,
+            owner,
+            registry.clone(),
+            sinks.clone(),
+            o.imdn_auto_delivery,
+        );
         // Blocking callers (deliver_chunk) are woken at once, not through the
         // application's callback queue.
         let reg = registry.clone();

@@ -4,7 +4,9 @@
 use std::ffi::{c_char, c_void};
 
 use super::chunk::msrp_chunk;
+use super::cpim::msrp_cpim;
 use super::error::msrp_result;
+use super::im::msrp_imdn_kind;
 use super::incoming::msrp_incoming;
 use super::logger::msrp_userdata_free_fn;
 
@@ -107,6 +109,21 @@ pub struct msrp_session_callbacks {
             size: u64,
         ),
     >,
+    /// A whole incoming `message/cpim` message (RFC 3862), read: its
+    /// headers and content in `message`, valid during the call (answer it
+    /// with `msrp_session_send_imdn` from here, or keep a copy with
+    /// `msrp_cpim_encode` / `msrp_cpim_parse`). When set, `message/cpim`
+    /// messages come here instead of `on_message`; a body that is not
+    /// valid CPIM still goes to `on_message` as it is. IMDNs about messages
+    /// sent with `msrp_session_send_cpim` go to those messages'
+    /// `on_notification` instead.
+    pub on_cpim: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            head: *const msrp_chunk,
+            message: *const msrp_cpim,
+        ),
+    >,
 }
 
 /// Called once with the response to a chunk from `msrp_session_send_chunk`:
@@ -159,6 +176,22 @@ pub struct msrp_message_callbacks {
     /// session remembers the 1024 most recent finished messages for this.
     pub on_report: Option<
         unsafe extern "C" fn(userdata: *mut c_void, message: u64, report: *const msrp_chunk),
+    >,
+    /// An IMDN (RFC 5438) about this message, sent with
+    /// `msrp_session_send_cpim` and IMDN requests: `imdn_message_id` is
+    /// the message's `imdn.Message-ID`, `status` the status element
+    /// (`delivered`, `displayed`, `failed`, …); both valid during the call.
+    /// Runs after `on_done` too: with it set, `userdata` must stay valid
+    /// until the notifications you wait for came or the session closed
+    /// (the session remembers the 1024 most recent such messages).
+    pub on_notification: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            message: u64,
+            imdn_message_id: *const c_char,
+            kind: msrp_imdn_kind,
+            status: *const c_char,
+        ),
     >,
 }
 

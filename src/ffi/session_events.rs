@@ -44,6 +44,7 @@ pub(super) fn make_sink(
     owner: Arc<Owner>,
     registry: Arc<Mutex<Registry>>,
     sinks: Arc<CSinks>,
+    auto_delivery: bool,
 ) -> crate::engine::session::EventSink {
     Box::new(move |ev: DriverEvent| {
         let ud = UserData(owner.ud);
@@ -127,6 +128,28 @@ pub(super) fn make_sink(
                 }
             }
             DriverEvent::Session(SessionEvent::Message { head, data }, permit) => {
+                // message/cpim: read here; an IMDN goes to the message it is
+                // about, the rest to on_cpim (else on_message as it is).
+                if super::im::is_cpim(&head) {
+                    let driver = sinks.0.driver.get().and_then(|w| w.upgrade());
+                    let taken = super::im::incoming_cpim(
+                        &cbs,
+                        ud,
+                        &registry,
+                        driver,
+                        auto_delivery,
+                        &head,
+                        &data,
+                    );
+                    if let Some(call) = taken {
+                        crate::proto::bufpool::give(data);
+                        ctx.deliver(move || {
+                            let _hold = (hold, permit);
+                            call();
+                        });
+                        return;
+                    }
+                }
                 if let Some(f) = cbs.on_message {
                     ctx.deliver(move || {
                         let _hold = (hold, permit);

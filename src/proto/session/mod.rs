@@ -93,6 +93,9 @@ pub struct SessionConfig {
     /// The peer's SDP `a=max-size`: larger messages are refused before
     /// they are queued. `None`: no limit (default).
     pub peer_max_size: Option<u64>,
+    /// What the peer accepts only inside a wrapper such as `message/cpim`
+    /// (its `a=accept-wrapped-types`, RFC 4975 §8.6).
+    pub peer_accept_wrapped_types: Vec<String>,
 }
 
 impl Default for SessionConfig {
@@ -112,6 +115,7 @@ impl Default for SessionConfig {
             sessmatch: false,
             peer_accept_types: Vec::new(),
             peer_max_size: None,
+            peer_accept_wrapped_types: Vec::new(),
         }
     }
 }
@@ -515,6 +519,30 @@ impl Session {
             (Some(size), Some(max)) if size > max => Err(SendRefused::TooLarge { size, max }),
             _ => Ok(()),
         }
+    }
+
+    /// Whether content of `inner_type` may go to this peer inside a
+    /// wrapper (RFC 4975 §8.6): when the peer's SDP was given, the type must
+    /// be among its accept-wrapped-types or its accept-types.
+    pub fn check_wrapped(&self, inner_type: &str) -> Result<(), SendRefused> {
+        let (types, wrapped) = (
+            &self.cfg.peer_accept_types,
+            &self.cfg.peer_accept_wrapped_types,
+        );
+        if types.is_empty() && wrapped.is_empty() {
+            return Ok(());
+        }
+        if accepts(wrapped, inner_type) || accepts(types, inner_type) {
+            return Ok(());
+        }
+        Err(SendRefused::NotAccepted(format!(
+            "the peer does not accept '{inner_type}' inside a wrapper (its a=accept-wrapped-types: {})",
+            if wrapped.is_empty() {
+                "none".to_owned()
+            } else {
+                wrapped.join(" ")
+            }
+        )))
     }
 
     /// A number that changes whenever a message or chunk is queued or a
