@@ -70,6 +70,7 @@ OPTIONAL = {
     ("msrp_session_send_cpim", "options"),
     ("msrp_session_send_cpim", "callbacks"),
     ("msrp_session_send_cpim", "message"),
+    ("msrp_session_composing", "content_type"),
 }
 
 # Functions that take over (free) a handle argument, by parameter name.

@@ -267,9 +267,105 @@ static void test_cpim_parse_and_encode(void) {
   msrp_cpim_free(NULL);
 }
 
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int events, active, idle, messages;
+  bool now_active;
+  char ctype[64];
+} watcher;
+
+static void on_composing(void *ud, bool active, const char *content_type) {
+  watcher *w = ud;
+  pthread_mutex_lock(&w->m);
+  w->events++;
+  if (active) w->active++;
+  else w->idle++;
+  w->now_active = active;
+  snprintf(w->ctype, sizeof w->ctype, "%s", content_type ? content_type : "");
+  pthread_cond_broadcast(&w->c);
+  pthread_mutex_unlock(&w->m);
+}
+
+static void on_watched_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
+  watcher *w = ud;
+  (void)head;
+  (void)data;
+  (void)len;
+  pthread_mutex_lock(&w->m);
+  w->messages++;
+  pthread_cond_broadcast(&w->c);
+  pthread_mutex_unlock(&w->m);
+}
+
+/* RFC 3994 §3.2/§3.3 through the header, on real (short) timers: the first
+ * keystroke sends "active" (more keystrokes send nothing more); 300 ms
+ * without typing sends "idle"; typing again is "active" again; a sent
+ * message ends composing at the peer (§3.3 case 2) and no "idle" follows
+ * (§3.2). The state machines themselves are tested on a simulated clock in
+ * tests/messaging.rs. */
+static void test_is_composing(void) {
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(NULL, &ctx));
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(ctx, false, NULL, &ta, &tb);
+  watcher w;
+  memset(&w, 0, sizeof w);
+  pthread_mutex_init(&w.m, NULL);
+  pthread_cond_init(&w.c, NULL);
+  msrp_session_options ao = msrp_session_options_default();
+  ao.composing_idle_ms = 300;
+  msrp_session_callbacks bcb = {.on_message = on_watched_message, .on_composing = on_composing};
+  msrp_session *sa = NULL, *sb = NULL;
+  CHECK_OK(msrp_session_new(ta, &ao, NULL, NULL, NULL, &sa));
+  CHECK_OK(msrp_session_new(tb, NULL, &bcb, &w, NULL, &sb));
+
+  for (int i = 0; i < 5; i++) CHECK_OK(msrp_session_composing(sa, NULL));
+  CHECK(wait_int(&w.m, &w.c, &w.active, 1, 10000));
+  CHECK(wait_int(&w.m, &w.c, &w.idle, 1, 10000)); /* after 300 ms without typing */
+  pthread_mutex_lock(&w.m);
+  CHECK(w.active == 1 && w.idle == 1 && !w.now_active);
+  CHECK(strcmp(w.ctype, "text/plain") == 0);
+  pthread_mutex_unlock(&w.m);
+
+  CHECK_OK(msrp_session_composing(sa, "image/png"));
+  CHECK(wait_int(&w.m, &w.c, &w.active, 2, 10000));
+  pthread_mutex_lock(&w.m);
+  CHECK(strcmp(w.ctype, "image/png") == 0);
+  pthread_mutex_unlock(&w.m);
+  CHECK_OK(msrp_session_send_message(sa, (const uint8_t *)"done", 4, "text/plain", NULL, NULL, NULL, NULL));
+  CHECK(wait_int(&w.m, &w.c, &w.messages, 1, 10000));
+  CHECK(wait_int(&w.m, &w.c, &w.idle, 2, 10000));
+  /* Nothing more: the sender went idle without an "idle" message. */
+  nanosleep(&(struct timespec){0, 700 * 1000000L}, NULL);
+  pthread_mutex_lock(&w.m);
+  CHECK(w.events == 4 && w.messages == 1 && !w.now_active);
+  pthread_mutex_unlock(&w.m);
+
+  /* A peer that does not accept is-composing is not sent it. */
+  msrp_transport *tc = NULL, *td = NULL;
+  make_pair(ctx, false, NULL, &tc, &td);
+  msrp_session_options co = msrp_session_options_default();
+  co.peer_accept_types = "text/plain";
+  msrp_session *sc = NULL, *sd = NULL;
+  CHECK_OK(msrp_session_new(tc, &co, NULL, NULL, NULL, &sc));
+  CHECK_OK(msrp_session_new(td, NULL, NULL, NULL, NULL, &sd));
+  CHECK_RES(msrp_session_composing(sc, NULL), MSRP_RESULT_NOT_ACCEPTED_BY_PEER);
+  CHECK_RES(msrp_session_composing(sc, "not a type"), MSRP_RESULT_INVALID_HEADER);
+
+  msrp_session_free(sa);
+  msrp_session_free(sb);
+  msrp_session_free(sc);
+  msrp_session_free(sd);
+  msrp_context_free(ctx);
+  pthread_mutex_destroy(&w.m);
+  pthread_cond_destroy(&w.c);
+}
+
 int main(void) {
   test_cpim_parse_and_encode();
   test_cpim_chat_with_notifications();
   test_peer_without_cpim();
+  test_is_composing();
   return check_summary("test_im");
 }

@@ -1256,6 +1256,17 @@ typedef struct msrp_session_options {
    * the application sends it with `msrp_session_send_imdn`).
    */
   bool imdn_auto_delivery;
+  /**
+   * After this many ms without `msrp_session_composing`, the session
+   * tells the peer we are idle (RFC 3994 §3.2; 0, the default: 15000).
+   */
+  uint32_t composing_idle_ms;
+  /**
+   * While the user types, refresh `active` this often, in seconds (at
+   * least 60, RFC 3994 §3.2; 0, the default: no refreshes, and the peer
+   * assumes idle after 120 s).
+   */
+  uint32_t composing_refresh_s;
 } msrp_session_options;
 
 /**
@@ -1361,6 +1372,15 @@ typedef struct msrp_session_callbacks {
    * `on_notification` instead.
    */
   void (*on_cpim)(void *userdata, const struct msrp_chunk *head, const struct msrp_cpim *message);
+  /**
+   * The peer started (`active` true) or stopped composing a message
+   * (RFC 3994): on its `active` indication, and on its `idle`, its next
+   * message or when its refresh ran out (120 s without one).
+   * `content_type` (may be NULL) is what it composes, when it said.
+   * When set, is-composing indications (`application/im-iscomposing+xml`,
+   * also inside CPIM) come here instead of `on_message` / `on_cpim`.
+   */
+  void (*on_composing)(void *userdata, bool active, const char *content_type);
 } msrp_session_callbacks;
 
 /**
@@ -1843,6 +1863,21 @@ msrp_result msrp_chunk_encode_end(const struct msrp_chunk *chunk,
                                   uint8_t *buf,
                                   size_t cap,
                                   size_t *len);
+
+/**
+ * The user of session `s` is typing (call it on each keystroke, or as
+ * often as convenient): the first call sends an `active` indication
+ * (RFC 3994 §3.2; `content_type` — NULL: `text/plain` — says what is being
+ * composed), and the session sends `idle` by itself once the user stopped
+ * for the session's `composing_idle_ms`, or refreshes `active` every
+ * `composing_refresh_s` while typing goes on. Sending a message ends the
+ * composing state without an `idle`. `MSRP_RESULT_NOT_ACCEPTED_BY_PEER`
+ * when the peer's accept-types leave out `application/im-iscomposing+xml`.
+ *
+ * # Safety
+ * `s` is NULL or live; `content_type` is NULL or NUL-terminated.
+ */
+msrp_result msrp_session_composing(const struct msrp_session *s, const char *content_type);
 
 /**
  * Creates a connector of `kind` (an `msrp_connector_kind`). With

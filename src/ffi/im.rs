@@ -219,7 +219,8 @@ pub(crate) fn is_cpim(head: &Chunk) -> bool {
 /// What the session does with an incoming `message/cpim` message: an IMDN
 /// about a message sent with `msrp_session_send_cpim` goes to that
 /// message's `on_notification`; a message asking for a positive delivery
-/// notification gets one when `auto_delivery` is on; the rest reaches
+/// notification gets one when `auto_delivery` holds the session's driver
+/// (the option is on); the rest reaches
 /// `on_cpim`. Returns the callback to run, or `None` when the body is not
 /// CPIM or nobody takes it (the caller then gives it to `on_message` as it
 /// is).
@@ -227,12 +228,19 @@ pub(crate) fn incoming_cpim(
     cbs: &msrp_session_callbacks,
     ud: UserData,
     registry: &Mutex<Registry>,
-    driver: Option<Arc<SessionDriver>>,
-    auto_delivery: bool,
+    auto_delivery: Option<Arc<SessionDriver>>,
+    composing: &Arc<super::composing::Composing>,
     head: &Chunk,
     data: &[u8],
 ) -> Option<Box<dyn FnOnce() + Send>> {
     let c = Cpim::parse(data).ok()?;
+    if composing.listens()
+        && super::composing::is_composing_type(c.content_type().unwrap_or(""))
+        && let Ok(doc) = crate::proto::iscomposing::IsComposing::parse(&c.content)
+    {
+        composing.status(&doc);
+        return Some(Box::new(|| {}));
+    }
     let is_imdn = c.content_type().is_some_and(|t| {
         t.split(';')
             .next()
@@ -270,13 +278,15 @@ pub(crate) fn incoming_cpim(
             }));
         }
     }
-    if auto_delivery
-        && !is_imdn
+    if !is_imdn
         && imdn::requested(&c).positive_delivery
-        && let Some(d) = driver
+        && let Some(d) = auto_delivery
     {
         // A failure here (the session closing) leaves nothing to notify.
         let _ = send_notification(&d, &c, Disposition::Delivery, "delivered");
+    }
+    if !is_imdn {
+        composing.peer_message();
     }
     let f = cbs.on_cpim?;
     let h = head.clone();

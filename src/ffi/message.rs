@@ -116,6 +116,9 @@ pub(crate) unsafe fn register_message(
     s.driver
         .with_any(|sess| sess.check_outgoing(&m.content_type, size))
         .map_err(refused)?;
+    if !super::composing::is_composing_type(&m.content_type) {
+        s.composing.message_sent();
+    }
     // SAFETY: caller contract of the exported functions.
     let cbs = unsafe { cbs.as_ref() }.copied().unwrap_or_default();
     let reg = s.registry.clone();

@@ -15,6 +15,7 @@
 
 pub(crate) mod callback;
 pub mod chunk;
+pub mod composing;
 pub mod connector;
 pub mod context;
 pub mod cpim;

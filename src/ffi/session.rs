@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::callback::UserData;
 use super::chunk::msrp_chunk;
+use super::composing::Composing;
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, free, into_raw, opt_text, out_ok, text, write};
 use super::logger::msrp_userdata_free_fn;
@@ -93,6 +94,13 @@ pub struct msrp_session_options {
     /// delivery notification (RFC 5438) with one, at once (default false:
     /// the application sends it with `msrp_session_send_imdn`).
     pub imdn_auto_delivery: bool,
+    /// After this many ms without `msrp_session_composing`, the session
+    /// tells the peer we are idle (RFC 3994 §3.2; 0, the default: 15000).
+    pub composing_idle_ms: u32,
+    /// While the user types, refresh `active` this often, in seconds (at
+    /// least 60, RFC 3994 §3.2; 0, the default: no refreshes, and the peer
+    /// assumes idle after 120 s).
+    pub composing_refresh_s: u32,
 }
 
 /// The default session settings.
@@ -116,6 +124,8 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
         peer_max_size: 0,
         peer_accept_wrapped_types: std::ptr::null(),
         imdn_auto_delivery: false,
+        composing_idle_ms: 0,
+        composing_refresh_s: 0,
     }
 }
 
@@ -132,6 +142,8 @@ pub struct msrp_session {
     sinks: Arc<CSinks>,
     /// How long the last `deliver_chunk` waited.
     spin: SpinHint,
+    /// Typing indications (RFC 3994).
+    pub(crate) composing: Arc<Composing>,
 }
 
 /// Starts a session on `transport`, which the session takes over: from
@@ -268,6 +280,14 @@ pub unsafe extern "C" fn msrp_session_new(
             cfg.max_message_size,
             cfg.max_receive_memory,
         )));
+        let composing = Arc::new(Composing::new(
+            &ctx,
+            cbs.on_composing,
+            UserData(owner.ud),
+            &owner,
+            o.composing_idle_ms,
+            o.composing_refresh_s,
+        ));
         let sink = make_sink(
             ctx.clone(),
             cbs,
@@ -275,6 +295,7 @@ pub unsafe extern "C" fn msrp_session_new(
             registry.clone(),
             sinks.clone(),
             o.imdn_auto_delivery,
+            composing.clone(),
         );
         // Blocking callers (deliver_chunk) are woken at once, not through the
         // application's callback queue.
@@ -296,6 +317,7 @@ pub unsafe extern "C" fn msrp_session_new(
             Some(fast),
         ));
         let _ = sinks.0.driver.set(Arc::downgrade(&driver));
+        let _ = composing.driver.set(Arc::downgrade(&driver));
         let events = driver.clone();
         // SAFETY: checked non-NULL.
         unsafe {
@@ -306,6 +328,7 @@ pub unsafe extern "C" fn msrp_session_new(
                     registry,
                     sinks,
                     spin: SpinHint::default(),
+                    composing,
                 }),
                 "out",
             )

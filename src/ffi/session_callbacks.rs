@@ -124,6 +124,15 @@ pub struct msrp_session_callbacks {
             message: *const msrp_cpim,
         ),
     >,
+    /// The peer started (`active` true) or stopped composing a message
+    /// (RFC 3994): on its `active` indication, and on its `idle`, its next
+    /// message or when its refresh ran out (120 s without one).
+    /// `content_type` (may be NULL) is what it composes, when it said.
+    /// When set, is-composing indications (`application/im-iscomposing+xml`,
+    /// also inside CPIM) come here instead of `on_message` / `on_cpim`.
+    pub on_composing: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, active: bool, content_type: *const c_char),
+    >,
 }
 
 /// Called once with the response to a chunk from `msrp_session_send_chunk`:

@@ -45,6 +45,7 @@ pub(super) fn make_sink(
     registry: Arc<Mutex<Registry>>,
     sinks: Arc<CSinks>,
     auto_delivery: bool,
+    composing: Arc<super::composing::Composing>,
 ) -> crate::engine::session::EventSink {
     Box::new(move |ev: DriverEvent| {
         let ud = UserData(owner.ud);
@@ -128,16 +129,27 @@ pub(super) fn make_sink(
                 }
             }
             DriverEvent::Session(SessionEvent::Message { head, data }, permit) => {
+                // is-composing: to on_composing when it listens (RFC 3994).
+                let ct = head.content_type().unwrap_or("");
+                if composing.listens() && super::composing::is_composing_type(ct) {
+                    if let Ok(doc) = crate::proto::iscomposing::IsComposing::parse(&data) {
+                        composing.status(&doc);
+                        crate::proto::bufpool::give(data);
+                        return;
+                    }
+                }
                 // message/cpim: read here; an IMDN goes to the message it is
                 // about, the rest to on_cpim (else on_message as it is).
                 if super::im::is_cpim(&head) {
-                    let driver = sinks.0.driver.get().and_then(|w| w.upgrade());
+                    let auto = auto_delivery
+                        .then(|| sinks.0.driver.get().and_then(|w| w.upgrade()))
+                        .flatten();
                     let taken = super::im::incoming_cpim(
                         &cbs,
                         ud,
                         &registry,
-                        driver,
-                        auto_delivery,
+                        auto,
+                        &composing,
                         &head,
                         &data,
                     );
@@ -150,6 +162,7 @@ pub(super) fn make_sink(
                         return;
                     }
                 }
+                composing.peer_message();
                 if let Some(f) = cbs.on_message {
                     ctx.deliver(move || {
                         let _hold = (hold, permit);
