@@ -71,6 +71,8 @@ OPTIONAL = {
     ("msrp_session_send_cpim", "callbacks"),
     ("msrp_session_send_cpim", "message"),
     ("msrp_session_composing", "content_type"),
+    ("msrp_session_nickname", "cb"),
+    ("msrp_session_answer_nickname", "comment"),
 }
 
 # Functions that take over (free) a handle argument, by parameter name.

@@ -362,10 +362,122 @@ static void test_is_composing(void) {
   pthread_cond_destroy(&w.c);
 }
 
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  msrp_session *self;
+  int asked, answers;
+  char last_nick[128];
+  uint16_t codes[8];
+} room;
+
+/* The focus: "Alice the great" is taken (RFC 7701 §9.2), others are fine. */
+static void on_nickname(void *ud, const char *tx, const char *nickname) {
+  room *r = ud;
+  pthread_mutex_lock(&r->m);
+  r->asked++;
+  snprintf(r->last_nick, sizeof r->last_nick, "%s", nickname);
+  pthread_mutex_unlock(&r->m);
+  bool taken = strcmp(nickname, "Alice the great") == 0;
+  CHECK_OK(msrp_session_answer_nickname(r->self, tx, taken ? 425 : 200, NULL));
+  /* Answered once only. */
+  CHECK_RES(msrp_session_answer_nickname(r->self, tx, 200, NULL), MSRP_RESULT_NOT_FOUND);
+}
+
+static void on_nick_answer(void *ud, uint16_t code, const char *comment, bool local) {
+  room *r = ud;
+  (void)comment;
+  (void)local;
+  pthread_mutex_lock(&r->m);
+  if (r->answers < 8) r->codes[r->answers] = code;
+  r->answers++;
+  pthread_cond_broadcast(&r->c);
+  pthread_mutex_unlock(&r->m);
+}
+
+/* RFC 7701 §7.1 and §9.2: a participant asks for a nickname that is taken
+ * (425), then another (200); the focus application decides both. A
+ * malformed Use-Nickname gets 424 from the session itself; a focus whose
+ * application does not decide answers 403; a session that is not a focus
+ * grants any well-formed nickname (200). */
+static void test_nickname(void) {
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(NULL, &ctx));
+  room client, focus;
+  memset(&client, 0, sizeof client);
+  memset(&focus, 0, sizeof focus);
+  pthread_mutex_init(&client.m, NULL);
+  pthread_cond_init(&client.c, NULL);
+  pthread_mutex_init(&focus.m, NULL);
+  pthread_cond_init(&focus.c, NULL);
+  msrp_transport *ta = NULL, *tb = NULL;
+  make_pair(ctx, false, NULL, &ta, &tb);
+  msrp_session_options fo = msrp_session_options_default();
+  fo.nickname_by_application = true;
+  msrp_session_callbacks fcb = {.on_nickname = on_nickname};
+  CHECK_OK(msrp_session_new(ta, NULL, NULL, NULL, NULL, &client.self));
+  CHECK_OK(msrp_session_new(tb, &fo, &fcb, &focus, NULL, &focus.self));
+
+  CHECK_OK(msrp_session_nickname(client.self, "Alice the great", on_nick_answer, &client));
+  CHECK(wait_int(&client.m, &client.c, &client.answers, 1, 10000));
+  CHECK_OK(msrp_session_nickname(client.self, "Alice \"in\" Wonderland", on_nick_answer, &client));
+  CHECK(wait_int(&client.m, &client.c, &client.answers, 2, 10000));
+  /* A malformed value, written by hand: not a quoted string. */
+  msrp_chunk_params p;
+  memset(&p, 0, sizeof p);
+  p.method = "NICKNAME";
+  msrp_chunk *raw = NULL;
+  CHECK_OK(msrp_session_make_chunk(client.self, &p, &raw));
+  CHECK_OK(msrp_chunk_remove_header(raw, "Message-ID"));
+  CHECK_OK(msrp_chunk_add_header(raw, "Use-Nickname", "no quotes"));
+  CHECK_OK(msrp_session_send_chunk(client.self, raw, on_nick_answer, &client));
+  msrp_chunk_free(raw);
+  CHECK(wait_int(&client.m, &client.c, &client.answers, 3, 10000));
+  pthread_mutex_lock(&client.m);
+  CHECK(client.codes[0] == 425 && client.codes[1] == 200 && client.codes[2] == 424);
+  pthread_mutex_unlock(&client.m);
+  pthread_mutex_lock(&focus.m);
+  CHECK(focus.asked == 2);
+  CHECK(strcmp(focus.last_nick, "Alice \"in\" Wonderland") == 0);
+  pthread_mutex_unlock(&focus.m);
+  CHECK_RES(msrp_session_nickname(client.self, "", on_nick_answer, &client), MSRP_RESULT_INVALID_ARGUMENT);
+  CHECK_RES(msrp_session_answer_nickname(focus.self, "nosuchtx", 200, NULL), MSRP_RESULT_NOT_FOUND);
+  CHECK_RES(msrp_session_answer_nickname(focus.self, "nosuchtx", 302, NULL), MSRP_RESULT_INVALID_CODE);
+  msrp_session_free(client.self);
+  msrp_session_free(focus.self);
+
+  /* A focus without on_nickname: 403; not a focus: 200. */
+  for (int focus_mode = 0; focus_mode < 2; focus_mode++) {
+    room c2;
+    memset(&c2, 0, sizeof c2);
+    pthread_mutex_init(&c2.m, NULL);
+    pthread_cond_init(&c2.c, NULL);
+    make_pair(ctx, false, NULL, &ta, &tb);
+    msrp_session_options o = msrp_session_options_default();
+    o.nickname_by_application = focus_mode == 1;
+    msrp_session *sa = NULL, *sb = NULL;
+    CHECK_OK(msrp_session_new(ta, NULL, NULL, NULL, NULL, &sa));
+    CHECK_OK(msrp_session_new(tb, &o, NULL, NULL, NULL, &sb));
+    CHECK_OK(msrp_session_nickname(sa, "Bob", on_nick_answer, &c2));
+    CHECK(wait_int(&c2.m, &c2.c, &c2.answers, 1, 10000));
+    CHECK(c2.codes[0] == (focus_mode ? 403 : 200));
+    msrp_session_free(sa);
+    msrp_session_free(sb);
+    pthread_mutex_destroy(&c2.m);
+    pthread_cond_destroy(&c2.c);
+  }
+  msrp_context_free(ctx);
+  pthread_mutex_destroy(&client.m);
+  pthread_cond_destroy(&client.c);
+  pthread_mutex_destroy(&focus.m);
+  pthread_cond_destroy(&focus.c);
+}
+
 int main(void) {
   test_cpim_parse_and_encode();
   test_cpim_chat_with_notifications();
   test_peer_without_cpim();
   test_is_composing();
+  test_nickname();
   return check_summary("test_im");
 }

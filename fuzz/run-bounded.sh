@@ -13,7 +13,7 @@ log=$(mktemp)
 scratch=$(mktemp -d)
 trap 'rm -rf "$log" "$scratch"' EXIT
 failed=0
-targets="decoder uri headers session sdp"
+targets="decoder uri headers session sdp cpim xml"
 for target in $targets; do
   mkdir -p "fuzz/corpus/$target" "$scratch/$target"
   cargo fuzz run -O "$target" "$scratch/$target" "fuzz/corpus/$target" -- \

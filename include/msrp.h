@@ -922,6 +922,14 @@ typedef struct msrp_message_callbacks {
 } msrp_message_callbacks;
 
 /**
+ * Called once with the response to a chunk from `msrp_session_send_chunk`:
+ * the peer's code, or a local one (`local` true): 408 at the response
+ * timeout when Failure-Report is yes, 200 when partial or no, 0 when the
+ * session closed first.
+ */
+typedef void (*msrp_response_cb)(void *userdata, uint16_t code, const char *comment, bool local);
+
+/**
  * Writes bytes of an incoming message for `msrp_incoming_to_callback`:
  * `len` bytes at `offset` (0-based; chunks may come out of order). Return
  * 0 to go on, anything else to refuse the rest of the message (its later
@@ -1267,6 +1275,12 @@ typedef struct msrp_session_options {
    * assumes idle after 120 s).
    */
   uint32_t composing_refresh_s;
+  /**
+   * A chat-room focus (RFC 7701): NICKNAME requests go to
+   * `on_nickname` and wait for `msrp_session_answer_nickname` (default
+   * false: each well-formed one gets 200 at once and reaches `on_chunk`).
+   */
+  bool nickname_by_application;
 } msrp_session_options;
 
 /**
@@ -1381,6 +1395,14 @@ typedef struct msrp_session_callbacks {
    * also inside CPIM) come here instead of `on_message` / `on_cpim`.
    */
   void (*on_composing)(void *userdata, bool active, const char *content_type);
+  /**
+   * With `nickname_by_application` (a chat-room focus, RFC 7701 §7.1):
+   * a participant asks for `nickname` (unquoted); answer with
+   * `msrp_session_answer_nickname(session, transaction_id, code, …)`,
+   * here or later. Both strings are valid during the call. Malformed
+   * requests were already answered (400, 424).
+   */
+  void (*on_nickname)(void *userdata, const char *transaction_id, const char *nickname);
 } msrp_session_callbacks;
 
 /**
@@ -1421,14 +1443,6 @@ typedef struct msrp_chunk_params {
    */
   uint8_t flag;
 } msrp_chunk_params;
-
-/**
- * Called once with the response to a chunk from `msrp_session_send_chunk`:
- * the peer's code, or a local one (`local` true): 408 at the response
- * timeout when Failure-Report is yes, 200 when partial or no, 0 when the
- * session closed first.
- */
-typedef void (*msrp_response_cb)(void *userdata, uint16_t code, const char *comment, bool local);
 
 /**
  * Called once with the result of `msrp_transport_read_chunk_async`. On
@@ -2356,6 +2370,37 @@ msrp_result msrp_session_send_imdn(const struct msrp_session *s,
                                    const struct msrp_cpim *im,
                                    msrp_imdn_kind kind,
                                    const char *status);
+
+/**
+ * Asks the chat room for `nickname` (RFC 7701 §7.1: a NICKNAME request
+ * with `Use-Nickname`, quoted and escaped here, 1 to 1023 characters) and
+ * returns at once; `cb` (may be NULL) gets the focus's answer: 200 (the
+ * nickname is yours), 403 (nicknames not allowed), 423, 424 (malformed),
+ * 425 (reserved or in use), or a local 408 / 0 as for
+ * `msrp_session_send_chunk`.
+ *
+ * # Safety
+ * `s` is NULL or live; `nickname` is NULL or NUL-terminated; `cb` and
+ * `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_nickname(const struct msrp_session *s,
+                                  const char *nickname,
+                                  msrp_response_cb cb,
+                                  void *userdata);
+
+/**
+ * Answers the NICKNAME request `transaction_id` given to `on_nickname`
+ * with `code` (200 to grant it; 403, 423, 424 or 425 to refuse, RFC 7701
+ * §7.1) and `comment` (may be NULL). `MSRP_RESULT_NOT_FOUND` when no such
+ * request waits (answered already, or the session closed).
+ *
+ * # Safety
+ * `s` is NULL or live; the strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_session_answer_nickname(const struct msrp_session *s,
+                                         const char *transaction_id,
+                                         uint16_t code,
+                                         const char *comment);
 
 /**
  * Writes the incoming message to the file at `path` (created, or

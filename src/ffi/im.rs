@@ -297,3 +297,99 @@ pub(crate) fn incoming_cpim(
         unsafe { f(ud.ptr(), &h, &m) }
     }))
 }
+
+/// Asks the chat room for `nickname` (RFC 7701 §7.1: a NICKNAME request
+/// with `Use-Nickname`, quoted and escaped here, 1 to 1023 characters) and
+/// returns at once; `cb` (may be NULL) gets the focus's answer: 200 (the
+/// nickname is yours), 403 (nicknames not allowed), 423, 424 (malformed),
+/// 425 (reserved or in use), or a local 408 / 0 as for
+/// `msrp_session_send_chunk`.
+///
+/// # Safety
+/// `s` is NULL or live; `nickname` is NULL or NUL-terminated; `cb` and
+/// `userdata` may be used from libmsrp's threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_nickname(
+    s: *const msrp_session,
+    nickname: *const c_char,
+    cb: super::session_callbacks::msrp_response_cb,
+    userdata: *mut c_void,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let nick = unsafe { text(nickname, "nickname") }?;
+        let n = nick.chars().count();
+        if n == 0 || n > 1023 || nick.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                "a nickname is 1 to 1023 characters without control characters (RFC 7701 §7.1)",
+            ));
+        }
+        let quoted = format!("\"{}\"", nick.replace('\\', "\\\\").replace('"', "\\\""));
+        let t = s.driver.transport();
+        let mut c = Chunk::request("NICKNAME")?;
+        c.set_to_path(&crate::proto::transport::outgoing_to_path(
+            t.local_path(),
+            t.remote_path(),
+        ));
+        c.set_from_path(crate::proto::transport::outgoing_from_path(t.local_path()));
+        c.add_header_raw("Use-Nickname", &quoted)?;
+        super::session::send_request(s, c, cb, userdata)
+    })
+}
+
+/// Answers the NICKNAME request `transaction_id` given to `on_nickname`
+/// with `code` (200 to grant it; 403, 423, 424 or 425 to refuse, RFC 7701
+/// §7.1) and `comment` (may be NULL). `MSRP_RESULT_NOT_FOUND` when no such
+/// request waits (answered already, or the session closed).
+///
+/// # Safety
+/// `s` is NULL or live; the strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_answer_nickname(
+    s: *const msrp_session,
+    transaction_id: *const c_char,
+    code: u16,
+    comment: *const c_char,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract.
+        let tx = unsafe { text(transaction_id, "transaction_id") }?;
+        // SAFETY: caller contract.
+        let comment = unsafe { super::handle::opt_text(comment, "comment") }?;
+        if !matches!(code, 200 | 403 | 423 | 424 | 425) {
+            return Err(FfiError::new(
+                msrp_result::InvalidCode,
+                format!("{code} is not an answer to NICKNAME (200, 403, 423, 424, 425)"),
+            ));
+        }
+        let comment = comment.unwrap_or(match code {
+            200 => "OK",
+            403 => "Forbidden",
+            423 => "Interval Out-of-Bounds",
+            424 => "Malformed Nickname",
+            _ => "Nickname reserved or already in use",
+        });
+        if comment.contains(['\r', '\n']) {
+            return Err(FfiError::new(
+                msrp_result::InvalidArgument,
+                "the comment holds a line break",
+            ));
+        }
+        let found = s
+            .driver
+            .with(|sess| sess.answer_nickname(tx, code, comment))?;
+        if found {
+            Ok(())
+        } else {
+            Err(FfiError::new(
+                msrp_result::NotFound,
+                format!("no NICKNAME request {tx} waits for an answer"),
+            ))
+        }
+    })
+}

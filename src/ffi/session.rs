@@ -101,6 +101,10 @@ pub struct msrp_session_options {
     /// least 60, RFC 3994 §3.2; 0, the default: no refreshes, and the peer
     /// assumes idle after 120 s).
     pub composing_refresh_s: u32,
+    /// A chat-room focus (RFC 7701): NICKNAME requests go to
+    /// `on_nickname` and wait for `msrp_session_answer_nickname` (default
+    /// false: each well-formed one gets 200 at once and reaches `on_chunk`).
+    pub nickname_by_application: bool,
 }
 
 /// The default session settings.
@@ -126,6 +130,7 @@ pub extern "C" fn msrp_session_options_default() -> msrp_session_options {
         imdn_auto_delivery: false,
         composing_idle_ms: 0,
         composing_refresh_s: 0,
+        nickname_by_application: false,
     }
 }
 
@@ -256,6 +261,7 @@ pub unsafe extern "C" fn msrp_session_new(
             peer_accept_types: peer_types,
             peer_max_size: (o.peer_max_size != 0).then_some(o.peer_max_size),
             peer_accept_wrapped_types: peer_wrapped,
+            nickname_by_application: o.nickname_by_application,
         };
         let keepalive =
             (o.keepalive_ms > 0).then(|| Duration::from_millis(u64::from(o.keepalive_ms)));
@@ -388,16 +394,26 @@ pub unsafe extern "C" fn msrp_session_send_chunk(
                 "send_chunk takes requests; use msrp_transport_write_response for responses",
             ));
         }
-        let reg = s.registry.clone();
-        let ud = UserData(userdata);
-        s.driver.with(move |sess| {
-            let tx = sess.send_chunk(c);
-            if cb.is_some() {
-                lock(&reg).expect_response(tx, Waiter::C(cb, ud));
-            }
-        })?;
-        Ok(())
+        send_request(s, c, cb, userdata)
     })
+}
+
+/// Queues the request `c` on `s`; `cb` (may be None) gets its response.
+pub(crate) fn send_request(
+    s: &msrp_session,
+    c: crate::proto::Chunk,
+    cb: msrp_response_cb,
+    userdata: *mut c_void,
+) -> Result<(), FfiError> {
+    let reg = s.registry.clone();
+    let ud = UserData(userdata);
+    s.driver.with(move |sess| {
+        let tx = sess.send_chunk(c);
+        if cb.is_some() {
+            lock(&reg).expect_response(tx, Waiter::C(cb, ud));
+        }
+    })?;
+    Ok(())
 }
 
 /// Reference `deliver_chunk`: sends a copy of `chunk` and waits (at most

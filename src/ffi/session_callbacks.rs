@@ -133,6 +133,18 @@ pub struct msrp_session_callbacks {
     pub on_composing: Option<
         unsafe extern "C" fn(userdata: *mut c_void, active: bool, content_type: *const c_char),
     >,
+    /// With `nickname_by_application` (a chat-room focus, RFC 7701 §7.1):
+    /// a participant asks for `nickname` (unquoted); answer with
+    /// `msrp_session_answer_nickname(session, transaction_id, code, …)`,
+    /// here or later. Both strings are valid during the call. Malformed
+    /// requests were already answered (400, 424).
+    pub on_nickname: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            transaction_id: *const c_char,
+            nickname: *const c_char,
+        ),
+    >,
 }
 
 /// Called once with the response to a chunk from `msrp_session_send_chunk`:

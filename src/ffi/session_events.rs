@@ -145,13 +145,7 @@ pub(super) fn make_sink(
                         .then(|| sinks.0.driver.get().and_then(|w| w.upgrade()))
                         .flatten();
                     let taken = super::im::incoming_cpim(
-                        &cbs,
-                        ud,
-                        &registry,
-                        auto,
-                        &composing,
-                        &head,
-                        &data,
+                        &cbs, ud, &registry, auto, &composing, &head, &data,
                     );
                     if let Some(call) = taken {
                         crate::proto::bufpool::give(data);
@@ -172,6 +166,31 @@ pub(super) fn make_sink(
                         crate::proto::bufpool::give(data);
                     })
                 }
+            }
+            DriverEvent::Session(
+                SessionEvent::Nickname {
+                    transaction_id,
+                    nickname,
+                },
+                _,
+            ) => {
+                let Some(f) = cbs.on_nickname else {
+                    // Nobody decides: the request gets what a focus without
+                    // nickname support answers (RFC 7701 §7.1).
+                    if let Some(d) = sinks.0.driver.get().and_then(|w| w.upgrade()) {
+                        let _ = d.with(|s| {
+                            s.answer_nickname(&transaction_id, 403, "Nicknames not supported")
+                        });
+                    }
+                    return;
+                };
+                ctx.deliver(move || {
+                    let _hold = hold;
+                    let t = cstring(&transaction_id);
+                    let n = cstring(&nickname);
+                    // SAFETY: valid pointers for the duration of the call.
+                    unsafe { f(ud.ptr(), t.as_ptr(), n.as_ptr()) }
+                })
             }
             DriverEvent::Session(SessionEvent::Chunk(c), permit) => {
                 if let Some(f) = cbs.on_chunk {

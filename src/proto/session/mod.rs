@@ -96,6 +96,11 @@ pub struct SessionConfig {
     /// What the peer accepts only inside a wrapper such as `message/cpim`
     /// (its `a=accept-wrapped-types`, RFC 4975 §8.6).
     pub peer_accept_wrapped_types: Vec<String>,
+    /// A chat-room focus: NICKNAME requests with a well-formed
+    /// Use-Nickname (RFC 7701 §7.1) wait for the application's answer
+    /// ([`SessionEvent::Nickname`], [`Session::answer_nickname`]) instead of
+    /// getting 200 at once.
+    pub nickname_by_application: bool,
 }
 
 impl Default for SessionConfig {
@@ -116,6 +121,7 @@ impl Default for SessionConfig {
             peer_accept_types: Vec::new(),
             peer_max_size: None,
             peer_accept_wrapped_types: Vec::new(),
+            nickname_by_application: false,
         }
     }
 }
@@ -290,6 +296,14 @@ pub enum SessionEvent {
     /// An accepted incoming request handed over as it came: SEND chunks in
     /// streaming mode, NICKNAME and other accepted requests.
     Chunk(Chunk),
+    /// A NICKNAME request (RFC 7701 §7.1) waiting for the application's
+    /// answer ([`SessionConfig::nickname_by_application`]).
+    Nickname {
+        /// Its transaction id, to answer it by.
+        transaction_id: String,
+        /// The nickname asked for, unquoted.
+        nickname: String,
+    },
     /// An incoming message was aborted by its sender (`#`).
     MessageAborted {
         /// Its Message-ID.
@@ -351,6 +365,8 @@ struct Pending {
 /// The session state machine.
 pub struct Session {
     cfg: SessionConfig,
+    /// NICKNAME requests waiting for the application's answer.
+    nicknames: Vec<Chunk>,
     local: Vec<Uri>,
     remote: Vec<Uri>,
     /// The paths as header text, formatted once.
@@ -419,6 +435,7 @@ impl Session {
         let remote_text =
             super::uri::format_path(&super::transport::outgoing_to_path(&local, &remote));
         Session {
+            nicknames: Vec::new(),
             cfg,
             local,
             remote,

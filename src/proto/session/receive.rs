@@ -147,21 +147,63 @@ impl Session {
             Some("SEND") => {
                 self.incoming_send(chunk, true, now);
             }
-            Some("NICKNAME") => {
-                let ok = chunk.header_by_name("Use-Nickname").is_some()
-                    && chunk.header(HeaderName::SuccessReport).is_none()
-                    && chunk.header(HeaderName::FailureReport).is_none();
-                if !ok {
-                    self.respond(&chunk, 400, "Bad Request");
-                } else if let Some((code, why)) = self.check_paths(&chunk) {
-                    self.respond(&chunk, code, &why);
-                } else {
-                    self.respond(&chunk, 200, "OK");
-                    self.events.push_back(SessionEvent::Chunk(chunk));
-                }
-            }
+            Some("NICKNAME") => self.incoming_nickname(chunk),
             _ => self.respond(&chunk, 501, "Method Not Implemented"),
         }
+    }
+
+    /// A NICKNAME request (RFC 7701 §7.1): 400 without Use-Nickname or
+    /// with report headers, 424 for a malformed nickname; else 200 at once,
+    /// or the application's answer when it decides.
+    fn incoming_nickname(&mut self, chunk: Chunk) {
+        let ok = chunk.header_by_name("Use-Nickname").is_some()
+            && chunk.header(HeaderName::SuccessReport).is_none()
+            && chunk.header(HeaderName::FailureReport).is_none();
+        if !ok {
+            self.respond(&chunk, 400, "Bad Request");
+            return;
+        }
+        if let Some((code, why)) = self.check_paths(&chunk) {
+            self.respond(&chunk, code, &why);
+            return;
+        }
+        let Some(nick) = chunk
+            .header_by_name("Use-Nickname")
+            .and_then(parse_nickname)
+        else {
+            self.respond(&chunk, 424, "Malformed Nickname");
+            return;
+        };
+        if !self.cfg.nickname_by_application {
+            self.respond(&chunk, 200, "OK");
+            self.events.push_back(SessionEvent::Chunk(chunk));
+            return;
+        }
+        if self.nicknames.len() >= MAX_PENDING_NICKNAMES {
+            self.respond(&chunk, 403, "Too many nickname requests waiting");
+            return;
+        }
+        self.events.push_back(SessionEvent::Nickname {
+            transaction_id: chunk.transaction_id().to_owned(),
+            nickname: nick,
+        });
+        self.nicknames.push(chunk);
+    }
+
+    /// The application's answer to the NICKNAME request `transaction_id`
+    /// (200, or 403, 423, 424, 425 of RFC 7701 §7.1 / §11); false when no
+    /// such request waits.
+    pub fn answer_nickname(&mut self, transaction_id: &str, code: u16, comment: &str) -> bool {
+        let Some(i) = self
+            .nicknames
+            .iter()
+            .position(|c| c.transaction_id() == transaction_id)
+        else {
+            return false;
+        };
+        let req = self.nicknames.swap_remove(i);
+        self.respond(&req, code, comment);
+        true
     }
 
     pub(super) fn check_paths(&mut self, chunk: &Chunk) -> Option<(u16, String)> {
@@ -505,4 +547,33 @@ impl Session {
         let _ = send;
         self.control.push_back(r);
     }
+}
+
+/// Most NICKNAME requests waiting for the application at once; more get 403.
+pub const MAX_PENDING_NICKNAMES: usize = 16;
+
+/// A Use-Nickname value (RFC 7701 §7.1: a quoted string of 1 to 1023
+/// qdtext / qd-esc elements, RFC 4975 §9), unquoted.
+pub fn parse_nickname(v: &str) -> Option<String> {
+    let inner = v.trim().strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut n = 0;
+    let mut it = inner.chars();
+    while let Some(c) = it.next() {
+        let c = match c {
+            '\\' => {
+                let e = it.next()?;
+                if !(e == ' ' || e.is_ascii_graphic()) {
+                    return None;
+                }
+                e
+            }
+            '"' => return None,
+            c if c == ' ' || c == '\t' || c.is_ascii_graphic() || !c.is_ascii() => c,
+            _ => return None,
+        };
+        out.push(c);
+        n += 1;
+    }
+    (1..=1023).contains(&n).then_some(out)
 }
