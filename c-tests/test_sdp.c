@@ -376,6 +376,27 @@ static void test_negotiation_connector_roles(void) {
   msrp_context_free(ctx);
 }
 
+/* RFC 7701 §8: a chat room's answer carries a=chatroom with its tokens; the
+ * participant learns from its negotiation that the peer is a chat room that
+ * takes nicknames. A plain peer is no chat room. */
+static void test_chatroom_attribute(void) {
+  msrp_sdp_local al = msrp_sdp_local_default();
+  al.full_local_path = "msrp://127.0.0.1:7011/alicec;tcp";
+  msrp_sdp_local focus = msrp_sdp_local_default();
+  focus.full_local_path = "msrp://127.0.0.1:7012/room;tcp";
+  focus.can_accept = true;
+  focus.chatroom = "nickname private-messages";
+  exchange x;
+  exchange_run(&x, &al, &focus);
+  CHECK(strstr(x.answer_text, "a=chatroom:nickname private-messages\r\n") != NULL);
+  char *t = NULL;
+  CHECK_OK(msrp_negotiation_chatroom(x.an, &t));
+  CHECK(strcmp(t, "nickname private-messages") == 0);
+  msrp_string_free(t);
+  CHECK_RES(msrp_negotiation_chatroom(x.bn, &t), MSRP_RESULT_NOT_FOUND);
+  exchange_free(&x);
+}
+
 /* What a SIP stack must tell apart: a malformed SDP (the line is named),
  * no MSRP media at that index, an offer that cannot be answered (488). */
 static void test_errors(void) {
@@ -414,6 +435,7 @@ int main(void) {
   test_actpass_either_way();
   test_file_offer_answer();
   test_negotiation_connector_roles();
+  test_chatroom_attribute();
   test_errors();
   return check_summary("test_sdp");
 }

@@ -1169,6 +1169,12 @@ typedef struct msrp_sdp_local {
    * (an answer takes the offer's file); NULL: a chat, no file.
    */
   const struct msrp_sdp_file *file;
+  /**
+   * We are a chat room (RFC 7701 §8): the `a=chatroom` tokens separated
+   * by spaces, e.g. "nickname private-messages" ("" for the attribute
+   * without tokens; NULL: not a chat room).
+   */
+  const char *chatroom;
 } msrp_sdp_local;
 
 /**
@@ -2746,6 +2752,17 @@ msrp_result msrp_sdp_media_file(const struct msrp_sdp_media *m, struct msrp_sdp_
  * `n` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_negotiation_file(const struct msrp_negotiation *n, struct msrp_sdp_file *out);
+
+/**
+ * The peer's `a=chatroom` tokens (RFC 7701 §8), separated by spaces ("" for
+ * the attribute without tokens): the peer is a chat room, and with
+ * `nickname` it takes NICKNAME requests (`msrp_session_nickname`). Free with
+ * `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when the peer is no chat room.
+ *
+ * # Safety
+ * `n` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_negotiation_chatroom(const struct msrp_negotiation *n, char **out);
 
 /**
  * The default file description: nothing given.

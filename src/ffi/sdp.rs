@@ -73,6 +73,10 @@ pub struct msrp_sdp_local {
     /// A file to offer or to ask for (RFC 5547), read by `msrp_sdp_offer`
     /// (an answer takes the offer's file); NULL: a chat, no file.
     pub file: *const msrp_sdp_file,
+    /// We are a chat room (RFC 7701 §8): the `a=chatroom` tokens separated
+    /// by spaces, e.g. "nickname private-messages" ("" for the attribute
+    /// without tokens; NULL: not a chat room).
+    pub chatroom: *const c_char,
 }
 
 /// The default local settings: everything NULL, 0 or false.
@@ -87,6 +91,7 @@ pub extern "C" fn msrp_sdp_local_default() -> msrp_sdp_local {
         can_accept: false,
         cema: false,
         file: std::ptr::null(),
+        chatroom: std::ptr::null(),
     }
 }
 
@@ -276,6 +281,9 @@ unsafe fn local_of(l: *const msrp_sdp_local) -> Result<LocalMedia, FfiError> {
         fingerprints,
         can_accept: l.can_accept,
         cema: l.cema,
+        // SAFETY: caller contract.
+        chatroom: unsafe { opt_text(l.chatroom, "local.chatroom") }?
+            .map(|t| t.split_ascii_whitespace().map(str::to_owned).collect()),
         // SAFETY: caller contract: `file` is NULL or readable.
         file: match unsafe { l.file.as_ref() } {
             // SAFETY: as above, with its strings NULL or NUL-terminated.
@@ -596,5 +604,29 @@ pub unsafe extern "C" fn msrp_negotiation_file(
         // SAFETY: caller contract.
         let n = unsafe { borrow(n, "n") }?;
         write_file(n.file.as_ref(), out)
+    })
+}
+
+/// The peer's `a=chatroom` tokens (RFC 7701 §8), separated by spaces ("" for
+/// the attribute without tokens): the peer is a chat room, and with
+/// `nickname` it takes NICKNAME requests (`msrp_session_nickname`). Free with
+/// `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when the peer is no chat room.
+///
+/// # Safety
+/// `n` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_negotiation_chatroom(
+    n: *const msrp_negotiation,
+    out: *mut *mut c_char,
+) -> msrp_result {
+    run(|| {
+        out_ok(out, "out")?;
+        // SAFETY: caller contract.
+        let n = unsafe { borrow(n, "n") }?;
+        let t = n.inner.peer_chatroom.as_ref().ok_or_else(|| {
+            FfiError::new(msrp_result::NotFound, "the peer's SDP has no a=chatroom")
+        })?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_string(out, &t.join(" "), "out") }
     })
 }

@@ -37,6 +37,9 @@ pub struct LocalMedia {
     pub cema: bool,
     /// A file we offer to send or ask for.
     pub file: Option<FileTransfer>,
+    /// We are a chat room (RFC 7701 §8): `a=chatroom` with these tokens
+    /// (`nickname`, `private-messages`, …).
+    pub chatroom: Option<Vec<String>>,
 }
 
 /// A file transfer (RFC 5547).
@@ -90,6 +93,8 @@ pub struct Negotiated {
     pub direction: Direction,
     /// The file transfer, when the media is one.
     pub file: Option<FileTransfer>,
+    /// The peer is a chat room (RFC 7701 §8): its `a=chatroom` tokens.
+    pub peer_chatroom: Option<Vec<String>>,
 }
 
 fn transport_of(uri: &Uri) -> MsrpTransport {
@@ -144,6 +149,7 @@ fn describe(local: &LocalMedia, setup: Setup) -> Result<MsrpMedia, NegotiationEr
         Vec::new()
     };
     m.cema = local.cema;
+    m.chatroom = local.chatroom.clone();
     Ok(m)
 }
 
@@ -311,5 +317,6 @@ pub fn negotiate(
         peer_max_size: theirs.max_size,
         direction: ours.direction.unwrap_or(Direction::SendRecv),
         file,
+        peer_chatroom: theirs.chatroom.clone(),
     })
 }
