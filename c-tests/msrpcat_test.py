@@ -142,6 +142,26 @@ def test_file():
         shutil.rmtree(d)
 
 
+def test_cpim_with_notifications():
+    """--cpim with --imdn on one side, --imdn-reply on the other (RFC 3862,
+    RFC 5438): the texts arrive, the envelope is printed, and every
+    delivery and display notification asked for comes back."""
+    lst, con = pair(["--expect", "2", "--imdn-reply"],
+                    ["--cpim", "--from", "sip:alice@example.com", "--to", "sip:bob@example.com",
+                     "--imdn", "delivery,display", "--send-text", "hello", "--send-text", "again"])
+    expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+    expect(lst.out_lines[1:] == ["hello", "again"], "the listener prints the content", lst)
+    expect(sum("cpim from sip:alice@example.com to sip:bob@example.com (text/plain)" in l
+               for l in lst.err_lines) == 2, "the listener prints each envelope", lst)
+    expect(sum(" delivery delivered" in l for l in con.err_lines) == 2
+           and sum(" display displayed" in l for l in con.err_lines) == 2,
+           "two delivery and two display notifications", con)
+    lst, con = pair(["--expect", "1"], ["--cpim", "--imdn", "display", "--send-text", "x", "--timeout", "3",
+                                        "--duration", "2"])
+    expect(con.rc == 1 and any("notifications (IMDN) did not come" in l for l in con.err_lines),
+           "a notification that never comes fails the sender", con)
+
+
 def test_echo():
     lst, con = pair(["--echo", "--expect", "3"],
                     ["--send-text", "one", "--send-text", "two", "--send-text", "three", "--expect", "3"])
@@ -328,6 +348,7 @@ def test_relay():
 
 
 for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
+                 ("CPIM with notifications", test_cpim_with_notifications),
                  ("server and synthetic messages", test_server_and_synthetic),
                  ("expect not met", test_expect_not_met_fails), ("TLS fingerprint", test_tls_fingerprint),
                  ("relay", test_relay), ("listen survives bad connections", test_listen_survives_bad_connections),
@@ -336,5 +357,5 @@ for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
                  ("20 x 50 MB messages at once", test_twenty_large_messages),
                  ("a peer that sends and closes at once", test_peer_that_sends_and_closes_at_once)]:
     case(name, fn)
-print(f"msrpcat_test: {12 - len(failures)} passed, {len(failures)} failed")
+print(f"msrpcat_test: {13 - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -56,6 +56,10 @@ typedef struct {
   long expect;
   double duration;
   double demo_mb;
+  /* CPIM / IMDN */
+  bool cpim, imdn_reply;
+  const char *from, *to;
+  unsigned imdn;
 } options;
 
 typedef struct {
@@ -68,6 +72,7 @@ typedef struct {
   long other_codes;
   uint64_t bytes_sent, bytes_accepted, bytes_received;
   long received, reports;
+  long notes_expected, notes_received; /* IMDNs asked for and arrived */
   bool closed;
   char closed_msg[256];
   /* progress of the file being sent */
@@ -146,6 +151,12 @@ static void usage(FILE *f) {
       "  --echo                 send back every message that arrives\n"
       "  --recv-dir DIR         save received messages as files (else text to stdout)\n"
       "  --success-report       ask for success REPORTs\n"
+      "  --cpim                 wrap --send-text messages in message/cpim (RFC 3862)\n"
+      "  --from URI --to URI    the CPIM From and To addresses\n"
+      "  --imdn LIST            with --cpim: ask for notifications (RFC 5438), a comma\n"
+      "                         list of delivery, display; wait for them\n"
+      "  --imdn-reply           answer notification requests: delivery at once,\n"
+      "                         display when the message is printed\n"
       "  --expect N             stop after N received messages\n"
       "  --duration S           stop after S seconds\n"
       "Exit status 0 when every message sent got 200 and every expected one\n"
@@ -209,6 +220,16 @@ static void parse(options *o, int argc, char **argv) {
     } else if (!strcmp(a, "--echo")) o->echo = true;
     else if (!strcmp(a, "--recv-dir")) o->recv_dir = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--success-report")) o->success_report = true;
+    else if (!strcmp(a, "--cpim")) o->cpim = true;
+    else if (!strcmp(a, "--from")) o->from = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--to")) o->to = need_arg(argc, argv, &i);
+    else if (!strcmp(a, "--imdn-reply")) o->imdn_reply = true;
+    else if (!strcmp(a, "--imdn")) {
+      const char *v = need_arg(argc, argv, &i);
+      if (strstr(v, "delivery")) o->imdn |= MSRP_IMDN_POSITIVE_DELIVERY;
+      if (strstr(v, "display")) o->imdn |= MSRP_IMDN_DISPLAY;
+      if (!o->imdn) bad_usage("--imdn takes delivery, display or both (comma-separated)");
+    }
     else if (!strcmp(a, "--expect")) o->expect = atol(need_arg(argc, argv, &i));
     else if (!strcmp(a, "--duration")) o->duration = atof(need_arg(argc, argv, &i));
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -218,6 +239,7 @@ static void parse(options *o, int argc, char **argv) {
   }
   if (o->count > 0 && o->size == 0) o->size = 100;
   if ((o->cert == NULL) != (o->key == NULL)) bad_usage("--cert and --key go together");
+  if (o->imdn && !o->cpim) bad_usage("--imdn needs --cpim (notifications are asked for in the CPIM envelope)");
 }
 
 /* ---- traffic log (-v) ---- */
@@ -253,6 +275,8 @@ static void bump(app *a) { pthread_cond_broadcast(&a->c); }
 typedef struct {
   app *a;
   uint64_t len;
+  int notes; /* IMDNs still expected: freed after on_done and the last one */
+  bool done;
 } sent_msg;
 
 static void on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
@@ -262,7 +286,11 @@ static void on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, cons
   (void)msg;
   pthread_mutex_lock(&a->m);
   if (code == 200) a->bytes_accepted += sm->len;
-  free(sm);
+  sm->done = true;
+  if (sm->notes <= 0 || code != 200) {
+    a->notes_expected -= code != 200 ? sm->notes : 0; /* none will come */
+    free(sm);
+  }
   if (code < 1000) a->codes[code]++;
   else a->other_codes++;
   if (code != 200 && code != 0)
@@ -284,7 +312,54 @@ static void on_progress(void *ud, uint64_t msg, uint64_t sent, uint64_t acked, u
   pthread_mutex_unlock(&a->m);
 }
 
-static const msrp_message_callbacks MSG_CBS = {.on_progress = on_progress, .on_done = on_done};
+static void on_notification(void *ud, uint64_t msg, const char *imdn_id, msrp_imdn_kind kind, const char *status) {
+  sent_msg *sm = ud;
+  app *a = sm->a;
+  (void)msg;
+  fprintf(stderr, "msrpcat: imdn %s %s %s\n", imdn_id, kind == MSRP_IMDN_KIND_DISPLAY ? "display" : "delivery", status);
+  pthread_mutex_lock(&a->m);
+  a->notes_received++;
+  if (--sm->notes <= 0 && sm->done) free(sm);
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+static const msrp_message_callbacks MSG_CBS = {
+    .on_progress = on_progress, .on_done = on_done, .on_notification = on_notification};
+
+/* --cpim: a text wrapped in message/cpim, with the notifications --imdn asks for. */
+static void send_cpim(app *a, const char *text) {
+  const options *o = a->o;
+  msrp_cpim *m = NULL;
+  check(msrp_cpim_new("text/plain", (const uint8_t *)text, strlen(text), &m), "--cpim");
+  if (o->from) check(msrp_cpim_add_address(m, "From", NULL, o->from), "--from");
+  if (o->to) check(msrp_cpim_add_address(m, "To", NULL, o->to), "--to");
+  int notes = !!(o->imdn & MSRP_IMDN_POSITIVE_DELIVERY) + !!(o->imdn & MSRP_IMDN_DISPLAY);
+  sent_msg *sm = calloc(1, sizeof *sm);
+  if (!sm) die("out of memory");
+  sm->a = a;
+  sm->len = strlen(text);
+  sm->notes = notes;
+  pthread_mutex_lock(&a->m);
+  a->queued++;
+  a->bytes_sent += sm->len;
+  a->notes_expected += notes;
+  pthread_mutex_unlock(&a->m);
+  msrp_message_options mo = msrp_message_options_default();
+  mo.success_report = o->success_report;
+  msrp_result r = msrp_session_send_cpim(a->s, m, o->imdn, &mo, &MSG_CBS, sm, NULL);
+  msrp_cpim_free(m);
+  if (r != MSRP_RESULT_OK) {
+    free(sm);
+    fprintf(stderr, "msrpcat: sending failed: %s: %s\n", msrp_result_str(r), msrp_last_error_message());
+    pthread_mutex_lock(&a->m);
+    a->queued--;
+    a->notes_expected -= notes;
+    a->other_codes++;
+    bump(a);
+    pthread_mutex_unlock(&a->m);
+  }
+}
 
 static void send_message(app *a, const uint8_t *data, size_t len, const char *ct, const char *disposition) {
   msrp_message_options mo = msrp_message_options_default();
@@ -294,7 +369,7 @@ static void send_message(app *a, const uint8_t *data, size_t len, const char *ct
   a->queued++;
   a->bytes_sent += len;
   pthread_mutex_unlock(&a->m);
-  sent_msg *sm = malloc(sizeof *sm);
+  sent_msg *sm = calloc(1, sizeof *sm);
   if (!sm) die("out of memory");
   sm->a = a;
   sm->len = len;
@@ -368,6 +443,49 @@ static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, si
     fprintf(stderr, "msrpcat: received %zu bytes of %s (use --recv-dir to keep them)\n", len, ct ? ct : "?");
   }
   if (a->o->echo) send_message(a, data, len, ct ? ct : "application/octet-stream", NULL);
+  msrp_string_free(ct);
+  pthread_mutex_lock(&a->m);
+  bump(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+/* A message/cpim message: its envelope on stderr, its content as any
+ * message (text to stdout); with --imdn-reply a display notification once
+ * it is printed, when one was asked for (delivery ones go out at once, by
+ * the session's imdn_auto_delivery). */
+static void on_cpim(void *ud, const msrp_chunk *head, const msrp_cpim *m) {
+  app *a = ud;
+  char *from = NULL, *to = NULL, *id = NULL, *disp = NULL, *ct = NULL;
+  msrp_cpim_address(m, "From", NULL, &from);
+  msrp_cpim_address(m, "To", NULL, &to);
+  msrp_cpim_header(m, "urn:ietf:params:imdn", "Message-ID", &id);
+  msrp_cpim_header(m, "urn:ietf:params:imdn", "Disposition-Notification", &disp);
+  msrp_cpim_content_header(m, "Content-Type", &ct);
+  fprintf(stderr, "msrpcat: cpim from %s to %s (%s)%s%s%s%s\n", from ? from : "-", to ? to : "-", ct ? ct : "?",
+          id ? ", imdn id " : "", id ? id : "", disp ? ", asks for " : "", disp ? disp : "");
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  msrp_cpim_content(m, &data, &len);
+  pthread_mutex_lock(&a->m);
+  ++a->received;
+  a->bytes_received += len;
+  pthread_mutex_unlock(&a->m);
+  if (ct && !strncmp(ct, "text/", 5)) {
+    fwrite(data, 1, len, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+  } else {
+    fprintf(stderr, "msrpcat: received %zu bytes of %s inside CPIM\n", len, ct ? ct : "?");
+  }
+  if (a->o->imdn_reply && disp && strstr(disp, "display")) {
+    msrp_result r = msrp_session_send_imdn(a->s, m, MSRP_IMDN_KIND_DISPLAY, "displayed");
+    if (r != MSRP_RESULT_OK) fprintf(stderr, "msrpcat: display notification: %s\n", msrp_last_error_message());
+  }
+  (void)head;
+  msrp_string_free(from);
+  msrp_string_free(to);
+  msrp_string_free(id);
+  msrp_string_free(disp);
   msrp_string_free(ct);
   pthread_mutex_lock(&a->m);
   bump(a);
@@ -603,7 +721,7 @@ static void wait_for_end(app *a) {
   bool has_goal = o->expect > 0 || a->queued > 0 || o->ntexts || o->file || o->count;
   pthread_mutex_lock(&a->m);
   for (;;) {
-    bool sends_done = a->finished >= a->queued;
+    bool sends_done = a->finished >= a->queued && a->notes_received >= a->notes_expected;
     bool got_all = o->expect <= 0 || a->received >= o->expect;
     if (has_goal && sends_done && got_all && !(o->echo && o->duration > 0)) break;
     if (a->closed) break;
@@ -638,6 +756,11 @@ static int verdict(app *a) {
     fprintf(stderr, "msrpcat: %ld of %ld messages were not accepted with 200\n", a->queued - ok, a->queued);
     rc = 1;
   }
+  if (a->notes_received < a->notes_expected) {
+    fprintf(stderr, "msrpcat: %ld of %ld notifications (IMDN) did not come\n", a->notes_expected - a->notes_received,
+            a->notes_expected);
+    rc = 1;
+  }
   if (a->o->expect > 0 && a->received < a->o->expect) {
     fprintf(stderr, "msrpcat: expected %ld messages, received %ld%s%s\n", a->o->expect, a->received,
             a->closed ? "; the session closed: " : "", a->closed ? a->closed_msg : "");
@@ -647,8 +770,11 @@ static int verdict(app *a) {
   return rc;
 }
 
-static const msrp_session_callbacks SESSION_CBS = {
-    .on_message = on_message, .on_report = on_report, .on_closed = on_closed, .on_incomplete = on_incomplete};
+static const msrp_session_callbacks SESSION_CBS = {.on_message = on_message,
+                                                   .on_report = on_report,
+                                                   .on_closed = on_closed,
+                                                   .on_incomplete = on_incomplete,
+                                                   .on_cpim = on_cpim};
 
 static void app_init(app *a, const options *o) {
   memset(a, 0, sizeof *a);
@@ -662,6 +788,7 @@ static msrp_session_options session_options(const options *o) {
   so.accept_types = o->accept;
   so.chunk_size = o->chunk_size;
   so.use_sessmatch = o->sessmatch;
+  so.imdn_auto_delivery = o->imdn_reply;
   return so;
 }
 
@@ -690,8 +817,12 @@ static int run_peer(const options *o) {
     cbs.on_message_saved = on_message_saved;
   }
   check(msrp_session_new(t, &so, &cbs, &a, NULL, &a.s), "session");
-  for (int i = 0; i < o->ntexts; i++)
-    send_message(&a, (const uint8_t *)o->texts[i], strlen(o->texts[i]), "text/plain", NULL);
+  for (int i = 0; i < o->ntexts; i++) {
+    if (o->cpim)
+      send_cpim(&a, o->texts[i]);
+    else
+      send_message(&a, (const uint8_t *)o->texts[i], strlen(o->texts[i]), "text/plain", NULL);
+  }
   if (o->count > 0) {
     uint8_t *buf = malloc(o->size ? o->size : 1);
     for (size_t i = 0; i < o->size; i++) buf[i] = (uint8_t)('a' + i % 26);
