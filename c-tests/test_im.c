@@ -351,6 +351,7 @@ static void test_is_composing(void) {
   CHECK_OK(msrp_session_new(tc, &co, NULL, NULL, NULL, &sc));
   CHECK_OK(msrp_session_new(td, NULL, NULL, NULL, NULL, &sd));
   CHECK_RES(msrp_session_composing(sc, NULL), MSRP_RESULT_NOT_ACCEPTED_BY_PEER);
+  CHECK_RES(msrp_session_composing(sc, NULL), MSRP_RESULT_NOT_ACCEPTED_BY_PEER); /* every time */
   CHECK_RES(msrp_session_composing(sc, "not a type"), MSRP_RESULT_INVALID_HEADER);
 
   msrp_session_free(sa);

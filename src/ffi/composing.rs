@@ -114,7 +114,11 @@ impl Composing {
             if let Some(t) = content_type {
                 d.content_type = Some(t.to_owned());
             }
-            self.send(&d)?;
+            if let Err(e) = self.send(&d) {
+                // Not sent: still idle as far as the peer knows.
+                self.lock().composer.message_sent();
+                return Err(e);
+            }
         }
         self.arm();
         Ok(())
