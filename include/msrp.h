@@ -1476,7 +1476,7 @@ const char *msrp_header_name(msrp_header header);
  * "AUTH", "NICKNAME") and a random 16-character transaction id. It has no
  * headers yet; add To-Path and From-Path before sending.
  *
- * # Safety
+ * Pointer arguments:
  * `method` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_new_request(const char *method, struct msrp_chunk **out);
@@ -1485,7 +1485,7 @@ msrp_result msrp_chunk_new_request(const char *method, struct msrp_chunk **out);
  * A new response for `transaction_id` with `code` (100 to 999) and an
  * optional `comment` (NULL for none; no CR or LF).
  *
- * # Safety
+ * Pointer arguments:
  * `transaction_id` and `comment` are NULL or NUL-terminated strings; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_new_response(const char *transaction_id,
@@ -1498,7 +1498,7 @@ msrp_result msrp_chunk_new_response(const char *transaction_id,
  * id, To-Path = first URI of the request's From-Path, From-Path = first URI
  * of its To-Path. `comment` may be NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `request` is NULL or live; `comment` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_make_response(const struct msrp_chunk *request,
@@ -1509,7 +1509,7 @@ msrp_result msrp_chunk_make_response(const struct msrp_chunk *request,
 /**
  * Copies a chunk, body included (reference `copy`).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_copy(const struct msrp_chunk *chunk, struct msrp_chunk **out);
@@ -1517,7 +1517,7 @@ msrp_result msrp_chunk_copy(const struct msrp_chunk *chunk, struct msrp_chunk **
 /**
  * Frees a chunk. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or a chunk from libmsrp not freed before.
  */
 void msrp_chunk_free(struct msrp_chunk *chunk);
@@ -1525,7 +1525,7 @@ void msrp_chunk_free(struct msrp_chunk *chunk);
 /**
  * True for a request, false for a response or NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 bool msrp_chunk_is_request(const struct msrp_chunk *chunk);
@@ -1533,7 +1533,7 @@ bool msrp_chunk_is_request(const struct msrp_chunk *chunk);
 /**
  * The transaction id; free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_transaction_id(const struct msrp_chunk *chunk, char **out);
@@ -1541,7 +1541,7 @@ msrp_result msrp_chunk_transaction_id(const struct msrp_chunk *chunk, char **out
 /**
  * Replaces the transaction id (4 to 32 characters of A-Z a-z 0-9 . - + % =).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `transaction_id` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_transaction_id(struct msrp_chunk *chunk, const char *transaction_id);
@@ -1550,7 +1550,7 @@ msrp_result msrp_chunk_set_transaction_id(struct msrp_chunk *chunk, const char *
  * Gives the chunk fresh random transaction ids until its body no longer
  * contains its end-line; `*changed` tells whether the id changed.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `changed` is NULL or writable.
  */
 msrp_result msrp_chunk_ensure_unique_transaction_id(struct msrp_chunk *chunk, bool *changed);
@@ -1558,7 +1558,7 @@ msrp_result msrp_chunk_ensure_unique_transaction_id(struct msrp_chunk *chunk, bo
 /**
  * The method of a request; `MSRP_RESULT_WRONG_KIND` for a response.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_method(const struct msrp_chunk *chunk, char **out);
@@ -1566,7 +1566,7 @@ msrp_result msrp_chunk_method(const struct msrp_chunk *chunk, char **out);
 /**
  * The code of a response; `MSRP_RESULT_WRONG_KIND` for a request.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_code(const struct msrp_chunk *chunk, uint16_t *out);
@@ -1575,7 +1575,7 @@ msrp_result msrp_chunk_code(const struct msrp_chunk *chunk, uint16_t *out);
  * The comment of a response; `MSRP_RESULT_NOT_FOUND` when it has none,
  * `MSRP_RESULT_WRONG_KIND` for a request.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_comment(const struct msrp_chunk *chunk, char **out);
@@ -1586,7 +1586,7 @@ msrp_result msrp_chunk_comment(const struct msrp_chunk *chunk, char **out);
  * headers are checked (`MSRP_RESULT_INVALID_HEADER` says what is wrong);
  * names must be tokens; values may not contain CR or LF.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `name` and `value` are NULL or NUL-terminated strings.
  */
 msrp_result msrp_chunk_add_header(struct msrp_chunk *chunk, const char *name, const char *value);
@@ -1594,7 +1594,7 @@ msrp_result msrp_chunk_add_header(struct msrp_chunk *chunk, const char *name, co
 /**
  * Removes every header called `name` (any case). `MSRP_RESULT_NOT_FOUND` when there was none.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `name` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_remove_header(struct msrp_chunk *chunk, const char *name);
@@ -1603,7 +1603,7 @@ msrp_result msrp_chunk_remove_header(struct msrp_chunk *chunk, const char *name)
  * The raw value of the first header called `name` (any case; known or
  * extension). `MSRP_RESULT_NOT_FOUND` when absent. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `name` is NULL or a NUL-terminated string; `value` is NULL or writable.
  */
 msrp_result msrp_chunk_header(const struct msrp_chunk *chunk, const char *name, char **value);
@@ -1611,7 +1611,7 @@ msrp_result msrp_chunk_header(const struct msrp_chunk *chunk, const char *name, 
 /**
  * Number of headers (0 for NULL).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 size_t msrp_chunk_header_count(const struct msrp_chunk *chunk);
@@ -1621,7 +1621,7 @@ size_t msrp_chunk_header_count(const struct msrp_chunk *chunk);
  * chunks): its name (known headers in canonical case) and raw value.
  * Both strings are freed with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `name` and `value` are NULL or writable.
  */
 msrp_result msrp_chunk_header_at(const struct msrp_chunk *chunk,
@@ -1632,7 +1632,7 @@ msrp_result msrp_chunk_header_at(const struct msrp_chunk *chunk,
 /**
  * Sets To-Path from path text ("URI URI …"), checking every URI.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `path` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_to_path(struct msrp_chunk *chunk, const char *path);
@@ -1640,7 +1640,7 @@ msrp_result msrp_chunk_set_to_path(struct msrp_chunk *chunk, const char *path);
 /**
  * Sets From-Path from path text, checking every URI.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `path` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_from_path(struct msrp_chunk *chunk, const char *path);
@@ -1648,7 +1648,7 @@ msrp_result msrp_chunk_set_from_path(struct msrp_chunk *chunk, const char *path)
 /**
  * Sets Use-Path (relay AUTH responses) from path text, checking every URI.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `path` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_use_path(struct msrp_chunk *chunk, const char *path);
@@ -1656,7 +1656,7 @@ msrp_result msrp_chunk_set_use_path(struct msrp_chunk *chunk, const char *path);
 /**
  * The Message-ID; `MSRP_RESULT_NOT_FOUND` when absent.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_message_id(const struct msrp_chunk *chunk, char **out);
@@ -1664,7 +1664,7 @@ msrp_result msrp_chunk_message_id(const struct msrp_chunk *chunk, char **out);
 /**
  * Sets the Message-ID (4 to 32 ident characters), or a fresh random one when `message_id` is NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `message_id` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_message_id(struct msrp_chunk *chunk, const char *message_id);
@@ -1675,7 +1675,7 @@ msrp_result msrp_chunk_set_message_id(struct msrp_chunk *chunk, const char *mess
  * `MSRP_RESULT_INVALID_HEADER` when malformed. Out-parameters may be NULL
  * individually when not wanted.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; each out-parameter is NULL or writable.
  */
 msrp_result msrp_chunk_byte_range(const struct msrp_chunk *chunk,
@@ -1687,7 +1687,7 @@ msrp_result msrp_chunk_byte_range(const struct msrp_chunk *chunk,
  * Sets the Byte-Range. `start` >= 1; `end` and `total` may be
  * `MSRP_BYTE_RANGE_UNKNOWN` (`*`); end >= start - 1; end <= total; all below 2^63.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 msrp_result msrp_chunk_set_byte_range(struct msrp_chunk *chunk,
@@ -1700,7 +1700,7 @@ msrp_result msrp_chunk_set_byte_range(struct msrp_chunk *chunk,
  * its comment (NULL when there is none; free with `msrp_string_free`).
  * `MSRP_RESULT_NOT_FOUND` when absent.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `code` is NULL or writable; `comment` is NULL or writable.
  */
 msrp_result msrp_chunk_status(const struct msrp_chunk *chunk, uint16_t *code, char **comment);
@@ -1708,7 +1708,7 @@ msrp_result msrp_chunk_status(const struct msrp_chunk *chunk, uint16_t *code, ch
 /**
  * Sets `Status: 000 <code> [comment]` (`comment` may be NULL).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `comment` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_status(struct msrp_chunk *chunk, uint16_t code, const char *comment);
@@ -1716,7 +1716,7 @@ msrp_result msrp_chunk_set_status(struct msrp_chunk *chunk, uint16_t code, const
 /**
  * Failure-Report with its implied default (`MSRP_REPORT_YES` when absent).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_failure_report(const struct msrp_chunk *chunk, msrp_report *out);
@@ -1724,7 +1724,7 @@ msrp_result msrp_chunk_failure_report(const struct msrp_chunk *chunk, msrp_repor
 /**
  * Success-Report with its implied default (`MSRP_REPORT_NO` when absent).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_success_report(const struct msrp_chunk *chunk, msrp_report *out);
@@ -1732,7 +1732,7 @@ msrp_result msrp_chunk_success_report(const struct msrp_chunk *chunk, msrp_repor
 /**
  * Sets Failure-Report (an `msrp_report` value).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 msrp_result msrp_chunk_set_failure_report(struct msrp_chunk *chunk, msrp_report report);
@@ -1740,7 +1740,7 @@ msrp_result msrp_chunk_set_failure_report(struct msrp_chunk *chunk, msrp_report 
 /**
  * Sets Success-Report (`MSRP_REPORT_YES` or `MSRP_REPORT_NO`).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 msrp_result msrp_chunk_set_success_report(struct msrp_chunk *chunk, msrp_report report);
@@ -1748,7 +1748,7 @@ msrp_result msrp_chunk_set_success_report(struct msrp_chunk *chunk, msrp_report 
 /**
  * The Content-Type; `MSRP_RESULT_NOT_FOUND` when absent.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_content_type(const struct msrp_chunk *chunk, char **out);
@@ -1756,7 +1756,7 @@ msrp_result msrp_chunk_content_type(const struct msrp_chunk *chunk, char **out);
 /**
  * Sets the Content-Type (`type/subtype` with optional parameters).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `content_type` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_chunk_set_content_type(struct msrp_chunk *chunk, const char *content_type);
@@ -1765,7 +1765,7 @@ msrp_result msrp_chunk_set_content_type(struct msrp_chunk *chunk, const char *co
  * Seconds in Expires, Min-Expires or Max-Expires (`which` is
  * `MSRP_HEADER_EXPIRES`, `MSRP_HEADER_MIN_EXPIRES` or `MSRP_HEADER_MAX_EXPIRES`).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_expires(const struct msrp_chunk *chunk, msrp_header which, uint32_t *out);
@@ -1775,7 +1775,7 @@ msrp_result msrp_chunk_expires(const struct msrp_chunk *chunk, msrp_header which
  * (`which` is `MSRP_HEADER_WWW_AUTHENTICATE`, `MSRP_HEADER_AUTHORIZATION`
  * or `MSRP_HEADER_AUTHENTICATION_INFO`), unquoted. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `param` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_chunk_digest_param(const struct msrp_chunk *chunk,
@@ -1787,7 +1787,7 @@ msrp_result msrp_chunk_digest_param(const struct msrp_chunk *chunk,
  * Checks that To-Path and From-Path are present and every known header is
  * well formed (reference `verify_headers`). The last error message names the header.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 msrp_result msrp_chunk_verify_headers(const struct msrp_chunk *chunk);
@@ -1796,7 +1796,7 @@ msrp_result msrp_chunk_verify_headers(const struct msrp_chunk *chunk);
  * The body. `*data` stays valid until the chunk is changed or freed; it is
  * NULL when the body is empty.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `data` and `len` are NULL or writable.
  */
 msrp_result msrp_chunk_data(const struct msrp_chunk *chunk, const uint8_t **data, size_t *len);
@@ -1804,7 +1804,7 @@ msrp_result msrp_chunk_data(const struct msrp_chunk *chunk, const uint8_t **data
 /**
  * Number of body bytes (reference `size`); 0 for NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 size_t msrp_chunk_size(const struct msrp_chunk *chunk);
@@ -1812,7 +1812,7 @@ size_t msrp_chunk_size(const struct msrp_chunk *chunk);
 /**
  * Replaces the body with a copy of `len` bytes at `data` (NULL allowed when `len` is 0).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `data` points to `len` readable bytes.
  */
 msrp_result msrp_chunk_set_data(struct msrp_chunk *chunk, const uint8_t *data, size_t len);
@@ -1820,7 +1820,7 @@ msrp_result msrp_chunk_set_data(struct msrp_chunk *chunk, const uint8_t *data, s
 /**
  * Appends a copy of `len` bytes at `data` to the body.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `data` points to `len` readable bytes.
  */
 msrp_result msrp_chunk_append_data(struct msrp_chunk *chunk, const uint8_t *data, size_t len);
@@ -1829,7 +1829,7 @@ msrp_result msrp_chunk_append_data(struct msrp_chunk *chunk, const uint8_t *data
  * The continuation flag: `MSRP_FLAG_END` ('$'), `MSRP_FLAG_MORE` ('+') or
  * `MSRP_FLAG_ABORT` ('#'); 0 for NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 uint8_t msrp_chunk_flag(const struct msrp_chunk *chunk);
@@ -1837,7 +1837,7 @@ uint8_t msrp_chunk_flag(const struct msrp_chunk *chunk);
 /**
  * Sets the continuation flag ('$', '+' or '#').
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live.
  */
 msrp_result msrp_chunk_set_flag(struct msrp_chunk *chunk, uint8_t flag);
@@ -1849,7 +1849,7 @@ msrp_result msrp_chunk_set_flag(struct msrp_chunk *chunk, uint8_t flag);
  * `MSRP_RESULT_END_LINE_IN_BODY` when the body holds the end-line (see
  * `msrp_chunk_ensure_unique_transaction_id`).
  *
- * # Safety
+ * Pointer arguments:
  * `chunk` is NULL or live; `buf` is NULL or writable for `cap` bytes; `len` is NULL or writable.
  */
 msrp_result msrp_chunk_encode(const struct msrp_chunk *chunk,
@@ -1862,7 +1862,7 @@ msrp_result msrp_chunk_encode(const struct msrp_chunk *chunk,
  * others, Content-Type last) and, when the chunk has a body, the blank line
  * (reference `encode_start`). Buffer rules as for `msrp_chunk_encode`.
  *
- * # Safety
+ * Pointer arguments:
  * As for `msrp_chunk_encode`.
  */
 msrp_result msrp_chunk_encode_start(const struct msrp_chunk *chunk,
@@ -1875,7 +1875,7 @@ msrp_result msrp_chunk_encode_start(const struct msrp_chunk *chunk,
  * the CRLF that closes the body when the chunk has one. Buffer rules as for
  * `msrp_chunk_encode`.
  *
- * # Safety
+ * Pointer arguments:
  * As for `msrp_chunk_encode`.
  */
 msrp_result msrp_chunk_encode_end(const struct msrp_chunk *chunk,
@@ -1894,7 +1894,7 @@ msrp_result msrp_chunk_encode_end(const struct msrp_chunk *chunk,
  * composing state without an `idle`. `MSRP_RESULT_NOT_ACCEPTED_BY_PEER`
  * when the peer's accept-types leave out `application/im-iscomposing+xml`.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `content_type` is NULL or NUL-terminated.
  */
 msrp_result msrp_session_composing(const struct msrp_session *s, const char *content_type);
@@ -1906,7 +1906,7 @@ msrp_result msrp_session_composing(const struct msrp_session *s, const char *con
  * another host in its URI is still accepted. `logger` may be NULL (the
  * default logger is used); the connector keeps its own reference.
  *
- * # Safety
+ * Pointer arguments:
  * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_connector_new(const struct msrp_context *ctx,
@@ -1928,7 +1928,7 @@ msrp_result msrp_connector_new(const struct msrp_context *ctx,
  * `msrp_connector_prepare_async`). An `msrps` URI needs TLS settings with a
  * certificate on a passive connector (`msrp_connector_set_tls`).
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
  */
 msrp_result msrp_connector_prepare(const struct msrp_connector *c,
@@ -1950,7 +1950,7 @@ msrp_result msrp_connector_prepare(const struct msrp_connector *c,
  * read of the transport — or the session made from it — gets it like any
  * SEND, and answers it.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_connector_complete(const struct msrp_connector *c,
@@ -1963,7 +1963,7 @@ msrp_result msrp_connector_complete(const struct msrp_connector *c,
  * runs exactly once (on a libmsrp thread, or from `msrp_context_dispatch`
  * with queued callbacks) unless this returns an error.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated
  * string; `cb` and `userdata` may be used from libmsrp's threads.
  */
@@ -1977,7 +1977,7 @@ msrp_result msrp_connector_complete_async(const struct msrp_connector *c,
  * Reference `cleanup`: releases what `prepare` took (the listening port)
  * and ends a waiting `complete` with `MSRP_RESULT_CLOSED`.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live.
  */
 msrp_result msrp_connector_cleanup(const struct msrp_connector *c);
@@ -1985,7 +1985,7 @@ msrp_result msrp_connector_cleanup(const struct msrp_connector *c);
 /**
  * Cleans up and frees the connector. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or a connector from libmsrp not freed before.
  */
 void msrp_connector_free(struct msrp_connector *c);
@@ -1995,7 +1995,7 @@ void msrp_connector_free(struct msrp_connector *c);
  * a certificate before `msrp_connector_prepare` with an `msrps` URI; a
  * connector uses its certificate, when it has one, as client certificate.
  *
- * # Safety
+ * Pointer arguments:
  * `c` and `tls` are NULL or live.
  */
 msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct msrp_tls *tls);
@@ -2009,7 +2009,7 @@ msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct 
  * with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
  * `MSRP_RESULT_TLS_REJECTED`.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
@@ -2023,7 +2023,7 @@ msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
  * rewrites addresses). `host` NULL goes back to the path. An active
  * direct connector only.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `host` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
@@ -2036,7 +2036,7 @@ msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
  * one of them passes. `msrp_connector_set_peer_fingerprint` replaces them
  * all with one (or none).
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_connector_add_peer_fingerprint(const struct msrp_connector *c,
@@ -2054,7 +2054,7 @@ msrp_result msrp_connector_add_peer_fingerprint(const struct msrp_connector *c,
  * `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
  * `MSRP_RESULT_DNS_FAILED`.
  *
- * # Safety
+ * Pointer arguments:
  * `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
  * its strings NULL or NUL-terminated; `out` is NULL or writable.
  */
@@ -2071,7 +2071,7 @@ msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
  * at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
  * thread or from `msrp_context_dispatch`, unless this returns an error.
  *
- * # Safety
+ * Pointer arguments:
  * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
  * `cb` and `userdata` may be used from libmsrp's threads.
  */
@@ -2091,7 +2091,7 @@ msrp_result msrp_connector_prepare_async(const struct msrp_connector *c,
  * writes made on the caller's thread use MSG_NOSIGNAL (a broken connection
  * gives MSRP_RESULT_CLOSED).
  *
- * # Safety
+ * Pointer arguments:
  * `options` is NULL or readable; `out` is NULL or writable.
  */
 msrp_result msrp_context_new(const struct msrp_context_options *options, struct msrp_context **out);
@@ -2099,7 +2099,7 @@ msrp_result msrp_context_new(const struct msrp_context_options *options, struct 
 /**
  * Shuts the context down (see `msrp_context`) and frees it. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `ctx` is NULL or a context from libmsrp not freed before.
  */
 void msrp_context_free(struct msrp_context *ctx);
@@ -2110,7 +2110,7 @@ void msrp_context_free(struct msrp_context *ctx);
  * or close it. `MSRP_RESULT_WRONG_KIND` when callbacks are not queued;
  * `MSRP_RESULT_UNSUPPORTED` where there are no file descriptors.
  *
- * # Safety
+ * Pointer arguments:
  * `ctx` is NULL or live; `fd` is NULL or writable.
  */
 msrp_result msrp_context_fd(const struct msrp_context *ctx, int32_t *fd);
@@ -2120,7 +2120,7 @@ msrp_result msrp_context_fd(const struct msrp_context *ctx, int32_t *fd);
  * (0 means all) and writes how many ran to `*ran` (may be NULL). Callbacks
  * may call any libmsrp function, including blocking ones.
  *
- * # Safety
+ * Pointer arguments:
  * `ctx` is NULL or live; `ran` is NULL or writable.
  */
 msrp_result msrp_context_dispatch(const struct msrp_context *ctx, size_t max, size_t *ran);
@@ -2128,7 +2128,7 @@ msrp_result msrp_context_dispatch(const struct msrp_context *ctx, size_t max, si
 /**
  * Queued mode: how many callbacks wait (0 for NULL or direct mode).
  *
- * # Safety
+ * Pointer arguments:
  * `ctx` is NULL or live.
  */
 size_t msrp_context_pending_callbacks(const struct msrp_context *ctx);
@@ -2138,7 +2138,7 @@ size_t msrp_context_pending_callbacks(const struct msrp_context *ctx);
  * with no message headers yet (add From, To, … with `msrp_cpim_add_address`
  * and `msrp_cpim_add_header`).
  *
- * # Safety
+ * Pointer arguments:
  * `content_type` is NULL or NUL-terminated; `content` points to `len`
  * bytes; `out` is NULL or writable.
  */
@@ -2152,7 +2152,7 @@ msrp_result msrp_cpim_new(const char *content_type,
  * `message/cpim`). `MSRP_RESULT_INVALID_CPIM` says what is wrong and at
  * which byte.
  *
- * # Safety
+ * Pointer arguments:
  * `body` points to `len` bytes; `out` is NULL or writable.
  */
 msrp_result msrp_cpim_parse(const uint8_t *body, size_t len, struct msrp_cpim **out);
@@ -2160,7 +2160,7 @@ msrp_result msrp_cpim_parse(const uint8_t *body, size_t len, struct msrp_cpim **
 /**
  * Frees a message (NULL is fine).
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or a message from `msrp_cpim_new` / `msrp_cpim_parse` not
  * freed before.
  */
@@ -2172,7 +2172,7 @@ void msrp_cpim_free(struct msrp_cpim *m);
  * as §2.3.1 asks). A prefix needs its `NS` header (`msrp_cpim_add_header(m,
  * "NS", "MyFeatures <mid:…>")`).
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
  */
 msrp_result msrp_cpim_add_header(struct msrp_cpim *m, const char *name, const char *value);
@@ -2182,7 +2182,7 @@ msrp_result msrp_cpim_add_header(struct msrp_cpim *m, const char *name, const ch
  * `display_name <uri>`, the name quoted when needed; `display_name` may be
  * NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; the strings are NULL or NUL-terminated.
  */
 msrp_result msrp_cpim_add_address(struct msrp_cpim *m,
@@ -2196,7 +2196,7 @@ msrp_result msrp_cpim_add_address(struct msrp_cpim *m,
  * it; NULL: the core headers From, To, DateTime, Subject, …), its escapes
  * decoded. Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `ns` is NULL or NUL-terminated; `name` is NULL or
  * NUL-terminated; `out` is NULL or writable.
  */
@@ -2211,7 +2211,7 @@ msrp_result msrp_cpim_header(const struct msrp_cpim *m,
  * `To`, `cc`). Free both with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND`
  * when absent, `MSRP_RESULT_INVALID_CPIM` when it is not `name <uri>`.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `name` is NULL or NUL-terminated; the out
  * parameters are NULL or writable.
  */
@@ -2224,7 +2224,7 @@ msrp_result msrp_cpim_address(const struct msrp_cpim *m,
  * Adds a MIME header of the content (`Content-ID`, `Content-Disposition`,
  * …) after the Content-Type.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
  */
 msrp_result msrp_cpim_add_content_header(struct msrp_cpim *m, const char *name, const char *value);
@@ -2233,7 +2233,7 @@ msrp_result msrp_cpim_add_content_header(struct msrp_cpim *m, const char *name, 
  * A MIME header of the content by name (any case), e.g. `Content-Type`.
  * Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `name` is NULL or NUL-terminated; `out` is NULL or
  * writable.
  */
@@ -2242,7 +2242,7 @@ msrp_result msrp_cpim_content_header(const struct msrp_cpim *m, const char *name
 /**
  * The content (valid while `m` lives and is not changed).
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `data` and `len` are NULL or writable.
  */
 msrp_result msrp_cpim_content(const struct msrp_cpim *m, const uint8_t **data, size_t *len);
@@ -2253,7 +2253,7 @@ msrp_result msrp_cpim_content(const struct msrp_cpim *m, const uint8_t **data, s
  * With `buf` NULL or too small: the needed length and
  * `MSRP_RESULT_BUFFER_TOO_SMALL`.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `buf` is NULL or writable for `cap` bytes; `len` is
  * NULL or writable.
  */
@@ -2262,7 +2262,7 @@ msrp_result msrp_cpim_encode(const struct msrp_cpim *m, uint8_t *buf, size_t cap
 /**
  * Default limits: 16384-byte lines, 64 headers, 65536-byte heads.
  *
- * # Safety
+ * Pointer arguments:
  * `out` is NULL or writable.
  */
 msrp_result msrp_decoder_new(struct msrp_decoder **out);
@@ -2270,7 +2270,7 @@ msrp_result msrp_decoder_new(struct msrp_decoder **out);
 /**
  * Frees a decoder. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `decoder` is NULL or a decoder from libmsrp not freed before.
  */
 void msrp_decoder_free(struct msrp_decoder *decoder);
@@ -2281,7 +2281,7 @@ void msrp_decoder_free(struct msrp_decoder *decoder);
  * at least 64, 2 and 128 respectively; a 0 keeps the current value.
  * Exceeding a limit is a fatal decoding error with its own result code.
  *
- * # Safety
+ * Pointer arguments:
  * `decoder` is NULL or live.
  */
 msrp_result msrp_decoder_set_limits(struct msrp_decoder *decoder,
@@ -2301,7 +2301,7 @@ msrp_result msrp_decoder_set_limits(struct msrp_decoder *decoder,
  * then refuses all input with `MSRP_RESULT_DECODE_FAILED`, and the
  * connection should be closed.
  *
- * # Safety
+ * Pointer arguments:
  * `decoder` is NULL or live; `buf` points to `len` readable bytes (NULL when
  * `len` is 0); `consumed` and `event` are NULL or writable.
  */
@@ -2315,7 +2315,7 @@ msrp_result msrp_decoder_decode(struct msrp_decoder *decoder,
  * True when the decoder is between chunks (a connection closing now closed
  * cleanly); false in the middle of a chunk, after a fatal error, or for NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `decoder` is NULL or live.
  */
 bool msrp_decoder_is_idle(const struct msrp_decoder *decoder);
@@ -2348,7 +2348,7 @@ const char *msrp_last_error_message(void);
  * `peer_accept_types`, `peer_accept_wrapped_types`). Otherwise as
  * `msrp_session_send_message`.
  *
- * # Safety
+ * Pointer arguments:
  * As for `msrp_session_send_message`; `m` is NULL or live.
  */
 msrp_result msrp_session_send_cpim(const struct msrp_session *s,
@@ -2369,7 +2369,7 @@ msrp_result msrp_session_send_cpim(const struct msrp_session *s,
  * from `on_cpim` (with the message given there) or later with a message
  * you kept (`msrp_cpim_parse` of its body).
  *
- * # Safety
+ * Pointer arguments:
  * `s` and `im` are NULL or live; `status` is NULL or NUL-terminated.
  */
 msrp_result msrp_session_send_imdn(const struct msrp_session *s,
@@ -2385,7 +2385,7 @@ msrp_result msrp_session_send_imdn(const struct msrp_session *s,
  * 425 (reserved or in use), or a local 408 / 0 as for
  * `msrp_session_send_chunk`.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `nickname` is NULL or NUL-terminated; `cb` and
  * `userdata` may be used from libmsrp's threads.
  */
@@ -2400,7 +2400,7 @@ msrp_result msrp_session_nickname(const struct msrp_session *s,
  * §7.1) and `comment` (may be NULL). `MSRP_RESULT_NOT_FOUND` when no such
  * request waits (answered already, or the session closed).
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; the strings are NULL or NUL-terminated.
  */
 msrp_result msrp_session_answer_nickname(const struct msrp_session *s,
@@ -2414,7 +2414,7 @@ msrp_result msrp_session_answer_nickname(const struct msrp_session *s,
  * cannot be opened (then nothing is chosen: choose again or let the message
  * go to memory).
  *
- * # Safety
+ * Pointer arguments:
  * `in` is the handle given to the running `on_message_start` (or NULL);
  * `path` is NULL or a NUL-terminated string.
  */
@@ -2425,7 +2425,7 @@ msrp_result msrp_incoming_to_path(struct msrp_incoming *in, const char *path);
  * writes a duplicate at the message's offsets from where the file starts,
  * and leaves yours open), as its chunks arrive.
  *
- * # Safety
+ * Pointer arguments:
  * `in` is the handle given to the running `on_message_start` (or NULL);
  * `fd` is an open descriptor for the duration of the call.
  */
@@ -2435,7 +2435,7 @@ msrp_result msrp_incoming_to_fd(struct msrp_incoming *in, int32_t fd);
  * Hands the incoming message's bytes to `write` (with `userdata`) as its
  * chunks arrive; see `msrp_write_fn`.
  *
- * # Safety
+ * Pointer arguments:
  * `in` is the handle given to the running `on_message_start` (or NULL);
  * `write` and `userdata` may be used where session callbacks run until the
  * message ends (`on_message_saved` or `on_incomplete`).
@@ -2448,7 +2448,7 @@ msrp_result msrp_incoming_to_callback(struct msrp_incoming *in,
  * Refuses the incoming message: its later chunks get 413 (the chunk that
  * started it was accepted already) and nothing more is reported about it.
  *
- * # Safety
+ * Pointer arguments:
  * `in` is the handle given to the running `on_message_start` (or NULL).
  */
 msrp_result msrp_incoming_refuse(struct msrp_incoming *in);
@@ -2456,7 +2456,7 @@ msrp_result msrp_incoming_refuse(struct msrp_incoming *in);
 /**
  * Creates a logger from `callbacks` (copied; NULL entries are ignored).
  *
- * # Safety
+ * Pointer arguments:
  * `callbacks` is NULL or readable; the function pointers and `userdata` may
  * be used from any thread until `userdata_free` runs; `out` is NULL or writable.
  */
@@ -2468,7 +2468,7 @@ msrp_result msrp_logger_new(const struct msrp_logger_callbacks *callbacks,
 /**
  * Releases this handle's reference. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `logger` is NULL or a logger from libmsrp not freed before.
  */
 void msrp_logger_free(struct msrp_logger *logger);
@@ -2477,7 +2477,7 @@ void msrp_logger_free(struct msrp_logger *logger);
  * Sets the process-wide default logger, used by objects created without
  * one (NULL clears it). The library keeps its own reference.
  *
- * # Safety
+ * Pointer arguments:
  * `logger` is NULL or live.
  */
 msrp_result msrp_logger_set_default(const struct msrp_logger *logger);
@@ -2495,7 +2495,7 @@ struct msrp_message_options msrp_message_options_default(void);
  * handle, as passed to the callbacks and to `msrp_session_cancel`; it is
  * written before any callback about the message can run.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
  * NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
  */
@@ -2517,7 +2517,7 @@ msrp_result msrp_session_send_message(const struct msrp_session *s,
  * resumes a transfer. Progress and the final status reach `callbacks`;
  * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
  *
- * # Safety
+ * Pointer arguments:
  * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
  * callbacks and userdata may be used from libmsrp's threads.
  */
@@ -2534,7 +2534,7 @@ msrp_result msrp_session_send_file(const struct msrp_session *s,
  * (free with `msrp_string_free`), while it is being sent — until its
  * `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t message, char **out);
@@ -2544,7 +2544,7 @@ msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t messa
  * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
  * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live.
  */
 msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
@@ -2560,7 +2560,7 @@ const char *msrp_version(void);
  * NULL is ignored. Passing any other pointer, or freeing twice, is undefined
  * behaviour, as with `free()`.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or a string returned by libmsrp and not yet freed.
  */
 void msrp_string_free(char *s);
@@ -2579,7 +2579,7 @@ struct msrp_sdp_local msrp_sdp_local_default(void);
  * How many MSRP media descriptions (`m=message … TCP/…MSRP`) `sdp` has.
  * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
  *
- * # Safety
+ * Pointer arguments:
  * `sdp` is NULL or a NUL-terminated string; `count` is NULL or writable.
  */
 msrp_result msrp_sdp_media_count(const char *sdp, size_t *count);
@@ -2589,7 +2589,7 @@ msrp_result msrp_sdp_media_count(const char *sdp, size_t *count);
  * `MSRP_RESULT_NOT_FOUND` when there are not that many;
  * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
  *
- * # Safety
+ * Pointer arguments:
  * `sdp` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_sdp_media_parse(const char *sdp, size_t index, struct msrp_sdp_media **out);
@@ -2597,7 +2597,7 @@ msrp_result msrp_sdp_media_parse(const char *sdp, size_t index, struct msrp_sdp_
 /**
  * Frees a media description (NULL is fine).
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or a media description not freed before.
  */
 void msrp_sdp_media_free(struct msrp_sdp_media *m);
@@ -2606,7 +2606,7 @@ void msrp_sdp_media_free(struct msrp_sdp_media *m);
  * The media description as SDP lines (`m=`, `c=`, `a=…`, each ended by
  * CRLF), to put into the SIP stack's own SDP. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_sdp_media_lines(const struct msrp_sdp_media *m, char **out);
@@ -2616,7 +2616,7 @@ msrp_result msrp_sdp_media_lines(const struct msrp_sdp_media *m, char **out);
  * `user` and `session_id`, `s=`, `c=`, `t=`), for tools and tests; a SIP
  * stack uses `msrp_sdp_media_lines` in its own. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `user` is NULL or a NUL-terminated string; `out`
  * is NULL or writable.
  */
@@ -2629,7 +2629,7 @@ msrp_result msrp_sdp_media_to_sdp(const struct msrp_sdp_media *m,
  * The media description's `a=path` (space-separated URIs). Free with
  * `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_sdp_media_path(const struct msrp_sdp_media *m, char **out);
@@ -2638,7 +2638,7 @@ msrp_result msrp_sdp_media_path(const struct msrp_sdp_media *m, char **out);
  * Our offer (RFC 6135 §4.2.2: `actpass` when `can_accept`, else
  * `active`).
  *
- * # Safety
+ * Pointer arguments:
  * `local` is NULL or readable with its strings NULL or NUL-terminated and
  * `tls` NULL or live; `out` is NULL or writable.
  */
@@ -2650,7 +2650,7 @@ msrp_result msrp_sdp_offer(const struct msrp_sdp_local *local, struct msrp_sdp_m
  * `MSRP_RESULT_SDP_NOT_NEGOTIABLE`, which a SIP stack answers with 488),
  * CEMA only when offered.
  *
- * # Safety
+ * Pointer arguments:
  * As for `msrp_sdp_offer`; `offer` is NULL or live.
  */
 msrp_result msrp_sdp_answer(const struct msrp_sdp_local *local,
@@ -2661,7 +2661,7 @@ msrp_result msrp_sdp_answer(const struct msrp_sdp_local *local,
  * What our media description `ours` and the peer's `theirs` settled;
  * `we_offered` says which was the offer.
  *
- * # Safety
+ * Pointer arguments:
  * `ours` and `theirs` are NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_sdp_negotiate(const struct msrp_sdp_media *ours,
@@ -2672,7 +2672,7 @@ msrp_result msrp_sdp_negotiate(const struct msrp_sdp_media *ours,
 /**
  * Frees a negotiation (NULL is fine).
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or a negotiation not freed before.
  */
 void msrp_negotiation_free(struct msrp_negotiation *n);
@@ -2682,7 +2682,7 @@ void msrp_negotiation_free(struct msrp_negotiation *n);
  * connector) rather than waiting for the peer (a passive one). false for
  * NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or live.
  */
 bool msrp_negotiation_is_active(const struct msrp_negotiation *n);
@@ -2691,7 +2691,7 @@ bool msrp_negotiation_is_active(const struct msrp_negotiation *n);
  * The peer's full path, for `msrp_connector_complete`. Free with
  * `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char **out);
@@ -2705,7 +2705,7 @@ msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char 
  * `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
  * other role than the negotiation gives this side.
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or live; `c` is NULL or live; `options` is NULL or writable.
  */
 msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
@@ -2726,7 +2726,7 @@ msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
  * offered `active`, so a correct answer cannot do that) or a relay
  * connection has the other role; `*c` is then unchanged.
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or live; `c` is NULL or points to NULL or a live connector
  * that no other thread uses during the call.
  */
@@ -2738,7 +2738,7 @@ msrp_result msrp_negotiation_connector(const struct msrp_negotiation *n, struct 
  * strings in `*out` live as long as `m`. `MSRP_RESULT_NOT_FOUND` when it
  * is not a file transfer.
  *
- * # Safety
+ * Pointer arguments:
  * `m` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_sdp_media_file(const struct msrp_sdp_media *m, struct msrp_sdp_file *out);
@@ -2748,7 +2748,7 @@ msrp_result msrp_sdp_media_file(const struct msrp_sdp_media *m, struct msrp_sdp_
  * offer's file attributes; the strings in `*out` live as long as `n`.
  * `MSRP_RESULT_NOT_FOUND` when the media is not a file transfer.
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_negotiation_file(const struct msrp_negotiation *n, struct msrp_sdp_file *out);
@@ -2759,7 +2759,7 @@ msrp_result msrp_negotiation_file(const struct msrp_negotiation *n, struct msrp_
  * `nickname` it takes NICKNAME requests (`msrp_session_nickname`). Free with
  * `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when the peer is no chat room.
  *
- * # Safety
+ * Pointer arguments:
  * `n` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_negotiation_chatroom(const struct msrp_negotiation *n, char **out);
@@ -2775,7 +2775,7 @@ struct msrp_sdp_file msrp_sdp_file_default(void);
  * colons. Free with `msrp_string_free`. Reads the whole file: a blocking
  * call (do not make it from a callback for a large file).
  *
- * # Safety
+ * Pointer arguments:
  * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_file_hash(const char *path, char **out);
@@ -2783,7 +2783,7 @@ msrp_result msrp_file_hash(const char *path, char **out);
 /**
  * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
  *
- * # Safety
+ * Pointer arguments:
  * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_server_new(const struct msrp_context *ctx,
@@ -2799,7 +2799,7 @@ msrp_result msrp_server_new(const struct msrp_context *ctx,
  * missing session id is generated. Connections whose binding To-Path is
  * not registered get 481.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
  */
 msrp_result msrp_server_prepare(const struct msrp_server *s,
@@ -2816,7 +2816,7 @@ msrp_result msrp_server_prepare(const struct msrp_server *s,
  * 16 KiB of its body) arrived: an unknown session gets 481 and the
  * connection is closed at once.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_server_complete(const struct msrp_server *s,
@@ -2827,7 +2827,7 @@ msrp_result msrp_server_complete(const struct msrp_server *s,
 /**
  * The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
  *
- * # Safety
+ * Pointer arguments:
  * As for `msrp_connector_complete_async`.
  */
 msrp_result msrp_server_complete_async(const struct msrp_server *s,
@@ -2841,7 +2841,7 @@ msrp_result msrp_server_complete_async(const struct msrp_server *s,
  * `msrp_server_prepare`); the port closes when no prepared URI uses it.
  * `MSRP_RESULT_NOT_FOUND` when it was not prepared.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_uri);
@@ -2850,7 +2850,7 @@ msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_u
  * Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
  * and frees the server. Transports already handed out stay open. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or a server from libmsrp not freed before.
  */
 void msrp_server_free(struct msrp_server *s);
@@ -2860,7 +2860,7 @@ void msrp_server_free(struct msrp_server *s);
  * `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
  * cannot share a port.
  *
- * # Safety
+ * Pointer arguments:
  * `s` and `tls` are NULL or live.
  */
 msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_tls *tls);
@@ -2872,7 +2872,7 @@ msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_t
  * `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
  * `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; strings are NULL or NUL-terminated.
  */
 msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
@@ -2883,7 +2883,7 @@ msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
  * One more fingerprint the peer binding to `local_uri` may show (RFC 8122
  * §5: any one of several passes); see `msrp_connector_add_peer_fingerprint`.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; strings are NULL or NUL-terminated.
  */
 msrp_result msrp_server_add_peer_fingerprint(const struct msrp_server *s,
@@ -2908,7 +2908,7 @@ struct msrp_session_options msrp_session_options_default(void);
  * to `on_incomplete`, then `on_closed` runs. `MSRP_RESULT_CLOSED` only
  * when the transport was closed locally (or the context was freed).
  *
- * # Safety
+ * Pointer arguments:
  * `transport` is NULL or a live transport not used elsewhere; the option
  * strings are NULL or NUL-terminated; callbacks and userdata may be used
  * from libmsrp's threads; `out` is NULL or writable.
@@ -2923,7 +2923,7 @@ msrp_result msrp_session_new(struct msrp_transport *transport,
 /**
  * Like `msrp_transport_make_chunk`, with this session's paths.
  *
- * # Safety
+ * Pointer arguments:
  * As for `msrp_transport_make_chunk`.
  */
 msrp_result msrp_session_make_chunk(const struct msrp_session *s,
@@ -2936,7 +2936,7 @@ msrp_result msrp_session_make_chunk(const struct msrp_session *s,
  * `msrp_response_cb`); not for REPORTs, which get no response. The chunk
  * gets a fresh transaction id if its own is in use or appears in its body.
  *
- * # Safety
+ * Pointer arguments:
  * `s` and `chunk` are NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
  */
 msrp_result msrp_session_send_chunk(const struct msrp_session *s,
@@ -2958,7 +2958,7 @@ msrp_result msrp_session_send_chunk(const struct msrp_session *s,
  * within 100 µs, the wait starts with up to 100 µs of busy-waiting
  * (`msrp_context_options.no_busy_wait` turns that off).
  *
- * # Safety
+ * Pointer arguments:
  * `s` and `chunk` are NULL or live; `code` is NULL or writable.
  */
 msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
@@ -2980,7 +2980,7 @@ msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
  * chunk that is not a SEND, `MSRP_RESULT_MISSING_HEADER` without a
  * Message-ID, `MSRP_RESULT_INVALID_CODE`, `MSRP_RESULT_CLOSED`.
  *
- * # Safety
+ * Pointer arguments:
  * `s` and `chunk` are NULL or live; `comment` is NULL or a NUL-terminated
  * string; `sent` is NULL or writable.
  */
@@ -2998,7 +2998,7 @@ msrp_result msrp_session_send_report(const struct msrp_session *s,
  * more is reported about it. `MSRP_RESULT_NOT_FOUND` when it is not open
  * (complete, refused or expired already).
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live; `message_id` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_session_refuse_incoming(const struct msrp_session *s, const char *message_id);
@@ -3013,7 +3013,7 @@ msrp_result msrp_session_refuse_incoming(const struct msrp_session *s, const cha
  * wait times out, the session is closed anyway and `MSRP_RESULT_TIMEOUT`
  * returned.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live.
  */
 msrp_result msrp_session_shutdown(const struct msrp_session *s, bool sync, uint32_t timeout_ms);
@@ -3021,7 +3021,7 @@ msrp_result msrp_session_shutdown(const struct msrp_session *s, bool sync, uint3
 /**
  * True once the session ended (true for NULL).
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or live.
  */
 bool msrp_session_is_closed(const struct msrp_session *s);
@@ -3029,7 +3029,7 @@ bool msrp_session_is_closed(const struct msrp_session *s);
 /**
  * Closes the session (as `msrp_session_shutdown` without sync) and frees it. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `s` is NULL or a session from libmsrp not freed before.
  */
 void msrp_session_free(struct msrp_session *s);
@@ -3038,7 +3038,7 @@ void msrp_session_free(struct msrp_session *s);
  * New, empty TLS settings: no certificate, system CA roots (used when no
  * bundle is given), verification on.
  *
- * # Safety
+ * Pointer arguments:
  * `out` is NULL or writable.
  */
 msrp_result msrp_tls_new(struct msrp_tls **out);
@@ -3047,7 +3047,7 @@ msrp_result msrp_tls_new(struct msrp_tls **out);
  * Frees TLS settings. NULL is ignored. Connectors and servers that were
  * given them keep their copy.
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live and not used after this call.
  */
 void msrp_tls_free(struct msrp_tls *tls);
@@ -3057,7 +3057,7 @@ void msrp_tls_free(struct msrp_tls *tls);
  * or SEC1) from PEM files. Fails with `MSRP_RESULT_INVALID_ARGUMENT` when
  * a file cannot be read or holds no usable certificate or key.
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live; paths are NULL or NUL-terminated strings.
  */
 msrp_result msrp_tls_set_certificate_files(const struct msrp_tls *tls,
@@ -3068,7 +3068,7 @@ msrp_result msrp_tls_set_certificate_files(const struct msrp_tls *tls,
  * Sets our certificate chain and private key from PEM data in memory
  * (copied).
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live; each buffer is NULL (only with length 0) or holds its length in bytes.
  */
 msrp_result msrp_tls_set_certificate_pem(const struct msrp_tls *tls,
@@ -3083,7 +3083,7 @@ msrp_result msrp_tls_set_certificate_pem(const struct msrp_tls *tls,
  * when they have no certificate. Send its fingerprint in SDP
  * (`msrp_tls_fingerprint`).
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live; `name` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_tls_generate_self_signed(const struct msrp_tls *tls, const char *name);
@@ -3093,7 +3093,7 @@ msrp_result msrp_tls_generate_self_signed(const struct msrp_tls *tls, const char
  * Once a bundle is given, the system's roots are used only after
  * `msrp_tls_use_system_roots(tls, true)`.
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live; `path` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_tls_add_ca_file(const struct msrp_tls *tls, const char *path);
@@ -3101,7 +3101,7 @@ msrp_result msrp_tls_add_ca_file(const struct msrp_tls *tls, const char *path);
 /**
  * Adds the CA certificates of PEM data in memory to the trusted roots.
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live; `pem` is NULL (only with length 0) or holds `len` bytes.
  */
 msrp_result msrp_tls_add_ca_pem(const struct msrp_tls *tls, const uint8_t *pem, size_t len);
@@ -3110,7 +3110,7 @@ msrp_result msrp_tls_add_ca_pem(const struct msrp_tls *tls, const uint8_t *pem, 
  * Whether the system's CA roots are trusted too (they are by default
  * when no bundle was added).
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live.
  */
 msrp_result msrp_tls_use_system_roots(const struct msrp_tls *tls, bool on);
@@ -3121,7 +3121,7 @@ msrp_result msrp_tls_use_system_roots(const struct msrp_tls *tls, bool on);
  * not authenticated). For tests and lab setups only; off by default.
  * Fingerprints, when given, are still checked.
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live.
  */
 msrp_result msrp_tls_set_insecure_skip_verify(const struct msrp_tls *tls, bool on);
@@ -3133,7 +3133,7 @@ msrp_result msrp_tls_set_insecure_skip_verify(const struct msrp_tls *tls, bool o
  * "sha-256". Free the text with `msrp_string_free`. Fails with
  * `MSRP_RESULT_BAD_STATE` when there is no certificate yet.
  *
- * # Safety
+ * Pointer arguments:
  * `tls` is NULL or live; `hash` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_tls_fingerprint(const struct msrp_tls *tls, const char *hash, char **out);
@@ -3143,7 +3143,7 @@ msrp_result msrp_tls_fingerprint(const struct msrp_tls *tls, const char *hash, c
  * `a=fingerprint:`): `MSRP_RESULT_OK` when it is well formed, otherwise
  * `MSRP_RESULT_INVALID_ARGUMENT` with the reason.
  *
- * # Safety
+ * Pointer arguments:
  * `fingerprint` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_fingerprint_check(const char *fingerprint);
@@ -3151,7 +3151,7 @@ msrp_result msrp_fingerprint_check(const char *fingerprint);
 /**
  * The transport's id, as passed to logger callbacks (0 for NULL).
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live.
  */
 uint64_t msrp_transport_id(const struct msrp_transport *t);
@@ -3159,7 +3159,7 @@ uint64_t msrp_transport_id(const struct msrp_transport *t);
 /**
  * Our full path as text. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_transport_local_path(const struct msrp_transport *t, char **out);
@@ -3167,7 +3167,7 @@ msrp_result msrp_transport_local_path(const struct msrp_transport *t, char **out
 /**
  * The peer's full path as text. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_transport_remote_path(const struct msrp_transport *t, char **out);
@@ -3177,7 +3177,7 @@ msrp_result msrp_transport_remote_path(const struct msrp_transport *t, char **ou
  * this transport, a Message-ID and the Byte-Range computed from `params`
  * (NULL: an empty SEND).
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live; `params` is NULL or readable with valid strings and
  * data; `out` is NULL or writable.
  */
@@ -3196,7 +3196,7 @@ msrp_result msrp_transport_make_chunk(const struct msrp_transport *t,
  * callback it is queued and the call returns at once. `MSRP_RESULT_CLOSED`
  * after either side closed.
  *
- * # Safety
+ * Pointer arguments:
  * `t` and `chunk` are NULL or live.
  */
 msrp_result msrp_transport_write_chunk(const struct msrp_transport *t,
@@ -3208,7 +3208,7 @@ msrp_result msrp_transport_write_chunk(const struct msrp_transport *t,
  * `comment`, may be NULL) to the request `request`, as
  * `msrp_chunk_make_response` builds it. Waits as `msrp_transport_write_chunk`.
  *
- * # Safety
+ * Pointer arguments:
  * `t` and `request` are NULL or live; `comment` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_transport_write_response(const struct msrp_transport *t,
@@ -3230,7 +3230,7 @@ msrp_result msrp_transport_write_response(const struct msrp_transport *t,
  * arrived before was read), `MSRP_RESULT_PROTOCOL` when the peer sent
  * non-MSRP data.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live; `out` is NULL or writable; `segment` is NULL or writable.
  */
 msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
@@ -3261,7 +3261,7 @@ msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
  * hands over at once); on `MSRP_RESULT_TIMEOUT` the transport stays as it
  * was.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live.
  */
 msrp_result msrp_transport_read_directly(const struct msrp_transport *t, uint32_t timeout_ms);
@@ -3272,7 +3272,7 @@ msrp_result msrp_transport_read_directly(const struct msrp_transport *t, uint32_
  * `msrp_context_dispatch` with queued callbacks) — unless it returns an
  * error, in which case `cb` is never called.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
  */
 msrp_result msrp_transport_read_chunk_async(const struct msrp_transport *t,
@@ -3287,7 +3287,7 @@ msrp_result msrp_transport_read_chunk_async(const struct msrp_transport *t,
  * code to answer with (400 malformed, 481 not this session); then
  * `msrp_last_error_message()` says why.
  *
- * # Safety
+ * Pointer arguments:
  * `t` and `chunk` are NULL or live; `response_code` is NULL or writable.
  */
 msrp_result msrp_transport_check_incoming_send_chunk(const struct msrp_transport *t,
@@ -3298,7 +3298,7 @@ msrp_result msrp_transport_check_incoming_send_chunk(const struct msrp_transport
  * True once the connection is closed (by you, the peer, an error, or the
  * context); true for NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live.
  */
 bool msrp_transport_is_closed(const struct msrp_transport *t);
@@ -3308,7 +3308,7 @@ bool msrp_transport_is_closed(const struct msrp_transport *t);
  * socket is shut down; waiting reads end with `MSRP_RESULT_CLOSED`. The
  * handle stays valid until `msrp_transport_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or live.
  */
 msrp_result msrp_transport_close(const struct msrp_transport *t);
@@ -3316,7 +3316,7 @@ msrp_result msrp_transport_close(const struct msrp_transport *t);
 /**
  * Closes (as `msrp_transport_close`) and frees the transport. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `t` is NULL or a transport from libmsrp not freed before.
  */
 void msrp_transport_free(struct msrp_transport *t);
@@ -3325,7 +3325,7 @@ void msrp_transport_free(struct msrp_transport *t);
  * Parses `text` into a new URI written to `*out`. On `MSRP_RESULT_INVALID_URI`
  * the last error message gives the byte offset and what was expected there.
  *
- * # Safety
+ * Pointer arguments:
  * `text` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_uri_parse(const char *text_, struct msrp_uri **out);
@@ -3334,7 +3334,7 @@ msrp_result msrp_uri_parse(const char *text_, struct msrp_uri **out);
  * A new URI `msrp[s]://host;tcp` (no port, no session id). `host` is a
  * name, an IPv4 address or an IPv6 address (brackets optional).
  *
- * # Safety
+ * Pointer arguments:
  * `host` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_uri_new(const char *host, bool use_tls, struct msrp_uri **out);
@@ -3342,7 +3342,7 @@ msrp_result msrp_uri_new(const char *host, bool use_tls, struct msrp_uri **out);
 /**
  * Copies `uri` into a new URI written to `*out`.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or a live URI; `out` is NULL or writable.
  */
 msrp_result msrp_uri_clone(const struct msrp_uri *uri, struct msrp_uri **out);
@@ -3350,7 +3350,7 @@ msrp_result msrp_uri_clone(const struct msrp_uri *uri, struct msrp_uri **out);
 /**
  * Frees a URI. NULL is ignored.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or a URI from libmsrp not freed before.
  */
 void msrp_uri_free(struct msrp_uri *uri);
@@ -3358,7 +3358,7 @@ void msrp_uri_free(struct msrp_uri *uri);
 /**
  * Formats the URI as text (scheme lower-case); free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_uri_format(const struct msrp_uri *uri, char **out);
@@ -3366,7 +3366,7 @@ msrp_result msrp_uri_format(const struct msrp_uri *uri, char **out);
 /**
  * True for an `msrps` URI; false for `msrp` or when `uri` is NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live.
  */
 bool msrp_uri_use_tls(const struct msrp_uri *uri);
@@ -3374,7 +3374,7 @@ bool msrp_uri_use_tls(const struct msrp_uri *uri);
 /**
  * Switches between `msrp` (false) and `msrps` (true).
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live and not used elsewhere during the call.
  */
 msrp_result msrp_uri_set_use_tls(struct msrp_uri *uri, bool use_tls);
@@ -3382,7 +3382,7 @@ msrp_result msrp_uri_set_use_tls(struct msrp_uri *uri, bool use_tls);
 /**
  * The host (IPv6 without brackets); free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_uri_host(const struct msrp_uri *uri, char **out);
@@ -3390,7 +3390,7 @@ msrp_result msrp_uri_host(const struct msrp_uri *uri, char **out);
 /**
  * Replaces the host (name, IPv4, or IPv6 with or without brackets).
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `host` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_uri_set_host(struct msrp_uri *uri, const char *host);
@@ -3398,7 +3398,7 @@ msrp_result msrp_uri_set_host(struct msrp_uri *uri, const char *host);
 /**
  * The port; `MSRP_RESULT_NOT_FOUND` when the URI has none.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_uri_port(const struct msrp_uri *uri, uint16_t *out);
@@ -3406,7 +3406,7 @@ msrp_result msrp_uri_port(const struct msrp_uri *uri, uint16_t *out);
 /**
  * Sets the port (0 to 65535), or removes it when `port` is -1.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live.
  */
 msrp_result msrp_uri_set_port(struct msrp_uri *uri, int32_t port);
@@ -3414,7 +3414,7 @@ msrp_result msrp_uri_set_port(struct msrp_uri *uri, int32_t port);
 /**
  * The userinfo part; `MSRP_RESULT_NOT_FOUND` when absent. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_uri_user(const struct msrp_uri *uri, char **out);
@@ -3422,7 +3422,7 @@ msrp_result msrp_uri_user(const struct msrp_uri *uri, char **out);
 /**
  * Sets the userinfo part, or removes it when `user` is NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `user` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_uri_set_user(struct msrp_uri *uri, const char *user);
@@ -3430,7 +3430,7 @@ msrp_result msrp_uri_set_user(struct msrp_uri *uri, const char *user);
 /**
  * The session id; `MSRP_RESULT_NOT_FOUND` when absent. Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_uri_session_id(const struct msrp_uri *uri, char **out);
@@ -3438,7 +3438,7 @@ msrp_result msrp_uri_session_id(const struct msrp_uri *uri, char **out);
 /**
  * Sets the session id, or removes it when `session_id` is NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `session_id` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_uri_set_session_id(struct msrp_uri *uri, const char *session_id);
@@ -3446,7 +3446,7 @@ msrp_result msrp_uri_set_session_id(struct msrp_uri *uri, const char *session_id
 /**
  * The transport (`tcp`, `ws`, …). Free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `out` is NULL or writable.
  */
 msrp_result msrp_uri_transport(const struct msrp_uri *uri, char **out);
@@ -3454,7 +3454,7 @@ msrp_result msrp_uri_transport(const struct msrp_uri *uri, char **out);
 /**
  * Sets the transport (letters and digits; not NULL).
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `transport` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_uri_set_transport(struct msrp_uri *uri, const char *transport);
@@ -3463,7 +3463,7 @@ msrp_result msrp_uri_set_transport(struct msrp_uri *uri, const char *transport);
  * The value of URI parameter `name` (case-insensitive). `MSRP_RESULT_NOT_FOUND`
  * when absent; a parameter without value gives success with `*value` set to NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `name` is NULL or a NUL-terminated string; `value` is NULL or writable.
  */
 msrp_result msrp_uri_param(const struct msrp_uri *uri, const char *name, char **value);
@@ -3472,7 +3472,7 @@ msrp_result msrp_uri_param(const struct msrp_uri *uri, const char *name, char **
  * Sets URI parameter `name` to `value` (NULL: a parameter without value),
  * replacing one of the same name or appending. Both must be tokens.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `name` and `value` are NULL or NUL-terminated strings.
  */
 msrp_result msrp_uri_set_param(struct msrp_uri *uri, const char *name, const char *value);
@@ -3480,7 +3480,7 @@ msrp_result msrp_uri_set_param(struct msrp_uri *uri, const char *name, const cha
 /**
  * Removes URI parameter `name`; `MSRP_RESULT_NOT_FOUND` when absent.
  *
- * # Safety
+ * Pointer arguments:
  * `uri` is NULL or live; `name` is NULL or a NUL-terminated string.
  */
 msrp_result msrp_uri_remove_param(struct msrp_uri *uri, const char *name);
@@ -3491,7 +3491,7 @@ msrp_result msrp_uri_remove_param(struct msrp_uri *uri, const char *name);
  * case-sensitive, ports equal (or both absent), same transport. False when
  * either is NULL.
  *
- * # Safety
+ * Pointer arguments:
  * `a` and `b` are NULL or live.
  */
 bool msrp_uri_equal(const struct msrp_uri *a, const struct msrp_uri *b);
@@ -3500,7 +3500,7 @@ bool msrp_uri_equal(const struct msrp_uri *a, const struct msrp_uri *b);
  * Counts the URIs in a path (`a=path` value or path header value), checking
  * every one. `MSRP_RESULT_INVALID_URI` names the byte offset of the problem.
  *
- * # Safety
+ * Pointer arguments:
  * `path` is NULL or a NUL-terminated string; `count` is NULL or writable.
  */
 msrp_result msrp_path_count(const char *path, size_t *count);
@@ -3509,7 +3509,7 @@ msrp_result msrp_path_count(const char *path, size_t *count);
  * Parses URI number `index` (0-based) of a path into a new URI.
  * `MSRP_RESULT_NOT_FOUND` when the path is shorter.
  *
- * # Safety
+ * Pointer arguments:
  * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 msrp_result msrp_path_get(const char *path, size_t index, struct msrp_uri **out);
@@ -3517,7 +3517,7 @@ msrp_result msrp_path_get(const char *path, size_t index, struct msrp_uri **out)
 /**
  * Joins `count` URIs into path text ("URI URI …"); free with `msrp_string_free`.
  *
- * # Safety
+ * Pointer arguments:
  * `uris` is NULL (only when `count` is 0) or points to `count` live URI pointers; `out` is NULL or writable.
  */
 msrp_result msrp_path_join(const struct msrp_uri *const *uris,

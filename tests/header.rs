@@ -16,7 +16,10 @@ fn generate() -> String {
         .generate()
         .expect("cbindgen could not generate the header")
         .write(&mut out);
-    String::from_utf8(out).expect("header is UTF-8")
+    let text = String::from_utf8(out).expect("header is UTF-8");
+    // The Rust docs' `# Safety` sections say what each pointer argument
+    // must be: in C that is the arguments' contract, under a C heading.
+    text.replace("\n * # Safety\n", "\n * Pointer arguments:\n")
 }
 
 #[test]
