@@ -162,6 +162,26 @@ def test_cpim_with_notifications():
            "a notification that never comes fails the sender", con)
 
 
+def test_event_loop():
+    """--event-loop: the callbacks run from msrpcat's own poll() loop on
+    msrp_context_fd; text, a file and CPIM notifications still work."""
+    d = tempfile.mkdtemp()
+    try:
+        src = os.path.join(d, "data.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(3_000_000))
+        recv = os.path.join(d, "in")
+        os.mkdir(recv)
+        lst, con = pair(["--event-loop", "--expect", "2", "--recv-dir", recv, "--imdn-reply"],
+                        ["--event-loop", "--cpim", "--imdn", "delivery", "--send-text", "hi", "--send-file", src])
+        expect(lst.rc == 0 and con.rc == 0, "both exit 0 in event-loop mode", lst, con)
+        expect(any(" delivery delivered" in l for l in con.err_lines), "the notification came back", con)
+        got = [os.path.join(recv, n) for n in os.listdir(recv)]
+        expect(any(sha256_of(g) == sha256_of(src) for g in got), "the file arrived intact", lst)
+    finally:
+        shutil.rmtree(d)
+
+
 def test_echo():
     lst, con = pair(["--echo", "--expect", "3"],
                     ["--send-text", "one", "--send-text", "two", "--send-text", "three", "--expect", "3"])
@@ -349,6 +369,7 @@ def test_relay():
 
 for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
                  ("CPIM with notifications", test_cpim_with_notifications),
+                 ("event-loop mode", test_event_loop),
                  ("server and synthetic messages", test_server_and_synthetic),
                  ("expect not met", test_expect_not_met_fails), ("TLS fingerprint", test_tls_fingerprint),
                  ("relay", test_relay), ("listen survives bad connections", test_listen_survives_bad_connections),
@@ -357,5 +378,5 @@ for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
                  ("20 x 50 MB messages at once", test_twenty_large_messages),
                  ("a peer that sends and closes at once", test_peer_that_sends_and_closes_at_once)]:
     case(name, fn)
-print(f"msrpcat_test: {13 - len(failures)} passed, {len(failures)} failed")
+print(f"msrpcat_test: {14 - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -11,6 +11,7 @@
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -58,6 +59,7 @@ typedef struct {
   double demo_mb;
   /* CPIM / IMDN */
   bool cpim, imdn_reply;
+  bool event_loop; /* callbacks dispatched from our poll() loop */
   const char *from, *to;
   unsigned imdn;
 } options;
@@ -66,6 +68,7 @@ typedef struct {
   pthread_mutex_t m;
   pthread_cond_t c;
   const options *o;
+  msrp_context *ctx;
   msrp_session *s;
   long queued, finished;
   long codes[1000];
@@ -144,6 +147,8 @@ static void usage(FILE *f) {
       "  --chunk-size N         largest chunk body (default 64 KiB, 8 KiB via relay)\n"
       "  --accept TYPES         acceptable types (default '*')\n"
       "  -v                     log traffic to stderr\n"
+      "  --event-loop           run libmsrp's callbacks from this program's own poll()\n"
+      "                         loop (queued_callbacks + msrp_context_fd), not its threads\n"
       "actions:\n"
       "  --send-text TEXT       send a text/plain message (repeatable)\n"
       "  --send-file FILE       send a file (--content-type T, else guessed)\n"
@@ -221,6 +226,7 @@ static void parse(options *o, int argc, char **argv) {
     else if (!strcmp(a, "--recv-dir")) o->recv_dir = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--success-report")) o->success_report = true;
     else if (!strcmp(a, "--cpim")) o->cpim = true;
+    else if (!strcmp(a, "--event-loop")) o->event_loop = true;
     else if (!strcmp(a, "--from")) o->from = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--to")) o->to = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--imdn-reply")) o->imdn_reply = true;
@@ -719,13 +725,26 @@ static void wait_for_end(app *a) {
   bool tty = isatty(2);
   double deadline = o->duration > 0 ? a->t0 + o->duration : 0;
   bool has_goal = o->expect > 0 || a->queued > 0 || o->ntexts || o->file || o->count;
+  int fd = -1;
+  if (o->event_loop) check(msrp_context_fd(a->ctx, &fd), "msrp_context_fd");
   pthread_mutex_lock(&a->m);
   for (;;) {
+    if (o->event_loop) {
+      /* The application's loop: wait for libmsrp's descriptor (a real
+       * program adds its own descriptors here), then run the queued
+       * callbacks on this thread. They take a->m, so it is released. */
+      pthread_mutex_unlock(&a->m);
+      struct pollfd p = {fd, POLLIN, 0};
+      if (poll(&p, 1, 200) > 0) check(msrp_context_dispatch(a->ctx, 0, NULL), "msrp_context_dispatch");
+      if (tty) progress_bar(a);
+      pthread_mutex_lock(&a->m);
+    }
     bool sends_done = a->finished >= a->queued && a->notes_received >= a->notes_expected;
     bool got_all = o->expect <= 0 || a->received >= o->expect;
     if (has_goal && sends_done && got_all && !(o->echo && o->duration > 0)) break;
     if (a->closed) break;
     if (deadline && now_s() >= deadline) break;
+    if (o->event_loop) continue;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 200 * 1000000L;
@@ -794,7 +813,10 @@ static msrp_session_options session_options(const options *o) {
 
 static int run_peer(const options *o) {
   msrp_context *ctx = NULL;
-  check(msrp_context_new(NULL, &ctx), "context");
+  msrp_context_options co;
+  memset(&co, 0, sizeof co);
+  co.queued_callbacks = o->event_loop;
+  check(msrp_context_new(&co, &ctx), "context");
   msrp_logger *lg = NULL;
   if (o->verbose) {
     msrp_logger_callbacks lc;
@@ -809,6 +831,7 @@ static int run_peer(const options *o) {
   msrp_transport *t = bind_session(o, ctx, lg);
   app a;
   app_init(&a, o);
+  a.ctx = ctx;
   msrp_session_options so = session_options(o);
   a.t0 = now_s();
   msrp_session_callbacks cbs = SESSION_CBS;
