@@ -40,41 +40,6 @@
 #include <stdint.h>
 
 /**
- * Continuation flag `$`: the last chunk of a message.
- */
-#define MSRP_FLAG_END 36
-
-/**
- * Continuation flag `+`: more chunks of this message follow.
- */
-#define MSRP_FLAG_MORE 43
-
-/**
- * Continuation flag `#`: the message is aborted.
- */
-#define MSRP_FLAG_ABORT 35
-
-/**
- * Byte-Range end or total given as `*` (unknown).
- */
-#define MSRP_BYTE_RANGE_UNKNOWN UINT64_MAX
-
-/**
- * Ask for a positive delivery notification (`msrp_session_send_cpim`).
- */
-#define MSRP_IMDN_POSITIVE_DELIVERY 1
-
-/**
- * Ask for a negative delivery notification.
- */
-#define MSRP_IMDN_NEGATIVE_DELIVERY 2
-
-/**
- * Ask for a display notification.
- */
-#define MSRP_IMDN_DISPLAY 4
-
-/**
  * Major version; equals the major part of `msrp_version()`.
  */
 #define MSRP_VERSION_MAJOR 0
@@ -98,6 +63,41 @@
  * The port MSRP URIs and relays use when none is given.
  */
 #define MSRP_DEFAULT_PORT 2855
+
+/**
+ * Ask for a positive delivery notification (`msrp_session_send_cpim`).
+ */
+#define MSRP_IMDN_POSITIVE_DELIVERY 1
+
+/**
+ * Ask for a negative delivery notification.
+ */
+#define MSRP_IMDN_NEGATIVE_DELIVERY 2
+
+/**
+ * Ask for a display notification.
+ */
+#define MSRP_IMDN_DISPLAY 4
+
+/**
+ * Continuation flag `$`: the last chunk of a message.
+ */
+#define MSRP_FLAG_END 36
+
+/**
+ * Continuation flag `+`: more chunks of this message follow.
+ */
+#define MSRP_FLAG_MORE 43
+
+/**
+ * Continuation flag `#`: the message is aborted.
+ */
+#define MSRP_FLAG_ABORT 35
+
+/**
+ * Byte-Range end or total given as `*` (unknown).
+ */
+#define MSRP_BYTE_RANGE_UNKNOWN UINT64_MAX
 
 /**
  * Result of every fallible libmsrp call. Numbers are fixed and never reused.
@@ -316,6 +316,36 @@ typedef uint32_t msrp_result;
 #endif // __cplusplus
 
 /**
+ * The kind of an IMDN (RFC 5438 §5).
+ */
+enum msrp_imdn_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A delivery notification (`delivered`, `failed`, `forbidden`, `error`).
+   */
+  MSRP_IMDN_KIND_DELIVERY = 0,
+  /**
+   * A display notification (`displayed`, `forbidden`, `error`).
+   */
+  MSRP_IMDN_KIND_DISPLAY = 1,
+  /**
+   * A processing notification, from intermediaries (`processed`,
+   * `stored`, `forbidden`, `error`).
+   */
+  MSRP_IMDN_KIND_PROCESSING = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum msrp_imdn_kind msrp_imdn_kind;
+#else
+typedef uint32_t msrp_imdn_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Values of Success-Report and Failure-Report.
  */
 enum msrp_report
@@ -375,36 +405,6 @@ enum msrp_decoder_event_kind
 typedef enum msrp_decoder_event_kind msrp_decoder_event_kind;
 #else
 typedef uint32_t msrp_decoder_event_kind;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * The kind of an IMDN (RFC 5438 §5).
- */
-enum msrp_imdn_kind
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * A delivery notification (`delivered`, `failed`, `forbidden`, `error`).
-   */
-  MSRP_IMDN_KIND_DELIVERY = 0,
-  /**
-   * A display notification (`displayed`, `forbidden`, `error`).
-   */
-  MSRP_IMDN_KIND_DISPLAY = 1,
-  /**
-   * A processing notification, from intermediaries (`processed`,
-   * `stored`, `forbidden`, `error`).
-   */
-  MSRP_IMDN_KIND_PROCESSING = 2,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum msrp_imdn_kind msrp_imdn_kind;
-#else
-typedef uint32_t msrp_imdn_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -681,86 +681,6 @@ typedef struct msrp_transport msrp_transport;
 typedef struct msrp_uri msrp_uri;
 
 /**
- * Called once with the result of a `*_complete_async` call. On success
- * `transport` is yours (free it with `msrp_transport_free`); otherwise it
- * is NULL and `message` (valid during the call) says why.
- */
-typedef void (*msrp_complete_cb)(void *userdata,
-                                 msrp_result result,
-                                 struct msrp_transport *transport,
-                                 const char *message);
-
-/**
- * How to reach and log in to our relay (reference `MSRPRelaySettings`).
- * Start from `msrp_relay_settings_default()`. Strings are copied by
- * `msrp_connector_new_relay`.
- */
-typedef struct msrp_relay_settings {
-  /**
-   * Our domain: without `host`, the relay is found by DNS SRV
-   * (`_msrps._tcp.<domain>` with TLS, `_msrp._tcp.<domain>` without),
-   * falling back to the domain's own address on port 2855.
-   */
-  const char *domain;
-  /**
-   * Digest user name (required).
-   */
-  const char *username;
-  /**
-   * Digest password (required).
-   */
-  const char *password;
-  /**
-   * The relay's host name or address; NULL: discover it from `domain`.
-   */
-  const char *host;
-  /**
-   * The relay's port; 0: 2855 (or the SRV record's).
-   */
-  uint16_t port;
-  /**
-   * Connect with TLS (`msrps`), as RFC 4976 asks of real deployments.
-   * Off by default here because many lab relays listen on plain TCP.
-   */
-  bool use_tls;
-  /**
-   * TLS settings for `use_tls` (CA roots, our certificate); NULL: the
-   * system's CA roots. Copied.
-   */
-  const struct msrp_tls *tls;
-  /**
-   * The relay certificate's fingerprint ("sha-256 AB:…") instead of CA
-   * verification; NULL: CA verification with the relay's host name.
-   */
-  const char *fingerprint;
-  /**
-   * The Expires to ask for, in seconds; 0: the relay's default. A 423
-   * answer is retried once with a value the relay accepts.
-   */
-  uint32_t expires;
-  /**
-   * Do not refresh the AUTH before it expires (default: refresh at
-   * about 80 % of Expires, over the same connection).
-   */
-  bool no_refresh;
-  /**
-   * DNS server for discovery as "address:port" (e.g. "127.0.0.1:5353");
-   * NULL: the system's resolver configuration.
-   */
-  const char *nameserver;
-} msrp_relay_settings;
-
-/**
- * Called once with the result of `msrp_connector_prepare_async`: on
- * success `full_local_path` (valid during the call; copy it) is the path
- * for SDP; otherwise it is NULL and `message` says why.
- */
-typedef void (*msrp_prepare_cb)(void *userdata,
-                                msrp_result result,
-                                const char *full_local_path,
-                                const char *message);
-
-/**
  * Options for `msrp_context_new`; zero-initialise for the defaults.
  */
 typedef struct msrp_context_options {
@@ -788,155 +708,6 @@ typedef struct msrp_context_options {
    */
   bool no_busy_wait;
 } msrp_context_options;
-
-/**
- * One decoder event, filled by `msrp_decoder_decode`.
- */
-typedef struct msrp_decoder_event {
-  /**
-   * What happened.
-   */
-  msrp_decoder_event_kind kind;
-  /**
-   * `HEAD`: the new chunk (caller owns it). NULL otherwise.
-   */
-  struct msrp_chunk *chunk;
-  /**
-   * `HEAD`: `MSRP_RESULT_OK`, or `MSRP_RESULT_INVALID_HEADER` when a header
-   * is malformed (answer a request with 400; `msrp_last_error_message()`
-   * names the header). The stream itself is still in sync.
-   */
-  msrp_result header_error;
-  /**
-   * `DATA`: the bytes. They point into the input buffer passed to this
-   * call or into the decoder, and stay valid until the next call on this
-   * decoder and while that input buffer is unchanged.
-   */
-  const uint8_t *data;
-  /**
-   * `DATA`: number of bytes.
-   */
-  size_t data_len;
-  /**
-   * `END`: the continuation flag.
-   */
-  uint8_t flag;
-} msrp_decoder_event;
-
-/**
- * An extra header for an outgoing message's chunks (name and value,
- * NUL-terminated), e.g. `Content-ID` or an extension header.
- */
-typedef struct msrp_extra_header {
-  /**
-   * Header name (e.g. "Content-ID").
-   */
-  const char *name;
-  /**
-   * Header value.
-   */
-  const char *value;
-} msrp_extra_header;
-
-/**
- * Options of an outgoing message; start from `msrp_message_options_default()`.
- */
-typedef struct msrp_message_options {
-  /**
-   * Message-ID (NULL: a random one).
-   */
-  const char *message_id;
-  /**
-   * Ask for a success REPORT (Success-Report: yes).
-   */
-  bool success_report;
-  /**
-   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
-   */
-  msrp_report failure_report;
-  /**
-   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
-   */
-  const char *content_disposition;
-  /**
-   * Further headers for every chunk of the message (Content-ID,
-   * Content-Description, extension headers; NULL when `headers_len` is 0).
-   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
-   * Content-Type are the session's and are refused here.
-   */
-  const struct msrp_extra_header *headers;
-  /**
-   * Number of entries in `headers`.
-   */
-  size_t headers_len;
-} msrp_message_options;
-
-/**
- * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
- */
-typedef struct msrp_message_callbacks {
-  /**
-   * Bytes sent and acknowledged so far (counting from the start position),
-   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
-   */
-  void (*on_progress)(void *userdata,
-                      uint64_t message,
-                      uint64_t sent,
-                      uint64_t acked,
-                      uint64_t total);
-  /**
-   * Called once at the end, with the message's Message-ID: 200 when every
-   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
-   * 0 when cancelled or closed.
-   */
-  void (*on_done)(void *userdata,
-                  uint64_t message,
-                  const char *message_id,
-                  uint16_t code,
-                  const char *comment);
-  /**
-   * A REPORT about this message (its Message-ID), from the peer or a
-   * relay: success REPORTs (asked for with `success_report`) and failure
-   * REPORTs. `report` is valid during the call (the session's
-   * `on_report` gets the same REPORT afterwards, to keep). It may run
-   * after `on_done` (a success REPORT usually comes after the last 200):
-   * with `on_report` set, `userdata` must stay valid until a success
-   * REPORT for the whole message came, or the session closed. The
-   * session remembers the 1024 most recent finished messages for this.
-   */
-  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
-  /**
-   * An IMDN (RFC 5438) about this message, sent with
-   * `msrp_session_send_cpim` and IMDN requests: `imdn_message_id` is
-   * the message's `imdn.Message-ID`, `status` the status element
-   * (`delivered`, `displayed`, `failed`, …); both valid during the call.
-   * Runs after `on_done` too: with it set, `userdata` must stay valid
-   * until the notifications you wait for came or the session closed
-   * (the session remembers the 1024 most recent such messages).
-   */
-  void (*on_notification)(void *userdata,
-                          uint64_t message,
-                          const char *imdn_message_id,
-                          msrp_imdn_kind kind,
-                          const char *status);
-} msrp_message_callbacks;
-
-/**
- * Called once with the response to a chunk from `msrp_session_send_chunk`:
- * the peer's code, or a local one (`local` true): 408 at the response
- * timeout when Failure-Report is yes, 200 when partial or no, 0 when the
- * session closed first.
- */
-typedef void (*msrp_response_cb)(void *userdata, uint16_t code, const char *comment, bool local);
-
-/**
- * Writes bytes of an incoming message for `msrp_incoming_to_callback`:
- * `len` bytes at `offset` (0-based; chunks may come out of order). Return
- * 0 to go on, anything else to refuse the rest of the message (its later
- * chunks get 413, `on_incomplete` reports `MSRP_RESULT_IO`). Runs where
- * session callbacks run.
- */
-typedef int32_t (*msrp_write_fn)(void *userdata, uint64_t offset, const uint8_t *data, size_t len);
 
 /**
  * Chunk-start callback: `data` is the chunk's head as on the wire; `chunk`
@@ -1024,158 +795,135 @@ typedef struct msrp_logger_callbacks {
 typedef void (*msrp_userdata_free_fn)(void *userdata);
 
 /**
- * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
- * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
- * libmsrp thread. `buf` holds zeros on entry.
+ * Called once with the result of a `*_complete_async` call. On success
+ * `transport` is yours (free it with `msrp_transport_free`); otherwise it
+ * is NULL and `message` (valid during the call) says why.
  */
-typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
+typedef void (*msrp_complete_cb)(void *userdata,
+                                 msrp_result result,
+                                 struct msrp_transport *transport,
+                                 const char *message);
 
 /**
- * An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
- * (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
- * the `read` callback.
+ * How to reach and log in to our relay (reference `MSRPRelaySettings`).
+ * Start from `msrp_relay_settings_default()`. Strings are copied by
+ * `msrp_connector_new_relay`.
  */
-typedef struct msrp_outgoing_file {
+typedef struct msrp_relay_settings {
   /**
-   * File to send (NULL: use `fd` or `read`).
+   * Our domain: without `host`, the relay is found by DNS SRV
+   * (`_msrps._tcp.<domain>` with TLS, `_msrp._tcp.<domain>` without),
+   * falling back to the domain's own address on port 2855.
    */
-  const char *path;
+  const char *domain;
   /**
-   * Open descriptor to read from (Unix; -1: none).
+   * Digest user name (required).
    */
-  int32_t fd;
+  const char *username;
   /**
-   * Read callback (used when `path` is NULL and `fd` < 0).
+   * Digest password (required).
    */
-  msrp_read_fn read;
+  const char *password;
   /**
-   * Userdata for `read`.
+   * The relay's host name or address; NULL: discover it from `domain`.
    */
-  void *read_userdata;
+  const char *host;
   /**
-   * Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
+   * The relay's port; 0: 2855 (or the SRV record's).
    */
-  uint64_t size;
+  uint16_t port;
   /**
-   * Resume: the first byte to send (0-based); a file or descriptor is
-   * positioned there, a read callback must start there itself.
+   * Connect with TLS (`msrps`), as RFC 4976 asks of real deployments.
+   * Off by default here because many lab relays listen on plain TCP.
    */
-  uint64_t position;
+  bool use_tls;
   /**
-   * Content-Type (NULL: application/octet-stream).
-   */
-  const char *content_type;
-} msrp_outgoing_file;
-
-/**
- * A file transfer (RFC 5547): what `a=file-selector` and the attributes
- * next to it say. Given in `msrp_sdp_local.file` to offer a file or to
- * ask for one; filled by `msrp_sdp_media_file` and `msrp_negotiation_file`
- * with strings that live as long as the handle they came from. Start from
- * `msrp_sdp_file_default()`. A NULL string is an attribute not given.
- */
-typedef struct msrp_sdp_file {
-  /**
-   * This side sends the file: in `msrp_sdp_local`, we offer it
-   * (`sendonly`); false asks the peer for it (`recvonly`). Read from a
-   * media description: its writer sends. Read from a negotiation: we send.
-   */
-  bool send;
-  /**
-   * The file name (`name:`), without any directory.
-   */
-  const char *name;
-  /**
-   * The media type (`type:`), e.g. `application/pdf`.
-   */
-  const char *media_type;
-  /**
-   * Whether `size` is given.
-   */
-  bool has_size;
-  /**
-   * The size in bytes (`size:`).
-   */
-  uint64_t size;
-  /**
-   * The hash (`hash:`) as `<algorithm>:<hex bytes>`, e.g. `sha-1:72:24:…`
-   * (`msrp_file_hash` makes one; compare with `strcasecmp`).
-   */
-  const char *hash;
-  /**
-   * `a=file-transfer-id`; NULL in an offer: a random one is made.
-   */
-  const char *transfer_id;
-  /**
-   * `a=file-disposition` (`render` or `attachment`; absent means render).
-   */
-  const char *disposition;
-  /**
-   * `a=file-date`'s value: `creation:"<RFC 5322 date>"`, `modification:`
-   * and `read:` separated by spaces.
-   */
-  const char *dates;
-  /**
-   * `a=file-icon` (a `cid:` URL).
-   */
-  const char *icon;
-  /**
-   * `a=file-range`'s first byte, from 1 (0: no `a=file-range`).
-   */
-  uint64_t range_start;
-  /**
-   * `a=file-range`'s last byte (0: `*`, to the end).
-   */
-  uint64_t range_stop;
-} msrp_sdp_file;
-
-/**
- * Our side of an MSRP media description, for `msrp_sdp_offer` and
- * `msrp_sdp_answer`. Start from `msrp_sdp_local_default()`.
- */
-typedef struct msrp_sdp_local {
-  /**
-   * Our full path, as `msrp_connector_prepare` gave it (required).
-   */
-  const char *full_local_path;
-  /**
-   * Media types we accept, separated by spaces (NULL: `*`).
-   */
-  const char *accept_types;
-  /**
-   * Media types we accept only inside a container (NULL: none).
-   */
-  const char *accept_wrapped_types;
-  /**
-   * The largest message we take (0: no `a=max-size`).
-   */
-  uint64_t max_size;
-  /**
-   * For `msrps`: our TLS settings, whose certificate's sha-256
-   * fingerprint goes into `a=fingerprint` (NULL for `msrp`).
+   * TLS settings for `use_tls` (CA roots, our certificate); NULL: the
+   * system's CA roots. Copied.
    */
   const struct msrp_tls *tls;
   /**
-   * We can take a connection at our path's address: `actpass` in an
-   * offer, `passive` in an answer; false: `active` (RFC 6135 §4.2.2).
+   * The relay certificate's fingerprint ("sha-256 AB:…") instead of CA
+   * verification; NULL: CA verification with the relay's host name.
    */
-  bool can_accept;
+  const char *fingerprint;
   /**
-   * We support CEMA (RFC 6714).
+   * The Expires to ask for, in seconds; 0: the relay's default. A 423
+   * answer is retried once with a value the relay accepts.
    */
-  bool cema;
+  uint32_t expires;
   /**
-   * A file to offer or to ask for (RFC 5547), read by `msrp_sdp_offer`
-   * (an answer takes the offer's file); NULL: a chat, no file.
+   * Do not refresh the AUTH before it expires (default: refresh at
+   * about 80 % of Expires, over the same connection).
    */
-  const struct msrp_sdp_file *file;
+  bool no_refresh;
   /**
-   * We are a chat room (RFC 7701 §8): the `a=chatroom` tokens separated
-   * by spaces, e.g. "nickname private-messages" ("" for the attribute
-   * without tokens; NULL: not a chat room).
+   * DNS server for discovery as "address:port" (e.g. "127.0.0.1:5353");
+   * NULL: the system's resolver configuration.
    */
-  const char *chatroom;
-} msrp_sdp_local;
+  const char *nameserver;
+} msrp_relay_settings;
+
+/**
+ * Called once with the result of `msrp_connector_prepare_async`: on
+ * success `full_local_path` (valid during the call; copy it) is the path
+ * for SDP; otherwise it is NULL and `message` says why.
+ */
+typedef void (*msrp_prepare_cb)(void *userdata,
+                                msrp_result result,
+                                const char *full_local_path,
+                                const char *message);
+
+/**
+ * Parameters of `msrp_transport_make_chunk`; zero-initialise for the defaults.
+ */
+typedef struct msrp_chunk_params {
+  /**
+   * Method (NULL: "SEND").
+   */
+  const char *method;
+  /**
+   * Transaction id (NULL: a random one).
+   */
+  const char *transaction_id;
+  /**
+   * Message-ID (NULL: a random one).
+   */
+  const char *message_id;
+  /**
+   * The payload of this chunk (NULL when `data_len` is 0).
+   */
+  const uint8_t *data;
+  /**
+   * Payload length.
+   */
+  size_t data_len;
+  /**
+   * First byte of this chunk within the message, 1-based (0: 1).
+   */
+  uint64_t start;
+  /**
+   * Total message length (0: computed as if this chunk ends the message;
+   * `MSRP_BYTE_RANGE_UNKNOWN`: `*`).
+   */
+  uint64_t total;
+  /**
+   * Continuation flag (0: '$' when this chunk ends the message, '+' otherwise).
+   */
+  uint8_t flag;
+} msrp_chunk_params;
+
+/**
+ * Called once with the result of `msrp_transport_read_chunk_async`. On
+ * success `chunk` is yours (free it with `msrp_chunk_free`) and `segment`
+ * is as for `msrp_transport_read_chunk`; otherwise `chunk` is NULL and
+ * `message` (valid during the call) says why.
+ */
+typedef void (*msrp_read_cb)(void *userdata,
+                             msrp_result result,
+                             struct msrp_chunk *chunk,
+                             uint32_t segment,
+                             const char *message);
 
 /**
  * Session settings; start from `msrp_session_options_default()`.
@@ -1412,59 +1160,1687 @@ typedef struct msrp_session_callbacks {
 } msrp_session_callbacks;
 
 /**
- * Parameters of `msrp_transport_make_chunk`; zero-initialise for the defaults.
+ * Called once with the response to a chunk from `msrp_session_send_chunk`:
+ * the peer's code, or a local one (`local` true): 408 at the response
+ * timeout when Failure-Report is yes, 200 when partial or no, 0 when the
+ * session closed first.
  */
-typedef struct msrp_chunk_params {
+typedef void (*msrp_response_cb)(void *userdata, uint16_t code, const char *comment, bool local);
+
+/**
+ * An extra header for an outgoing message's chunks (name and value,
+ * NUL-terminated), e.g. `Content-ID` or an extension header.
+ */
+typedef struct msrp_extra_header {
   /**
-   * Method (NULL: "SEND").
+   * Header name (e.g. "Content-ID").
    */
-  const char *method;
+  const char *name;
   /**
-   * Transaction id (NULL: a random one).
+   * Header value.
    */
-  const char *transaction_id;
+  const char *value;
+} msrp_extra_header;
+
+/**
+ * Options of an outgoing message; start from `msrp_message_options_default()`.
+ */
+typedef struct msrp_message_options {
   /**
    * Message-ID (NULL: a random one).
    */
   const char *message_id;
   /**
-   * The payload of this chunk (NULL when `data_len` is 0).
+   * Ask for a success REPORT (Success-Report: yes).
+   */
+  bool success_report;
+  /**
+   * Failure-Report (an `msrp_report`; default `MSRP_REPORT_YES`).
+   */
+  msrp_report failure_report;
+  /**
+   * Content-Disposition header (NULL: none), e.g. "attachment; filename=\"a.txt\"".
+   */
+  const char *content_disposition;
+  /**
+   * Further headers for every chunk of the message (Content-ID,
+   * Content-Description, extension headers; NULL when `headers_len` is 0).
+   * To-Path, From-Path, Message-ID, Byte-Range, the report headers and
+   * Content-Type are the session's and are refused here.
+   */
+  const struct msrp_extra_header *headers;
+  /**
+   * Number of entries in `headers`.
+   */
+  size_t headers_len;
+} msrp_message_options;
+
+/**
+ * Per-message callbacks for `msrp_session_send_message` and `msrp_session_send_file`.
+ */
+typedef struct msrp_message_callbacks {
+  /**
+   * Bytes sent and acknowledged so far (counting from the start position),
+   * and the total (`MSRP_BYTE_RANGE_UNKNOWN` when not known).
+   */
+  void (*on_progress)(void *userdata,
+                      uint64_t message,
+                      uint64_t sent,
+                      uint64_t acked,
+                      uint64_t total);
+  /**
+   * Called once at the end, with the message's Message-ID: 200 when every
+   * chunk was accepted; otherwise the peer's error code, 408 on timeout,
+   * 0 when cancelled or closed.
+   */
+  void (*on_done)(void *userdata,
+                  uint64_t message,
+                  const char *message_id,
+                  uint16_t code,
+                  const char *comment);
+  /**
+   * A REPORT about this message (its Message-ID), from the peer or a
+   * relay: success REPORTs (asked for with `success_report`) and failure
+   * REPORTs. `report` is valid during the call (the session's
+   * `on_report` gets the same REPORT afterwards, to keep). It may run
+   * after `on_done` (a success REPORT usually comes after the last 200):
+   * with `on_report` set, `userdata` must stay valid until a success
+   * REPORT for the whole message came, or the session closed. The
+   * session remembers the 1024 most recent finished messages for this.
+   */
+  void (*on_report)(void *userdata, uint64_t message, const struct msrp_chunk *report);
+  /**
+   * An IMDN (RFC 5438) about this message, sent with
+   * `msrp_session_send_cpim` and IMDN requests: `imdn_message_id` is
+   * the message's `imdn.Message-ID`, `status` the status element
+   * (`delivered`, `displayed`, `failed`, …); both valid during the call.
+   * Runs after `on_done` too: with it set, `userdata` must stay valid
+   * until the notifications you wait for came or the session closed
+   * (the session remembers the 1024 most recent such messages).
+   */
+  void (*on_notification)(void *userdata,
+                          uint64_t message,
+                          const char *imdn_message_id,
+                          msrp_imdn_kind kind,
+                          const char *status);
+} msrp_message_callbacks;
+
+/**
+ * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
+ * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
+ * libmsrp thread. `buf` holds zeros on entry.
+ */
+typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
+
+/**
+ * An outgoing file (reference `OutgoingFile`): from `path`, else from `fd`
+ * (when >= 0; libmsrp reads a duplicate and leaves yours open), else from
+ * the `read` callback.
+ */
+typedef struct msrp_outgoing_file {
+  /**
+   * File to send (NULL: use `fd` or `read`).
+   */
+  const char *path;
+  /**
+   * Open descriptor to read from (Unix; -1: none).
+   */
+  int32_t fd;
+  /**
+   * Read callback (used when `path` is NULL and `fd` < 0).
+   */
+  msrp_read_fn read;
+  /**
+   * Userdata for `read`.
+   */
+  void *read_userdata;
+  /**
+   * Total size of the whole file; 0: taken from the file, or unknown (`*`) with a read callback.
+   */
+  uint64_t size;
+  /**
+   * Resume: the first byte to send (0-based); a file or descriptor is
+   * positioned there, a read callback must start there itself.
+   */
+  uint64_t position;
+  /**
+   * Content-Type (NULL: application/octet-stream).
+   */
+  const char *content_type;
+} msrp_outgoing_file;
+
+/**
+ * Writes bytes of an incoming message for `msrp_incoming_to_callback`:
+ * `len` bytes at `offset` (0-based; chunks may come out of order). Return
+ * 0 to go on, anything else to refuse the rest of the message (its later
+ * chunks get 413, `on_incomplete` reports `MSRP_RESULT_IO`). Runs where
+ * session callbacks run.
+ */
+typedef int32_t (*msrp_write_fn)(void *userdata, uint64_t offset, const uint8_t *data, size_t len);
+
+/**
+ * A file transfer (RFC 5547): what `a=file-selector` and the attributes
+ * next to it say. Given in `msrp_sdp_local.file` to offer a file or to
+ * ask for one; filled by `msrp_sdp_media_file` and `msrp_negotiation_file`
+ * with strings that live as long as the handle they came from. Start from
+ * `msrp_sdp_file_default()`. A NULL string is an attribute not given.
+ */
+typedef struct msrp_sdp_file {
+  /**
+   * This side sends the file: in `msrp_sdp_local`, we offer it
+   * (`sendonly`); false asks the peer for it (`recvonly`). Read from a
+   * media description: its writer sends. Read from a negotiation: we send.
+   */
+  bool send;
+  /**
+   * The file name (`name:`), without any directory.
+   */
+  const char *name;
+  /**
+   * The media type (`type:`), e.g. `application/pdf`.
+   */
+  const char *media_type;
+  /**
+   * Whether `size` is given.
+   */
+  bool has_size;
+  /**
+   * The size in bytes (`size:`).
+   */
+  uint64_t size;
+  /**
+   * The hash (`hash:`) as `<algorithm>:<hex bytes>`, e.g. `sha-1:72:24:…`
+   * (`msrp_file_hash` makes one; compare with `strcasecmp`).
+   */
+  const char *hash;
+  /**
+   * `a=file-transfer-id`; NULL in an offer: a random one is made.
+   */
+  const char *transfer_id;
+  /**
+   * `a=file-disposition` (`render` or `attachment`; absent means render).
+   */
+  const char *disposition;
+  /**
+   * `a=file-date`'s value: `creation:"<RFC 5322 date>"`, `modification:`
+   * and `read:` separated by spaces.
+   */
+  const char *dates;
+  /**
+   * `a=file-icon` (a `cid:` URL).
+   */
+  const char *icon;
+  /**
+   * `a=file-range`'s first byte, from 1 (0: no `a=file-range`).
+   */
+  uint64_t range_start;
+  /**
+   * `a=file-range`'s last byte (0: `*`, to the end).
+   */
+  uint64_t range_stop;
+} msrp_sdp_file;
+
+/**
+ * Our side of an MSRP media description, for `msrp_sdp_offer` and
+ * `msrp_sdp_answer`. Start from `msrp_sdp_local_default()`.
+ */
+typedef struct msrp_sdp_local {
+  /**
+   * Our full path, as `msrp_connector_prepare` gave it (required).
+   */
+  const char *full_local_path;
+  /**
+   * Media types we accept, separated by spaces (NULL: `*`).
+   */
+  const char *accept_types;
+  /**
+   * Media types we accept only inside a container (NULL: none).
+   */
+  const char *accept_wrapped_types;
+  /**
+   * The largest message we take (0: no `a=max-size`).
+   */
+  uint64_t max_size;
+  /**
+   * For `msrps`: our TLS settings, whose certificate's sha-256
+   * fingerprint goes into `a=fingerprint` (NULL for `msrp`).
+   */
+  const struct msrp_tls *tls;
+  /**
+   * We can take a connection at our path's address: `actpass` in an
+   * offer, `passive` in an answer; false: `active` (RFC 6135 §4.2.2).
+   */
+  bool can_accept;
+  /**
+   * We support CEMA (RFC 6714).
+   */
+  bool cema;
+  /**
+   * A file to offer or to ask for (RFC 5547), read by `msrp_sdp_offer`
+   * (an answer takes the offer's file); NULL: a chat, no file.
+   */
+  const struct msrp_sdp_file *file;
+  /**
+   * We are a chat room (RFC 7701 §8): the `a=chatroom` tokens separated
+   * by spaces, e.g. "nickname private-messages" ("" for the attribute
+   * without tokens; NULL: not a chat room).
+   */
+  const char *chatroom;
+} msrp_sdp_local;
+
+/**
+ * One decoder event, filled by `msrp_decoder_decode`.
+ */
+typedef struct msrp_decoder_event {
+  /**
+   * What happened.
+   */
+  msrp_decoder_event_kind kind;
+  /**
+   * `HEAD`: the new chunk (caller owns it). NULL otherwise.
+   */
+  struct msrp_chunk *chunk;
+  /**
+   * `HEAD`: `MSRP_RESULT_OK`, or `MSRP_RESULT_INVALID_HEADER` when a header
+   * is malformed (answer a request with 400; `msrp_last_error_message()`
+   * names the header). The stream itself is still in sync.
+   */
+  msrp_result header_error;
+  /**
+   * `DATA`: the bytes. They point into the input buffer passed to this
+   * call or into the decoder, and stay valid until the next call on this
+   * decoder and while that input buffer is unchanged.
    */
   const uint8_t *data;
   /**
-   * Payload length.
+   * `DATA`: number of bytes.
    */
   size_t data_len;
   /**
-   * First byte of this chunk within the message, 1-based (0: 1).
-   */
-  uint64_t start;
-  /**
-   * Total message length (0: computed as if this chunk ends the message;
-   * `MSRP_BYTE_RANGE_UNKNOWN`: `*`).
-   */
-  uint64_t total;
-  /**
-   * Continuation flag (0: '$' when this chunk ends the message, '+' otherwise).
+   * `END`: the continuation flag.
    */
   uint8_t flag;
-} msrp_chunk_params;
-
-/**
- * Called once with the result of `msrp_transport_read_chunk_async`. On
- * success `chunk` is yours (free it with `msrp_chunk_free`) and `segment`
- * is as for `msrp_transport_read_chunk`; otherwise `chunk` is NULL and
- * `message` (valid during the call) says why.
- */
-typedef void (*msrp_read_cb)(void *userdata,
-                             msrp_result result,
-                             struct msrp_chunk *chunk,
-                             uint32_t segment,
-                             const char *message);
+} msrp_decoder_event;
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The static, NUL-terminated text of a result code; never NULL. Unknown
+ * codes give "unknown result code". The pointer is valid forever.
+ */
+const char *msrp_result_str(uint32_t result);
+
+/**
+ * The message of the last failed libmsrp call on the calling thread: what
+ * went wrong and where (for example "invalid MSRP URI at byte 12: missing
+ * \";transport\""). Never NULL; empty when nothing has failed yet. Valid until
+ * the next libmsrp call on this thread; copy it to keep it. Calls that
+ * succeed leave it unchanged.
+ */
+const char *msrp_last_error_message(void);
+
+/**
+ * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).
+ * Compare it with the `MSRP_VERSION_*` macros to detect a header/library mismatch.
+ */
+const char *msrp_version(void);
+
+/**
+ * Frees a string that libmsrp returned through a `char **` out-parameter.
+ * NULL is ignored. Passing any other pointer, or freeing twice, is undefined
+ * behaviour, as with `free()`.
+ *
+ * Pointer arguments:
+ * `s` is NULL or a string returned by libmsrp and not yet freed.
+ */
+void msrp_string_free(char *s);
+
+/**
+ * Creates a context. `options` may be NULL for the defaults.
+ *
+ * On POSIX systems, if SIGPIPE is still at its default action (which ends
+ * the process when a peer resets a connection during a write), it is set
+ * to ignored; a handler the application installed is left alone. Either
+ * way the library never raises SIGPIPE itself: its threads block it and
+ * writes made on the caller's thread use MSG_NOSIGNAL (a broken connection
+ * gives MSRP_RESULT_CLOSED).
+ *
+ * Pointer arguments:
+ * `options` is NULL or readable; `out` is NULL or writable.
+ */
+msrp_result msrp_context_new(const struct msrp_context_options *options, struct msrp_context **out);
+
+/**
+ * Shuts the context down (see `msrp_context`) and frees it. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or a context from libmsrp not freed before.
+ */
+void msrp_context_free(struct msrp_context *ctx);
+
+/**
+ * Queued mode: a file descriptor that is readable while callbacks wait.
+ * Watch it for reading, then call `msrp_context_dispatch`. Do not read from
+ * or close it. `MSRP_RESULT_WRONG_KIND` when callbacks are not queued;
+ * `MSRP_RESULT_UNSUPPORTED` where there are no file descriptors.
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or live; `fd` is NULL or writable.
+ */
+msrp_result msrp_context_fd(const struct msrp_context *ctx, int32_t *fd);
+
+/**
+ * Queued mode: runs up to `max` waiting callbacks on the calling thread
+ * (0 means all) and writes how many ran to `*ran` (may be NULL). Callbacks
+ * may call any libmsrp function, including blocking ones.
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or live; `ran` is NULL or writable.
+ */
+msrp_result msrp_context_dispatch(const struct msrp_context *ctx, size_t max, size_t *ran);
+
+/**
+ * Queued mode: how many callbacks wait (0 for NULL or direct mode).
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or live.
+ */
+size_t msrp_context_pending_callbacks(const struct msrp_context *ctx);
+
+/**
+ * Creates a logger from `callbacks` (copied; NULL entries are ignored).
+ *
+ * Pointer arguments:
+ * `callbacks` is NULL or readable; the function pointers and `userdata` may
+ * be used from any thread until `userdata_free` runs; `out` is NULL or writable.
+ */
+msrp_result msrp_logger_new(const struct msrp_logger_callbacks *callbacks,
+                            void *userdata,
+                            msrp_userdata_free_fn userdata_free,
+                            struct msrp_logger **out);
+
+/**
+ * Releases this handle's reference. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `logger` is NULL or a logger from libmsrp not freed before.
+ */
+void msrp_logger_free(struct msrp_logger *logger);
+
+/**
+ * Sets the process-wide default logger, used by objects created without
+ * one (NULL clears it). The library keeps its own reference.
+ *
+ * Pointer arguments:
+ * `logger` is NULL or live.
+ */
+msrp_result msrp_logger_set_default(const struct msrp_logger *logger);
+
+/**
+ * New, empty TLS settings: no certificate, system CA roots (used when no
+ * bundle is given), verification on.
+ *
+ * Pointer arguments:
+ * `out` is NULL or writable.
+ */
+msrp_result msrp_tls_new(struct msrp_tls **out);
+
+/**
+ * Frees TLS settings. NULL is ignored. Connectors and servers that were
+ * given them keep their copy.
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live and not used after this call.
+ */
+void msrp_tls_free(struct msrp_tls *tls);
+
+/**
+ * Sets our certificate chain (leaf first) and private key (PKCS#8, PKCS#1
+ * or SEC1) from PEM files. Fails with `MSRP_RESULT_INVALID_ARGUMENT` when
+ * a file cannot be read or holds no usable certificate or key.
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live; paths are NULL or NUL-terminated strings.
+ */
+msrp_result msrp_tls_set_certificate_files(const struct msrp_tls *tls,
+                                           const char *chain_pem_path,
+                                           const char *key_pem_path);
+
+/**
+ * Sets our certificate chain and private key from PEM data in memory
+ * (copied).
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live; each buffer is NULL (only with length 0) or holds its length in bytes.
+ */
+msrp_result msrp_tls_set_certificate_pem(const struct msrp_tls *tls,
+                                         const uint8_t *chain_pem,
+                                         size_t chain_len,
+                                         const uint8_t *key_pem,
+                                         size_t key_len);
+
+/**
+ * Generates a self-signed certificate (ECDSA P-256) with `name` as its
+ * subject alternative name (NULL: "libmsrp") and uses it, as softphones do
+ * when they have no certificate. Send its fingerprint in SDP
+ * (`msrp_tls_fingerprint`).
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live; `name` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_tls_generate_self_signed(const struct msrp_tls *tls, const char *name);
+
+/**
+ * Adds the CA certificates of a PEM bundle file to the trusted roots.
+ * Once a bundle is given, the system's roots are used only after
+ * `msrp_tls_use_system_roots(tls, true)`.
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live; `path` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_tls_add_ca_file(const struct msrp_tls *tls, const char *path);
+
+/**
+ * Adds the CA certificates of PEM data in memory to the trusted roots.
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live; `pem` is NULL (only with length 0) or holds `len` bytes.
+ */
+msrp_result msrp_tls_add_ca_pem(const struct msrp_tls *tls, const uint8_t *pem, size_t len);
+
+/**
+ * Whether the system's CA roots are trusted too (they are by default
+ * when no bundle was added).
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live.
+ */
+msrp_result msrp_tls_use_system_roots(const struct msrp_tls *tls, bool on);
+
+/**
+ * INSECURE: with `on`, a connector accepts any server certificate when no
+ * peer fingerprint is given (the connection is encrypted but the peer is
+ * not authenticated). For tests and lab setups only; off by default.
+ * Fingerprints, when given, are still checked.
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live.
+ */
+msrp_result msrp_tls_set_insecure_skip_verify(const struct msrp_tls *tls, bool on);
+
+/**
+ * The fingerprint of our certificate in the SDP attribute format, e.g.
+ * "sha-256 4A:AD:…" (put it after `a=fingerprint:`). `hash` is an RFC 8122
+ * hash name ("sha-256", "sha-384", "sha-512", "sha-1"); NULL means
+ * "sha-256". Free the text with `msrp_string_free`. Fails with
+ * `MSRP_RESULT_BAD_STATE` when there is no certificate yet.
+ *
+ * Pointer arguments:
+ * `tls` is NULL or live; `hash` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_tls_fingerprint(const struct msrp_tls *tls, const char *hash, char **out);
+
+/**
+ * Checks the text of a fingerprint ("sha-256 AB:CD:…", with or without
+ * `a=fingerprint:`): `MSRP_RESULT_OK` when it is well formed, otherwise
+ * `MSRP_RESULT_INVALID_ARGUMENT` with the reason.
+ *
+ * Pointer arguments:
+ * `fingerprint` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_fingerprint_check(const char *fingerprint);
+
+/**
+ * Creates a connector of `kind` (an `msrp_connector_kind`). With
+ * `use_sessmatch`, bindings are matched on session ids only
+ * (draft-ietf-simple-msrp-sessmatch), so a peer behind a NAT or B2BUA with
+ * another host in its URI is still accepted. `logger` may be NULL (the
+ * default logger is used); the connector keeps its own reference.
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_connector_new(const struct msrp_context *ctx,
+                               msrp_connector_kind kind,
+                               bool use_sessmatch,
+                               const struct msrp_logger *logger,
+                               struct msrp_connector **out);
+
+/**
+ * Reference `prepare`: the full local path for SDP `a=path`, as text (free
+ * with `msrp_string_free`). `local_uri` (may be NULL) gives the host, port
+ * and session id to use: a missing session id is generated; a passive
+ * connector opens its listening socket here and puts the real port in the
+ * path when the port is 0. Without `local_uri`: `msrp://127.0.0.1:9/<random>;tcp`
+ * (active; port 9 per RFC 6135) or `msrp://127.0.0.1:<free port>/<random>;tcp` (passive).
+ * For a relay connection (`msrp_connector_new_relay`) this connects to the
+ * relay and authenticates, waiting at most 30 s, and the path starts with
+ * the relay's Use-Path; it is then a blocking call (from a callback use
+ * `msrp_connector_prepare_async`). An `msrps` URI needs TLS settings with a
+ * certificate on a passive connector (`msrp_connector_set_tls`).
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+ */
+msrp_result msrp_connector_prepare(const struct msrp_connector *c,
+                                   const char *local_uri,
+                                   char **full_local_path);
+
+/**
+ * Reference `complete`: connects to the first URI of `full_remote_path`
+ * and binds (active), or accepts connections until one binds with the
+ * expected paths (passive: To-Path must be our path and From-Path the
+ * peer's). A passive connector answers a wrong binding with 481 and closes
+ * that connection, closes connections that send something else or fail
+ * their TLS handshake, drops one that sends no binding within 10 s, and
+ * keeps listening (up to 16 connections are checked at once), so a stray
+ * or hostile connection cannot end the wait for the real peer. Waits at
+ * most `timeout_ms` (0: 30 s): `MSRP_RESULT_TIMEOUT` when no connection
+ * bound by then (the logger says why each attempt failed). A binding SEND
+ * that carries a message (RFC 4975 §5.4) is not answered here: the first
+ * read of the transport — or the session made from it — gets it like any
+ * SEND, and answers it.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_connector_complete(const struct msrp_connector *c,
+                                    const char *full_remote_path,
+                                    uint32_t timeout_ms,
+                                    struct msrp_transport **out);
+
+/**
+ * The callback form of `msrp_connector_complete`: returns at once; `cb`
+ * runs exactly once (on a libmsrp thread, or from `msrp_context_dispatch`
+ * with queued callbacks) unless this returns an error.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated
+ * string; `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_connector_complete_async(const struct msrp_connector *c,
+                                          const char *full_remote_path,
+                                          uint32_t timeout_ms,
+                                          msrp_complete_cb cb,
+                                          void *userdata);
+
+/**
+ * Reference `cleanup`: releases what `prepare` took (the listening port)
+ * and ends a waiting `complete` with `MSRP_RESULT_CLOSED`.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live.
+ */
+msrp_result msrp_connector_cleanup(const struct msrp_connector *c);
+
+/**
+ * Cleans up and frees the connector. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `c` is NULL or a connector from libmsrp not freed before.
+ */
+void msrp_connector_free(struct msrp_connector *c);
+
+/**
+ * Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
+ * a certificate before `msrp_connector_prepare` with an `msrps` URI; a
+ * connector uses its certificate, when it has one, as client certificate.
+ *
+ * Pointer arguments:
+ * `c` and `tls` are NULL or live.
+ */
+msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct msrp_tls *tls);
+
+/**
+ * The fingerprint the peer's certificate must have, from its SDP
+ * `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
+ * verification for a connector, no check for an acceptor). Set it before
+ * `msrp_connector_complete`; an acceptor checks it during the handshake
+ * when it is set by then, and again after it. A mismatch ends `complete`
+ * with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
+ * `MSRP_RESULT_TLS_REJECTED`.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
+                                                const char *fingerprint);
+
+/**
+ * Connect to `host` and `port` instead of the first hop of the peer's
+ * path: under CEMA (RFC 6714 §4) an active side connects to the peer's
+ * SDP `c=` address and `m=` port (an SBC on the way), while the binding
+ * still names the paths (give the acceptor `use_sessmatch` when the SBC
+ * rewrites addresses). `host` NULL goes back to the path. An active
+ * direct connector only.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `host` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
+                                               const char *host,
+                                               uint16_t port);
+
+/**
+ * One more fingerprint the peer's certificate may have: an SDP may carry
+ * several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
+ * one of them passes. `msrp_connector_set_peer_fingerprint` replaces them
+ * all with one (or none).
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_connector_add_peer_fingerprint(const struct msrp_connector *c,
+                                                const char *fingerprint);
+
+/**
+ * Creates a connector that goes through our relay (reference
+ * `RelayConnection`): `msrp_connector_prepare` connects to the relay,
+ * authenticates (answering its digest challenge) and returns the full
+ * local path for SDP, the relay's Use-Path first; `msrp_connector_complete`
+ * binds through the relay, sending the binding SEND (`kind` active) or
+ * waiting for it (passive). The AUTH is refreshed before it expires for as
+ * long as the transport lives. Sessions on such a transport send chunks of
+ * at most `MSRP_RELAY_CHUNK_SIZE` by default. A refused password ends
+ * `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
+ * `MSRP_RESULT_DNS_FAILED`.
+ *
+ * Pointer arguments:
+ * `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
+ * its strings NULL or NUL-terminated; `out` is NULL or writable.
+ */
+msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
+                                     msrp_connector_kind kind,
+                                     bool use_sessmatch,
+                                     const struct msrp_logger *logger,
+                                     const struct msrp_relay_settings *settings,
+                                     struct msrp_connector **out);
+
+/**
+ * The callback form of `msrp_connector_prepare`, for connectors whose
+ * prepare waits on the network (relay connections: connect, AUTH). Waits
+ * at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
+ * thread or from `msrp_context_dispatch`, unless this returns an error.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
+ * `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_connector_prepare_async(const struct msrp_connector *c,
+                                         const char *local_uri,
+                                         uint32_t timeout_ms,
+                                         msrp_prepare_cb cb,
+                                         void *userdata);
+
+/**
+ * The default relay settings (all NULL/0/false).
+ */
+struct msrp_relay_settings msrp_relay_settings_default(void);
+
+/**
+ * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_server_new(const struct msrp_context *ctx,
+                            bool use_sessmatch,
+                            const struct msrp_logger *logger,
+                            struct msrp_server **out);
+
+/**
+ * Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
+ * expected local URI and gives the full local path for SDP. The listening
+ * socket for its address is opened only if the server has none there yet;
+ * port 0 (or no URI) shares the port already open on that address. A
+ * missing session id is generated. Connections whose binding To-Path is
+ * not registered get 481.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
+ */
+msrp_result msrp_server_prepare(const struct msrp_server *s,
+                                const char *local_uri,
+                                char **full_local_path);
+
+/**
+ * Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
+ * for the connection whose binding comes from `full_remote_path` (it may
+ * already have arrived), answers it 200 and gives its transport. A binding
+ * SEND that carries a message is not answered here but handed to the
+ * transport's first read (or the session made from it), like any SEND.
+ * The server checks a binding's To-Path as soon as its head (and at most
+ * 16 KiB of its body) arrived: an unknown session gets 481 and the
+ * connection is closed at once.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_server_complete(const struct msrp_server *s,
+                                 const char *full_remote_path,
+                                 uint32_t timeout_ms,
+                                 struct msrp_transport **out);
+
+/**
+ * The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
+ *
+ * Pointer arguments:
+ * As for `msrp_connector_complete_async`.
+ */
+msrp_result msrp_server_complete_async(const struct msrp_server *s,
+                                       const char *full_remote_path,
+                                       uint32_t timeout_ms,
+                                       msrp_complete_cb cb,
+                                       void *userdata);
+
+/**
+ * Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
+ * `msrp_server_prepare`); the port closes when no prepared URI uses it.
+ * `MSRP_RESULT_NOT_FOUND` when it was not prepared.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_uri);
+
+/**
+ * Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
+ * and frees the server. Transports already handed out stay open. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `s` is NULL or a server from libmsrp not freed before.
+ */
+void msrp_server_free(struct msrp_server *s);
+
+/**
+ * Gives the server TLS settings (copied) with a certificate; needed before
+ * `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
+ * cannot share a port.
+ *
+ * Pointer arguments:
+ * `s` and `tls` are NULL or live.
+ */
+msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_tls *tls);
+
+/**
+ * The fingerprint that the peer binding to the prepared `local_uri` must
+ * show (NULL removes it). Checked in `msrp_server_complete`: a mismatch
+ * answers the binding with 403 and ends `complete` with
+ * `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
+ * `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
+                                             const char *local_uri,
+                                             const char *fingerprint);
+
+/**
+ * One more fingerprint the peer binding to `local_uri` may show (RFC 8122
+ * §5: any one of several passes); see `msrp_connector_add_peer_fingerprint`.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_server_add_peer_fingerprint(const struct msrp_server *s,
+                                             const char *local_uri,
+                                             const char *fingerprint);
+
+/**
+ * The transport's id, as passed to logger callbacks (0 for NULL).
+ *
+ * Pointer arguments:
+ * `t` is NULL or live.
+ */
+uint64_t msrp_transport_id(const struct msrp_transport *t);
+
+/**
+ * Our full path as text. Free with `msrp_string_free`.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_transport_local_path(const struct msrp_transport *t, char **out);
+
+/**
+ * The peer's full path as text. Free with `msrp_string_free`.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_transport_remote_path(const struct msrp_transport *t, char **out);
+
+/**
+ * Reference `make_chunk`: a new request with To-Path and From-Path from
+ * this transport, a Message-ID and the Byte-Range computed from `params`
+ * (NULL: an empty SEND).
+ *
+ * Pointer arguments:
+ * `t` is NULL or live; `params` is NULL or readable with valid strings and
+ * data; `out` is NULL or writable.
+ */
+msrp_result msrp_transport_make_chunk(const struct msrp_transport *t,
+                                      const struct msrp_chunk_params *params,
+                                      struct msrp_chunk **out);
+
+/**
+ * Sends `chunk` and waits until it is handed to the operating system (at
+ * most `timeout_ms`; 0 means 30 s). Without a logger, when nothing else
+ * is queued, the calling thread writes it itself, straight from the
+ * chunk's buffers (over msrps it also encrypts it, when the connection is
+ * not busy reading); only what the socket does not take at once is copied,
+ * and finished by the library's writer. Otherwise a copy is queued: the
+ * chunk is never used after the call returns, even on a timeout. Inside a
+ * callback it is queued and the call returns at once. `MSRP_RESULT_CLOSED`
+ * after either side closed.
+ *
+ * Pointer arguments:
+ * `t` and `chunk` are NULL or live.
+ */
+msrp_result msrp_transport_write_chunk(const struct msrp_transport *t,
+                                       const struct msrp_chunk *chunk,
+                                       uint32_t timeout_ms);
+
+/**
+ * Reference `write_response`: sends the response with `code` (and
+ * `comment`, may be NULL) to the request `request`, as
+ * `msrp_chunk_make_response` builds it. Waits as `msrp_transport_write_chunk`.
+ *
+ * Pointer arguments:
+ * `t` and `request` are NULL or live; `comment` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_transport_write_response(const struct msrp_transport *t,
+                                          const struct msrp_chunk *request,
+                                          uint16_t code,
+                                          const char *comment,
+                                          uint32_t timeout_ms);
+
+/**
+ * Reference `read_chunk`: waits (at most `timeout_ms`; 0 means 30 s) for
+ * the next chunk, request or response. A chunk with more than `size` body
+ * bytes is handed out in "virtual" segments of at most `size` bytes, each
+ * returned as soon as its bytes are here: flag '+', Byte-Range moved to the
+ * segment, and `*segment` counting from 1 (the last segment carries the
+ * chunk's real flag). Chunks of at most `size` bytes come whole, with
+ * `*segment` 0. `SIZE_MAX` always reads whole chunks. `segment` may be NULL.
+ * Errors: `MSRP_RESULT_TIMEOUT` (nothing lost; call again),
+ * `MSRP_RESULT_CLOSED` once the connection ended (after every chunk that
+ * arrived before was read), `MSRP_RESULT_PROTOCOL` when the peer sent
+ * non-MSRP data.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live; `out` is NULL or writable; `segment` is NULL or writable.
+ */
+msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
+                                      size_t size,
+                                      uint32_t timeout_ms,
+                                      struct msrp_chunk **out,
+                                      uint32_t *segment);
+
+/**
+ * Makes the callers of `msrp_transport_read_chunk` (and the libmsrp task
+ * behind `msrp_transport_read_chunk_async`) read and decode the connection
+ * themselves, instead of libmsrp's reader task, which reads ahead and
+ * hands what it decoded to the reading thread. For an application that
+ * reads all the time, such as a bulk transfer, this saves a thread
+ * hand-off per batch of chunks and keeps the decoding (over msrps, the
+ * decryption) on the reading thread: measured on loopback, TLS bulk
+ * through `msrp_transport_read_chunk` is about a quarter faster (see the
+ * benchmarks in docs/performance.md). Sessions always read this way.
+ *
+ * In exchange, nothing is read while no read is in progress: a close by
+ * the peer is noticed (and `msrp_transport_is_closed` turns true) by the
+ * next read, and through a relay, the response to an AUTH refresh waits
+ * for the next read too. Use it only when some thread (or an async read)
+ * is reading whenever data may come. Chunks that arrived before the switch
+ * are kept and are read first, in order. The switch cannot be undone;
+ * switching again does nothing. Waits at most `timeout_ms` (0 means 30 s)
+ * for reads in progress on other threads to end (the reader task itself
+ * hands over at once); on `MSRP_RESULT_TIMEOUT` the transport stays as it
+ * was.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live.
+ */
+msrp_result msrp_transport_read_directly(const struct msrp_transport *t, uint32_t timeout_ms);
+
+/**
+ * The callback form of `msrp_transport_read_chunk`: returns at once and
+ * calls `cb` exactly once (on a libmsrp thread, or from
+ * `msrp_context_dispatch` with queued callbacks) — unless it returns an
+ * error, in which case `cb` is never called.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_transport_read_chunk_async(const struct msrp_transport *t,
+                                            size_t size,
+                                            uint32_t timeout_ms,
+                                            msrp_read_cb cb,
+                                            void *userdata);
+
+/**
+ * Reference `check_incoming_SEND_chunk`: writes to `*response_code` 200
+ * when To-Path and From-Path of `chunk` belong to this connection, else the
+ * code to answer with (400 malformed, 481 not this session); then
+ * `msrp_last_error_message()` says why.
+ *
+ * Pointer arguments:
+ * `t` and `chunk` are NULL or live; `response_code` is NULL or writable.
+ */
+msrp_result msrp_transport_check_incoming_send_chunk(const struct msrp_transport *t,
+                                                     const struct msrp_chunk *chunk,
+                                                     uint16_t *response_code);
+
+/**
+ * True once the connection is closed (by you, the peer, an error, or the
+ * context); true for NULL.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live.
+ */
+bool msrp_transport_is_closed(const struct msrp_transport *t);
+
+/**
+ * Closes the connection: chunks already written still go out, then the
+ * socket is shut down; waiting reads end with `MSRP_RESULT_CLOSED`. The
+ * handle stays valid until `msrp_transport_free`.
+ *
+ * Pointer arguments:
+ * `t` is NULL or live.
+ */
+msrp_result msrp_transport_close(const struct msrp_transport *t);
+
+/**
+ * Closes (as `msrp_transport_close`) and frees the transport. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `t` is NULL or a transport from libmsrp not freed before.
+ */
+void msrp_transport_free(struct msrp_transport *t);
+
+/**
+ * The default session settings.
+ */
+struct msrp_session_options msrp_session_options_default(void);
+
+/**
+ * Starts a session on `transport`, which the session takes over: from
+ * now on do not use or free the transport handle (it is freed here, also
+ * when this fails). `options` and `callbacks` may be NULL (defaults, no
+ * callbacks); `userdata` goes to every session callback; `userdata_free`
+ * (may be NULL) runs once after `on_closed`. No callback runs before
+ * `*out` holds the handle, so callbacks may use it (for instance to answer
+ * a message the peer sent before this call). A transport the peer has
+ * closed since it was bound still gives a session: the chunks it read
+ * before the close are handled and delivered, messages left incomplete go
+ * to `on_incomplete`, then `on_closed` runs. `MSRP_RESULT_CLOSED` only
+ * when the transport was closed locally (or the context was freed).
+ *
+ * Pointer arguments:
+ * `transport` is NULL or a live transport not used elsewhere; the option
+ * strings are NULL or NUL-terminated; callbacks and userdata may be used
+ * from libmsrp's threads; `out` is NULL or writable.
+ */
+msrp_result msrp_session_new(struct msrp_transport *transport,
+                             const struct msrp_session_options *options,
+                             const struct msrp_session_callbacks *callbacks,
+                             void *userdata,
+                             msrp_userdata_free_fn userdata_free,
+                             struct msrp_session **out);
+
+/**
+ * Like `msrp_transport_make_chunk`, with this session's paths.
+ *
+ * Pointer arguments:
+ * As for `msrp_transport_make_chunk`.
+ */
+msrp_result msrp_session_make_chunk(const struct msrp_session *s,
+                                    const struct msrp_chunk_params *params,
+                                    struct msrp_chunk **out);
+
+/**
+ * Reference `send_chunk`: queues a copy of `chunk` (a request) and returns
+ * at once. `cb` (may be NULL) is called exactly once with the response (see
+ * `msrp_response_cb`); not for REPORTs, which get no response. The chunk
+ * gets a fresh transaction id if its own is in use or appears in its body.
+ *
+ * Pointer arguments:
+ * `s` and `chunk` are NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_chunk(const struct msrp_session *s,
+                                    const struct msrp_chunk *chunk,
+                                    msrp_response_cb cb,
+                                    void *userdata);
+
+/**
+ * Reference `deliver_chunk`: sends a copy of `chunk` and waits (at most
+ * `timeout_ms`; 0: 30 s) for its response. Returns `MSRP_RESULT_OK` for a
+ * 2xx response, `MSRP_RESULT_TRANSACTION_FAILED` for another code,
+ * `MSRP_RESULT_TIMEOUT` for the local 408, `MSRP_RESULT_CLOSED` when the
+ * session ended; `*code` (may be NULL) gets the code either way. With
+ * Failure-Report `no` it returns at once (code 200). Called inside a
+ * libmsrp callback, where waiting would block the thread that delivers the
+ * response, it returns `MSRP_RESULT_IN_CALLBACK` without sending anything
+ * (use `msrp_session_send_chunk` there); with Failure-Report `no` nothing is
+ * waited for, so it sends as usual. While the session's responses come
+ * within 100 µs, the wait starts with up to 100 µs of busy-waiting
+ * (`msrp_context_options.no_busy_wait` turns that off).
+ *
+ * Pointer arguments:
+ * `s` and `chunk` are NULL or live; `code` is NULL or writable.
+ */
+msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
+                                       const struct msrp_chunk *chunk,
+                                       uint32_t timeout_ms,
+                                       uint16_t *code);
+
+/**
+ * Reference `send_report`: sends a REPORT about `chunk`, a SEND request
+ * this session received (e.g. the head given to `on_message`, or a chunk
+ * from `on_chunk`), with `code` and `comment` (may be NULL) in its Status
+ * and the chunk's Byte-Range. As in the reference, the REPORT goes out only
+ * when the chunk asked for it: Success-Report `yes`, or Failure-Report
+ * `yes`/`partial` with a code other than 200 — the way to report a failure
+ * found after the transaction was answered (the session's own success
+ * REPORTs for whole messages are automatic). For the head given to
+ * `on_message` the REPORT covers the whole message; for a chunk, its bytes. `sent` (may be NULL) tells
+ * whether a REPORT was queued. Errors: `MSRP_RESULT_WRONG_KIND` for a
+ * chunk that is not a SEND, `MSRP_RESULT_MISSING_HEADER` without a
+ * Message-ID, `MSRP_RESULT_INVALID_CODE`, `MSRP_RESULT_CLOSED`.
+ *
+ * Pointer arguments:
+ * `s` and `chunk` are NULL or live; `comment` is NULL or a NUL-terminated
+ * string; `sent` is NULL or writable.
+ */
+msrp_result msrp_session_send_report(const struct msrp_session *s,
+                                     const struct msrp_chunk *chunk,
+                                     uint16_t code,
+                                     const char *comment,
+                                     bool *sent);
+
+/**
+ * Refuses the rest of an incoming message (its Message-ID as given to
+ * `on_message_start`, `on_incoming_progress` or a chunk's headers): its
+ * later chunks get 413, so the sender stops; what the session holds of it
+ * is freed and its sink (a file opened for it) is closed as it is. Nothing
+ * more is reported about it. `MSRP_RESULT_NOT_FOUND` when it is not open
+ * (complete, refused or expired already).
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `message_id` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_session_refuse_incoming(const struct msrp_session *s, const char *message_id);
+
+/**
+ * Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)
+ * until what was queued is sent and answered, then closes; without, closes
+ * now and pending callbacks get local errors. New sends fail from now on.
+ * The sync form is a blocking call: inside a libmsrp callback it returns
+ * `MSRP_RESULT_IN_CALLBACK` and changes nothing (what was queued is still
+ * sent; call it without sync there, or from another thread). When the
+ * wait times out, the session is closed anyway and `MSRP_RESULT_TIMEOUT`
+ * returned.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live.
+ */
+msrp_result msrp_session_shutdown(const struct msrp_session *s, bool sync, uint32_t timeout_ms);
+
+/**
+ * True once the session ended (true for NULL).
+ *
+ * Pointer arguments:
+ * `s` is NULL or live.
+ */
+bool msrp_session_is_closed(const struct msrp_session *s);
+
+/**
+ * Closes the session (as `msrp_session_shutdown` without sync) and frees it. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `s` is NULL or a session from libmsrp not freed before.
+ */
+void msrp_session_free(struct msrp_session *s);
+
+/**
+ * The default message options.
+ */
+struct msrp_message_options msrp_message_options_default(void);
+
+/**
+ * Queues a message of `len` bytes (copied) with `content_type`, and
+ * returns at once; it is cut into chunks and interleaved with other
+ * messages (small ones never wait behind large ones). `options` and
+ * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
+ * handle, as passed to the callbacks and to `msrp_session_cancel`; it is
+ * written before any callback about the message can run.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
+ * NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_message(const struct msrp_session *s,
+                                      const uint8_t *data,
+                                      size_t len,
+                                      const char *content_type,
+                                      const struct msrp_message_options *options,
+                                      const struct msrp_message_callbacks *callbacks,
+                                      void *userdata,
+                                      uint64_t *message);
+
+/**
+ * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
+ * descriptor or a read callback) and returns at once. It is read as its
+ * chunks are sent, at most 256 KiB ahead, on a libmsrp thread with the
+ * session unlocked (a read callback may call the session's functions), so
+ * memory stays bounded whatever its size; `position`
+ * resumes a transfer. Progress and the final status reach `callbacks`;
+ * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
+ *
+ * Pointer arguments:
+ * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
+ * callbacks and userdata may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_send_file(const struct msrp_session *s,
+                                   const struct msrp_outgoing_file *file,
+                                   const struct msrp_message_options *options,
+                                   const struct msrp_message_callbacks *callbacks,
+                                   void *userdata,
+                                   uint64_t *message);
+
+/**
+ * The Message-ID of an outgoing message (the handle from
+ * `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
+ * (free with `msrp_string_free`), while it is being sent — until its
+ * `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t message, char **out);
+
+/**
+ * Cancels an outgoing message: no more of its chunks are sent; if some
+ * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
+ * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live.
+ */
+msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
+
+/**
+ * Writes the incoming message to the file at `path` (created, or
+ * truncated when it exists) as its chunks arrive. `MSRP_RESULT_IO` when it
+ * cannot be opened (then nothing is chosen: choose again or let the message
+ * go to memory).
+ *
+ * Pointer arguments:
+ * `in` is the handle given to the running `on_message_start` (or NULL);
+ * `path` is NULL or a NUL-terminated string.
+ */
+msrp_result msrp_incoming_to_path(struct msrp_incoming *in, const char *path);
+
+/**
+ * Writes the incoming message to the open descriptor `fd` (Unix; libmsrp
+ * writes a duplicate at the message's offsets from where the file starts,
+ * and leaves yours open), as its chunks arrive.
+ *
+ * Pointer arguments:
+ * `in` is the handle given to the running `on_message_start` (or NULL);
+ * `fd` is an open descriptor for the duration of the call.
+ */
+msrp_result msrp_incoming_to_fd(struct msrp_incoming *in, int32_t fd);
+
+/**
+ * Hands the incoming message's bytes to `write` (with `userdata`) as its
+ * chunks arrive; see `msrp_write_fn`.
+ *
+ * Pointer arguments:
+ * `in` is the handle given to the running `on_message_start` (or NULL);
+ * `write` and `userdata` may be used where session callbacks run until the
+ * message ends (`on_message_saved` or `on_incomplete`).
+ */
+msrp_result msrp_incoming_to_callback(struct msrp_incoming *in,
+                                      msrp_write_fn write,
+                                      void *userdata);
+
+/**
+ * Refuses the incoming message: its later chunks get 413 (the chunk that
+ * started it was accepted already) and nothing more is reported about it.
+ *
+ * Pointer arguments:
+ * `in` is the handle given to the running `on_message_start` (or NULL).
+ */
+msrp_result msrp_incoming_refuse(struct msrp_incoming *in);
+
+/**
+ * A new message whose content is `len` bytes of `content_type` (copied),
+ * with no message headers yet (add From, To, … with `msrp_cpim_add_address`
+ * and `msrp_cpim_add_header`).
+ *
+ * Pointer arguments:
+ * `content_type` is NULL or NUL-terminated; `content` points to `len`
+ * bytes; `out` is NULL or writable.
+ */
+msrp_result msrp_cpim_new(const char *content_type,
+                          const uint8_t *content,
+                          size_t len,
+                          struct msrp_cpim **out);
+
+/**
+ * Reads a `message/cpim` body (the body of a SEND whose Content-Type is
+ * `message/cpim`). `MSRP_RESULT_INVALID_CPIM` says what is wrong and at
+ * which byte.
+ *
+ * Pointer arguments:
+ * `body` points to `len` bytes; `out` is NULL or writable.
+ */
+msrp_result msrp_cpim_parse(const uint8_t *body, size_t len, struct msrp_cpim **out);
+
+/**
+ * Frees a message (NULL is fine).
+ *
+ * Pointer arguments:
+ * `m` is NULL or a message from `msrp_cpim_new` / `msrp_cpim_parse` not
+ * freed before.
+ */
+void msrp_cpim_free(struct msrp_cpim *m);
+
+/**
+ * Adds the message header `name: value` at the end (`name` as RFC 3862
+ * §3.1 allows, e.g. `Subject` or `MyFeatures.Option`; `value` is escaped
+ * as §2.3.1 asks). A prefix needs its `NS` header (`msrp_cpim_add_header(m,
+ * "NS", "MyFeatures <mid:…>")`).
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
+ */
+msrp_result msrp_cpim_add_header(struct msrp_cpim *m, const char *name, const char *value);
+
+/**
+ * Adds an address header (`From`, `To` or `cc`, RFC 3862 §4.1–4.3):
+ * `display_name <uri>`, the name quoted when needed; `display_name` may be
+ * NULL.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; the strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_cpim_add_address(struct msrp_cpim *m,
+                                  const char *name,
+                                  const char *display_name,
+                                  const char *uri);
+
+/**
+ * The first message header `name` in the namespace `ns` (a URN such as
+ * `urn:ietf:params:imdn`, matched whatever prefix the sender declared for
+ * it; NULL: the core headers From, To, DateTime, Subject, …), its escapes
+ * decoded. Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `ns` is NULL or NUL-terminated; `name` is NULL or
+ * NUL-terminated; `out` is NULL or writable.
+ */
+msrp_result msrp_cpim_header(const struct msrp_cpim *m,
+                             const char *ns,
+                             const char *name,
+                             char **out);
+
+/**
+ * The display name (NULL when there is none; `display_name` may be NULL
+ * if you do not want it) and the URI of the address header `name` (`From`,
+ * `To`, `cc`). Free both with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND`
+ * when absent, `MSRP_RESULT_INVALID_CPIM` when it is not `name <uri>`.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `name` is NULL or NUL-terminated; the out
+ * parameters are NULL or writable.
+ */
+msrp_result msrp_cpim_address(const struct msrp_cpim *m,
+                              const char *name,
+                              char **display_name,
+                              char **uri);
+
+/**
+ * Adds a MIME header of the content (`Content-ID`, `Content-Disposition`,
+ * …) after the Content-Type.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
+ */
+msrp_result msrp_cpim_add_content_header(struct msrp_cpim *m, const char *name, const char *value);
+
+/**
+ * A MIME header of the content by name (any case), e.g. `Content-Type`.
+ * Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `name` is NULL or NUL-terminated; `out` is NULL or
+ * writable.
+ */
+msrp_result msrp_cpim_content_header(const struct msrp_cpim *m, const char *name, char **out);
+
+/**
+ * The content (valid while `m` lives and is not changed).
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `data` and `len` are NULL or writable.
+ */
+msrp_result msrp_cpim_content(const struct msrp_cpim *m, const uint8_t **data, size_t *len);
+
+/**
+ * The whole body (message headers, blank line, content headers, blank
+ * line, content) into `buf` of `cap` bytes; the length goes to `*len`.
+ * With `buf` NULL or too small: the needed length and
+ * `MSRP_RESULT_BUFFER_TOO_SMALL`.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `buf` is NULL or writable for `cap` bytes; `len` is
+ * NULL or writable.
+ */
+msrp_result msrp_cpim_encode(const struct msrp_cpim *m, uint8_t *buf, size_t cap, size_t *len);
+
+/**
+ * Queues the CPIM message `m` as `message/cpim` (Content-Type of the SEND),
+ * with the IMDN requests in `imdn` (`MSRP_IMDN_*` flags, 0: none): then
+ * `imdn.Message-ID` (random, unless `m` has one), `DateTime` (unless `m`
+ * has one) and `imdn.Disposition-Notification` are added to the copy that
+ * is sent, and the notifications that come back reach `callbacks`'
+ * `on_notification` (for the 1024 most recent such messages). `m` is
+ * copied and stays yours. Refused at once with
+ * `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` when the peer's SDP accepts neither
+ * `message/cpim` nor, inside it, the content's type (session options
+ * `peer_accept_types`, `peer_accept_wrapped_types`). Otherwise as
+ * `msrp_session_send_message`.
+ *
+ * Pointer arguments:
+ * As for `msrp_session_send_message`; `m` is NULL or live.
+ */
+msrp_result msrp_session_send_cpim(const struct msrp_session *s,
+                                   const struct msrp_cpim *m,
+                                   uint32_t imdn,
+                                   const struct msrp_message_options *options,
+                                   const struct msrp_message_callbacks *callbacks,
+                                   void *userdata,
+                                   uint64_t *message);
+
+/**
+ * Sends the IMDN of `kind` with `status` about the received message `im`
+ * (RFC 5438 §7.2.1): its `imdn.Message-ID` and `DateTime`, From and To
+ * swapped, `IMDN-Record-Route` copied to `IMDN-Route`. `status` must be
+ * one §11.1.7 allows for `kind` (`delivered`, `failed`, `displayed`,
+ * `processed`, `stored`, `forbidden`, `error`). `MSRP_RESULT_NOT_FOUND`
+ * when `im` carries no `imdn.Message-ID` (it asked for nothing). Call it
+ * from `on_cpim` (with the message given there) or later with a message
+ * you kept (`msrp_cpim_parse` of its body).
+ *
+ * Pointer arguments:
+ * `s` and `im` are NULL or live; `status` is NULL or NUL-terminated.
+ */
+msrp_result msrp_session_send_imdn(const struct msrp_session *s,
+                                   const struct msrp_cpim *im,
+                                   msrp_imdn_kind kind,
+                                   const char *status);
+
+/**
+ * Asks the chat room for `nickname` (RFC 7701 §7.1: a NICKNAME request
+ * with `Use-Nickname`, quoted and escaped here, 1 to 1023 characters) and
+ * returns at once; `cb` (may be NULL) gets the focus's answer: 200 (the
+ * nickname is yours), 403 (nicknames not allowed), 423, 424 (malformed),
+ * 425 (reserved or in use), or a local 408 / 0 as for
+ * `msrp_session_send_chunk`.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `nickname` is NULL or NUL-terminated; `cb` and
+ * `userdata` may be used from libmsrp's threads.
+ */
+msrp_result msrp_session_nickname(const struct msrp_session *s,
+                                  const char *nickname,
+                                  msrp_response_cb cb,
+                                  void *userdata);
+
+/**
+ * Answers the NICKNAME request `transaction_id` given to `on_nickname`
+ * with `code` (200 to grant it; 403, 423, 424 or 425 to refuse, RFC 7701
+ * §7.1) and `comment` (may be NULL). `MSRP_RESULT_NOT_FOUND` when no such
+ * request waits (answered already, or the session closed).
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; the strings are NULL or NUL-terminated.
+ */
+msrp_result msrp_session_answer_nickname(const struct msrp_session *s,
+                                         const char *transaction_id,
+                                         uint16_t code,
+                                         const char *comment);
+
+/**
+ * The user of session `s` is typing (call it on each keystroke, or as
+ * often as convenient): the first call sends an `active` indication
+ * (RFC 3994 §3.2; `content_type` — NULL: `text/plain` — says what is being
+ * composed), and the session sends `idle` by itself once the user stopped
+ * for the session's `composing_idle_ms`, or refreshes `active` every
+ * `composing_refresh_s` while typing goes on. Sending a message ends the
+ * composing state without an `idle`. `MSRP_RESULT_NOT_ACCEPTED_BY_PEER`
+ * when the peer's accept-types leave out `application/im-iscomposing+xml`.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live; `content_type` is NULL or NUL-terminated.
+ */
+msrp_result msrp_session_composing(const struct msrp_session *s, const char *content_type);
+
+/**
+ * The default local settings: everything NULL, 0 or false.
+ */
+struct msrp_sdp_local msrp_sdp_local_default(void);
+
+/**
+ * How many MSRP media descriptions (`m=message … TCP/…MSRP`) `sdp` has.
+ * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
+ *
+ * Pointer arguments:
+ * `sdp` is NULL or a NUL-terminated string; `count` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_count(const char *sdp, size_t *count);
+
+/**
+ * Reads the `index`-th MSRP media description of `sdp` (from 0).
+ * `MSRP_RESULT_NOT_FOUND` when there are not that many;
+ * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
+ *
+ * Pointer arguments:
+ * `sdp` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_parse(const char *sdp, size_t index, struct msrp_sdp_media **out);
+
+/**
+ * Frees a media description (NULL is fine).
+ *
+ * Pointer arguments:
+ * `m` is NULL or a media description not freed before.
+ */
+void msrp_sdp_media_free(struct msrp_sdp_media *m);
+
+/**
+ * The media description as SDP lines (`m=`, `c=`, `a=…`, each ended by
+ * CRLF), to put into the SIP stack's own SDP. Free with `msrp_string_free`.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_lines(const struct msrp_sdp_media *m, char **out);
+
+/**
+ * A whole minimal SDP around the media description (`v=`, `o=` with
+ * `user` and `session_id`, `s=`, `c=`, `t=`), for tools and tests; a SIP
+ * stack uses `msrp_sdp_media_lines` in its own. Free with `msrp_string_free`.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `user` is NULL or a NUL-terminated string; `out`
+ * is NULL or writable.
+ */
+msrp_result msrp_sdp_media_to_sdp(const struct msrp_sdp_media *m,
+                                  const char *user,
+                                  uint64_t session_id,
+                                  char **out);
+
+/**
+ * The media description's `a=path` (space-separated URIs). Free with
+ * `msrp_string_free`.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_path(const struct msrp_sdp_media *m, char **out);
+
+/**
+ * Our offer (RFC 6135 §4.2.2: `actpass` when `can_accept`, else
+ * `active`).
+ *
+ * Pointer arguments:
+ * `local` is NULL or readable with its strings NULL or NUL-terminated and
+ * `tls` NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_offer(const struct msrp_sdp_local *local, struct msrp_sdp_media **out);
+
+/**
+ * Our answer to `offer`: roles by RFC 6135 §4.2.2 (RFC 4975 §5.4 when
+ * the offer has no `a=setup`), the content types both accept (none:
+ * `MSRP_RESULT_SDP_NOT_NEGOTIABLE`, which a SIP stack answers with 488),
+ * CEMA only when offered.
+ *
+ * Pointer arguments:
+ * As for `msrp_sdp_offer`; `offer` is NULL or live.
+ */
+msrp_result msrp_sdp_answer(const struct msrp_sdp_local *local,
+                            const struct msrp_sdp_media *offer,
+                            struct msrp_sdp_media **out);
+
+/**
+ * What our media description `ours` and the peer's `theirs` settled;
+ * `we_offered` says which was the offer.
+ *
+ * Pointer arguments:
+ * `ours` and `theirs` are NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_negotiate(const struct msrp_sdp_media *ours,
+                               const struct msrp_sdp_media *theirs,
+                               bool we_offered,
+                               struct msrp_negotiation **out);
+
+/**
+ * Frees a negotiation (NULL is fine).
+ *
+ * Pointer arguments:
+ * `n` is NULL or a negotiation not freed before.
+ */
+void msrp_negotiation_free(struct msrp_negotiation *n);
+
+/**
+ * Whether this side connects and sends the binding SEND (make an active
+ * connector) rather than waiting for the peer (a passive one). false for
+ * NULL.
+ *
+ * Pointer arguments:
+ * `n` is NULL or live.
+ */
+bool msrp_negotiation_is_active(const struct msrp_negotiation *n);
+
+/**
+ * The peer's full path, for `msrp_connector_complete`. Free with
+ * `msrp_string_free`.
+ *
+ * Pointer arguments:
+ * `n` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char **out);
+
+/**
+ * Applies what was settled: to `c` (may be NULL) the peer's fingerprints
+ * (replacing any given before) and, under CEMA, the address to connect
+ * to; to `options` (may be NULL) the peer's accept-types, wrapped types
+ * and max-size (`options->peer_accept_types` and
+ * `peer_accept_wrapped_types` then point into `n`: keep `n` until
+ * `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
+ * other role than the negotiation gives this side.
+ *
+ * Pointer arguments:
+ * `n` is NULL or live; `c` is NULL or live; `options` is NULL or writable.
+ */
+msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
+                                   const struct msrp_connector *c,
+                                   struct msrp_session_options *options);
+
+/**
+ * Makes `*c` — the connector whose path went into our SDP — ready for
+ * `msrp_connector_complete` with the peer's path
+ * (`msrp_negotiation_remote_path`): the peer's fingerprints and, under
+ * CEMA, the address to connect to are set. When we offered `actpass`
+ * with a passive connector and the answer made us active (RFC 6135
+ * §4.2.2), `*c` is replaced by a new active connector with the same path,
+ * TLS settings and logger, and the passive one is freed (its listening
+ * port closed). A relay connection (`msrp_connector_new_relay`) of the
+ * role the negotiation gives is already ready and stays as it is.
+ * `MSRP_RESULT_WRONG_KIND` when an active connector was made passive (we
+ * offered `active`, so a correct answer cannot do that) or a relay
+ * connection has the other role; `*c` is then unchanged.
+ *
+ * Pointer arguments:
+ * `n` is NULL or live; `c` is NULL or points to NULL or a live connector
+ * that no other thread uses during the call.
+ */
+msrp_result msrp_negotiation_connector(const struct msrp_negotiation *n, struct msrp_connector **c);
+
+/**
+ * The file transfer the media description describes (RFC 5547: it has an
+ * `a=file-selector`), for deciding whether to take a peer's offer; the
+ * strings in `*out` live as long as `m`. `MSRP_RESULT_NOT_FOUND` when it
+ * is not a file transfer.
+ *
+ * Pointer arguments:
+ * `m` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_sdp_media_file(const struct msrp_sdp_media *m, struct msrp_sdp_file *out);
+
+/**
+ * The negotiated file transfer (`out->send`: we send it), with the
+ * offer's file attributes; the strings in `*out` live as long as `n`.
+ * `MSRP_RESULT_NOT_FOUND` when the media is not a file transfer.
+ *
+ * Pointer arguments:
+ * `n` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_negotiation_file(const struct msrp_negotiation *n, struct msrp_sdp_file *out);
+
+/**
+ * The peer's `a=chatroom` tokens (RFC 7701 §8), separated by spaces ("" for
+ * the attribute without tokens): the peer is a chat room, and with
+ * `nickname` it takes NICKNAME requests (`msrp_session_nickname`). Free with
+ * `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when the peer is no chat room.
+ *
+ * Pointer arguments:
+ * `n` is NULL or live; `out` is NULL or writable.
+ */
+msrp_result msrp_negotiation_chatroom(const struct msrp_negotiation *n, char **out);
+
+/**
+ * The default file description: nothing given.
+ */
+struct msrp_sdp_file msrp_sdp_file_default(void);
+
+/**
+ * The SHA-1 hash of the file at `path` as `a=file-selector` carries it
+ * (RFC 5547 §6): `sha-1:` and the 20 bytes in upper-case hex separated by
+ * colons. Free with `msrp_string_free`. Reads the whole file: a blocking
+ * call (do not make it from a callback for a large file).
+ *
+ * Pointer arguments:
+ * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+msrp_result msrp_file_hash(const char *path, char **out);
 
 /**
  * The canonical name of a known header ("To-Path", "Message-ID", …), static; NULL for an unknown value.
@@ -1885,1443 +3261,6 @@ msrp_result msrp_chunk_encode_end(const struct msrp_chunk *chunk,
                                   size_t *len);
 
 /**
- * The user of session `s` is typing (call it on each keystroke, or as
- * often as convenient): the first call sends an `active` indication
- * (RFC 3994 §3.2; `content_type` — NULL: `text/plain` — says what is being
- * composed), and the session sends `idle` by itself once the user stopped
- * for the session's `composing_idle_ms`, or refreshes `active` every
- * `composing_refresh_s` while typing goes on. Sending a message ends the
- * composing state without an `idle`. `MSRP_RESULT_NOT_ACCEPTED_BY_PEER`
- * when the peer's accept-types leave out `application/im-iscomposing+xml`.
- *
- * Pointer arguments:
- * `s` is NULL or live; `content_type` is NULL or NUL-terminated.
- */
-msrp_result msrp_session_composing(const struct msrp_session *s, const char *content_type);
-
-/**
- * Creates a connector of `kind` (an `msrp_connector_kind`). With
- * `use_sessmatch`, bindings are matched on session ids only
- * (draft-ietf-simple-msrp-sessmatch), so a peer behind a NAT or B2BUA with
- * another host in its URI is still accepted. `logger` may be NULL (the
- * default logger is used); the connector keeps its own reference.
- *
- * Pointer arguments:
- * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_connector_new(const struct msrp_context *ctx,
-                               msrp_connector_kind kind,
-                               bool use_sessmatch,
-                               const struct msrp_logger *logger,
-                               struct msrp_connector **out);
-
-/**
- * Reference `prepare`: the full local path for SDP `a=path`, as text (free
- * with `msrp_string_free`). `local_uri` (may be NULL) gives the host, port
- * and session id to use: a missing session id is generated; a passive
- * connector opens its listening socket here and puts the real port in the
- * path when the port is 0. Without `local_uri`: `msrp://127.0.0.1:9/<random>;tcp`
- * (active; port 9 per RFC 6135) or `msrp://127.0.0.1:<free port>/<random>;tcp` (passive).
- * For a relay connection (`msrp_connector_new_relay`) this connects to the
- * relay and authenticates, waiting at most 30 s, and the path starts with
- * the relay's Use-Path; it is then a blocking call (from a callback use
- * `msrp_connector_prepare_async`). An `msrps` URI needs TLS settings with a
- * certificate on a passive connector (`msrp_connector_set_tls`).
- *
- * Pointer arguments:
- * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
- */
-msrp_result msrp_connector_prepare(const struct msrp_connector *c,
-                                   const char *local_uri,
-                                   char **full_local_path);
-
-/**
- * Reference `complete`: connects to the first URI of `full_remote_path`
- * and binds (active), or accepts connections until one binds with the
- * expected paths (passive: To-Path must be our path and From-Path the
- * peer's). A passive connector answers a wrong binding with 481 and closes
- * that connection, closes connections that send something else or fail
- * their TLS handshake, drops one that sends no binding within 10 s, and
- * keeps listening (up to 16 connections are checked at once), so a stray
- * or hostile connection cannot end the wait for the real peer. Waits at
- * most `timeout_ms` (0: 30 s): `MSRP_RESULT_TIMEOUT` when no connection
- * bound by then (the logger says why each attempt failed). A binding SEND
- * that carries a message (RFC 4975 §5.4) is not answered here: the first
- * read of the transport — or the session made from it — gets it like any
- * SEND, and answers it.
- *
- * Pointer arguments:
- * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
- */
-msrp_result msrp_connector_complete(const struct msrp_connector *c,
-                                    const char *full_remote_path,
-                                    uint32_t timeout_ms,
-                                    struct msrp_transport **out);
-
-/**
- * The callback form of `msrp_connector_complete`: returns at once; `cb`
- * runs exactly once (on a libmsrp thread, or from `msrp_context_dispatch`
- * with queued callbacks) unless this returns an error.
- *
- * Pointer arguments:
- * `c` is NULL or live; `full_remote_path` is NULL or a NUL-terminated
- * string; `cb` and `userdata` may be used from libmsrp's threads.
- */
-msrp_result msrp_connector_complete_async(const struct msrp_connector *c,
-                                          const char *full_remote_path,
-                                          uint32_t timeout_ms,
-                                          msrp_complete_cb cb,
-                                          void *userdata);
-
-/**
- * Reference `cleanup`: releases what `prepare` took (the listening port)
- * and ends a waiting `complete` with `MSRP_RESULT_CLOSED`.
- *
- * Pointer arguments:
- * `c` is NULL or live.
- */
-msrp_result msrp_connector_cleanup(const struct msrp_connector *c);
-
-/**
- * Cleans up and frees the connector. NULL is ignored.
- *
- * Pointer arguments:
- * `c` is NULL or a connector from libmsrp not freed before.
- */
-void msrp_connector_free(struct msrp_connector *c);
-
-/**
- * Gives a connector TLS settings (copied) for `msrps`: an acceptor needs
- * a certificate before `msrp_connector_prepare` with an `msrps` URI; a
- * connector uses its certificate, when it has one, as client certificate.
- *
- * Pointer arguments:
- * `c` and `tls` are NULL or live.
- */
-msrp_result msrp_connector_set_tls(const struct msrp_connector *c, const struct msrp_tls *tls);
-
-/**
- * The fingerprint the peer's certificate must have, from its SDP
- * `a=fingerprint` ("sha-256 AB:CD:…"); NULL removes it (back to CA
- * verification for a connector, no check for an acceptor). Set it before
- * `msrp_connector_complete`; an acceptor checks it during the handshake
- * when it is set by then, and again after it. A mismatch ends `complete`
- * with `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH`; the peer sees
- * `MSRP_RESULT_TLS_REJECTED`.
- *
- * Pointer arguments:
- * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_connector_set_peer_fingerprint(const struct msrp_connector *c,
-                                                const char *fingerprint);
-
-/**
- * Connect to `host` and `port` instead of the first hop of the peer's
- * path: under CEMA (RFC 6714 §4) an active side connects to the peer's
- * SDP `c=` address and `m=` port (an SBC on the way), while the binding
- * still names the paths (give the acceptor `use_sessmatch` when the SBC
- * rewrites addresses). `host` NULL goes back to the path. An active
- * direct connector only.
- *
- * Pointer arguments:
- * `c` is NULL or live; `host` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
-                                               const char *host,
-                                               uint16_t port);
-
-/**
- * One more fingerprint the peer's certificate may have: an SDP may carry
- * several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
- * one of them passes. `msrp_connector_set_peer_fingerprint` replaces them
- * all with one (or none).
- *
- * Pointer arguments:
- * `c` is NULL or live; `fingerprint` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_connector_add_peer_fingerprint(const struct msrp_connector *c,
-                                                const char *fingerprint);
-
-/**
- * Creates a connector that goes through our relay (reference
- * `RelayConnection`): `msrp_connector_prepare` connects to the relay,
- * authenticates (answering its digest challenge) and returns the full
- * local path for SDP, the relay's Use-Path first; `msrp_connector_complete`
- * binds through the relay, sending the binding SEND (`kind` active) or
- * waiting for it (passive). The AUTH is refreshed before it expires for as
- * long as the transport lives. Sessions on such a transport send chunks of
- * at most `MSRP_RELAY_CHUNK_SIZE` by default. A refused password ends
- * `prepare` with `MSRP_RESULT_AUTH_FAILED`, failed discovery with
- * `MSRP_RESULT_DNS_FAILED`.
- *
- * Pointer arguments:
- * `ctx`, `logger` are NULL or live; `settings` is NULL or readable, with
- * its strings NULL or NUL-terminated; `out` is NULL or writable.
- */
-msrp_result msrp_connector_new_relay(const struct msrp_context *ctx,
-                                     msrp_connector_kind kind,
-                                     bool use_sessmatch,
-                                     const struct msrp_logger *logger,
-                                     const struct msrp_relay_settings *settings,
-                                     struct msrp_connector **out);
-
-/**
- * The callback form of `msrp_connector_prepare`, for connectors whose
- * prepare waits on the network (relay connections: connect, AUTH). Waits
- * at most `timeout_ms` (0: 30 s). `cb` runs exactly once, on a libmsrp
- * thread or from `msrp_context_dispatch`, unless this returns an error.
- *
- * Pointer arguments:
- * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string;
- * `cb` and `userdata` may be used from libmsrp's threads.
- */
-msrp_result msrp_connector_prepare_async(const struct msrp_connector *c,
-                                         const char *local_uri,
-                                         uint32_t timeout_ms,
-                                         msrp_prepare_cb cb,
-                                         void *userdata);
-
-/**
- * Creates a context. `options` may be NULL for the defaults.
- *
- * On POSIX systems, if SIGPIPE is still at its default action (which ends
- * the process when a peer resets a connection during a write), it is set
- * to ignored; a handler the application installed is left alone. Either
- * way the library never raises SIGPIPE itself: its threads block it and
- * writes made on the caller's thread use MSG_NOSIGNAL (a broken connection
- * gives MSRP_RESULT_CLOSED).
- *
- * Pointer arguments:
- * `options` is NULL or readable; `out` is NULL or writable.
- */
-msrp_result msrp_context_new(const struct msrp_context_options *options, struct msrp_context **out);
-
-/**
- * Shuts the context down (see `msrp_context`) and frees it. NULL is ignored.
- *
- * Pointer arguments:
- * `ctx` is NULL or a context from libmsrp not freed before.
- */
-void msrp_context_free(struct msrp_context *ctx);
-
-/**
- * Queued mode: a file descriptor that is readable while callbacks wait.
- * Watch it for reading, then call `msrp_context_dispatch`. Do not read from
- * or close it. `MSRP_RESULT_WRONG_KIND` when callbacks are not queued;
- * `MSRP_RESULT_UNSUPPORTED` where there are no file descriptors.
- *
- * Pointer arguments:
- * `ctx` is NULL or live; `fd` is NULL or writable.
- */
-msrp_result msrp_context_fd(const struct msrp_context *ctx, int32_t *fd);
-
-/**
- * Queued mode: runs up to `max` waiting callbacks on the calling thread
- * (0 means all) and writes how many ran to `*ran` (may be NULL). Callbacks
- * may call any libmsrp function, including blocking ones.
- *
- * Pointer arguments:
- * `ctx` is NULL or live; `ran` is NULL or writable.
- */
-msrp_result msrp_context_dispatch(const struct msrp_context *ctx, size_t max, size_t *ran);
-
-/**
- * Queued mode: how many callbacks wait (0 for NULL or direct mode).
- *
- * Pointer arguments:
- * `ctx` is NULL or live.
- */
-size_t msrp_context_pending_callbacks(const struct msrp_context *ctx);
-
-/**
- * A new message whose content is `len` bytes of `content_type` (copied),
- * with no message headers yet (add From, To, … with `msrp_cpim_add_address`
- * and `msrp_cpim_add_header`).
- *
- * Pointer arguments:
- * `content_type` is NULL or NUL-terminated; `content` points to `len`
- * bytes; `out` is NULL or writable.
- */
-msrp_result msrp_cpim_new(const char *content_type,
-                          const uint8_t *content,
-                          size_t len,
-                          struct msrp_cpim **out);
-
-/**
- * Reads a `message/cpim` body (the body of a SEND whose Content-Type is
- * `message/cpim`). `MSRP_RESULT_INVALID_CPIM` says what is wrong and at
- * which byte.
- *
- * Pointer arguments:
- * `body` points to `len` bytes; `out` is NULL or writable.
- */
-msrp_result msrp_cpim_parse(const uint8_t *body, size_t len, struct msrp_cpim **out);
-
-/**
- * Frees a message (NULL is fine).
- *
- * Pointer arguments:
- * `m` is NULL or a message from `msrp_cpim_new` / `msrp_cpim_parse` not
- * freed before.
- */
-void msrp_cpim_free(struct msrp_cpim *m);
-
-/**
- * Adds the message header `name: value` at the end (`name` as RFC 3862
- * §3.1 allows, e.g. `Subject` or `MyFeatures.Option`; `value` is escaped
- * as §2.3.1 asks). A prefix needs its `NS` header (`msrp_cpim_add_header(m,
- * "NS", "MyFeatures <mid:…>")`).
- *
- * Pointer arguments:
- * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
- */
-msrp_result msrp_cpim_add_header(struct msrp_cpim *m, const char *name, const char *value);
-
-/**
- * Adds an address header (`From`, `To` or `cc`, RFC 3862 §4.1–4.3):
- * `display_name <uri>`, the name quoted when needed; `display_name` may be
- * NULL.
- *
- * Pointer arguments:
- * `m` is NULL or live; the strings are NULL or NUL-terminated.
- */
-msrp_result msrp_cpim_add_address(struct msrp_cpim *m,
-                                  const char *name,
-                                  const char *display_name,
-                                  const char *uri);
-
-/**
- * The first message header `name` in the namespace `ns` (a URN such as
- * `urn:ietf:params:imdn`, matched whatever prefix the sender declared for
- * it; NULL: the core headers From, To, DateTime, Subject, …), its escapes
- * decoded. Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
- *
- * Pointer arguments:
- * `m` is NULL or live; `ns` is NULL or NUL-terminated; `name` is NULL or
- * NUL-terminated; `out` is NULL or writable.
- */
-msrp_result msrp_cpim_header(const struct msrp_cpim *m,
-                             const char *ns,
-                             const char *name,
-                             char **out);
-
-/**
- * The display name (NULL when there is none; `display_name` may be NULL
- * if you do not want it) and the URI of the address header `name` (`From`,
- * `To`, `cc`). Free both with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND`
- * when absent, `MSRP_RESULT_INVALID_CPIM` when it is not `name <uri>`.
- *
- * Pointer arguments:
- * `m` is NULL or live; `name` is NULL or NUL-terminated; the out
- * parameters are NULL or writable.
- */
-msrp_result msrp_cpim_address(const struct msrp_cpim *m,
-                              const char *name,
-                              char **display_name,
-                              char **uri);
-
-/**
- * Adds a MIME header of the content (`Content-ID`, `Content-Disposition`,
- * …) after the Content-Type.
- *
- * Pointer arguments:
- * `m` is NULL or live; `name` and `value` are NULL or NUL-terminated.
- */
-msrp_result msrp_cpim_add_content_header(struct msrp_cpim *m, const char *name, const char *value);
-
-/**
- * A MIME header of the content by name (any case), e.g. `Content-Type`.
- * Free with `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when absent.
- *
- * Pointer arguments:
- * `m` is NULL or live; `name` is NULL or NUL-terminated; `out` is NULL or
- * writable.
- */
-msrp_result msrp_cpim_content_header(const struct msrp_cpim *m, const char *name, char **out);
-
-/**
- * The content (valid while `m` lives and is not changed).
- *
- * Pointer arguments:
- * `m` is NULL or live; `data` and `len` are NULL or writable.
- */
-msrp_result msrp_cpim_content(const struct msrp_cpim *m, const uint8_t **data, size_t *len);
-
-/**
- * The whole body (message headers, blank line, content headers, blank
- * line, content) into `buf` of `cap` bytes; the length goes to `*len`.
- * With `buf` NULL or too small: the needed length and
- * `MSRP_RESULT_BUFFER_TOO_SMALL`.
- *
- * Pointer arguments:
- * `m` is NULL or live; `buf` is NULL or writable for `cap` bytes; `len` is
- * NULL or writable.
- */
-msrp_result msrp_cpim_encode(const struct msrp_cpim *m, uint8_t *buf, size_t cap, size_t *len);
-
-/**
- * Default limits: 16384-byte lines, 64 headers, 65536-byte heads.
- *
- * Pointer arguments:
- * `out` is NULL or writable.
- */
-msrp_result msrp_decoder_new(struct msrp_decoder **out);
-
-/**
- * Frees a decoder. NULL is ignored.
- *
- * Pointer arguments:
- * `decoder` is NULL or a decoder from libmsrp not freed before.
- */
-void msrp_decoder_free(struct msrp_decoder *decoder);
-
-/**
- * Changes the limits: longest line (`max_line`, CRLF included), most header
- * lines per chunk (`max_headers`), largest head (`max_head`). Each must be
- * at least 64, 2 and 128 respectively; a 0 keeps the current value.
- * Exceeding a limit is a fatal decoding error with its own result code.
- *
- * Pointer arguments:
- * `decoder` is NULL or live.
- */
-msrp_result msrp_decoder_set_limits(struct msrp_decoder *decoder,
-                                    size_t max_line,
-                                    size_t max_headers,
-                                    size_t max_head);
-
-/**
- * Decodes from `len` bytes at `buf`, writes how many were consumed to
- * `*consumed` and at most one event to `*event`. Call it again with the
- * remaining bytes (`buf + *consumed`) until they are all consumed; an event
- * of kind `MSRP_DECODER_EVENT_KIND_NONE` means everything was consumed and
- * more input is needed.
- *
- * A fatal error (the stream cannot be framed any more: bad start line,
- * limits exceeded, …) returns its `MSRP_RESULT_DECODE_*` code; the decoder
- * then refuses all input with `MSRP_RESULT_DECODE_FAILED`, and the
- * connection should be closed.
- *
- * Pointer arguments:
- * `decoder` is NULL or live; `buf` points to `len` readable bytes (NULL when
- * `len` is 0); `consumed` and `event` are NULL or writable.
- */
-msrp_result msrp_decoder_decode(struct msrp_decoder *decoder,
-                                const uint8_t *buf,
-                                size_t len,
-                                size_t *consumed,
-                                struct msrp_decoder_event *event);
-
-/**
- * True when the decoder is between chunks (a connection closing now closed
- * cleanly); false in the middle of a chunk, after a fatal error, or for NULL.
- *
- * Pointer arguments:
- * `decoder` is NULL or live.
- */
-bool msrp_decoder_is_idle(const struct msrp_decoder *decoder);
-
-/**
- * The static, NUL-terminated text of a result code; never NULL. Unknown
- * codes give "unknown result code". The pointer is valid forever.
- */
-const char *msrp_result_str(uint32_t result);
-
-/**
- * The message of the last failed libmsrp call on the calling thread: what
- * went wrong and where (for example "invalid MSRP URI at byte 12: missing
- * \";transport\""). Never NULL; empty when nothing has failed yet. Valid until
- * the next libmsrp call on this thread; copy it to keep it. Calls that
- * succeed leave it unchanged.
- */
-const char *msrp_last_error_message(void);
-
-/**
- * Queues the CPIM message `m` as `message/cpim` (Content-Type of the SEND),
- * with the IMDN requests in `imdn` (`MSRP_IMDN_*` flags, 0: none): then
- * `imdn.Message-ID` (random, unless `m` has one), `DateTime` (unless `m`
- * has one) and `imdn.Disposition-Notification` are added to the copy that
- * is sent, and the notifications that come back reach `callbacks`'
- * `on_notification` (for the 1024 most recent such messages). `m` is
- * copied and stays yours. Refused at once with
- * `MSRP_RESULT_NOT_ACCEPTED_BY_PEER` when the peer's SDP accepts neither
- * `message/cpim` nor, inside it, the content's type (session options
- * `peer_accept_types`, `peer_accept_wrapped_types`). Otherwise as
- * `msrp_session_send_message`.
- *
- * Pointer arguments:
- * As for `msrp_session_send_message`; `m` is NULL or live.
- */
-msrp_result msrp_session_send_cpim(const struct msrp_session *s,
-                                   const struct msrp_cpim *m,
-                                   uint32_t imdn,
-                                   const struct msrp_message_options *options,
-                                   const struct msrp_message_callbacks *callbacks,
-                                   void *userdata,
-                                   uint64_t *message);
-
-/**
- * Sends the IMDN of `kind` with `status` about the received message `im`
- * (RFC 5438 §7.2.1): its `imdn.Message-ID` and `DateTime`, From and To
- * swapped, `IMDN-Record-Route` copied to `IMDN-Route`. `status` must be
- * one §11.1.7 allows for `kind` (`delivered`, `failed`, `displayed`,
- * `processed`, `stored`, `forbidden`, `error`). `MSRP_RESULT_NOT_FOUND`
- * when `im` carries no `imdn.Message-ID` (it asked for nothing). Call it
- * from `on_cpim` (with the message given there) or later with a message
- * you kept (`msrp_cpim_parse` of its body).
- *
- * Pointer arguments:
- * `s` and `im` are NULL or live; `status` is NULL or NUL-terminated.
- */
-msrp_result msrp_session_send_imdn(const struct msrp_session *s,
-                                   const struct msrp_cpim *im,
-                                   msrp_imdn_kind kind,
-                                   const char *status);
-
-/**
- * Asks the chat room for `nickname` (RFC 7701 §7.1: a NICKNAME request
- * with `Use-Nickname`, quoted and escaped here, 1 to 1023 characters) and
- * returns at once; `cb` (may be NULL) gets the focus's answer: 200 (the
- * nickname is yours), 403 (nicknames not allowed), 423, 424 (malformed),
- * 425 (reserved or in use), or a local 408 / 0 as for
- * `msrp_session_send_chunk`.
- *
- * Pointer arguments:
- * `s` is NULL or live; `nickname` is NULL or NUL-terminated; `cb` and
- * `userdata` may be used from libmsrp's threads.
- */
-msrp_result msrp_session_nickname(const struct msrp_session *s,
-                                  const char *nickname,
-                                  msrp_response_cb cb,
-                                  void *userdata);
-
-/**
- * Answers the NICKNAME request `transaction_id` given to `on_nickname`
- * with `code` (200 to grant it; 403, 423, 424 or 425 to refuse, RFC 7701
- * §7.1) and `comment` (may be NULL). `MSRP_RESULT_NOT_FOUND` when no such
- * request waits (answered already, or the session closed).
- *
- * Pointer arguments:
- * `s` is NULL or live; the strings are NULL or NUL-terminated.
- */
-msrp_result msrp_session_answer_nickname(const struct msrp_session *s,
-                                         const char *transaction_id,
-                                         uint16_t code,
-                                         const char *comment);
-
-/**
- * Writes the incoming message to the file at `path` (created, or
- * truncated when it exists) as its chunks arrive. `MSRP_RESULT_IO` when it
- * cannot be opened (then nothing is chosen: choose again or let the message
- * go to memory).
- *
- * Pointer arguments:
- * `in` is the handle given to the running `on_message_start` (or NULL);
- * `path` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_incoming_to_path(struct msrp_incoming *in, const char *path);
-
-/**
- * Writes the incoming message to the open descriptor `fd` (Unix; libmsrp
- * writes a duplicate at the message's offsets from where the file starts,
- * and leaves yours open), as its chunks arrive.
- *
- * Pointer arguments:
- * `in` is the handle given to the running `on_message_start` (or NULL);
- * `fd` is an open descriptor for the duration of the call.
- */
-msrp_result msrp_incoming_to_fd(struct msrp_incoming *in, int32_t fd);
-
-/**
- * Hands the incoming message's bytes to `write` (with `userdata`) as its
- * chunks arrive; see `msrp_write_fn`.
- *
- * Pointer arguments:
- * `in` is the handle given to the running `on_message_start` (or NULL);
- * `write` and `userdata` may be used where session callbacks run until the
- * message ends (`on_message_saved` or `on_incomplete`).
- */
-msrp_result msrp_incoming_to_callback(struct msrp_incoming *in,
-                                      msrp_write_fn write,
-                                      void *userdata);
-
-/**
- * Refuses the incoming message: its later chunks get 413 (the chunk that
- * started it was accepted already) and nothing more is reported about it.
- *
- * Pointer arguments:
- * `in` is the handle given to the running `on_message_start` (or NULL).
- */
-msrp_result msrp_incoming_refuse(struct msrp_incoming *in);
-
-/**
- * Creates a logger from `callbacks` (copied; NULL entries are ignored).
- *
- * Pointer arguments:
- * `callbacks` is NULL or readable; the function pointers and `userdata` may
- * be used from any thread until `userdata_free` runs; `out` is NULL or writable.
- */
-msrp_result msrp_logger_new(const struct msrp_logger_callbacks *callbacks,
-                            void *userdata,
-                            msrp_userdata_free_fn userdata_free,
-                            struct msrp_logger **out);
-
-/**
- * Releases this handle's reference. NULL is ignored.
- *
- * Pointer arguments:
- * `logger` is NULL or a logger from libmsrp not freed before.
- */
-void msrp_logger_free(struct msrp_logger *logger);
-
-/**
- * Sets the process-wide default logger, used by objects created without
- * one (NULL clears it). The library keeps its own reference.
- *
- * Pointer arguments:
- * `logger` is NULL or live.
- */
-msrp_result msrp_logger_set_default(const struct msrp_logger *logger);
-
-/**
- * The default message options.
- */
-struct msrp_message_options msrp_message_options_default(void);
-
-/**
- * Queues a message of `len` bytes (copied) with `content_type`, and
- * returns at once; it is cut into chunks and interleaved with other
- * messages (small ones never wait behind large ones). `options` and
- * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
- * handle, as passed to the callbacks and to `msrp_session_cancel`; it is
- * written before any callback about the message can run.
- *
- * Pointer arguments:
- * `s` is NULL or live; `data` points to `len` bytes; strings are NULL or
- * NUL-terminated; callbacks and userdata may be used from libmsrp's threads.
- */
-msrp_result msrp_session_send_message(const struct msrp_session *s,
-                                      const uint8_t *data,
-                                      size_t len,
-                                      const char *content_type,
-                                      const struct msrp_message_options *options,
-                                      const struct msrp_message_callbacks *callbacks,
-                                      void *userdata,
-                                      uint64_t *message);
-
-/**
- * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a
- * descriptor or a read callback) and returns at once. It is read as its
- * chunks are sent, at most 256 KiB ahead, on a libmsrp thread with the
- * session unlocked (a read callback may call the session's functions), so
- * memory stays bounded whatever its size; `position`
- * resumes a transfer. Progress and the final status reach `callbacks`;
- * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
- *
- * Pointer arguments:
- * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
- * callbacks and userdata may be used from libmsrp's threads.
- */
-msrp_result msrp_session_send_file(const struct msrp_session *s,
-                                   const struct msrp_outgoing_file *file,
-                                   const struct msrp_message_options *options,
-                                   const struct msrp_message_callbacks *callbacks,
-                                   void *userdata,
-                                   uint64_t *message);
-
-/**
- * The Message-ID of an outgoing message (the handle from
- * `msrp_session_send_message` or `msrp_session_send_file`) into `*out`
- * (free with `msrp_string_free`), while it is being sent — until its
- * `on_done`, which carries it too. `MSRP_RESULT_NOT_FOUND` after that.
- *
- * Pointer arguments:
- * `s` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_session_message_id(const struct msrp_session *s, uint64_t message, char **out);
-
-/**
- * Cancels an outgoing message: no more of its chunks are sent; if some
- * were, the peer gets a chunk with the '#' flag. Its `on_done` reports code
- * 0. `MSRP_RESULT_NOT_FOUND` when it already finished.
- *
- * Pointer arguments:
- * `s` is NULL or live.
- */
-msrp_result msrp_session_cancel(const struct msrp_session *s, uint64_t message);
-
-/**
- * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).
- * Compare it with the `MSRP_VERSION_*` macros to detect a header/library mismatch.
- */
-const char *msrp_version(void);
-
-/**
- * Frees a string that libmsrp returned through a `char **` out-parameter.
- * NULL is ignored. Passing any other pointer, or freeing twice, is undefined
- * behaviour, as with `free()`.
- *
- * Pointer arguments:
- * `s` is NULL or a string returned by libmsrp and not yet freed.
- */
-void msrp_string_free(char *s);
-
-/**
- * The default relay settings (all NULL/0/false).
- */
-struct msrp_relay_settings msrp_relay_settings_default(void);
-
-/**
- * The default local settings: everything NULL, 0 or false.
- */
-struct msrp_sdp_local msrp_sdp_local_default(void);
-
-/**
- * How many MSRP media descriptions (`m=message … TCP/…MSRP`) `sdp` has.
- * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
- *
- * Pointer arguments:
- * `sdp` is NULL or a NUL-terminated string; `count` is NULL or writable.
- */
-msrp_result msrp_sdp_media_count(const char *sdp, size_t *count);
-
-/**
- * Reads the `index`-th MSRP media description of `sdp` (from 0).
- * `MSRP_RESULT_NOT_FOUND` when there are not that many;
- * `MSRP_RESULT_INVALID_SDP` names the line that is wrong.
- *
- * Pointer arguments:
- * `sdp` is NULL or a NUL-terminated string; `out` is NULL or writable.
- */
-msrp_result msrp_sdp_media_parse(const char *sdp, size_t index, struct msrp_sdp_media **out);
-
-/**
- * Frees a media description (NULL is fine).
- *
- * Pointer arguments:
- * `m` is NULL or a media description not freed before.
- */
-void msrp_sdp_media_free(struct msrp_sdp_media *m);
-
-/**
- * The media description as SDP lines (`m=`, `c=`, `a=…`, each ended by
- * CRLF), to put into the SIP stack's own SDP. Free with `msrp_string_free`.
- *
- * Pointer arguments:
- * `m` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_sdp_media_lines(const struct msrp_sdp_media *m, char **out);
-
-/**
- * A whole minimal SDP around the media description (`v=`, `o=` with
- * `user` and `session_id`, `s=`, `c=`, `t=`), for tools and tests; a SIP
- * stack uses `msrp_sdp_media_lines` in its own. Free with `msrp_string_free`.
- *
- * Pointer arguments:
- * `m` is NULL or live; `user` is NULL or a NUL-terminated string; `out`
- * is NULL or writable.
- */
-msrp_result msrp_sdp_media_to_sdp(const struct msrp_sdp_media *m,
-                                  const char *user,
-                                  uint64_t session_id,
-                                  char **out);
-
-/**
- * The media description's `a=path` (space-separated URIs). Free with
- * `msrp_string_free`.
- *
- * Pointer arguments:
- * `m` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_sdp_media_path(const struct msrp_sdp_media *m, char **out);
-
-/**
- * Our offer (RFC 6135 §4.2.2: `actpass` when `can_accept`, else
- * `active`).
- *
- * Pointer arguments:
- * `local` is NULL or readable with its strings NULL or NUL-terminated and
- * `tls` NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_sdp_offer(const struct msrp_sdp_local *local, struct msrp_sdp_media **out);
-
-/**
- * Our answer to `offer`: roles by RFC 6135 §4.2.2 (RFC 4975 §5.4 when
- * the offer has no `a=setup`), the content types both accept (none:
- * `MSRP_RESULT_SDP_NOT_NEGOTIABLE`, which a SIP stack answers with 488),
- * CEMA only when offered.
- *
- * Pointer arguments:
- * As for `msrp_sdp_offer`; `offer` is NULL or live.
- */
-msrp_result msrp_sdp_answer(const struct msrp_sdp_local *local,
-                            const struct msrp_sdp_media *offer,
-                            struct msrp_sdp_media **out);
-
-/**
- * What our media description `ours` and the peer's `theirs` settled;
- * `we_offered` says which was the offer.
- *
- * Pointer arguments:
- * `ours` and `theirs` are NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_sdp_negotiate(const struct msrp_sdp_media *ours,
-                               const struct msrp_sdp_media *theirs,
-                               bool we_offered,
-                               struct msrp_negotiation **out);
-
-/**
- * Frees a negotiation (NULL is fine).
- *
- * Pointer arguments:
- * `n` is NULL or a negotiation not freed before.
- */
-void msrp_negotiation_free(struct msrp_negotiation *n);
-
-/**
- * Whether this side connects and sends the binding SEND (make an active
- * connector) rather than waiting for the peer (a passive one). false for
- * NULL.
- *
- * Pointer arguments:
- * `n` is NULL or live.
- */
-bool msrp_negotiation_is_active(const struct msrp_negotiation *n);
-
-/**
- * The peer's full path, for `msrp_connector_complete`. Free with
- * `msrp_string_free`.
- *
- * Pointer arguments:
- * `n` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_negotiation_remote_path(const struct msrp_negotiation *n, char **out);
-
-/**
- * Applies what was settled: to `c` (may be NULL) the peer's fingerprints
- * (replacing any given before) and, under CEMA, the address to connect
- * to; to `options` (may be NULL) the peer's accept-types, wrapped types
- * and max-size (`options->peer_accept_types` and
- * `peer_accept_wrapped_types` then point into `n`: keep `n` until
- * `msrp_session_new` returned). `MSRP_RESULT_WRONG_KIND` when `c` has the
- * other role than the negotiation gives this side.
- *
- * Pointer arguments:
- * `n` is NULL or live; `c` is NULL or live; `options` is NULL or writable.
- */
-msrp_result msrp_negotiation_apply(const struct msrp_negotiation *n,
-                                   const struct msrp_connector *c,
-                                   struct msrp_session_options *options);
-
-/**
- * Makes `*c` — the connector whose path went into our SDP — ready for
- * `msrp_connector_complete` with the peer's path
- * (`msrp_negotiation_remote_path`): the peer's fingerprints and, under
- * CEMA, the address to connect to are set. When we offered `actpass`
- * with a passive connector and the answer made us active (RFC 6135
- * §4.2.2), `*c` is replaced by a new active connector with the same path,
- * TLS settings and logger, and the passive one is freed (its listening
- * port closed). A relay connection (`msrp_connector_new_relay`) of the
- * role the negotiation gives is already ready and stays as it is.
- * `MSRP_RESULT_WRONG_KIND` when an active connector was made passive (we
- * offered `active`, so a correct answer cannot do that) or a relay
- * connection has the other role; `*c` is then unchanged.
- *
- * Pointer arguments:
- * `n` is NULL or live; `c` is NULL or points to NULL or a live connector
- * that no other thread uses during the call.
- */
-msrp_result msrp_negotiation_connector(const struct msrp_negotiation *n, struct msrp_connector **c);
-
-/**
- * The file transfer the media description describes (RFC 5547: it has an
- * `a=file-selector`), for deciding whether to take a peer's offer; the
- * strings in `*out` live as long as `m`. `MSRP_RESULT_NOT_FOUND` when it
- * is not a file transfer.
- *
- * Pointer arguments:
- * `m` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_sdp_media_file(const struct msrp_sdp_media *m, struct msrp_sdp_file *out);
-
-/**
- * The negotiated file transfer (`out->send`: we send it), with the
- * offer's file attributes; the strings in `*out` live as long as `n`.
- * `MSRP_RESULT_NOT_FOUND` when the media is not a file transfer.
- *
- * Pointer arguments:
- * `n` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_negotiation_file(const struct msrp_negotiation *n, struct msrp_sdp_file *out);
-
-/**
- * The peer's `a=chatroom` tokens (RFC 7701 §8), separated by spaces ("" for
- * the attribute without tokens): the peer is a chat room, and with
- * `nickname` it takes NICKNAME requests (`msrp_session_nickname`). Free with
- * `msrp_string_free`. `MSRP_RESULT_NOT_FOUND` when the peer is no chat room.
- *
- * Pointer arguments:
- * `n` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_negotiation_chatroom(const struct msrp_negotiation *n, char **out);
-
-/**
- * The default file description: nothing given.
- */
-struct msrp_sdp_file msrp_sdp_file_default(void);
-
-/**
- * The SHA-1 hash of the file at `path` as `a=file-selector` carries it
- * (RFC 5547 §6): `sha-1:` and the 20 bytes in upper-case hex separated by
- * colons. Free with `msrp_string_free`. Reads the whole file: a blocking
- * call (do not make it from a callback for a large file).
- *
- * Pointer arguments:
- * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
- */
-msrp_result msrp_file_hash(const char *path, char **out);
-
-/**
- * Creates a shared-port server. `use_sessmatch` and `logger` as for `msrp_connector_new`.
- *
- * Pointer arguments:
- * `ctx` is NULL or live; `logger` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_server_new(const struct msrp_context *ctx,
-                            bool use_sessmatch,
-                            const struct msrp_logger *logger,
-                            struct msrp_server **out);
-
-/**
- * Reference `MSRPServer.prepare`: registers `local_uri` (may be NULL) as an
- * expected local URI and gives the full local path for SDP. The listening
- * socket for its address is opened only if the server has none there yet;
- * port 0 (or no URI) shares the port already open on that address. A
- * missing session id is generated. Connections whose binding To-Path is
- * not registered get 481.
- *
- * Pointer arguments:
- * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.
- */
-msrp_result msrp_server_prepare(const struct msrp_server *s,
-                                const char *local_uri,
-                                char **full_local_path);
-
-/**
- * Reference `MSRPServer.complete`: waits (at most `timeout_ms`; 0: 30 s)
- * for the connection whose binding comes from `full_remote_path` (it may
- * already have arrived), answers it 200 and gives its transport. A binding
- * SEND that carries a message is not answered here but handed to the
- * transport's first read (or the session made from it), like any SEND.
- * The server checks a binding's To-Path as soon as its head (and at most
- * 16 KiB of its body) arrived: an unknown session gets 481 and the
- * connection is closed at once.
- *
- * Pointer arguments:
- * `s` is NULL or live; `full_remote_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
- */
-msrp_result msrp_server_complete(const struct msrp_server *s,
-                                 const char *full_remote_path,
-                                 uint32_t timeout_ms,
-                                 struct msrp_transport **out);
-
-/**
- * The callback form of `msrp_server_complete` (rules as for `msrp_connector_complete_async`).
- *
- * Pointer arguments:
- * As for `msrp_connector_complete_async`.
- */
-msrp_result msrp_server_complete_async(const struct msrp_server *s,
-                                       const char *full_remote_path,
-                                       uint32_t timeout_ms,
-                                       msrp_complete_cb cb,
-                                       void *userdata);
-
-/**
- * Reference `MSRPServer.cleanup`: forgets `local_uri` (as returned by
- * `msrp_server_prepare`); the port closes when no prepared URI uses it.
- * `MSRP_RESULT_NOT_FOUND` when it was not prepared.
- *
- * Pointer arguments:
- * `s` is NULL or live; `local_uri` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_uri);
-
-/**
- * Closes every port, ends waiting `complete` calls with `MSRP_RESULT_CLOSED`
- * and frees the server. Transports already handed out stay open. NULL is ignored.
- *
- * Pointer arguments:
- * `s` is NULL or a server from libmsrp not freed before.
- */
-void msrp_server_free(struct msrp_server *s);
-
-/**
- * Gives the server TLS settings (copied) with a certificate; needed before
- * `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
- * cannot share a port.
- *
- * Pointer arguments:
- * `s` and `tls` are NULL or live.
- */
-msrp_result msrp_server_set_tls(const struct msrp_server *s, const struct msrp_tls *tls);
-
-/**
- * The fingerprint that the peer binding to the prepared `local_uri` must
- * show (NULL removes it). Checked in `msrp_server_complete`: a mismatch
- * answers the binding with 403 and ends `complete` with
- * `MSRP_RESULT_TLS_FINGERPRINT_MISMATCH` (the peer's connector gets
- * `MSRP_RESULT_BIND_REJECTED` with "403" in its message).
- *
- * Pointer arguments:
- * `s` is NULL or live; strings are NULL or NUL-terminated.
- */
-msrp_result msrp_server_set_peer_fingerprint(const struct msrp_server *s,
-                                             const char *local_uri,
-                                             const char *fingerprint);
-
-/**
- * One more fingerprint the peer binding to `local_uri` may show (RFC 8122
- * §5: any one of several passes); see `msrp_connector_add_peer_fingerprint`.
- *
- * Pointer arguments:
- * `s` is NULL or live; strings are NULL or NUL-terminated.
- */
-msrp_result msrp_server_add_peer_fingerprint(const struct msrp_server *s,
-                                             const char *local_uri,
-                                             const char *fingerprint);
-
-/**
- * The default session settings.
- */
-struct msrp_session_options msrp_session_options_default(void);
-
-/**
- * Starts a session on `transport`, which the session takes over: from
- * now on do not use or free the transport handle (it is freed here, also
- * when this fails). `options` and `callbacks` may be NULL (defaults, no
- * callbacks); `userdata` goes to every session callback; `userdata_free`
- * (may be NULL) runs once after `on_closed`. No callback runs before
- * `*out` holds the handle, so callbacks may use it (for instance to answer
- * a message the peer sent before this call). A transport the peer has
- * closed since it was bound still gives a session: the chunks it read
- * before the close are handled and delivered, messages left incomplete go
- * to `on_incomplete`, then `on_closed` runs. `MSRP_RESULT_CLOSED` only
- * when the transport was closed locally (or the context was freed).
- *
- * Pointer arguments:
- * `transport` is NULL or a live transport not used elsewhere; the option
- * strings are NULL or NUL-terminated; callbacks and userdata may be used
- * from libmsrp's threads; `out` is NULL or writable.
- */
-msrp_result msrp_session_new(struct msrp_transport *transport,
-                             const struct msrp_session_options *options,
-                             const struct msrp_session_callbacks *callbacks,
-                             void *userdata,
-                             msrp_userdata_free_fn userdata_free,
-                             struct msrp_session **out);
-
-/**
- * Like `msrp_transport_make_chunk`, with this session's paths.
- *
- * Pointer arguments:
- * As for `msrp_transport_make_chunk`.
- */
-msrp_result msrp_session_make_chunk(const struct msrp_session *s,
-                                    const struct msrp_chunk_params *params,
-                                    struct msrp_chunk **out);
-
-/**
- * Reference `send_chunk`: queues a copy of `chunk` (a request) and returns
- * at once. `cb` (may be NULL) is called exactly once with the response (see
- * `msrp_response_cb`); not for REPORTs, which get no response. The chunk
- * gets a fresh transaction id if its own is in use or appears in its body.
- *
- * Pointer arguments:
- * `s` and `chunk` are NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
- */
-msrp_result msrp_session_send_chunk(const struct msrp_session *s,
-                                    const struct msrp_chunk *chunk,
-                                    msrp_response_cb cb,
-                                    void *userdata);
-
-/**
- * Reference `deliver_chunk`: sends a copy of `chunk` and waits (at most
- * `timeout_ms`; 0: 30 s) for its response. Returns `MSRP_RESULT_OK` for a
- * 2xx response, `MSRP_RESULT_TRANSACTION_FAILED` for another code,
- * `MSRP_RESULT_TIMEOUT` for the local 408, `MSRP_RESULT_CLOSED` when the
- * session ended; `*code` (may be NULL) gets the code either way. With
- * Failure-Report `no` it returns at once (code 200). Called inside a
- * libmsrp callback, where waiting would block the thread that delivers the
- * response, it returns `MSRP_RESULT_IN_CALLBACK` without sending anything
- * (use `msrp_session_send_chunk` there); with Failure-Report `no` nothing is
- * waited for, so it sends as usual. While the session's responses come
- * within 100 µs, the wait starts with up to 100 µs of busy-waiting
- * (`msrp_context_options.no_busy_wait` turns that off).
- *
- * Pointer arguments:
- * `s` and `chunk` are NULL or live; `code` is NULL or writable.
- */
-msrp_result msrp_session_deliver_chunk(const struct msrp_session *s,
-                                       const struct msrp_chunk *chunk,
-                                       uint32_t timeout_ms,
-                                       uint16_t *code);
-
-/**
- * Reference `send_report`: sends a REPORT about `chunk`, a SEND request
- * this session received (e.g. the head given to `on_message`, or a chunk
- * from `on_chunk`), with `code` and `comment` (may be NULL) in its Status
- * and the chunk's Byte-Range. As in the reference, the REPORT goes out only
- * when the chunk asked for it: Success-Report `yes`, or Failure-Report
- * `yes`/`partial` with a code other than 200 — the way to report a failure
- * found after the transaction was answered (the session's own success
- * REPORTs for whole messages are automatic). For the head given to
- * `on_message` the REPORT covers the whole message; for a chunk, its bytes. `sent` (may be NULL) tells
- * whether a REPORT was queued. Errors: `MSRP_RESULT_WRONG_KIND` for a
- * chunk that is not a SEND, `MSRP_RESULT_MISSING_HEADER` without a
- * Message-ID, `MSRP_RESULT_INVALID_CODE`, `MSRP_RESULT_CLOSED`.
- *
- * Pointer arguments:
- * `s` and `chunk` are NULL or live; `comment` is NULL or a NUL-terminated
- * string; `sent` is NULL or writable.
- */
-msrp_result msrp_session_send_report(const struct msrp_session *s,
-                                     const struct msrp_chunk *chunk,
-                                     uint16_t code,
-                                     const char *comment,
-                                     bool *sent);
-
-/**
- * Refuses the rest of an incoming message (its Message-ID as given to
- * `on_message_start`, `on_incoming_progress` or a chunk's headers): its
- * later chunks get 413, so the sender stops; what the session holds of it
- * is freed and its sink (a file opened for it) is closed as it is. Nothing
- * more is reported about it. `MSRP_RESULT_NOT_FOUND` when it is not open
- * (complete, refused or expired already).
- *
- * Pointer arguments:
- * `s` is NULL or live; `message_id` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_session_refuse_incoming(const struct msrp_session *s, const char *message_id);
-
-/**
- * Reference `shutdown`: with `sync`, waits (at most `timeout_ms`; 0: 30 s)
- * until what was queued is sent and answered, then closes; without, closes
- * now and pending callbacks get local errors. New sends fail from now on.
- * The sync form is a blocking call: inside a libmsrp callback it returns
- * `MSRP_RESULT_IN_CALLBACK` and changes nothing (what was queued is still
- * sent; call it without sync there, or from another thread). When the
- * wait times out, the session is closed anyway and `MSRP_RESULT_TIMEOUT`
- * returned.
- *
- * Pointer arguments:
- * `s` is NULL or live.
- */
-msrp_result msrp_session_shutdown(const struct msrp_session *s, bool sync, uint32_t timeout_ms);
-
-/**
- * True once the session ended (true for NULL).
- *
- * Pointer arguments:
- * `s` is NULL or live.
- */
-bool msrp_session_is_closed(const struct msrp_session *s);
-
-/**
- * Closes the session (as `msrp_session_shutdown` without sync) and frees it. NULL is ignored.
- *
- * Pointer arguments:
- * `s` is NULL or a session from libmsrp not freed before.
- */
-void msrp_session_free(struct msrp_session *s);
-
-/**
- * New, empty TLS settings: no certificate, system CA roots (used when no
- * bundle is given), verification on.
- *
- * Pointer arguments:
- * `out` is NULL or writable.
- */
-msrp_result msrp_tls_new(struct msrp_tls **out);
-
-/**
- * Frees TLS settings. NULL is ignored. Connectors and servers that were
- * given them keep their copy.
- *
- * Pointer arguments:
- * `tls` is NULL or live and not used after this call.
- */
-void msrp_tls_free(struct msrp_tls *tls);
-
-/**
- * Sets our certificate chain (leaf first) and private key (PKCS#8, PKCS#1
- * or SEC1) from PEM files. Fails with `MSRP_RESULT_INVALID_ARGUMENT` when
- * a file cannot be read or holds no usable certificate or key.
- *
- * Pointer arguments:
- * `tls` is NULL or live; paths are NULL or NUL-terminated strings.
- */
-msrp_result msrp_tls_set_certificate_files(const struct msrp_tls *tls,
-                                           const char *chain_pem_path,
-                                           const char *key_pem_path);
-
-/**
- * Sets our certificate chain and private key from PEM data in memory
- * (copied).
- *
- * Pointer arguments:
- * `tls` is NULL or live; each buffer is NULL (only with length 0) or holds its length in bytes.
- */
-msrp_result msrp_tls_set_certificate_pem(const struct msrp_tls *tls,
-                                         const uint8_t *chain_pem,
-                                         size_t chain_len,
-                                         const uint8_t *key_pem,
-                                         size_t key_len);
-
-/**
- * Generates a self-signed certificate (ECDSA P-256) with `name` as its
- * subject alternative name (NULL: "libmsrp") and uses it, as softphones do
- * when they have no certificate. Send its fingerprint in SDP
- * (`msrp_tls_fingerprint`).
- *
- * Pointer arguments:
- * `tls` is NULL or live; `name` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_tls_generate_self_signed(const struct msrp_tls *tls, const char *name);
-
-/**
- * Adds the CA certificates of a PEM bundle file to the trusted roots.
- * Once a bundle is given, the system's roots are used only after
- * `msrp_tls_use_system_roots(tls, true)`.
- *
- * Pointer arguments:
- * `tls` is NULL or live; `path` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_tls_add_ca_file(const struct msrp_tls *tls, const char *path);
-
-/**
- * Adds the CA certificates of PEM data in memory to the trusted roots.
- *
- * Pointer arguments:
- * `tls` is NULL or live; `pem` is NULL (only with length 0) or holds `len` bytes.
- */
-msrp_result msrp_tls_add_ca_pem(const struct msrp_tls *tls, const uint8_t *pem, size_t len);
-
-/**
- * Whether the system's CA roots are trusted too (they are by default
- * when no bundle was added).
- *
- * Pointer arguments:
- * `tls` is NULL or live.
- */
-msrp_result msrp_tls_use_system_roots(const struct msrp_tls *tls, bool on);
-
-/**
- * INSECURE: with `on`, a connector accepts any server certificate when no
- * peer fingerprint is given (the connection is encrypted but the peer is
- * not authenticated). For tests and lab setups only; off by default.
- * Fingerprints, when given, are still checked.
- *
- * Pointer arguments:
- * `tls` is NULL or live.
- */
-msrp_result msrp_tls_set_insecure_skip_verify(const struct msrp_tls *tls, bool on);
-
-/**
- * The fingerprint of our certificate in the SDP attribute format, e.g.
- * "sha-256 4A:AD:…" (put it after `a=fingerprint:`). `hash` is an RFC 8122
- * hash name ("sha-256", "sha-384", "sha-512", "sha-1"); NULL means
- * "sha-256". Free the text with `msrp_string_free`. Fails with
- * `MSRP_RESULT_BAD_STATE` when there is no certificate yet.
- *
- * Pointer arguments:
- * `tls` is NULL or live; `hash` is NULL or a NUL-terminated string; `out` is NULL or writable.
- */
-msrp_result msrp_tls_fingerprint(const struct msrp_tls *tls, const char *hash, char **out);
-
-/**
- * Checks the text of a fingerprint ("sha-256 AB:CD:…", with or without
- * `a=fingerprint:`): `MSRP_RESULT_OK` when it is well formed, otherwise
- * `MSRP_RESULT_INVALID_ARGUMENT` with the reason.
- *
- * Pointer arguments:
- * `fingerprint` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_fingerprint_check(const char *fingerprint);
-
-/**
- * The transport's id, as passed to logger callbacks (0 for NULL).
- *
- * Pointer arguments:
- * `t` is NULL or live.
- */
-uint64_t msrp_transport_id(const struct msrp_transport *t);
-
-/**
- * Our full path as text. Free with `msrp_string_free`.
- *
- * Pointer arguments:
- * `t` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_transport_local_path(const struct msrp_transport *t, char **out);
-
-/**
- * The peer's full path as text. Free with `msrp_string_free`.
- *
- * Pointer arguments:
- * `t` is NULL or live; `out` is NULL or writable.
- */
-msrp_result msrp_transport_remote_path(const struct msrp_transport *t, char **out);
-
-/**
- * Reference `make_chunk`: a new request with To-Path and From-Path from
- * this transport, a Message-ID and the Byte-Range computed from `params`
- * (NULL: an empty SEND).
- *
- * Pointer arguments:
- * `t` is NULL or live; `params` is NULL or readable with valid strings and
- * data; `out` is NULL or writable.
- */
-msrp_result msrp_transport_make_chunk(const struct msrp_transport *t,
-                                      const struct msrp_chunk_params *params,
-                                      struct msrp_chunk **out);
-
-/**
- * Sends `chunk` and waits until it is handed to the operating system (at
- * most `timeout_ms`; 0 means 30 s). Without a logger, when nothing else
- * is queued, the calling thread writes it itself, straight from the
- * chunk's buffers (over msrps it also encrypts it, when the connection is
- * not busy reading); only what the socket does not take at once is copied,
- * and finished by the library's writer. Otherwise a copy is queued: the
- * chunk is never used after the call returns, even on a timeout. Inside a
- * callback it is queued and the call returns at once. `MSRP_RESULT_CLOSED`
- * after either side closed.
- *
- * Pointer arguments:
- * `t` and `chunk` are NULL or live.
- */
-msrp_result msrp_transport_write_chunk(const struct msrp_transport *t,
-                                       const struct msrp_chunk *chunk,
-                                       uint32_t timeout_ms);
-
-/**
- * Reference `write_response`: sends the response with `code` (and
- * `comment`, may be NULL) to the request `request`, as
- * `msrp_chunk_make_response` builds it. Waits as `msrp_transport_write_chunk`.
- *
- * Pointer arguments:
- * `t` and `request` are NULL or live; `comment` is NULL or a NUL-terminated string.
- */
-msrp_result msrp_transport_write_response(const struct msrp_transport *t,
-                                          const struct msrp_chunk *request,
-                                          uint16_t code,
-                                          const char *comment,
-                                          uint32_t timeout_ms);
-
-/**
- * Reference `read_chunk`: waits (at most `timeout_ms`; 0 means 30 s) for
- * the next chunk, request or response. A chunk with more than `size` body
- * bytes is handed out in "virtual" segments of at most `size` bytes, each
- * returned as soon as its bytes are here: flag '+', Byte-Range moved to the
- * segment, and `*segment` counting from 1 (the last segment carries the
- * chunk's real flag). Chunks of at most `size` bytes come whole, with
- * `*segment` 0. `SIZE_MAX` always reads whole chunks. `segment` may be NULL.
- * Errors: `MSRP_RESULT_TIMEOUT` (nothing lost; call again),
- * `MSRP_RESULT_CLOSED` once the connection ended (after every chunk that
- * arrived before was read), `MSRP_RESULT_PROTOCOL` when the peer sent
- * non-MSRP data.
- *
- * Pointer arguments:
- * `t` is NULL or live; `out` is NULL or writable; `segment` is NULL or writable.
- */
-msrp_result msrp_transport_read_chunk(const struct msrp_transport *t,
-                                      size_t size,
-                                      uint32_t timeout_ms,
-                                      struct msrp_chunk **out,
-                                      uint32_t *segment);
-
-/**
- * Makes the callers of `msrp_transport_read_chunk` (and the libmsrp task
- * behind `msrp_transport_read_chunk_async`) read and decode the connection
- * themselves, instead of libmsrp's reader task, which reads ahead and
- * hands what it decoded to the reading thread. For an application that
- * reads all the time, such as a bulk transfer, this saves a thread
- * hand-off per batch of chunks and keeps the decoding (over msrps, the
- * decryption) on the reading thread: measured on loopback, TLS bulk
- * through `msrp_transport_read_chunk` is about a quarter faster (see the
- * benchmarks in docs/performance.md). Sessions always read this way.
- *
- * In exchange, nothing is read while no read is in progress: a close by
- * the peer is noticed (and `msrp_transport_is_closed` turns true) by the
- * next read, and through a relay, the response to an AUTH refresh waits
- * for the next read too. Use it only when some thread (or an async read)
- * is reading whenever data may come. Chunks that arrived before the switch
- * are kept and are read first, in order. The switch cannot be undone;
- * switching again does nothing. Waits at most `timeout_ms` (0 means 30 s)
- * for reads in progress on other threads to end (the reader task itself
- * hands over at once); on `MSRP_RESULT_TIMEOUT` the transport stays as it
- * was.
- *
- * Pointer arguments:
- * `t` is NULL or live.
- */
-msrp_result msrp_transport_read_directly(const struct msrp_transport *t, uint32_t timeout_ms);
-
-/**
- * The callback form of `msrp_transport_read_chunk`: returns at once and
- * calls `cb` exactly once (on a libmsrp thread, or from
- * `msrp_context_dispatch` with queued callbacks) — unless it returns an
- * error, in which case `cb` is never called.
- *
- * Pointer arguments:
- * `t` is NULL or live; `cb` and `userdata` may be used from libmsrp's threads.
- */
-msrp_result msrp_transport_read_chunk_async(const struct msrp_transport *t,
-                                            size_t size,
-                                            uint32_t timeout_ms,
-                                            msrp_read_cb cb,
-                                            void *userdata);
-
-/**
- * Reference `check_incoming_SEND_chunk`: writes to `*response_code` 200
- * when To-Path and From-Path of `chunk` belong to this connection, else the
- * code to answer with (400 malformed, 481 not this session); then
- * `msrp_last_error_message()` says why.
- *
- * Pointer arguments:
- * `t` and `chunk` are NULL or live; `response_code` is NULL or writable.
- */
-msrp_result msrp_transport_check_incoming_send_chunk(const struct msrp_transport *t,
-                                                     const struct msrp_chunk *chunk,
-                                                     uint16_t *response_code);
-
-/**
- * True once the connection is closed (by you, the peer, an error, or the
- * context); true for NULL.
- *
- * Pointer arguments:
- * `t` is NULL or live.
- */
-bool msrp_transport_is_closed(const struct msrp_transport *t);
-
-/**
- * Closes the connection: chunks already written still go out, then the
- * socket is shut down; waiting reads end with `MSRP_RESULT_CLOSED`. The
- * handle stays valid until `msrp_transport_free`.
- *
- * Pointer arguments:
- * `t` is NULL or live.
- */
-msrp_result msrp_transport_close(const struct msrp_transport *t);
-
-/**
- * Closes (as `msrp_transport_close`) and frees the transport. NULL is ignored.
- *
- * Pointer arguments:
- * `t` is NULL or a transport from libmsrp not freed before.
- */
-void msrp_transport_free(struct msrp_transport *t);
-
-/**
  * Parses `text` into a new URI written to `*out`. On `MSRP_RESULT_INVALID_URI`
  * the last error message gives the byte offset and what was expected there.
  *
@@ -3523,6 +3462,67 @@ msrp_result msrp_path_get(const char *path, size_t index, struct msrp_uri **out)
 msrp_result msrp_path_join(const struct msrp_uri *const *uris,
                            size_t count,
                            char **out);
+
+/**
+ * Default limits: 16384-byte lines, 64 headers, 65536-byte heads.
+ *
+ * Pointer arguments:
+ * `out` is NULL or writable.
+ */
+msrp_result msrp_decoder_new(struct msrp_decoder **out);
+
+/**
+ * Frees a decoder. NULL is ignored.
+ *
+ * Pointer arguments:
+ * `decoder` is NULL or a decoder from libmsrp not freed before.
+ */
+void msrp_decoder_free(struct msrp_decoder *decoder);
+
+/**
+ * Changes the limits: longest line (`max_line`, CRLF included), most header
+ * lines per chunk (`max_headers`), largest head (`max_head`). Each must be
+ * at least 64, 2 and 128 respectively; a 0 keeps the current value.
+ * Exceeding a limit is a fatal decoding error with its own result code.
+ *
+ * Pointer arguments:
+ * `decoder` is NULL or live.
+ */
+msrp_result msrp_decoder_set_limits(struct msrp_decoder *decoder,
+                                    size_t max_line,
+                                    size_t max_headers,
+                                    size_t max_head);
+
+/**
+ * Decodes from `len` bytes at `buf`, writes how many were consumed to
+ * `*consumed` and at most one event to `*event`. Call it again with the
+ * remaining bytes (`buf + *consumed`) until they are all consumed; an event
+ * of kind `MSRP_DECODER_EVENT_KIND_NONE` means everything was consumed and
+ * more input is needed.
+ *
+ * A fatal error (the stream cannot be framed any more: bad start line,
+ * limits exceeded, …) returns its `MSRP_RESULT_DECODE_*` code; the decoder
+ * then refuses all input with `MSRP_RESULT_DECODE_FAILED`, and the
+ * connection should be closed.
+ *
+ * Pointer arguments:
+ * `decoder` is NULL or live; `buf` points to `len` readable bytes (NULL when
+ * `len` is 0); `consumed` and `event` are NULL or writable.
+ */
+msrp_result msrp_decoder_decode(struct msrp_decoder *decoder,
+                                const uint8_t *buf,
+                                size_t len,
+                                size_t *consumed,
+                                struct msrp_decoder_event *event);
+
+/**
+ * True when the decoder is between chunks (a connection closing now closed
+ * cleanly); false in the middle of a chunk, after a fatal error, or for NULL.
+ *
+ * Pointer arguments:
+ * `decoder` is NULL or live.
+ */
+bool msrp_decoder_is_idle(const struct msrp_decoder *decoder);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,28 +13,54 @@
 
 #![allow(non_camel_case_types)]
 
-pub(crate) mod callback;
-pub mod chunk;
-pub mod composing;
-pub mod connector;
-pub mod context;
-pub mod cpim;
-pub mod decoder;
+// In workflow order: cbindgen writes the header's functions in the order it
+// reads these modules, so the header reads as a manual (results and
+// strings, the context and logging, TLS, connectors and the server, the
+// transport, sessions and messages, instant messaging, SDP, then the wire
+// core: chunks, URIs, the decoder). Blank lines keep rustfmt from sorting.
 pub mod error;
-pub(crate) mod handle;
-pub mod im;
-pub mod incoming;
-pub mod logger;
-pub mod message;
+
 pub mod misc;
-pub(crate) mod panic;
-pub mod relay;
-pub mod sdp;
-pub mod sdp_file;
-pub mod server;
-pub mod session;
-pub mod session_callbacks;
-pub(crate) mod session_events;
+
+pub mod context;
+
+pub mod logger;
+
 pub mod tls;
+
+pub mod connector;
+
+pub mod relay;
+
+pub mod server;
+
 pub mod transport;
+
+pub mod session;
+
+pub mod session_callbacks;
+
+pub mod message;
+
+pub mod incoming;
+
+pub mod cpim;
+
+pub mod im;
+
+pub mod composing;
+
+pub mod sdp;
+
+pub mod sdp_file;
+
+pub mod chunk;
+
 pub mod uri;
+
+pub mod decoder;
+
+pub(crate) mod callback;
+pub(crate) mod handle;
+pub(crate) mod panic;
+pub(crate) mod session_events;
