@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "msrp.hpp"
 
 static int passed, failed;
@@ -180,10 +182,115 @@ static void test_connection_and_session(bool queued) {
   EXPECT(b.wait([&] { return b.closed == 1; }, 5000) || queued);
 }
 
+// The wrappers for the logger, the shared-port server, the decoder, CPIM
+// with notifications, and incoming messages sent to a file (sinks).
+static void test_server_logger_cpim_sinks_decoder() {
+  msrp::Context ctx;
+  Box logs;
+  Tracked keep_log;
+  msrp::Logger::Callbacks lcb;
+  lcb.on_chunk = [&logs, keep_log](bool in, uint64_t, std::string_view head) {
+    std::lock_guard<std::mutex> l(logs.m);
+    if (in && head.rfind("MSRP ", 0) == 0) logs.messages++;
+  };
+  lcb.on_message = [](const char *, std::string_view) {};
+  msrp::Logger logger(std::move(lcb));
+  msrp::Server server(ctx, false, &logger);
+  msrp::Connector con(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, &logger);
+  std::string bob_path = server.prepare("msrp://127.0.0.1:0;tcp");
+  std::string alice_path = con.prepare();
+  msrp::Transport *bob_t = nullptr;
+  std::thread accepting([&] {
+    try {
+      bob_t = new msrp::Transport(server.complete(alice_path, 10000));
+    } catch (const msrp::error &e) {
+      std::fprintf(stderr, "server: %s\n", e.what());
+    }
+  });
+  msrp::Transport alice_t = con.complete(bob_path, 10000);
+  accepting.join();
+  EXPECT(bob_t != nullptr);
+  if (!bob_t) return;
+
+  Box a, b;
+  std::string file = "/tmp/msrp-test-cpp-" + std::to_string(::getpid());
+  msrp::Session *bob_ptr = nullptr;
+  std::string from;
+  msrp::Session::Callbacks bcb;
+  bcb.on_cpim = [&](const msrp::ChunkView &, const msrp_cpim *m) {
+    std::lock_guard<std::mutex> l(b.m);
+    from = msrp::Cpim::header_of(m, "From").value_or("");
+    b.last = std::string(msrp::Cpim::content_of(m));
+    b.messages++;
+    bob_ptr->send_imdn(m, MSRP_IMDN_KIND_DISPLAY, "displayed");
+    b.c.notify_all();
+  };
+  bcb.on_message_start = [&](const msrp::ChunkView &, std::string_view, uint64_t total, msrp::Incoming &in) {
+    EXPECT(total == 300000);
+    in.to_path(file);
+  };
+  bcb.on_message_saved = [&](std::string_view, uint64_t size) {
+    std::lock_guard<std::mutex> l(b.m);
+    b.done = static_cast<int>(size);
+    b.c.notify_all();
+  };
+  {
+    msrp::Session alice(std::move(alice_t), {});
+    msrp::Session bob(std::move(*bob_t), std::move(bcb));
+    bob_ptr = &bob;
+    delete bob_t;
+    msrp::Cpim m("text/plain", "hello in CPIM");
+    m.add_address("From", "sip:alice@example.com", "Alice").add_address("To", "sip:bob@example.com");
+    EXPECT(msrp::Cpim::parse(m.encode()).header("From").value_or("") == "Alice <sip:alice@example.com>");
+    Tracked keep_note;
+    alice.send_cpim(m, MSRP_IMDN_DISPLAY, [&a, keep_note](msrp_imdn_kind kind, std::string_view status) {
+      std::lock_guard<std::mutex> l(a.m);
+      if (kind == MSRP_IMDN_KIND_DISPLAY && status == "displayed") a.reports++;
+      a.c.notify_all();
+    });
+    EXPECT(b.wait([&] { return b.messages == 1; }));
+    EXPECT(a.wait([&] { return a.reports == 1; }));
+    EXPECT(b.last == "hello in CPIM" && from == "Alice <sip:alice@example.com>");
+    alice.send_message(std::string(300000, 'z'), "application/octet-stream");
+    EXPECT(b.wait([&] { return b.done == 300000; }));
+    alice.shutdown(true, 5000);
+  }
+  std::remove(file.c_str());
+  {
+    std::lock_guard<std::mutex> l(logs.m);
+    EXPECT(logs.messages >= 3);  // the logger saw the traffic
+  }
+
+  msrp::Decoder dec;
+  std::string wire = "MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:8888/9di4ea;tcp\r\n"
+                     "From-Path: msrp://a.example.com:7777/iau39;tcp\r\nMessage-ID: 87652\r\n"
+                     "Byte-Range: 1-5/5\r\nContent-Type: text/plain\r\n\r\nhello\r\n-------a786hjs2$\r\n";
+  std::string_view rest = wire;
+  std::string body;
+  int heads = 0, ends = 0;
+  for (int i = 0; i < 10 && !rest.empty(); i++) {
+    size_t used = 0;
+    msrp::Decoder::Event e = dec.decode(rest, used);
+    if (e.kind == MSRP_DECODER_EVENT_KIND_HEAD && e.chunk) heads += e.chunk->content_type() == "text/plain";
+    if (e.kind == MSRP_DECODER_EVENT_KIND_DATA) body += std::string(e.data);
+    if (e.kind == MSRP_DECODER_EVENT_KIND_END) ends += e.flag == '$';
+    rest.remove_prefix(used);
+  }
+  EXPECT(heads == 1 && body == "hello" && ends == 1);
+  try {
+    size_t used = 0;
+    (void)dec.decode("garbage\r\n", used);
+    EXPECT(false);
+  } catch (const msrp::error &e) {
+    EXPECT(e.code() != MSRP_RESULT_OK);
+  }
+}
+
 int main() {
   test_uri_and_chunk();
   test_connection_and_session(false);
   test_connection_and_session(true);
+  test_server_logger_cpim_sinks_decoder();
   EXPECT(alive == 0);
   std::printf("test_cpp: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

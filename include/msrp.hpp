@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <utility>
 
 #include "msrp.h"
@@ -179,6 +180,165 @@ class Uri {
   detail::owned<msrp_uri, msrp_uri_free> u_;
 };
 
+/// A logger (reference Logger): `std::function`s for the messages and the
+/// traffic, kept alive by the wrapper until the library lets the logger go.
+/// Give it to connectors and servers, or make it the default.
+class Logger {
+ public:
+  struct Callbacks {
+    /// debug, info, warn, error, fatal: one function for all, with the level.
+    std::function<void(const char *level, std::string_view message)> on_message;
+    /// The first bytes of each chunk received (`in`) or sent, by connection id.
+    std::function<void(bool in, uint64_t transport_id, std::string_view head)> on_chunk;
+  };
+  explicit Logger(Callbacks cbs) {
+    auto *held = new Callbacks(std::move(cbs));
+    msrp_logger_callbacks c{};
+    if (held->on_message) {
+      c.debug = &Logger::c_debug;
+      c.info = &Logger::c_info;
+      c.warn = &Logger::c_warn;
+      c.error = &Logger::c_error;
+      c.fatal = &Logger::c_fatal;
+    }
+    if (held->on_chunk) {
+      c.received_new_chunk = &Logger::c_received;
+      c.sent_new_chunk = &Logger::c_sent;
+    }
+    msrp_logger *l = nullptr;
+    msrp_result r = msrp_logger_new(&c, held, &Logger::c_free, &l);
+    if (r != MSRP_RESULT_OK) {
+      delete held;  // a logger that was not made never calls c_free
+      detail::check(r, "msrp_logger_new");
+    }
+    l_.reset(l);
+  }
+  /// Objects made without a logger use this one from now on.
+  void make_default() const { detail::check(msrp_logger_set_default(l_.get()), "msrp_logger_set_default"); }
+  const msrp_logger *get() const noexcept { return l_.get(); }
+
+ private:
+  static void say(void *ud, const char *level, const char *m) {
+    auto *cb = static_cast<Callbacks *>(ud);
+    detail::guarded([&] { cb->on_message(level, m); });
+  }
+  static void c_debug(void *ud, const char *m) { say(ud, "debug", m); }
+  static void c_info(void *ud, const char *m) { say(ud, "info", m); }
+  static void c_warn(void *ud, const char *m) { say(ud, "warn", m); }
+  static void c_error(void *ud, const char *m) { say(ud, "error", m); }
+  static void c_fatal(void *ud, const char *m) { say(ud, "fatal", m); }
+  static void chunk(void *ud, bool in, uint64_t id, const uint8_t *data, size_t len) {
+    auto *cb = static_cast<Callbacks *>(ud);
+    detail::guarded([&] { cb->on_chunk(in, id, std::string_view(reinterpret_cast<const char *>(data), len)); });
+  }
+  static void c_received(void *ud, uint64_t id, const uint8_t *data, size_t len, const msrp_chunk *) {
+    chunk(ud, true, id, data, len);
+  }
+  static void c_sent(void *ud, uint64_t id, const uint8_t *data, size_t len, const msrp_chunk *) {
+    chunk(ud, false, id, data, len);
+  }
+  static void c_free(void *ud) { delete static_cast<Callbacks *>(ud); }
+
+  detail::owned<msrp_logger, msrp_logger_free> l_;
+};
+
+/// The streaming decoder: feed it bytes, get chunk heads, body data and ends.
+class Decoder {
+ public:
+  /// One event: a head (`chunk`, yours), body `data` (valid until the next
+  /// call), or the `end` of a chunk with its flag.
+  struct Event {
+    msrp_decoder_event_kind kind = MSRP_DECODER_EVENT_KIND_NONE;
+    std::optional<Chunk> chunk;
+    std::string_view data;
+    uint8_t flag = 0;
+  };
+  Decoder() {
+    msrp_decoder *d = nullptr;
+    detail::check(msrp_decoder_new(&d), "msrp_decoder_new");
+    d_.reset(d);
+  }
+  /// Decodes from `in`: at most one event; `consumed` says how many bytes
+  /// were used (call again with the rest). A fatal framing error throws.
+  Event decode(std::string_view in, size_t &consumed) {
+    msrp_decoder_event e{};
+    detail::check(msrp_decoder_decode(d_.get(), reinterpret_cast<const uint8_t *>(in.data()), in.size(), &consumed, &e),
+                  "msrp_decoder_decode");
+    Event out;
+    out.kind = e.kind;
+    if (e.chunk) out.chunk.emplace(e.chunk);
+    out.data = std::string_view(reinterpret_cast<const char *>(e.data), e.data_len);
+    out.flag = e.flag;
+    return out;
+  }
+
+ private:
+  detail::owned<msrp_decoder, msrp_decoder_free> d_;
+};
+
+/// A message/cpim message (RFC 3862).
+class Cpim {
+ public:
+  Cpim(std::string_view content_type, std::string_view content) {
+    msrp_cpim *m = nullptr;
+    detail::check(msrp_cpim_new(detail::z(content_type).c_str(), reinterpret_cast<const uint8_t *>(content.data()),
+                                content.size(), &m),
+                  "msrp_cpim_new");
+    m_.reset(m);
+  }
+  static Cpim parse(std::string_view body) {
+    msrp_cpim *m = nullptr;
+    detail::check(msrp_cpim_parse(reinterpret_cast<const uint8_t *>(body.data()), body.size(), &m), "msrp_cpim_parse");
+    return Cpim(m);
+  }
+  /// From, To or cc.
+  Cpim &add_address(std::string_view header, std::string_view uri, std::string_view display_name = {}) {
+    std::string d(display_name);
+    detail::check(msrp_cpim_add_address(m_.get(), detail::z(header).c_str(), d.empty() ? nullptr : d.c_str(),
+                                        detail::z(uri).c_str()),
+                  "msrp_cpim_add_address");
+    return *this;
+  }
+  Cpim &add_header(std::string_view name, std::string_view value) {
+    detail::check(msrp_cpim_add_header(m_.get(), detail::z(name).c_str(), detail::z(value).c_str()),
+                  "msrp_cpim_add_header");
+    return *this;
+  }
+  /// A header by name in namespace `ns` (empty: the core headers); nullopt when absent.
+  std::optional<std::string> header(std::string_view name, std::string_view ns = {}) const {
+    return header_of(m_.get(), name, ns);
+  }
+  std::string content() const { return std::string(content_of(m_.get())); }
+  std::string encode() const {
+    size_t len = 0;
+    (void)msrp_cpim_encode(m_.get(), nullptr, 0, &len);
+    std::string out(len, '\0');
+    detail::check(msrp_cpim_encode(m_.get(), reinterpret_cast<uint8_t *>(out.data()), len, &len), "msrp_cpim_encode");
+    return out;
+  }
+  const msrp_cpim *get() const noexcept { return m_.get(); }
+
+  /// For a message the library lends (on_cpim): the same reads, no ownership.
+  static std::optional<std::string> header_of(const msrp_cpim *m, std::string_view name, std::string_view ns = {}) {
+    std::string n(ns);
+    char *v = nullptr;
+    msrp_result r = msrp_cpim_header(m, n.empty() ? nullptr : n.c_str(), detail::z(name).c_str(), &v);
+    if (r == MSRP_RESULT_NOT_FOUND) return std::nullopt;
+    detail::check(r, "msrp_cpim_header");
+    return detail::take(v);
+  }
+  static std::string_view content_of(const msrp_cpim *m) {
+    const uint8_t *d = nullptr;
+    size_t len = 0;
+    detail::check(msrp_cpim_content(m, &d, &len), "msrp_cpim_content");
+    return std::string_view(reinterpret_cast<const char *>(d), len);
+  }
+
+ private:
+  explicit Cpim(msrp_cpim *m) noexcept : m_(m) {}
+  detail::owned<msrp_cpim, msrp_cpim_free> m_;
+};
+
 /// The runtime: one per application; destroy it last (see msrp_context_free).
 class Context {
  public:
@@ -259,9 +419,10 @@ class Transport {
 /// A direct connector (ConnectorDirect / AcceptorDirect).
 class Connector {
  public:
-  Connector(const Context &ctx, msrp_connector_kind kind, bool sessmatch = false) {
+  Connector(const Context &ctx, msrp_connector_kind kind, bool sessmatch = false, const Logger *logger = nullptr) {
     msrp_connector *c = nullptr;
-    detail::check(msrp_connector_new(ctx.get(), kind, sessmatch, nullptr, &c), "msrp_connector_new");
+    detail::check(msrp_connector_new(ctx.get(), kind, sessmatch, logger ? logger->get() : nullptr, &c),
+                  "msrp_connector_new");
     c_.reset(c);
   }
   void set_tls(const Tls &tls) { detail::check(msrp_connector_set_tls(c_.get(), tls.get()), "msrp_connector_set_tls"); }
@@ -288,6 +449,49 @@ class Connector {
   detail::owned<msrp_connector, msrp_connector_free> c_;
 };
 
+/// A shared-port server (reference MSRPServer): many sessions on one port,
+/// bindings told apart by their paths.
+class Server {
+ public:
+  explicit Server(const Context &ctx, bool sessmatch = false, const Logger *logger = nullptr) {
+    msrp_server *s = nullptr;
+    detail::check(msrp_server_new(ctx.get(), sessmatch, logger ? logger->get() : nullptr, &s), "msrp_server_new");
+    s_.reset(s);
+  }
+  void set_tls(const Tls &tls) { detail::check(msrp_server_set_tls(s_.get(), tls.get()), "msrp_server_set_tls"); }
+  /// Our full path for one session (`local`: empty for the default).
+  std::string prepare(std::string_view local = {}) {
+    std::string l(local);
+    char *path = nullptr;
+    detail::check(msrp_server_prepare(s_.get(), l.empty() ? nullptr : l.c_str(), &path), "msrp_server_prepare");
+    return detail::take(path);
+  }
+  /// Waits until the peer with `remote_path` binds to one of our paths.
+  Transport complete(std::string_view remote_path, uint32_t timeout_ms = 0) {
+    msrp_transport *t = nullptr;
+    detail::check(msrp_server_complete(s_.get(), detail::z(remote_path).c_str(), timeout_ms, &t),
+                  "msrp_server_complete");
+    return Transport(t);
+  }
+
+ private:
+  detail::owned<msrp_server, msrp_server_free> s_;
+};
+
+/// Where an incoming message goes, chosen in on_message_start (borrowed).
+class Incoming {
+ public:
+  explicit Incoming(msrp_incoming *in) noexcept : in_(in) {}
+  void to_path(std::string_view path) {
+    detail::check(msrp_incoming_to_path(in_, detail::z(path).c_str()), "msrp_incoming_to_path");
+  }
+  void to_fd(int fd) { detail::check(msrp_incoming_to_fd(in_, fd), "msrp_incoming_to_fd"); }
+  void refuse() { detail::check(msrp_incoming_refuse(in_), "msrp_incoming_refuse"); }
+
+ private:
+  msrp_incoming *in_;
+};
+
 /// A running session (reference MSRPSession).
 class Session {
  public:
@@ -304,7 +508,18 @@ class Session {
         on_incomplete;
     /// The session ended; called once, last.
     std::function<void(msrp_result reason, std::string_view message)> on_closed;
+    /// A message in several chunks starts: choose where its bytes go with
+    /// `in` (to_path, to_fd, refuse); left alone, it is collected in memory.
+    std::function<void(const ChunkView &head, std::string_view message_id, uint64_t total, Incoming &in)>
+        on_message_start;
+    /// A message sent to a file or descriptor is complete.
+    std::function<void(std::string_view message_id, uint64_t size)> on_message_saved;
+    /// A message/cpim message, read (`message` valid during the call; see Cpim::header_of).
+    std::function<void(const ChunkView &head, const msrp_cpim *message)> on_cpim;
   };
+
+  /// An IMDN about a message sent with send_cpim: its kind and status.
+  using Notified = std::function<void(msrp_imdn_kind kind, std::string_view status)>;
 
   /// The outcome of one sent message: code 200 when every chunk was accepted.
   using Done = std::function<void(std::string_view message_id, uint16_t code, std::string_view comment)>;
@@ -317,6 +532,9 @@ class Session {
     if (held->on_report) c.on_report = &Session::c_report;
     if (held->on_incomplete) c.on_incomplete = &Session::c_incomplete;
     if (held->on_closed) c.on_closed = &Session::c_closed;
+    if (held->on_message_start) c.on_message_start = &Session::c_start;
+    if (held->on_message_saved) c.on_message_saved = &Session::c_saved;
+    if (held->on_cpim) c.on_cpim = &Session::c_cpim;
     msrp_session *s = nullptr;
     // The C call frees the transport on failure too, and runs
     // c_free_callbacks once whatever happens.
@@ -342,6 +560,27 @@ class Session {
       detail::check(r, "msrp_session_send_message");
     }
     return id;
+  }
+  /// Queues a CPIM message (copied) asking for the notifications in `imdn`
+  /// (MSRP_IMDN_* flags); `notified` (may be empty) gets each one. It is kept
+  /// until the session's end (notifications may come any time after the
+  /// message was sent). Returns the message's handle.
+  uint64_t send_cpim(const Cpim &m, uint32_t imdn = 0, Notified notified = {}) {
+    msrp_message_callbacks mc{};
+    Notified *held = nullptr;
+    if (notified) {
+      held = new Notified(std::move(notified));
+      mc.on_notification = &Session::c_notified;
+      kept_.emplace_back(held);
+    }
+    uint64_t id = 0;
+    detail::check(msrp_session_send_cpim(s_.get(), m.get(), imdn, nullptr, held ? &mc : nullptr, held, &id),
+                  "msrp_session_send_cpim");
+    return id;
+  }
+  /// Answers a received CPIM message (from on_cpim) with a notification.
+  void send_imdn(const msrp_cpim *im, msrp_imdn_kind kind, std::string_view status) {
+    detail::check(msrp_session_send_imdn(s_.get(), im, kind, detail::z(status).c_str()), "msrp_session_send_imdn");
   }
   /// The Message-ID of a message being sent.
   std::string message_id(uint64_t message) const {
@@ -376,11 +615,32 @@ class Session {
     detail::guarded([&] { cb->on_closed(reason, message); });
   }
   static void c_free_callbacks(void *ud) { delete static_cast<Callbacks *>(ud); }
+  static void c_start(void *ud, const msrp_chunk *head, const char *mid, uint64_t total, msrp_incoming *in) {
+    auto *cb = static_cast<Callbacks *>(ud);
+    Incoming view(in);
+    detail::guarded([&] { cb->on_message_start(ChunkView(head), mid, total, view); });
+  }
+  static void c_saved(void *ud, const msrp_chunk *, const char *mid, uint64_t size) {
+    auto *cb = static_cast<Callbacks *>(ud);
+    detail::guarded([&] { cb->on_message_saved(mid, size); });
+  }
+  static void c_cpim(void *ud, const msrp_chunk *head, const msrp_cpim *m) {
+    auto *cb = static_cast<Callbacks *>(ud);
+    detail::guarded([&] { cb->on_cpim(ChunkView(head), m); });
+  }
+  static void c_notified(void *ud, uint64_t, const char *, msrp_imdn_kind kind, const char *status) {
+    auto *n = static_cast<Notified *>(ud);
+    detail::guarded([&] { (*n)(kind, status); });
+  }
   static void c_done(void *ud, uint64_t, const char *mid, uint16_t code, const char *comment) {
     std::unique_ptr<Done> done(static_cast<Done *>(ud));  // called exactly once
     detail::guarded([&] { (*done)(mid, code, comment); });
   }
 
+  // Freed after the session (members are destroyed in reverse order): no
+  // notification can come once msrp_session_free returned... except from
+  // callbacks already queued; those run before msrp_context_free returns.
+  std::vector<std::unique_ptr<Notified>> kept_;
   detail::owned<msrp_session, msrp_session_free> s_;
 };
 

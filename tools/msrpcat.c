@@ -472,10 +472,6 @@ static void on_cpim(void *ud, const msrp_chunk *head, const msrp_cpim *m) {
   const uint8_t *data = NULL;
   size_t len = 0;
   msrp_cpim_content(m, &data, &len);
-  pthread_mutex_lock(&a->m);
-  ++a->received;
-  a->bytes_received += len;
-  pthread_mutex_unlock(&a->m);
   if (ct && !strncmp(ct, "text/", 5)) {
     fwrite(data, 1, len, stdout);
     fputc('\n', stdout);
@@ -493,7 +489,11 @@ static void on_cpim(void *ud, const msrp_chunk *head, const msrp_cpim *m) {
   msrp_string_free(id);
   msrp_string_free(disp);
   msrp_string_free(ct);
+  /* Counted last: --expect may end the run as soon as it is counted, and
+   * the display notification must be queued by then. */
   pthread_mutex_lock(&a->m);
+  ++a->received;
+  a->bytes_received += len;
   bump(a);
   pthread_mutex_unlock(&a->m);
 }
