@@ -625,7 +625,18 @@ typedef struct msrp_sdp_media msrp_sdp_media;
 
 /**
  * The shared-port server: one listening socket per local address shared
- * by many sessions (see `msrp_server_prepare`).
+ * by many sessions.
+ *
+ * Create it with `msrp_server_new` (set TLS settings before an `msrps`
+ * path); for each session call `msrp_server_prepare` (its path for SDP),
+ * then `msrp_server_complete` or its `_async` form with the peer's path:
+ * the binding SEND is matched to the prepared path, and the transport
+ * returned. `msrp_server_cleanup` drops a prepared path that will not be
+ * completed. `msrp_server_free` closes every port and ends waiting
+ * completions with `MSRP_RESULT_CLOSED`; transports already handed out
+ * stay open. Completion callbacks run like every libmsrp callback (on a
+ * libmsrp thread, or from `msrp_context_dispatch`) and may call any
+ * non-blocking function. Safe to use from several threads.
  */
 typedef struct msrp_server msrp_server;
 
