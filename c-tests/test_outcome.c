@@ -89,6 +89,34 @@ static void s_closed(void *ud, msrp_result why, const char *msg) {
   pthread_mutex_unlock(&o->m);
 }
 
+/* A read callback that holds its data back until `asked` is set. */
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int asked;
+  size_t left;
+} gate;
+
+static size_t gated_read(void *ud, uint8_t *buf, size_t len) {
+  gate *g = ud;
+  pthread_mutex_lock(&g->m);
+  for (int i = 0; i < 1000 && !g->asked; i++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&g->c, &g->m, &ts);
+  }
+  size_t n = len < g->left ? len : g->left;
+  g->left -= n;
+  pthread_mutex_unlock(&g->m);
+  memset(buf, 'x', n);
+  return n;
+}
+
 static const msrp_session_callbacks CBS = {.on_message = s_message, .on_report = s_report, .on_closed = s_closed};
 
 /* on_done carries the Message-ID, msrp_session_message_id gives the same
@@ -114,14 +142,29 @@ static void test_message_id_reports_and_headers(void) {
   mo.headers_len = 2;
   msrp_message_callbacks mc = {.on_done = m_done, .on_report = m_report};
   uint64_t id = 0;
-  /* Large enough for several chunks: the message is still being sent when
-   * its Message-ID is asked for. */
-  size_t n = 300 * 1000;
-  uint8_t *body = calloc(1, n);
-  CHECK_OK(msrp_session_send_message(sa, body, n, "application/octet-stream", &mo, &mc, &a, &id));
-  free(body);
+  /* Its data comes from a read callback that waits until the Message-ID was
+   * asked for: the message is surely still being sent then (a plain 300 kB
+   * message could finish first on a fast loopback, as a fresh-clone run
+   * once showed). */
+  gate g;
+  memset(&g, 0, sizeof g);
+  pthread_mutex_init(&g.m, NULL);
+  pthread_cond_init(&g.c, NULL);
+  g.left = 300 * 1000;
+  msrp_outgoing_file f;
+  memset(&f, 0, sizeof f);
+  f.fd = -1;
+  f.read = gated_read;
+  f.read_userdata = &g;
+  f.size = g.left;
+  f.content_type = "application/octet-stream";
+  CHECK_OK(msrp_session_send_file(sa, &f, &mo, &mc, &a, &id));
   char *mid = NULL;
   CHECK_OK(msrp_session_message_id(sa, id, &mid));
+  pthread_mutex_lock(&g.m);
+  g.asked = 1;
+  pthread_cond_broadcast(&g.c);
+  pthread_mutex_unlock(&g.m);
   CHECK(o_wait(&a, &a.done, 1, 10000));
   CHECK(o_wait(&a, &a.msg_reports, 1, 10000));
   CHECK(o_wait(&b, &b.messages, 1, 10000));
@@ -133,6 +176,8 @@ static void test_message_id_reports_and_headers(void) {
   msrp_string_free(mid);
   /* Done: the handle no longer names a message being sent. */
   CHECK_RES(msrp_session_message_id(sa, id, &mid), MSRP_RESULT_NOT_FOUND);
+  pthread_mutex_destroy(&g.m); /* done: the message was read whole */
+  pthread_cond_destroy(&g.c);
 
   /* The session writes these itself. */
   msrp_extra_header own[1] = {{"Message-ID", "mine"}};
