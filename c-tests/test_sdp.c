@@ -3,6 +3,12 @@
  * applies the result to its connector and session options, and the session
  * honours what the peer's SDP allows. Plus the errors a SIP stack must be
  * able to tell apart. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "net.h"
 
 typedef struct {
@@ -397,6 +403,63 @@ static void test_chatroom_attribute(void) {
   exchange_free(&x);
 }
 
+/* A transport libmsrp does not carry (WebSocket, RFC 7977, not built yet)
+ * is refused with MSRP_RESULT_UNSUPPORTED and never dialled as TCP: not as
+ * a local URI (connector, server), not as the first hop to connect to (a
+ * listener there sees no connection), and an offer of TCP/WS/MSRP cannot be
+ * answered (SDP_NOT_NEGOTIABLE: refuse the media). */
+static void test_websocket_refused(void) {
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(NULL, &ctx));
+  msrp_connector *pc = NULL, *ac = NULL;
+  msrp_server *srv = NULL;
+  char *path = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &pc));
+  CHECK_RES(msrp_connector_prepare(pc, "msrp://127.0.0.1:0/wsx;ws", &path), MSRP_RESULT_UNSUPPORTED);
+  CHECK_LAST_ERROR_HAS("WebSocket");
+  CHECK_OK(msrp_server_new(ctx, false, NULL, &srv));
+  CHECK_RES(msrp_server_prepare(srv, "msrp://127.0.0.1:0/wsy;ws", &path), MSRP_RESULT_UNSUPPORTED);
+  CHECK(path == NULL);
+  /* A listener where the ws hop points: nothing may connect to it. */
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 4) == 0);
+  CHECK(getsockname(l, (struct sockaddr *)&a, &alen) == 0);
+  char remote[128];
+  snprintf(remote, sizeof remote, "msrp://127.0.0.1:%d/peer;ws", ntohs(a.sin_port));
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &ac));
+  CHECK_OK(msrp_connector_prepare(ac, NULL, &path));
+  msrp_transport *t = NULL;
+  CHECK_RES(msrp_connector_complete(ac, remote, 3000, &t), MSRP_RESULT_UNSUPPORTED);
+  CHECK_LAST_ERROR_HAS("transport 'ws'");
+  CHECK(t == NULL);
+  fcntl(l, F_SETFL, O_NONBLOCK);
+  CHECK(accept(l, NULL, NULL) < 0); /* nobody dialled it */
+  close(l);
+  msrp_string_free(path);
+  /* The SDP side. */
+  const char *ws_offer = "v=0\r\ns=-\r\nt=0 0\r\nc=IN IP4 127.0.0.1\r\nm=message 80 TCP/WS/MSRP *\r\n"
+                         "a=accept-types:text/plain\r\na=path:msrp://127.0.0.1:80/ws1;ws\r\n";
+  msrp_sdp_media *offer = NULL, *answer = NULL;
+  CHECK_OK(msrp_sdp_media_parse(ws_offer, 0, &offer));
+  msrp_sdp_local bl = msrp_sdp_local_default();
+  bl.full_local_path = "msrp://127.0.0.1:7020/bws;tcp";
+  CHECK_RES(msrp_sdp_answer(&bl, offer, &answer), MSRP_RESULT_SDP_NOT_NEGOTIABLE);
+  CHECK_LAST_ERROR_HAS("WebSocket");
+  bl.full_local_path = "msrp://127.0.0.1:7020/bws;ws";
+  CHECK_RES(msrp_sdp_offer(&bl, &answer), MSRP_RESULT_SDP_NOT_NEGOTIABLE);
+  CHECK(answer == NULL);
+  msrp_sdp_media_free(offer);
+  msrp_connector_free(pc);
+  msrp_connector_free(ac);
+  msrp_server_free(srv);
+  msrp_context_free(ctx);
+}
+
 /* What a SIP stack must tell apart: a malformed SDP (the line is named),
  * no MSRP media at that index, an offer that cannot be answered (488). */
 static void test_errors(void) {
@@ -436,6 +499,7 @@ int main(void) {
   test_file_offer_answer();
   test_negotiation_connector_roles();
   test_chatroom_attribute();
+  test_websocket_refused();
   test_errors();
   return check_summary("test_sdp");
 }

@@ -263,7 +263,9 @@ enum msrp_result
    */
   MSRP_RESULT_BAD_STATE = 209,
   /**
-   * Not available on this platform.
+   * Not available on this platform, or not built: a URI with a transport
+   * other than `tcp` (WebSocket, RFC 7977) is refused with it, never
+   * dialled as TCP.
    */
   MSRP_RESULT_UNSUPPORTED = 210,
   /**

@@ -94,6 +94,22 @@ pub(crate) fn listen(uri: &Uri) -> Result<std::net::TcpListener, Error> {
     Ok(l)
 }
 
+/// Refuses a URI whose transport libmsrp does not carry (anything but
+/// `tcp`), so that it is never dialled or offered as something else
+/// (`what` names the URI in the message).
+pub(crate) fn check_transport(uri: &Uri, what: &str) -> Result<(), Error> {
+    if uri.transport.eq_ignore_ascii_case("tcp") {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{what} uses the transport '{}': libmsrp carries MSRP over TCP (msrp, msrps) only; WebSocket (RFC 7977) is not built yet",
+            uri.transport
+        ),
+    ))
+}
+
 /// Connects to the first hop of `path`, with TLS when it is an `msrps`
 /// URI: the server is checked by `peer` when given (any one passes),
 /// otherwise by the CA roots of `settings` and the hop's host name.
@@ -103,6 +119,9 @@ pub(crate) async fn open_first_hop(
     peer: Vec<Fingerprint>,
     connect_to: Option<&(Host, u16)>,
 ) -> Result<Conn, Error> {
+    if let Some(first) = path.first() {
+        check_transport(first, "the first hop of the remote path")?;
+    }
     let tcp = match connect_to {
         Some((host, port)) => connect_host(host, *port).await?,
         None => connect_first_hop(path).await?,
@@ -362,6 +381,7 @@ impl Connector {
                 None,
             )
         });
+        check_transport(&uri, "the local URI")?;
         if uri.session_id.is_none() {
             uri.session_id = Some(ids::session_id());
         }

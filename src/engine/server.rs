@@ -287,6 +287,7 @@ impl Server {
                 None,
             )
         });
+        super::connector::check_transport(&uri, "the local URI")?;
         if uri.session_id.is_none() {
             uri.session_id = Some(ids::session_id());
         }

@@ -94,7 +94,9 @@ pub enum msrp_result {
     InCallback = 208,
     /// The call does not fit the object's state (for example complete() before prepare()).
     BadState = 209,
-    /// Not available on this platform.
+    /// Not available on this platform, or not built: a URI with a transport
+    /// other than `tcp` (WebSocket, RFC 7977) is refused with it, never
+    /// dialled as TCP.
     Unsupported = 210,
     /// The peer answered the transaction with an error code (see the call's code out-parameter).
     TransactionFailed = 211,
@@ -218,7 +220,7 @@ impl msrp_result {
             Io => "input/output error\0",
             InCallback => "blocking call inside a callback; use the callback form\0",
             BadState => "call not valid in the object's current state\0",
-            Unsupported => "not supported on this platform\0",
+            Unsupported => "not supported (by this build or platform)\0",
             TransactionFailed => "the peer answered with an error code\0",
             TlsFailed => "TLS failed\0",
             TlsFingerprintMismatch => {

@@ -131,6 +131,12 @@ fn describe(local: &LocalMedia, setup: Setup) -> Result<MsrpMedia, NegotiationEr
     let Some(ours) = local.path.last() else {
         return fail("the local path is empty: prepare the connector first");
     };
+    if !ours.transport.eq_ignore_ascii_case("tcp") {
+        return fail(format!(
+            "our path uses the transport '{}': libmsrp carries MSRP over TCP only (WebSocket, RFC 7977, is not built yet)",
+            ours.transport
+        ));
+    }
     let shown = if local.cema { &local.path[0] } else { ours };
     let port = shown.port.unwrap_or(super::uri::DEFAULT_PORT);
     let mut m = MsrpMedia::new(port, transport_of(ours), local.path.clone());
@@ -206,6 +212,12 @@ pub fn answer(local: &LocalMedia, offer: &MsrpMedia) -> Result<MsrpMedia, Negoti
         Some(Setup::ActPass) => Setup::Active,
         None | Some(Setup::HoldConn) => Setup::Passive,
     };
+    if matches!(offer.transport, MsrpTransport::Ws | MsrpTransport::Wss) {
+        return fail(format!(
+            "the offer is {}: MSRP over WebSocket (RFC 7977) is not built yet; refuse this media (port 0)",
+            offer.transport.proto()
+        ));
+    }
     let ours_secure = local.path.last().is_some_and(|u| u.secure);
     let theirs_secure = matches!(offer.transport, MsrpTransport::Tls | MsrpTransport::Wss);
     if ours_secure != theirs_secure {
