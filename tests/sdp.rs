@@ -253,6 +253,32 @@ fn setup_fingerprints_cema_chatroom_and_unknown_attributes() {
 
 /// Other media are skipped; an MSRP description without a path, and bad
 /// values, are errors that name their line.
+/// Found by the SDP fuzz target: a file-selector type with an odd quote
+/// swallowed the selectors after it, and the built line read back
+/// differently. It is refused now; balanced quotes (RFC 5547 §6 allows
+/// quoted parameter values, spaces included) still round-trip.
+#[test]
+fn file_selector_type_with_an_unbalanced_quote_is_refused() {
+    let bad = crlf(&[
+        "v=0",
+        "s=-",
+        "t=0 0",
+        "m=message 7654 TCP/MSRP *",
+        "a=path:msrp://a.example.com:7654/s1;tcp",
+        "a=file-selector:name:\"a.jpg\" type:image/jp\"eg size:4092 hash:sha-1:72:24",
+    ]);
+    let e = Sdp::parse(&bad).and_then(|s| s.msrp_media()).unwrap_err();
+    assert!(e.what.contains("unbalanced quote"), "{e}");
+    assert_eq!(e.line, 6);
+    let good = bad.replace("image/jp\"eg", "image/jpeg;name=\"a b\"");
+    let m = only_msrp(&good);
+    let sel = m.file.selector.clone().unwrap();
+    assert_eq!(sel.media_type.as_deref(), Some("image/jpeg;name=\"a b\""));
+    assert_eq!(sel.size, Some(4092));
+    let again = only_msrp(&minimal_sdp("x", 1, &m));
+    assert_eq!(again, m);
+}
+
 #[test]
 fn errors_name_their_line() {
     let base = [

@@ -443,6 +443,11 @@ impl FileSelector {
                 let sel = &rest[..end];
                 rest = &rest[end..];
                 if let Some(t) = sel.strip_prefix("type:") {
+                    // Quoted parameter values may hold spaces; an odd quote
+                    // would make the end of the value depend on what follows.
+                    if t.matches('"').count() % 2 == 1 {
+                        return err(number, "file-selector type has an unbalanced quote");
+                    }
                     if !t.contains('/') {
                         return err(
                             number,
