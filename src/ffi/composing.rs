@@ -15,14 +15,13 @@ use tokio::sync::Notify;
 use super::callback::{UserData, cstring};
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, opt_text};
-use super::message::refused;
+use super::message::send_quiet;
 use super::panic::run;
 use super::session::msrp_session;
 use super::session_callbacks::Owner;
 use crate::engine::Context;
 use crate::engine::session::SessionDriver;
 use crate::proto::iscomposing::{Composer, ISCOMPOSING_TYPE, IsComposing, Watcher};
-use crate::proto::session::{OutgoingMessage, Source};
 
 /// The application's `on_composing`.
 pub(crate) type ComposingCb =
@@ -55,11 +54,7 @@ unsafe impl Send for Composing {}
 
 /// Whether `ct` is the is-composing content type.
 pub(crate) fn is_composing_type(ct: &str) -> bool {
-    ct.split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case(ISCOMPOSING_TYPE)
+    crate::proto::session::is_media_type(ct, ISCOMPOSING_TYPE)
 }
 
 impl Composing {
@@ -165,26 +160,12 @@ impl Composing {
             .get()
             .and_then(Weak::upgrade)
             .ok_or_else(|| FfiError::new(msrp_result::Closed, "the session is closed"))?;
-        let body = doc.to_xml().into_bytes();
-        driver
-            .with_any(|s| s.check_outgoing(ISCOMPOSING_TYPE, Some(body.len() as u64)))
-            .map_err(refused)?;
-        let m = OutgoingMessage {
-            message_id: None,
-            content_type: ISCOMPOSING_TYPE.into(),
-            headers: Vec::new(),
-            source: Source::Bytes(body),
-            size: None,
-            start: 0,
-            success_report: false,
-            failure_report: crate::proto::header::ReportMode::No,
-            quiet: true,
-            no_progress: true,
-        };
-        driver.with(|s| {
-            s.send_message(m);
-        })?;
-        Ok(())
+        send_quiet(
+            &driver,
+            ISCOMPOSING_TYPE,
+            doc.to_xml().into_bytes(),
+            crate::proto::header::ReportMode::No,
+        )
     }
 
     /// Starts the timer task on first use, and wakes it to look at the new

@@ -42,14 +42,7 @@ fn bad(what: String) -> FfiError {
 
 /// A header name as RFC 3862 §3.1 allows: `Name` or `Prefix.Name`.
 fn check_name(name: &str) -> Result<(), FfiError> {
-    let parts: Vec<&str> = name.split('.').collect();
-    let ok = parts.len() <= 2
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-^_`|~".contains(&b))
-        });
-    if ok {
+    if cpim::is_header_name(name) {
         Ok(())
     } else {
         Err(bad(format!(

@@ -10,7 +10,7 @@ use super::chunk::msrp_chunk;
 use super::cpim::msrp_cpim;
 use super::error::{FfiError, msrp_result};
 use super::handle::{borrow, text};
-use super::message::{message_opts, refused, register_message};
+use super::message::{message_opts, refused, register_message, send_quiet};
 use super::panic::run;
 use super::session::msrp_session;
 use super::session_callbacks::{msrp_message_callbacks, msrp_session_callbacks};
@@ -18,8 +18,9 @@ use super::session_events::{MsgCbs, Registry, lock};
 use crate::engine::session::SessionDriver;
 use crate::proto::Chunk;
 use crate::proto::cpim::Cpim;
+use crate::proto::header::ReportMode;
 use crate::proto::imdn::{self, Disposition, Notification, Request};
-use crate::proto::session::Source;
+use crate::proto::session::{Source, is_media_type};
 
 /// The kind of an IMDN (RFC 5438 §5).
 #[repr(u32)]
@@ -184,36 +185,13 @@ pub(crate) fn send_notification(
     })?;
     let id = crate::proto::ids::message_id().to_string();
     let body = n.wrap(im, &id, now_unix()).to_bytes();
-    driver
-        .with_any(|sess| sess.check_outgoing("message/cpim", Some(body.len() as u64)))
-        .map_err(refused)?;
-    let m = crate::proto::session::OutgoingMessage {
-        message_id: None,
-        content_type: "message/cpim".into(),
-        headers: Vec::new(),
-        source: Source::Bytes(body),
-        size: None,
-        start: 0,
-        success_report: false,
-        failure_report: crate::proto::header::ReportMode::Yes,
-        quiet: true,
-        no_progress: true,
-    };
-    driver.with(|sess| {
-        sess.send_message(m);
-    })?;
-    Ok(())
+    send_quiet(driver, "message/cpim", body, ReportMode::Yes)
 }
 
 /// Whether `head` announces `message/cpim`.
 pub(crate) fn is_cpim(head: &Chunk) -> bool {
-    head.content_type().is_some_and(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("message/cpim")
-    })
+    head.content_type()
+        .is_some_and(|t| is_media_type(t, "message/cpim"))
 }
 
 /// What the session does with an incoming `message/cpim` message: an IMDN
@@ -241,13 +219,9 @@ pub(crate) fn incoming_cpim(
         composing.status(&doc);
         return Some(Box::new(|| {}));
     }
-    let is_imdn = c.content_type().is_some_and(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case(imdn::IMDN_TYPE)
-    });
+    let is_imdn = c
+        .content_type()
+        .is_some_and(|t| is_media_type(t, imdn::IMDN_TYPE));
     if is_imdn && let Ok(n) = Notification::parse(&c.content) {
         let found = lock(registry).notification(&n.message_id);
         if let Some((

@@ -166,6 +166,30 @@ pub(crate) fn refused(e: SendRefused) -> FfiError {
     FfiError::new(code, e.to_string())
 }
 
+/// Sends a message the library makes itself (a notification, a typing
+/// indication) on `driver`'s session: checked against the peer's SDP, no
+/// events for it.
+pub(crate) fn send_quiet(
+    driver: &crate::engine::session::SessionDriver,
+    content_type: &str,
+    body: Vec<u8>,
+    failure_report: ReportMode,
+) -> Result<(), FfiError> {
+    driver
+        .with_any(|s| s.check_outgoing(content_type, Some(body.len() as u64)))
+        .map_err(refused)?;
+    let m = OutgoingMessage {
+        failure_report,
+        quiet: true,
+        no_progress: true,
+        ..OutgoingMessage::from_bytes(content_type, body)
+    };
+    driver.with(|s| {
+        s.send_message(m);
+    })?;
+    Ok(())
+}
+
 /// The options of an outgoing message, read from C.
 pub(crate) struct MsgOpts {
     message_id: Option<String>,

@@ -10,7 +10,7 @@ use super::error::{FfiError, msrp_result};
 use super::handle::{opt_text, out_ok, text, write_string};
 use super::panic::run;
 use crate::proto::negotiation::FileTransfer;
-use crate::proto::sdp::{FileAttrs, FileRange, FileSelector, parse_dates};
+use crate::proto::sdp::{FileAttrs, FileRange, FileSelector, parse_dates, parse_file_hash};
 
 /// A file transfer (RFC 5547): what `a=file-selector` and the attributes
 /// next to it say. Given in `msrp_sdp_local.file` to offer a file or to
@@ -79,20 +79,10 @@ pub(crate) unsafe fn file_from_c(f: &msrp_sdp_file) -> Result<FileTransfer, FfiE
     // SAFETY: caller contract for every string below.
     let s = |p, what| unsafe { opt_text(p, what) }.map(|o| o.map(str::to_owned));
     let hash = match s(f.hash, "file.hash")? {
-        Some(h) => {
-            let (alg, hex) = h
-                .split_once(':')
-                .ok_or_else(|| bad("file.hash is not <algorithm>:<hex bytes>"))?;
-            let good = hex
-                .split(':')
-                .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
-            if alg.is_empty() || !good {
-                return Err(bad(format!(
-                    "file.hash '{h}' is not <algorithm>:<hex bytes>"
-                )));
-            }
-            Some((alg.to_ascii_lowercase(), hex.to_ascii_uppercase()))
-        }
+        Some(h) => Some(
+            parse_file_hash(&h)
+                .ok_or_else(|| bad(format!("file.hash '{h}' is not <algorithm>:<hex bytes>")))?,
+        ),
         None => None,
     };
     let media_type = s(f.media_type, "file.media_type")?;

@@ -131,6 +131,17 @@ fn is_namechar(b: u8) -> bool {
         )
 }
 
+/// Whether `name` is a message header name (RFC 3862 §3.1, §3.6):
+/// `Name` or `Prefix.Name`, each of NAMECHARs.
+pub fn is_header_name(name: &str) -> bool {
+    let mut parts = name.split('.');
+    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(is_namechar));
+    ok(parts.next()) && {
+        let second = parts.next();
+        second.is_none() || (ok(second) && parts.next().is_none())
+    }
+}
+
 /// Reads one CRLF-ended line at `pos`; returns it (without CRLF) and the
 /// next position.
 fn line(body: &[u8], pos: usize) -> Result<(&[u8], usize), CpimError> {
@@ -229,8 +240,7 @@ impl Cpim {
             i += 1;
         }
         let name = &s[..i];
-        let parts: Vec<&str> = name.split('.').collect();
-        if name.is_empty() || parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
+        if !is_header_name(name) {
             return err(
                 at,
                 format!("'{name}' is not a CPIM header name (RFC 3862 §3.1)"),
@@ -331,19 +341,34 @@ impl Cpim {
     /// §3.4: `NS: prefix <urn>`); `None` prefix is the default namespace
     /// (`NS: <urn>`), else the core headers' one.
     pub fn namespace_of(&self, prefix: Option<&str>) -> Option<String> {
-        let mut found = None;
-        for h in self.headers.iter().filter(|h| h.name == "NS") {
-            let v = h.value.trim();
-            let (p, urn) = match v.find('<') {
-                Some(i) => (v[..i].trim(), v[i + 1..].trim_end_matches('>')),
-                None => continue,
-            };
-            let p = (!p.is_empty()).then_some(p);
-            if p == prefix {
-                found = Some(urn.to_owned());
-            }
-        }
-        found.or_else(|| prefix.is_none().then(|| CORE_NS.to_owned()))
+        self.declarations()
+            .filter(|(p, _)| *p == prefix)
+            .last()
+            .map(|(_, urn)| urn.to_owned())
+            .or_else(|| prefix.is_none().then(|| CORE_NS.to_owned()))
+    }
+
+    /// The `NS` declarations in order: the prefix (`None`: the default
+    /// namespace) and its URN.
+    fn declarations(&self) -> impl Iterator<Item = (Option<&str>, &str)> {
+        self.headers
+            .iter()
+            .filter(|h| h.name == "NS")
+            .filter_map(|h| {
+                let v = h.value.trim();
+                let i = v.find('<')?;
+                let p = v[..i].trim();
+                Some((
+                    (!p.is_empty()).then_some(p),
+                    v[i + 1..].trim_end_matches('>'),
+                ))
+            })
+    }
+
+    /// Whether `h` is the header `name` of the namespace `urn`.
+    fn is_in(&self, h: &CpimHeader, urn: &str, name: &str) -> bool {
+        let (p, n) = h.split_name();
+        n == name && self.namespace_of(p).as_deref() == Some(urn)
     }
 
     /// The headers named `name` in the namespace `urn`, whatever prefix the
@@ -354,18 +379,14 @@ impl Cpim {
         urn: &'a str,
         name: &'a str,
     ) -> impl Iterator<Item = &'a CpimHeader> {
-        self.headers.iter().filter(move |h| {
-            let (p, n) = h.split_name();
-            n == name && self.namespace_of(p).as_deref() == Some(urn)
-        })
+        self.headers
+            .iter()
+            .filter(move |h| self.is_in(h, urn, name))
     }
 
     /// The first header named `name` in the namespace `urn`.
     pub fn header_in(&self, urn: &str, name: &str) -> Option<&CpimHeader> {
-        self.headers.iter().find(|h| {
-            let (p, n) = h.split_name();
-            n == name && self.namespace_of(p).as_deref() == Some(urn)
-        })
+        self.headers.iter().find(|h| self.is_in(h, urn, name))
     }
 
     /// The first core header `name` (From, To, DateTime, …).
@@ -380,14 +401,11 @@ impl Cpim {
 
     /// The prefix declared for `urn`, declaring `wanted` when none is.
     pub fn prefix_for(&mut self, urn: &str, wanted: &str) -> String {
-        for h in self.headers.iter().filter(|h| h.name == "NS") {
-            let v = h.value.trim();
-            if let Some(i) = v.find('<')
-                && v[i + 1..].trim_end_matches('>') == urn
-                && !v[..i].trim().is_empty()
-            {
-                return v[..i].trim().to_owned();
-            }
+        let declared = self
+            .declarations()
+            .find_map(|(p, u)| p.filter(|_| u == urn).map(str::to_owned));
+        if let Some(p) = declared {
+            return p;
         }
         self.headers.push(CpimHeader {
             name: "NS".into(),

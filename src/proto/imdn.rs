@@ -275,13 +275,10 @@ pub fn request(im: &mut Cpim, req: Request, message_id: &str, now_unix: u64) {
 /// What `im` asks for; nothing for an IMDN itself (§7.2.1: no IMDN for an
 /// IMDN).
 pub fn requested(im: &Cpim) -> Request {
-    if im.content_type().is_some_and(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case(IMDN_TYPE)
-    }) {
+    if im
+        .content_type()
+        .is_some_and(|t| super::session::is_media_type(t, IMDN_TYPE))
+    {
         return Request::default();
     }
     im.header_in(IMDN_NS, "Disposition-Notification")

@@ -461,16 +461,13 @@ impl FileSelector {
                     };
                     s.size = Some(n);
                 } else if let Some(h) = sel.strip_prefix("hash:") {
-                    let Some((alg, hex)) = h.split_once(':') else {
-                        return err(number, "file-selector hash is not <algorithm>:<hex bytes>");
+                    let Some(hash) = parse_file_hash(h) else {
+                        return err(
+                            number,
+                            format!("file-selector hash '{h}' is not <algorithm>:<hex bytes>"),
+                        );
                     };
-                    let good = hex
-                        .split(':')
-                        .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
-                    if alg.is_empty() || !good {
-                        return err(number, format!("file-selector hash '{h}' is malformed"));
-                    }
-                    s.hash = Some((alg.to_ascii_lowercase(), hex.to_ascii_uppercase()));
+                    s.hash = Some(hash);
                 } else {
                     return err(number, format!("unknown file-selector '{sel}'"));
                 }
@@ -496,6 +493,17 @@ impl FileSelector {
         }
         parts.join(" ")
     }
+}
+
+/// A file-selector hash value (RFC 5547 §6: `<algorithm>:<hex bytes>`,
+/// bytes separated by colons): the algorithm in lower case and the bytes
+/// in upper case, or `None` when malformed.
+pub fn parse_file_hash(h: &str) -> Option<(String, String)> {
+    let (alg, hex) = h.split_once(':')?;
+    let good = hex
+        .split(':')
+        .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+    (!alg.is_empty() && good).then(|| (alg.to_ascii_lowercase(), hex.to_ascii_uppercase()))
 }
 
 fn percent_decode(s: &str) -> Option<String> {

@@ -126,6 +126,16 @@ impl Default for SessionConfig {
     }
 }
 
+/// Whether `content_type` (parameters ignored, any case) is `media_type`.
+pub fn is_media_type(content_type: &str, media_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case(media_type)
+}
+
 /// Reference `contains_mime_type`: case-insensitive, parameters ignored,
 /// `*` and `type/*` patterns.
 pub fn accepts(patterns: &[String], content_type: &str) -> bool {
