@@ -668,7 +668,14 @@ static void test_kept_chunks_stay_intact(void) {
   uint8_t *data = malloc(FILE_SIZE);
   for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)((i * 2654435761u) >> 11);
   spair p;
-  spair_open_streaming(&p, FILE_SIZE);
+  /* 64 KiB chunks from the sender (it would send 1 MiB ones by default). */
+  msrp_session_options oa = msrp_session_options_default();
+  oa.chunk_size = 65536;
+  msrp_session_options ob = msrp_session_options_default();
+  ob.streaming = true;
+  spair_open(&p, &oa, &ob);
+  p.ib.stream_buf = calloc(1, FILE_SIZE);
+  p.ib.stream_cap = FILE_SIZE;
   p.ib.kept = calloc(MAX_KEPT, sizeof *p.ib.kept);
   p.ib.kept_cap = MAX_KEPT;
   msgwatch w;

@@ -950,8 +950,12 @@ typedef struct msrp_session_options {
    */
   const char *accept_types;
   /**
-   * Largest body of an outgoing chunk (0, the default: 65536, or
-   * `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay).
+   * Largest body of an outgoing chunk (0, the default: 1048576, or
+   * `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay). A
+   * large message is written in chunks of this size whose Byte-Range
+   * ends in `*`; a chunk in progress is ended early (`+`) whenever a
+   * response, a report or another message waits (RFC 4975 §7.1.1), so
+   * a large value costs chat no latency.
    */
   size_t chunk_size;
   /**
@@ -1105,8 +1109,8 @@ typedef struct msrp_session_callbacks {
                         const char *why);
   /**
    * Set it to choose where incoming messages that arrive in more than
-   * one chunk go (files of any size): it is called when such a message's
-   * first chunk arrived, with that chunk's headers (Content-Type,
+   * one chunk, or in one chunk of more than 64 KiB, go (files of any
+   * size): it is called when such a message's first chunk arrived, with that chunk's headers (Content-Type,
    * Content-Disposition, …), the Message-ID and the total size
    * (`MSRP_BYTE_RANGE_UNKNOWN` when not announced). During the call,
    * choose with one of `msrp_incoming_to_path`, `msrp_incoming_to_fd`,

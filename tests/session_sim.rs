@@ -4,10 +4,12 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use msrp::proto::chunk::encode_end_line;
 use msrp::proto::decoder::{Limits, decode_all};
 use msrp::proto::header::{ByteRange, HeaderName, ReportMode};
 use msrp::proto::session::{
-    DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent, Source, accepts,
+    ANNOUNCE_ABOVE, DataRequest, Frame, INTERRUPTIBLE, MsgId, OutgoingMessage, PIECE, Session,
+    SessionConfig, SessionEvent, Source, TURN, accepts,
 };
 use msrp::proto::uri::{Uri, parse_path};
 use msrp::proto::{Chunk, Flag};
@@ -1475,4 +1477,392 @@ fn the_peers_accept_types_and_max_size_are_checked_before_sending() {
         Err(SendRefused::TooLarge { size: 11, max: 10 })
     );
     assert_eq!(p.b.check_outgoing("image/png", Some(1 << 40)), Ok(()));
+}
+
+// ---------------------------------------------------------------------------
+// Interruptible chunks (RFC 4975 §7.1.1): `poll_frame` streams a large
+// message in long chunks whose Byte-Range ends in `*` and ends the chunk in
+// flight with `+` when other traffic waits.
+
+/// A frame as the bytes a driver writes for it.
+fn frame_bytes(f: &Frame, out: &mut Vec<u8>) {
+    match f {
+        Frame::Chunk(c) => c.encode(out).expect("encodable"),
+        Frame::Open(c) => {
+            assert!(!c.body_contains_end_line(c.data()));
+            c.encode_start(out);
+            out.extend_from_slice(c.data());
+        }
+        Frame::Body { tid, data, end } => {
+            out.extend_from_slice(data.as_slice());
+            if let Some(flag) = end {
+                encode_end_line(tid, *flag, true, out);
+            }
+        }
+    }
+}
+
+/// Every frame A gives now (serving its supplied sources), as wire bytes.
+fn frames_a(p: &mut Pair) -> (Vec<Frame>, Vec<u8>) {
+    let mut frames = Vec::new();
+    loop {
+        while let Some(f) = p.a.poll_frame(p.now) {
+            frames.push(f);
+        }
+        if !p.supplier.serve(&mut p.a) {
+            break;
+        }
+    }
+    let mut bytes = Vec::new();
+    for f in &frames {
+        frame_bytes(f, &mut bytes);
+    }
+    (frames, bytes)
+}
+
+/// Decodes A's bytes into chunks, as B's connection would read them.
+fn chunks_of(bytes: &[u8]) -> Vec<Chunk> {
+    decode_all(bytes, Limits::default())
+        .expect("decodable")
+        .into_iter()
+        .map(|(c, e)| {
+            assert!(e.is_none(), "{e:?}");
+            c
+        })
+        .collect()
+}
+
+impl Pair {
+    /// As `pump`, with A streaming frames (B answers with whole chunks).
+    fn pump_frames(&mut self) -> Vec<Chunk> {
+        let mut all = Vec::new();
+        loop {
+            let (_, bytes) = frames_a(self);
+            let sent = chunks_of(&bytes);
+            let mut moved = !sent.is_empty();
+            for c in &sent {
+                self.b.handle_chunk(c.clone(), self.now);
+            }
+            all.extend(sent);
+            while let Some(c) = self.b.poll_transmit(self.now) {
+                self.a.handle_chunk(wire(&c), self.now);
+                moved = true;
+            }
+            if !moved {
+                return all;
+            }
+        }
+    }
+}
+
+fn byte_range(c: &Chunk) -> String {
+    c.header(HeaderName::ByteRange).unwrap_or("").to_owned()
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n as u32).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_chat_line_interrupts_a_long_chunk_and_both_arrive_intact() {
+    // RFC 4975 §7.1.1: chunks over 2048 bytes carry `*` as range-end and
+    // are interrupted when other traffic waits.
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let big = pattern(300_000);
+    p.a.send_message(text(&big));
+    let first = p.a.poll_frame(p.now).expect("a frame");
+    let Frame::Open(head) = &first else {
+        panic!("a long chunk starts: {first:?}")
+    };
+    assert_eq!(byte_range(head), "1-*/300000");
+    assert_eq!(head.size(), PIECE);
+    let second = p.a.poll_frame(p.now).expect("more of it");
+    assert!(matches!(&second, Frame::Body { end: None, data, .. } if data.len() == PIECE));
+    // A chat line queued now ends the chunk at once ...
+    p.a.send_message(text(b"chat"));
+    let third = p.a.poll_frame(p.now).expect("the interruption");
+    assert!(
+        matches!(&third, Frame::Body { end: Some(Flag::More), data, .. } if data.is_empty()),
+        "{third:?}"
+    );
+    // ... goes next, whole ...
+    let fourth = p.a.poll_frame(p.now).expect("the chat line");
+    let Frame::Chunk(chat) = &fourth else {
+        panic!("{fourth:?}")
+    };
+    assert_eq!(chat.data(), b"chat");
+    assert_eq!(byte_range(chat), "1-4/4");
+    // ... and the file goes on in a new chunk from where it stopped.
+    let fifth = p.a.poll_frame(p.now).expect("the rest");
+    let Frame::Open(rest) = &fifth else {
+        panic!("{fifth:?}")
+    };
+    assert_eq!(byte_range(rest), format!("{}-*/300000", 2 * PIECE + 1));
+    assert_ne!(rest.transaction_id(), head.transaction_id());
+    let mut wire_bytes = Vec::new();
+    for f in [&first, &second, &third, &fourth, &fifth] {
+        frame_bytes(f, &mut wire_bytes);
+    }
+    let (_, more) = frames_a(&mut p);
+    wire_bytes.extend_from_slice(&more);
+    // On the wire: the interrupted chunk, the chat line between, the rest.
+    let sent = chunks_of(&wire_bytes);
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].flag(), Flag::More);
+    assert_eq!(sent[0].size(), 2 * PIECE);
+    assert_eq!(sent[1].data(), b"chat");
+    assert_eq!(sent[2].flag(), Flag::End);
+    assert_eq!(sent[2].size(), 300_000 - 2 * PIECE);
+    for c in sent {
+        p.b.handle_chunk(c, p.now);
+    }
+    p.pump_frames();
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, b"chat");
+    assert_eq!(got[1].1, big);
+    assert_eq!(done_codes(&p.events_a()), [200, 200]);
+}
+
+#[test]
+fn a_response_to_send_interrupts_a_long_chunk() {
+    // RFC 4975 §7.1.1: a SEND over 2048 bytes MUST be interrupted for
+    // pending responses and REPORTs.
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    p.a.send_message(text(&pattern(200_000)));
+    assert!(matches!(p.a.poll_frame(p.now), Some(Frame::Open(_))));
+    // B sends A a message; A's 200 for it waits.
+    p.b.send_message(text(b"from b"));
+    let c = p.b.poll_transmit(p.now).unwrap();
+    p.a.handle_chunk(wire(&c), p.now);
+    let f = p.a.poll_frame(p.now).unwrap();
+    assert!(
+        matches!(
+            f,
+            Frame::Body {
+                end: Some(Flag::More),
+                ..
+            }
+        ),
+        "{f:?}"
+    );
+    match p.a.poll_frame(p.now).unwrap() {
+        Frame::Chunk(r) => assert_eq!(r.code(), Some(200)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn long_chunks_run_to_chunk_size_and_keep_few_transactions() {
+    // No other traffic: one chunk per chunk_size, not one per piece.
+    let cfg = SessionConfig {
+        chunk_size: 256 * 1024,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let big = pattern(1_000_000);
+    p.a.send_message(text(&big));
+    let sent = p.pump_frames();
+    let sizes: Vec<usize> = sent.iter().map(|c| c.size()).collect();
+    assert_eq!(sizes, [262_144, 262_144, 262_144, 213_568]);
+    for c in &sent {
+        let r = byte_range(c);
+        assert!(r.contains("-*/1000000"), "{r}");
+    }
+    assert_eq!(messages(p.events_b())[0].1, big);
+    assert_eq!(done_codes(&p.events_a()), [200]);
+}
+
+#[test]
+fn a_relay_sized_chunk_cap_holds_with_streaming() {
+    // Through a relay chunks stay at most 8 KiB (Kamailio relays frames of
+    // about 11 KB); over 2048 bytes they still carry `*`.
+    let cfg = SessionConfig {
+        chunk_size: 8192,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, SessionConfig::default());
+    let big = pattern(50_000);
+    p.a.send_message(text(&big));
+    p.a.send_message(text(&pattern(3000)));
+    p.a.send_message(text(&pattern(2048)));
+    let sent = p.pump_frames();
+    assert!(sent.iter().all(|c| c.size() <= 8192));
+    for c in &sent {
+        let r = byte_range(c);
+        assert_eq!(
+            r.contains("-*/"),
+            c.size() > INTERRUPTIBLE,
+            "{r} for {}",
+            c.size()
+        );
+    }
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().any(|(_, d)| *d == big));
+}
+
+#[test]
+fn two_large_messages_take_turns_in_long_chunks() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let one = vec![1u8; 700_000];
+    let two = vec![2u8; 700_000];
+    p.a.send_message(text(&one));
+    p.a.send_message(text(&two));
+    let sent = p.pump_frames();
+    // Turns of TURN bytes: 1, 2, 1, 2, then the rests.
+    let order: Vec<(u8, usize)> = sent.iter().map(|c| (c.data()[0], c.size())).collect();
+    assert_eq!(
+        order,
+        [
+            (1, TURN),
+            (2, TURN),
+            (1, TURN),
+            (2, TURN),
+            (1, 700_000 - 2 * TURN),
+            (2, 700_000 - 2 * TURN)
+        ]
+    );
+    let got = messages(p.events_b());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, one);
+    assert_eq!(got[1].1, two);
+}
+
+#[test]
+fn a_413_for_an_earlier_chunk_aborts_the_open_one_at_once() {
+    // RFC 4975 §10.5: a sender that gets a 413 while sending a chunk of
+    // that message interrupts it.
+    let cfg = SessionConfig {
+        chunk_size: 2 * PIECE,
+        ..Default::default()
+    };
+    let small_limit = SessionConfig {
+        max_message_size: 100_000,
+        ..Default::default()
+    };
+    let mut p = pair(cfg, small_limit);
+    p.a.send_message(text(&pattern(1_000_000)));
+    let mut frames = Vec::new();
+    // The first chunk (two pieces, ended at chunk_size), then the second opens.
+    for _ in 0..4 {
+        frames.push(p.a.poll_frame(p.now).unwrap());
+    }
+    assert!(matches!(frames[3], Frame::Open(_)), "{:?}", frames[3]);
+    let mut bytes = Vec::new();
+    for f in &frames[..3] {
+        frame_bytes(f, &mut bytes);
+    }
+    let first = chunks_of(&bytes).remove(0);
+    p.b.handle_chunk(first, p.now);
+    let r = p.b.poll_transmit(p.now).unwrap();
+    assert_eq!(r.code(), Some(413));
+    p.a.handle_chunk(wire(&r), p.now);
+    let f = p.a.poll_frame(p.now).unwrap();
+    assert!(
+        matches!(
+            f,
+            Frame::Body {
+                end: Some(Flag::Abort),
+                ..
+            }
+        ),
+        "{f:?}"
+    );
+    assert!(
+        p.a.poll_frame(p.now).is_none(),
+        "nothing more of the message"
+    );
+}
+
+#[test]
+fn an_open_chunk_has_no_response_deadline_until_it_ends() {
+    // A chunk may take long to write (a slow source); its response timer
+    // starts at its end-line.
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    // The test supplies the bytes by hand, the first piece now, the rest
+    // two minutes later.
+    let id = send_supplied(
+        &mut p.a,
+        &mut Supplier::default(),
+        text(b""),
+        std::io::empty(),
+        Some(200_000),
+    );
+    assert!(p.a.poll_frame(p.now).is_none());
+    while p.a.poll_data_request().is_some() {}
+    // Supply only the first piece.
+    p.a.supply(id, Ok(pattern(PIECE)));
+    assert!(matches!(p.a.poll_frame(p.now), Some(Frame::Open(_))));
+    assert!(p.a.poll_frame(p.now).is_none(), "waiting for bytes");
+    assert_eq!(p.a.poll_timeout(), None, "no deadline while open");
+    p.now += Duration::from_secs(120);
+    p.a.handle_timeout(p.now);
+    assert!(done_codes(&p.events_a()).is_empty());
+    // The rest comes; the chunk ends; its deadline is one timeout from then.
+    let rest = pattern(200_000);
+    p.a.supply(id, Ok(rest[PIECE..2 * PIECE].to_vec()));
+    p.a.supply(id, Ok(rest[2 * PIECE..3 * PIECE].to_vec()));
+    p.a.supply(id, Ok(rest[3 * PIECE..].to_vec()));
+    let mut ended = false;
+    while let Some(f) = p.a.poll_frame(p.now) {
+        ended |= matches!(
+            f,
+            Frame::Body {
+                end: Some(Flag::End),
+                ..
+            }
+        );
+    }
+    assert!(ended);
+    assert_eq!(
+        p.a.poll_timeout(),
+        Some(p.now + SessionConfig::default().response_timeout)
+    );
+}
+
+#[test]
+fn announce_mode_also_announces_a_large_message_in_one_chunk() {
+    // A sender may put a whole file in one chunk (RFC 4975 §7.1.1 asks for
+    // as few chunks as possible): the application still chooses where it
+    // goes. Small messages in one chunk arrive whole.
+    let cfg_a = SessionConfig {
+        chunk_size: 1 << 20,
+        ..Default::default()
+    };
+    let cfg_b = SessionConfig {
+        announce: true,
+        ..Default::default()
+    };
+    let mut p = pair(cfg_a, cfg_b);
+    let big = pattern(ANNOUNCE_ABOVE as usize + 1);
+    p.a.send_message(text(&big));
+    p.a.send_message(text(&pattern(ANNOUNCE_ABOVE as usize)));
+    let sent = p.pump_frames();
+    assert_eq!(sent.len(), 2, "each in one chunk");
+    let ev = p.events_b();
+    let kinds: Vec<&str> = ev
+        .iter()
+        .map(|e| match e {
+            SessionEvent::MessageStart { total, .. } => {
+                assert_eq!(*total, Some(big.len() as u64));
+                "start"
+            }
+            SessionEvent::MessagePart(c) => {
+                assert_eq!(c.data(), &big[..]);
+                "part"
+            }
+            SessionEvent::MessageEnd { total, .. } => {
+                assert_eq!(*total, big.len() as u64);
+                "end"
+            }
+            SessionEvent::Message { data, .. } => {
+                assert_eq!(data.len(), ANNOUNCE_ABOVE as usize);
+                "message"
+            }
+            _ => "other",
+        })
+        .collect();
+    // (The small one goes first: it does not wait behind a large one.)
+    assert_eq!(kinds, ["message", "start", "part", "end"]);
 }

@@ -64,8 +64,8 @@ pub struct msrp_session_callbacks {
         ),
     >,
     /// Set it to choose where incoming messages that arrive in more than
-    /// one chunk go (files of any size): it is called when such a message's
-    /// first chunk arrived, with that chunk's headers (Content-Type,
+    /// one chunk, or in one chunk of more than 64 KiB, go (files of any
+    /// size): it is called when such a message's first chunk arrived, with that chunk's headers (Content-Type,
     /// Content-Disposition, …), the Message-ID and the total size
     /// (`MSRP_BYTE_RANGE_UNKNOWN` when not announced). During the call,
     /// choose with one of `msrp_incoming_to_path`, `msrp_incoming_to_fd`,

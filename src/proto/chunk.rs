@@ -881,34 +881,13 @@ impl Chunk {
     /// Appends the end-line with `flag` (reference `encode_end`), preceded by
     /// the CRLF that closes the body when the chunk has one.
     pub fn encode_end(&self, flag: Flag, out: &mut Vec<u8>) {
-        if self.has_body() {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"-------");
-        out.extend_from_slice(self.transaction_id().as_bytes());
-        out.push(flag as u8);
-        out.extend_from_slice(b"\r\n");
+        encode_end_line(self.transaction_id(), flag, self.has_body(), out);
     }
 
     /// Whether `data` contains this chunk's end-line marker (`-------` and
     /// the transaction id). Checked conservatively: any occurrence counts.
     pub fn body_contains_end_line(&self, data: &[u8]) -> bool {
-        // A scan for '-' costs nothing to set up, unlike a substring
-        // searcher, which matters for small chunks.
-        let tid = self.transaction_id().as_bytes();
-        let need = 7 + tid.len();
-        let mut from = 0;
-        while let Some(i) = memchr::memchr(b'-', &data[from..]) {
-            let p = from + i;
-            if data.len() - p < need {
-                return false;
-            }
-            if data[p..p + 7] == *b"-------" && data[p + 7..p + need] == *tid {
-                return true;
-            }
-            from = p + 1;
-        }
-        false
+        contains_end_line(self.transaction_id(), data)
     }
 
     /// Picks fresh random transaction ids until the body no longer contains
@@ -943,6 +922,39 @@ impl Chunk {
         self.encode(&mut v)?;
         Ok(v)
     }
+}
+
+/// Writes the end-line of a chunk with transaction id `tid` (after the
+/// CRLF that ends a body, when there is one).
+pub fn encode_end_line(tid: &str, flag: Flag, has_body: bool, out: &mut Vec<u8>) {
+    if has_body {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"-------");
+    out.extend_from_slice(tid.as_bytes());
+    out.push(flag as u8);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether `data` contains the end-line marker of transaction `tid`
+/// (`-------` and the id). Conservative: any occurrence counts.
+pub fn contains_end_line(tid: &str, data: &[u8]) -> bool {
+    // A scan for '-' costs nothing to set up, unlike a substring searcher,
+    // which matters for small chunks.
+    let tid = tid.as_bytes();
+    let need = 7 + tid.len();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'-', &data[from..]) {
+        let p = from + i;
+        if data.len() - p < need {
+            return false;
+        }
+        if data[p..p + 7] == *b"-------" && data[p + 7..p + need] == *tid {
+            return true;
+        }
+        from = p + 1;
+    }
+    false
 }
 
 #[cfg(test)]

@@ -235,13 +235,13 @@ impl Shared {
             if bytes >= WRITE_BATCH {
                 return None;
             }
-            let c = s.poll_transmit(now)?;
-            bytes += c.size() + 256;
-            Some(c)
+            let f = s.poll_frame(now)?;
+            bytes += f.wire_size();
+            Some(f)
         });
-        // poll_transmit's chunks have transaction ids their bodies do not
-        // contain (ensure_unique_transaction_id).
-        t.send_checked_chunks(out, direct)
+        // poll_frame's chunks have transaction ids their bodies do not
+        // contain (the session checks each piece).
+        t.send_frames(out, direct)
     }
 
     /// Pumps (when the connection is idle) and flushes after the session

@@ -34,6 +34,8 @@ use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, effective};
 use super::stream::Conn;
 use crate::proto::Chunk;
+use crate::proto::chunk::encode_end_line;
+use crate::proto::session::Frame;
 use crate::proto::uri::Uri;
 
 /// Batches of decoded events (one batch per socket read) buffered between
@@ -360,6 +362,66 @@ impl Transport {
         direct: bool,
     ) -> Result<(), Error> {
         self.send_chunks_framed(chunks, direct, Framing::Checked)
+    }
+
+    /// Queues a session's frames in order (see
+    /// [`crate::proto::session::Session::poll_frame`]), as
+    /// [`Transport::send_checked_chunks`] does whole chunks: bodies were
+    /// checked against their end-lines, small pieces are packed into one
+    /// buffer, large ones written from where they are.
+    pub fn send_frames(
+        &self,
+        frames: impl IntoIterator<Item = Frame>,
+        direct: bool,
+    ) -> Result<(), Error> {
+        let log = self.out.log;
+        let mut jobs = Vec::new();
+        let mut packed: Vec<u8> = Vec::new();
+        let flush = |packed: &mut Vec<u8>, jobs: &mut Vec<WriteJob>| {
+            if !packed.is_empty() {
+                jobs.push(WriteJob::packed(std::mem::take(packed)));
+            }
+        };
+        for f in frames {
+            let small = !log && f.wire_size() <= INLINE_BODY + 256;
+            match f {
+                Frame::Chunk(c) if small => {
+                    if packed.capacity() == 0 {
+                        packed.reserve(PACKED_ROOM);
+                    }
+                    c.encode_start(&mut packed);
+                    packed.extend_from_slice(c.data());
+                    c.encode_end(c.flag(), &mut packed);
+                }
+                Frame::Body { tid, data, end } if small => {
+                    packed.extend_from_slice(data.as_slice());
+                    if let Some(flag) = end {
+                        encode_end_line(&tid, flag, true, &mut packed);
+                    }
+                }
+                Frame::Chunk(c) => {
+                    flush(&mut packed, &mut jobs);
+                    jobs.push(self.out.job_framed(c, None, Framing::Checked)?);
+                }
+                Frame::Open(c) => {
+                    flush(&mut packed, &mut jobs);
+                    debug_assert!(!c.body_contains_end_line(c.data()));
+                    jobs.push(WriteJob::open(c, log));
+                }
+                Frame::Body { tid, data, end } => {
+                    flush(&mut packed, &mut jobs);
+                    jobs.push(WriteJob::more(tid, data, end, log));
+                }
+            }
+            if packed.len() >= PACKED_LIMIT {
+                flush(&mut packed, &mut jobs);
+            }
+        }
+        flush(&mut packed, &mut jobs);
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.out.enqueue_jobs(jobs, direct)
     }
 
     fn send_chunks_framed(

@@ -17,7 +17,10 @@ use super::super::error::{Error, ErrorKind};
 use super::super::logger::{Level, LoggerRef};
 use super::super::stream::{tls_error, try_send_vectored};
 use super::{CloseState, KEEP_QUEUE_ROOM};
-use crate::proto::Chunk;
+use crate::proto::chunk::encode_end_line;
+use crate::proto::ids::Id;
+use crate::proto::session::Piece;
+use crate::proto::{Chunk, Flag};
 
 /// Bodies up to this size are copied into the head buffer.
 pub(super) const INLINE_BODY: usize = 4096;
@@ -101,14 +104,58 @@ pub(super) struct WriteJob {
     /// Bytes already written (a direct write that did not finish).
     pub(super) sent: usize,
     pub(super) chunk: Option<Chunk>,
+    /// For the logger: the transaction id of the open chunk whose body
+    /// (and end-line) this job carries.
+    pub(super) log_tid: Option<Id>,
     pub(super) done: Option<oneshot::Sender<Result<(), Error>>>,
 }
 
 impl WriteJob {
     pub(super) fn new(
+        chunk: Chunk,
+        log: bool,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Self {
+        Self::build(chunk, log, done, true)
+    }
+
+    /// The start of a streamed chunk: its head and first piece, no end-line.
+    pub(super) fn open(chunk: Chunk, log: bool) -> Self {
+        Self::build(chunk, log, None, false)
+    }
+
+    /// More body of a streamed chunk, and its end-line when `end` is set.
+    pub(super) fn more(tid: Id, data: Piece, end: Option<Flag>, log: bool) -> Self {
+        let mut tail = Vec::new();
+        if let Some(flag) = end {
+            // A streamed chunk's body is never empty: its end-line follows a CRLF.
+            encode_end_line(&tid, flag, true, &mut tail);
+        }
+        let (body, shared) = match data {
+            Piece::Own(v) => (v, None),
+            Piece::Shared(b) => (Vec::new(), Some(b)),
+        };
+        let body_len = body.len() + shared.as_ref().map_or(0, |b| b.len());
+        WriteJob {
+            head: Vec::new(),
+            body,
+            shared,
+            tail,
+            inline: false,
+            head_len: 0,
+            body_len,
+            sent: 0,
+            chunk: None,
+            log_tid: log.then_some(tid),
+            done: None,
+        }
+    }
+
+    fn build(
         mut chunk: Chunk,
         log: bool,
         done: Option<oneshot::Sender<Result<(), Error>>>,
+        end: bool,
     ) -> Self {
         let body_len = chunk.size();
         let inline = body_len <= INLINE_BODY;
@@ -119,10 +166,14 @@ impl WriteJob {
         let mut shared = None;
         let body = if inline {
             head.extend_from_slice(chunk.data());
-            chunk.encode_end(chunk.flag(), &mut head);
+            if end {
+                chunk.encode_end(chunk.flag(), &mut head);
+            }
             Vec::new()
         } else {
-            chunk.encode_end(chunk.flag(), &mut tail);
+            if end {
+                chunk.encode_end(chunk.flag(), &mut tail);
+            }
             if log {
                 chunk.data().to_vec()
             } else {
@@ -146,6 +197,7 @@ impl WriteJob {
             body_len,
             sent: 0,
             chunk: log.then_some(chunk),
+            log_tid: None,
             done,
         }
     }
@@ -162,6 +214,7 @@ impl WriteJob {
             body_len: 0,
             sent: 0,
             chunk: None,
+            log_tid: None,
             done: None,
         }
     }
@@ -612,13 +665,24 @@ pub(super) async fn write_loop<S: Sink>(
             return;
         }
         for job in batch.drain(..) {
-            if let (Some(l), Some(c)) = (&logger, &job.chunk) {
+            if let Some(l) = &logger {
                 let [head, body, tail] = job.parts();
-                l.sent_new_chunk(id, head, c);
-                if !body.is_empty() {
-                    l.sent_chunk_data(id, body, c.transaction_id());
+                let tid = match (&job.chunk, &job.log_tid) {
+                    (Some(c), _) => {
+                        l.sent_new_chunk(id, head, c);
+                        Some(c.transaction_id())
+                    }
+                    (None, Some(t)) => Some(t.as_str()),
+                    _ => None,
+                };
+                if let Some(tid) = tid {
+                    if !body.is_empty() {
+                        l.sent_chunk_data(id, body, tid);
+                    }
+                    if !tail.is_empty() {
+                        l.sent_chunk_end(id, tail, tid);
+                    }
                 }
-                l.sent_chunk_end(id, tail, c.transaction_id());
             }
             job.finish(Ok(()));
         }

@@ -37,13 +37,16 @@ mod receive;
 mod send;
 
 use receive::Incoming;
-use send::OutMsg;
-pub use send::{DataRequest, OutgoingMessage, Source};
+pub use send::{DataRequest, Frame, INTERRUPTIBLE, OutgoingMessage, PIECE, Piece, Source, TURN};
+use send::{OpenChunk, OutMsg};
 
 /// Session settings.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Largest body of an outgoing chunk (default 64 KiB; through a relay use 8 KiB or less).
+    /// Largest body of an outgoing chunk (default 1 MiB; through a relay
+    /// use 8 KiB or less). Chunks are streamed and interrupted for other
+    /// traffic ([`Session::poll_frame`]), so a large value costs chat no
+    /// latency and saves transactions.
     pub chunk_size: usize,
     /// Most outgoing transactions waiting for a response at once (default 32).
     pub window: usize,
@@ -75,14 +78,15 @@ pub struct SessionConfig {
     /// Hand each accepted SEND chunk to the application as it arrives
     /// instead of reassembling whole messages.
     pub streaming: bool,
-    /// Messages that arrive in more than one chunk are announced
+    /// Messages that arrive in more than one chunk, or in one chunk of
+    /// more than [`ANNOUNCE_ABOVE`] bytes, are announced
     /// ([`SessionEvent::MessageStart`]) and handed over chunk by chunk
     /// ([`SessionEvent::MessagePart`], [`SessionEvent::MessageEnd`]) for the
     /// application to put where it wants (a file, a descriptor, a callback,
     /// or memory), instead of being reassembled here; `max_message_size` and
-    /// `max_receive_memory` then apply to whole messages in one chunk only
-    /// (the receiver of the parts decides about the rest). Messages in one
-    /// chunk are delivered whole as usual. Ignored in streaming mode.
+    /// `max_receive_memory` then apply to the other messages only (the
+    /// receiver of the parts decides about the rest). Other messages are
+    /// delivered whole as usual. Ignored in streaming mode.
     pub announce: bool,
     /// Compare only session ids in path checks (sessmatch).
     pub sessmatch: bool,
@@ -106,7 +110,7 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            chunk_size: 64 * 1024,
+            chunk_size: 1024 * 1024,
             window: 32,
             response_timeout: Duration::from_secs(30),
             accept_types: vec!["*".into()],
@@ -414,6 +418,8 @@ pub struct Session {
     starved: Vec<MsgId>,
     /// What the driver is asked to do for supplied sources.
     data_requests: VecDeque<DataRequest>,
+    /// The long chunk being streamed (see [`Session::poll_frame`]).
+    open: Option<OpenChunk>,
     pending: LocalMap<ids::Id, Pending>,
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
@@ -427,6 +433,10 @@ pub struct Session {
 }
 
 const FAILED_READ: u16 = 500;
+
+/// In `announce` mode, a message that arrives whole in one chunk is
+/// announced too when it is larger than this (64 KiB).
+pub const ANNOUNCE_ABOVE: u64 = 64 * 1024;
 
 /// Message-IDs of refused or expired incoming messages remembered (see
 /// `Session::refused`); a chunk of an older one starts a new message, which
@@ -463,6 +473,7 @@ impl Session {
             waiting: VecDeque::new(),
             starved: Vec::new(),
             data_requests: VecDeque::new(),
+            open: None,
             pending: LocalMap::default(),
             waiting_for_window: 0,
             incoming: HashMap::new(),
@@ -590,6 +601,9 @@ impl Session {
     /// Whether [`Session::poll_transmit`] would give a chunk now: a response
     /// or report is waiting, or requests are and the window has room.
     pub fn can_send(&self) -> bool {
+        if self.open.is_some() {
+            return self.open_can_step();
+        }
         !self.control.is_empty()
             || (!self.closed
                 && !self.window_full()
@@ -612,7 +626,8 @@ impl Session {
 
     /// Whether chunks wait to be sent (as opposed to responses only).
     pub fn has_queued(&self) -> bool {
-        !self.control.is_empty()
+        self.open.is_some()
+            || !self.control.is_empty()
             || !self.raw.is_empty()
             || !self.urgent.is_empty()
             || !self.small.is_empty()
@@ -654,6 +669,12 @@ impl Session {
     }
 
     fn track(&mut self, chunk: &Chunk, kind: PendingKind, now: Instant) -> bool {
+        self.track_until(chunk, kind, Some(now + self.cfg.response_timeout))
+    }
+
+    /// Starts a transaction for `chunk` (not for REPORTs and responses);
+    /// without a deadline, the caller sets one later.
+    fn track_until(&mut self, chunk: &Chunk, kind: PendingKind, deadline: Option<Instant>) -> bool {
         if chunk.method() == Some("REPORT") || !chunk.is_request() {
             return false;
         }
@@ -665,9 +686,10 @@ impl Session {
         if fr == ReportMode::Yes {
             self.waiting_for_window += 1;
         }
-        let deadline = now + self.cfg.response_timeout;
         let seq = self.next_id();
-        self.deadlines.push_back((deadline, tid, seq));
+        if let Some(deadline) = deadline {
+            self.deadlines.push_back((deadline, tid, seq));
+        }
         self.pending.insert(tid, Pending { kind, seq, fr });
         true
     }
@@ -765,6 +787,7 @@ impl Session {
     /// with a local failure; nothing more will be sent.
     pub fn close(&mut self, why: &str) {
         self.closed = true;
+        self.open = None;
         self.control.clear();
         while let Some((tx, c)) = self.raw.pop_front() {
             if c.method() != Some("REPORT") {

@@ -289,7 +289,11 @@ impl Session {
         let whole = range.start == 1 && chunk.flag() == Flag::End;
         // Announced messages go where the application puts them: it decides
         // about their size.
-        let announced = self.announces() && (!whole || self.incoming.contains_key(&message_id));
+        // (So are messages whose one chunk is large: a sender may put a
+        // whole file in one chunk, RFC 4975 §7.1.1 recommends as few as
+        // possible.)
+        let announced = self.announces()
+            && (!whole || len > ANNOUNCE_ABOVE || self.incoming.contains_key(&message_id));
         if !announced && (range.total.is_some_and(|t| t > max) || end0 > max) {
             self.refuse(&chunk, &message_id, "Message Too Large");
             return false;
@@ -307,6 +311,7 @@ impl Session {
         }
         let single = range.start == 1
             && chunk.flag() == Flag::End
+            && !announced
             && !self.incoming.contains_key(&message_id);
         if !single && !self.incoming.contains_key(&message_id) {
             // A new message in several chunks: one that was refused or

@@ -125,28 +125,167 @@ pub(super) struct OutMsg {
     pub(super) no_progress: bool,
 }
 
-/// The bytes of one outgoing chunk: read into a buffer of its own, or a
-/// piece of a message in memory.
-pub(super) enum Piece {
+/// Body bytes of an outgoing chunk: read into a buffer of their own, or a
+/// piece of a message in memory (not copied).
+pub enum Piece {
+    /// A buffer of its own.
     Own(Vec<u8>),
+    /// A piece of a shared buffer.
     Shared(bytes::Bytes),
 }
 
 impl Piece {
-    pub(super) fn empty() -> Piece {
+    /// No bytes.
+    pub fn empty() -> Piece {
         Piece::Own(Vec::new())
     }
 
-    pub(super) fn len(&self) -> usize {
+    /// How many bytes.
+    pub fn len(&self) -> usize {
         match self {
             Piece::Own(v) => v.len(),
             Piece::Shared(b) => b.len(),
         }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Piece::Own(v) => v,
+            Piece::Shared(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Debug for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Piece({})", self.len())
+    }
+}
+
+/// One step of what a session writes (see [`Session::poll_frame`]): whole
+/// chunks, or a long chunk streamed in pieces and ended when the message
+/// ends, the chunk reaches `chunk_size`, or other traffic waits (RFC 4975
+/// §7.1.1's interruptible chunks).
+#[derive(Debug)]
+pub enum Frame {
+    /// A whole chunk: start line, headers, body, end-line.
+    Chunk(Chunk),
+    /// The start of a long chunk: start line, headers and the first piece
+    /// of its body; its Byte-Range ends in `*`. Its body goes on in
+    /// [`Frame::Body`]s, the last of which carries its end-line. Nothing
+    /// else is written on the connection until then.
+    Open(Chunk),
+    /// More body of the open chunk, then its end-line when `end` is set
+    /// (with an empty body: the chunk is interrupted there).
+    Body {
+        /// The open chunk's transaction id.
+        tid: ids::Id,
+        /// The bytes.
+        data: Piece,
+        /// The flag of the end-line that follows them, if the chunk ends here.
+        end: Option<Flag>,
+    },
+}
+
+impl Frame {
+    /// Bytes this frame puts on the wire, about (headers counted roughly).
+    pub fn wire_size(&self) -> usize {
+        match self {
+            Frame::Chunk(c) | Frame::Open(c) => c.size() + 256,
+            Frame::Body { data, end, .. } => data.len() + if end.is_some() { 48 } else { 0 },
+        }
+    }
+}
+
+/// Bodies larger than this are sent in chunks whose Byte-Range ends in `*`
+/// (RFC 4975 §7.1.1: a sender must be prepared to interrupt them).
+pub const INTERRUPTIBLE: usize = 2048;
+
+/// The most body bytes one step of a streamed chunk hands over (a
+/// [`Frame::Open`]'s first piece or a [`Frame::Body`]): chat and responses
+/// wait at most for the pieces already handed to the connection. Also the
+/// largest message sent as one whole chunk ahead of large ones.
+pub const PIECE: usize = 64 * 1024;
+
+/// A long chunk of one large message ends after this many bytes when
+/// another large message waits for its turn.
+pub const TURN: usize = 256 * 1024;
+
+/// The chunk being streamed ([`Frame::Open`] given, its end-line not yet).
+pub(super) struct OpenChunk {
+    pub(super) msg: MsgId,
+    pub(super) tid: ids::Id,
+    /// Body bytes so far.
+    pub(super) len: u64,
+    /// The last bytes of its body (up to the end-line's marker length
+    /// minus one), to find a marker split between two pieces.
+    tail: [u8; 40],
+    tail_len: usize,
+}
+
+impl OpenChunk {
+    fn new(msg: MsgId, tid: ids::Id, first: &[u8]) -> OpenChunk {
+        let mut o = OpenChunk {
+            msg,
+            tid,
+            len: 0,
+            tail: [0; 40],
+            tail_len: 0,
+        };
+        o.push(first);
+        o
+    }
+
+    fn marker_len(&self) -> usize {
+        7 + self.tid.len()
+    }
+
+    /// Counts `data` as sent and keeps its tail.
+    fn push(&mut self, data: &[u8]) {
+        self.len += data.len() as u64;
+        let keep = self.marker_len() - 1;
+        if data.len() >= keep {
+            self.tail[..keep].copy_from_slice(&data[data.len() - keep..]);
+            self.tail_len = keep;
+        } else {
+            let mut joined = [0u8; 80];
+            let n = self.tail_len + data.len();
+            joined[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+            joined[self.tail_len..n].copy_from_slice(data);
+            let from = n.saturating_sub(keep);
+            self.tail[..n - from].copy_from_slice(&joined[from..n]);
+            self.tail_len = n - from;
+        }
+    }
+
+    /// Whether appending `data` would put the end-line's marker in the body.
+    fn would_contain_end_line(&self, data: &[u8]) -> bool {
+        if crate::proto::chunk::contains_end_line(&self.tid, data) {
+            return true;
+        }
+        let keep = self.marker_len() - 1;
+        let mut joined = [0u8; 80];
+        let head = data.len().min(keep);
+        joined[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        joined[self.tail_len..self.tail_len + head].copy_from_slice(&data[..head]);
+        crate::proto::chunk::contains_end_line(&self.tid, &joined[..self.tail_len + head])
+    }
+}
+
+/// Why a streamed chunk ended before its message did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interrupted {
+    /// Other traffic waits, or the chunk is as long as allowed: the same
+    /// message goes on next.
+    ForTraffic,
+    /// Another large message gets its turn.
+    ForTurn,
 }
 
 impl OutMsg {
@@ -184,6 +323,29 @@ impl OutMsg {
         }
     }
 
+    /// Whether [`OutMsg::take_piece`] would give something now.
+    pub(super) fn piece_ready(&self) -> bool {
+        match &self.source {
+            Source::Supplied => {
+                self.read_error.is_some()
+                    || self.ended
+                    || match self.size {
+                        Some(_) => !self.supplied.is_empty(),
+                        None => self.supplied.len() >= 2,
+                    }
+            }
+            _ => true,
+        }
+    }
+
+    /// Puts back a piece taken with [`OutMsg::take_piece`] and not sent.
+    fn unread(&mut self, piece: Piece) {
+        // Pieces of a message in memory are cut at `offset`, which did not move.
+        if let (Source::Supplied, Piece::Own(v)) = (&self.source, piece) {
+            self.supplied.push_front(v);
+        }
+    }
+
     /// The next piece of up to `size` bytes and whether it is the message's
     /// last, or `None` when the driver has not supplied it yet. A message of
     /// unknown size is cut only when the piece after it (or the end) is
@@ -204,11 +366,7 @@ impl OutMsg {
                 if let Some(e) = self.read_error.take() {
                     return Err(e);
                 }
-                let ready = match self.size {
-                    Some(_) => !self.supplied.is_empty() || self.ended,
-                    None => self.supplied.len() >= 2 || self.ended,
-                };
-                if !ready {
+                if !self.piece_ready() {
                     return Ok(None);
                 }
                 let p = Piece::Own(self.supplied.pop_front().unwrap_or_default());
@@ -292,9 +450,7 @@ impl Session {
         if closed {
             self.finish(Box::new(m));
         } else {
-            let small = m
-                .remaining()
-                .is_some_and(|r| r <= self.cfg.chunk_size.max(1) as u64);
+            let small = m.remaining().is_some_and(|r| r <= self.piece_size() as u64);
             if small {
                 self.small.push_back(Box::new(m));
             } else {
@@ -408,11 +564,43 @@ impl Session {
         }
     }
 
-    /// The next chunk to write, or `None` when nothing may go now (queues
-    /// empty, or the window is full).
+    /// The largest message sent as one whole chunk ahead of large ones,
+    /// and the most bytes one step of a streamed chunk hands over.
+    pub(super) fn piece_size(&self) -> usize {
+        self.cfg.chunk_size.clamp(1, PIECE)
+    }
+
+    /// The next whole chunk to write, or `None` when nothing may go now
+    /// (queues empty, or the window is full). Messages are cut into
+    /// chunks of `chunk_size`; for drivers that cannot stream a chunk (see
+    /// [`Session::poll_frame`]). Chunks over 2048 bytes carry `*` as
+    /// range-end but are never interrupted.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Chunk> {
+        match self.poll_next(now, false)? {
+            Frame::Chunk(c) => Some(c),
+            other => {
+                debug_assert!(false, "a whole-chunk poll gave {other:?}");
+                None
+            }
+        }
+    }
+
+    /// The next thing to write, or `None` when nothing may go now. A large
+    /// message streams in long chunks (up to `chunk_size`, Byte-Range end
+    /// `*`) handed over a piece at a time; when responses, REPORTs, other
+    /// requests or small messages are waiting, the chunk in flight is ended
+    /// at once with `+` and they go first (RFC 4975 §7.1.1). Write every
+    /// frame, in order, before the next.
+    pub fn poll_frame(&mut self, now: Instant) -> Option<Frame> {
+        if self.open.is_some() {
+            return self.continue_open(now);
+        }
+        self.poll_next(now, true)
+    }
+
+    fn poll_next(&mut self, now: Instant, stream: bool) -> Option<Frame> {
         if let Some(c) = self.control.pop_front() {
-            return Some(c);
+            return Some(Frame::Chunk(c));
         }
         if self.closed {
             return None;
@@ -427,7 +615,7 @@ impl Session {
             }
             c.ensure_unique_transaction_id();
             self.track(&c, PendingKind::Raw { tx }, now);
-            return Some(c);
+            return Some(Frame::Chunk(c));
         }
         // A message that finishes in its next chunk (or is cancelled) goes
         // first; otherwise the large messages take turns, one chunk each.
@@ -461,13 +649,16 @@ impl Session {
                 self.msgs.insert(id, m);
                 continue;
             }
-            let chunk = self.next_chunk(&mut m, now);
+            let chunk = self.next_chunk(&mut m, now, stream);
             if m.sent_last || m.failed.is_some() {
                 if m.outstanding == 0 {
                     self.finish(m);
                 } else {
                     self.msgs.insert(id, m);
                 }
+            } else if matches!(chunk, Some(Frame::Open(_))) {
+                // Its turn goes on until the chunk ends (`continue_open`).
+                self.msgs.insert(id, m);
             } else if chunk.is_none() && !m.asked.is_empty() {
                 // Its turn comes again when the driver supplies the piece.
                 self.starved.push(id);
@@ -482,7 +673,9 @@ impl Session {
         }
     }
 
-    pub(super) fn next_chunk(&mut self, m: &mut OutMsg, now: Instant) -> Option<Chunk> {
+    /// The message's next chunk: whole, or (with `stream`) the start of a
+    /// long one when more than a piece of it is left.
+    fn next_chunk(&mut self, m: &mut OutMsg, now: Instant, stream: bool) -> Option<Frame> {
         if m.sent_last || m.failed.is_some() {
             return None;
         }
@@ -496,9 +689,10 @@ impl Session {
             let mut c = self.message_chunk(m, Piece::empty(), Flag::Abort);
             c.ensure_unique_transaction_id();
             m.sent_last = true;
-            return Some(c);
+            return Some(Frame::Chunk(c));
         }
-        let size = self.cfg.chunk_size.max(1);
+        let cap = self.cfg.chunk_size.max(1);
+        let size = if stream { self.piece_size() } else { cap };
         let (piece, last) = match m.take_piece(size) {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -511,7 +705,7 @@ impl Session {
                 if sent_any {
                     let c = self.message_chunk(m, Piece::empty(), Flag::Abort);
                     m.sent_last = true;
-                    return Some(c);
+                    return Some(Frame::Chunk(c));
                 }
                 return None;
             }
@@ -524,10 +718,12 @@ impl Session {
             ));
             return sent_any.then(|| {
                 m.sent_last = true;
-                self.message_chunk(m, Piece::empty(), Flag::Abort)
+                Frame::Chunk(self.message_chunk(m, Piece::empty(), Flag::Abort))
             });
         }
         let len = piece.len() as u64;
+        // A chunk that can grow beyond this piece is streamed.
+        let open = stream && !last && piece.len() < cap;
         let mut c = self.message_chunk(m, piece, if last { Flag::End } else { Flag::More });
         c.ensure_unique_transaction_id();
         m.offset += len;
@@ -536,7 +732,10 @@ impl Session {
             // Read on while this piece goes out.
             m.ask_ahead(size, supply_ahead(size), &mut self.data_requests);
         }
-        if self.track(&c, PendingKind::Message { msg: m.id, len }, now) {
+        // An open chunk's response deadline starts when its end-line is
+        // written (`end_open`).
+        let deadline = (!open).then(|| now + self.cfg.response_timeout);
+        if self.track_until(&c, PendingKind::Message { msg: m.id, len }, deadline) {
             m.outstanding += 1;
             if m.fr == ReportMode::No {
                 m.acked += len;
@@ -544,6 +743,16 @@ impl Session {
         } else {
             m.acked += len;
         }
+        self.progress(m);
+        if open {
+            let tid = ids::Id::new(c.transaction_id()).expect("generated ids fit");
+            self.open = Some(OpenChunk::new(m.id, tid, c.data()));
+            return Some(Frame::Open(c));
+        }
+        Some(Frame::Chunk(c))
+    }
+
+    fn progress(&mut self, m: &OutMsg) {
         if !m.quiet && !m.no_progress {
             self.events.push_back(SessionEvent::Progress {
                 msg: m.id,
@@ -552,7 +761,160 @@ impl Session {
                 total: m.size.map(|t| t - m.start),
             });
         }
-        Some(c)
+    }
+
+    /// The next step of the open chunk: more of its body, its end, or
+    /// `None` while its message waits for the driver's bytes and nothing
+    /// else waits.
+    fn continue_open(&mut self, now: Instant) -> Option<Frame> {
+        let id = self.open.as_ref().expect("a chunk is open").msg;
+        let Some(mut m) = self.msgs.remove(&id) else {
+            // Its message ended (the peer answered the chunk before its
+            // end): nothing more of it goes.
+            return Some(self.end_open(Piece::empty(), Flag::Abort, now));
+        };
+        let step = self.open_step(&mut m, now);
+        if self.open.is_some() || m.sent_last || m.failed.is_some() {
+            if self.open.is_none() && m.outstanding == 0 {
+                self.finish(m);
+            } else {
+                self.msgs.insert(id, m);
+            }
+        } else {
+            // Interrupted: the message goes on after what waits, or after
+            // the other large messages' turns.
+            match step {
+                (_, Some(Interrupted::ForTurn)) if !m.piece_ready() && !m.asked.is_empty() => {
+                    self.starved.push(id)
+                }
+                (_, Some(Interrupted::ForTurn)) => self.rotation.push_back(id),
+                _ => self.rotation.push_front(id),
+            }
+            self.msgs.insert(id, m);
+        }
+        step.0
+    }
+
+    fn open_step(&mut self, m: &mut OutMsg, now: Instant) -> (Option<Frame>, Option<Interrupted>) {
+        let cap = self.cfg.chunk_size.max(1) as u64;
+        if m.cancelled || m.failed.is_some() {
+            // RFC 4975 §10.5: a message refused while its chunk is being
+            // sent is interrupted at once.
+            if m.failed.is_none() {
+                m.failed = Some((0, "cancelled".into()));
+            }
+            m.sent_last = true;
+            return (Some(self.end_open(Piece::empty(), Flag::Abort, now)), None);
+        }
+        let len = self.open.as_ref().expect("a chunk is open").len;
+        let others_wait = !self.control.is_empty()
+            || (!self.closed
+                && !self.window_full()
+                && (!self.raw.is_empty() || !self.small.is_empty()));
+        if others_wait || len >= cap {
+            let f = self.end_open(Piece::empty(), Flag::More, now);
+            return (Some(f), Some(Interrupted::ForTraffic));
+        }
+        let turn_waits = !self.rotation.is_empty();
+        if turn_waits && len >= TURN as u64 {
+            let f = self.end_open(Piece::empty(), Flag::More, now);
+            return (Some(f), Some(Interrupted::ForTurn));
+        }
+        let size = (self.piece_size() as u64).min(cap - len) as usize;
+        let (piece, last) = match m.take_piece(size) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                m.ask_ahead(size, supply_ahead(size), &mut self.data_requests);
+                if turn_waits {
+                    let f = self.end_open(Piece::empty(), Flag::More, now);
+                    return (Some(f), Some(Interrupted::ForTurn));
+                }
+                return (None, None);
+            }
+            Err(e) => {
+                m.failed = Some((FAILED_READ, format!("reading the message failed: {e}")));
+                m.sent_last = true;
+                return (Some(self.end_open(Piece::empty(), Flag::Abort, now)), None);
+            }
+        };
+        if !last && piece.is_empty() {
+            m.failed = Some((
+                FAILED_READ,
+                "the source ended before the announced size".into(),
+            ));
+            m.sent_last = true;
+            return (Some(self.end_open(Piece::empty(), Flag::Abort, now)), None);
+        }
+        let o = self.open.as_mut().expect("a chunk is open");
+        if o.would_contain_end_line(piece.as_slice()) {
+            // The rest goes in a new chunk, with another transaction id.
+            m.unread(piece);
+            let f = self.end_open(Piece::empty(), Flag::More, now);
+            return (Some(f), Some(Interrupted::ForTraffic));
+        }
+        o.push(piece.as_slice());
+        let tid = o.tid;
+        let n = piece.len() as u64;
+        m.offset += n;
+        if let Some(Pending {
+            kind: PendingKind::Message { len, .. },
+            ..
+        }) = self.pending.get_mut(&tid)
+        {
+            *len += n;
+        }
+        if m.fr == ReportMode::No {
+            m.acked += n;
+        }
+        self.progress(m);
+        if last {
+            m.sent_last = true;
+            return (Some(self.end_open(piece, Flag::End, now)), None);
+        }
+        m.ask_ahead(size, supply_ahead(size), &mut self.data_requests);
+        (
+            Some(Frame::Body {
+                tid,
+                data: piece,
+                end: None,
+            }),
+            None,
+        )
+    }
+
+    /// Ends the open chunk after `data` with `flag`; its response deadline
+    /// starts now.
+    fn end_open(&mut self, data: Piece, flag: Flag, now: Instant) -> Frame {
+        let o = self.open.take().expect("a chunk is open");
+        if let Some(p) = self.pending.get(&o.tid) {
+            let seq = p.seq;
+            self.deadlines
+                .push_back((now + self.cfg.response_timeout, o.tid, seq));
+        }
+        Frame::Body {
+            tid: o.tid,
+            data,
+            end: Some(flag),
+        }
+    }
+
+    /// Whether the open chunk can take a step now (see `continue_open`).
+    pub(super) fn open_can_step(&self) -> bool {
+        let Some(o) = &self.open else {
+            return false;
+        };
+        let Some(m) = self.msgs.get(&o.msg) else {
+            return true;
+        };
+        m.cancelled
+            || m.failed.is_some()
+            || !self.control.is_empty()
+            || (!self.closed
+                && !self.window_full()
+                && (!self.raw.is_empty() || !self.small.is_empty()))
+            || o.len >= self.cfg.chunk_size.max(1) as u64
+            || !self.rotation.is_empty()
+            || m.piece_ready()
     }
 
     pub(super) fn message_chunk(&self, m: &OutMsg, piece: Piece, flag: Flag) -> Chunk {
@@ -564,9 +926,10 @@ impl Session {
         let start = m.offset + 1;
         let end = m.offset + piece.len() as u64;
         let total = m.size.or(if flag == Flag::End { Some(end) } else { None });
+        // RFC 4975 §7.1.1: a body over 2048 bytes has `*` as range-end.
         let range = ByteRange {
             start,
-            end: Some(end),
+            end: (piece.len() <= INTERRUPTIBLE).then_some(end),
             total,
         };
         if range.check().is_ok() {
@@ -618,5 +981,33 @@ impl Session {
             code,
             comment,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_line_split_between_two_pieces_is_found() {
+        let tid = ids::Id::new("abcDEF123").unwrap();
+        let mut o = OpenChunk::new(1, tid, b"first piece ends with \r\n----");
+        assert!(o.would_contain_end_line(b"---abcDEF123+ and more"));
+        assert!(
+            !o.would_contain_end_line(b"---abcDEF12"),
+            "a prefix is not the marker"
+        );
+        assert!(!o.would_contain_end_line(b"--abcDEF123"), "one dash short");
+        assert!(
+            o.would_contain_end_line(b"x-------abcDEF123"),
+            "inside the piece"
+        );
+        // Small pieces keep the tail across several of them.
+        o.push(b"--");
+        o.push(b"-");
+        assert!(o.would_contain_end_line(b"abcDEF123"));
+        o.push(b"z");
+        assert!(!o.would_contain_end_line(b"abcDEF123"));
+        assert_eq!(o.len, 32);
     }
 }
