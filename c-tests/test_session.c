@@ -26,6 +26,9 @@ typedef struct {
   size_t stream_cap;
   size_t stream_got;
   int stream_done;
+  /* when set, on_chunk records each chunk here (test_chat_interrupts_a_long_chunk) */
+  struct seen_chunk { size_t n; uint8_t flag; bool chat, star; } *seq;
+  size_t seq_n, seq_cap;
   /* when set, on_chunk keeps every other chunk here instead of freeing it */
   msrp_chunk **kept;
   size_t kept_n, kept_cap;
@@ -83,12 +86,22 @@ static void s_on_chunk(void *ud, msrp_chunk *c) {
   const uint8_t *d = NULL;
   size_t n = 0;
   uint64_t start = 0, end = 0, total = 0;
-  if (b->stream_buf && msrp_chunk_data(c, &d, &n) == MSRP_RESULT_OK &&
+  /* (test_chat_interrupts_a_long_chunk's chat line is not part of the file) */
+  bool chat = b->seq && msrp_chunk_data(c, &d, &n) == MSRP_RESULT_OK && n == 9 && memcmp(d, "chat line", 9) == 0;
+  if (b->stream_buf && !chat && msrp_chunk_data(c, &d, &n) == MSRP_RESULT_OK &&
       msrp_chunk_byte_range(c, &start, &end, &total) == MSRP_RESULT_OK && start >= 1 &&
       start - 1 + n <= b->stream_cap) {
     if (n) memcpy(b->stream_buf + start - 1, d, n);
     b->stream_got += n;
     if (msrp_chunk_flag(c) == MSRP_FLAG_END) b->stream_done = 1;
+  }
+  if (b->seq && b->seq_n < b->seq_cap) {
+    char *range = NULL;
+    msrp_chunk_header(c, "Byte-Range", &range);
+    b->seq[b->seq_n++] = (struct seen_chunk){
+        .n = n, .flag = msrp_chunk_flag(c), .chat = chat,
+        .star = range && strstr(range, "-*/") != NULL};
+    msrp_string_free(range);
   }
   bool keep = b->kept && b->chunks % 2 == 0 && b->kept_n < b->kept_cap;
   if (keep) b->kept[b->kept_n++] = c;
@@ -658,6 +671,55 @@ static void test_file_intact_and_resume(void) {
   free(data);
 }
 
+/* RFC 4975 §7.1.1: a large message goes in long chunks whose Byte-Range
+ * ends in '*', and a chat line sent while one is in flight ends it at once
+ * ('+'): the line arrives between two chunks of the file, and both arrive
+ * intact. The receiver streams, so it sees every chunk as it came. */
+static void test_chat_interrupts_a_long_chunk(void) {
+  enum { FILE_SIZE = 48 * 1000 * 1000, MAX_SEQ = 4096 };
+  uint8_t *data = malloc(FILE_SIZE);
+  for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)((i * 2654435761u) >> 9);
+  spair p;
+  spair_open_streaming(&p, FILE_SIZE);
+  p.ib.seq = calloc(MAX_SEQ, sizeof *p.ib.seq);
+  p.ib.seq_cap = MAX_SEQ;
+  msgwatch w;
+  mw_init(&w);
+  CHECK_OK(msrp_session_send_message(p.a, data, FILE_SIZE, "application/octet-stream", NULL, &MW, &w, NULL));
+  /* Once the file is on its way, a chat line. */
+  CHECK(wait_for(&p.ib, &p.ib.chunks, 2, 30000));
+  CHECK_OK(msrp_session_send_message(p.a, (const uint8_t *)"chat line", 9, "text/plain", NULL, NULL, NULL, NULL));
+  CHECK(mw_wait(&w, 60000) && w.code == 200);
+  CHECK(wait_for(&p.ib, &p.ib.stream_done, 1, 30000));
+  CHECK(wait_for(&p.ib, &p.ib.chunks, 3, 30000));
+  pthread_mutex_lock(&p.ib.m);
+  size_t chat_at = SIZE_MAX, file_chunks = 0, starred = 0;
+  for (size_t i = 0; i < p.ib.seq_n; i++) {
+    if (p.ib.seq[i].chat) {
+      chat_at = i;
+    } else {
+      file_chunks++;
+      if (p.ib.seq[i].star) starred++;
+    }
+  }
+  CHECK(chat_at != SIZE_MAX);
+  /* Between two chunks of the file: the one before it was ended with '+'. */
+  CHECK(chat_at > 0 && chat_at + 1 < p.ib.seq_n);
+  if (chat_at > 0 && chat_at != SIZE_MAX) CHECK(p.ib.seq[chat_at - 1].flag == MSRP_FLAG_MORE);
+  /* Long chunks: about one per MiB (64 KiB chunks would be 733), all over
+   * 2048 bytes and so with '*' as range-end. */
+  CHECK(file_chunks <= FILE_SIZE / (1 << 20) + 8);
+  CHECK(starred == file_chunks);
+  /* The file, reassembled from its chunks, is intact. */
+  CHECK(p.ib.stream_got == FILE_SIZE);
+  CHECK(memcmp(p.ib.stream_buf, data, FILE_SIZE) == 0);
+  pthread_mutex_unlock(&p.ib.m);
+  free(p.ib.seq);
+  free(p.ib.stream_buf);
+  spair_close(&p);
+  free(data);
+}
+
 /* Received chunks the application keeps after its callback keep their
  * bodies while the rest of the transfer arrives: large bodies stay where the
  * connection read them, and a buffer is read into again only once no chunk
@@ -1070,6 +1132,7 @@ int main(void) {
   test_file_and_chat_interleave();
   test_file_intact_and_resume();
   test_kept_chunks_stay_intact();
+  test_chat_interrupts_a_long_chunk();
   test_read_callback_and_cancel();
   test_read_callback_buffer_is_zeroed();
   test_read_callback_may_call_the_session();
