@@ -5,7 +5,8 @@
  * bulk in the same run (alternating, medians; see bench_common.h).
  *
  * Usage: msrp_bench_chat_latency [MiB of the file, default 1024]
- * (MSRP_BENCH_RUNS runs each, default 11). Not a test: figures go to
+ * (MSRP_BENCH_RUNS runs each, default 11; MSRP_BENCH_CHUNK sets the sender's
+ * chunk_size). Not a test: figures go to
  * docs/performance.md with the command. */
 #include "bench_common.h"
 
@@ -73,7 +74,11 @@ static run_result one_run(msrp_context *ctx, size_t total) {
   msrp_session_options ob = msrp_session_options_default();
   ob.max_message_size = (uint64_t)total + 1;
   msrp_session *a = NULL, *b = NULL;
-  must(msrp_session_new(ta, NULL, NULL, NULL, NULL, &a), "session a");
+  /* MSRP_BENCH_CHUNK: the sender's chunk_size (default: the library's). */
+  msrp_session_options oa = msrp_session_options_default();
+  const char *cs = getenv("MSRP_BENCH_CHUNK");
+  if (cs) oa.chunk_size = (size_t)atol(cs);
+  must(msrp_session_new(ta, &oa, NULL, NULL, NULL, &a), "session a");
   must(msrp_session_new(tb, &ob, &cb, &r, NULL, &b), "session b");
   size_t left;
   double t0 = now_s();

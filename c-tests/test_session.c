@@ -706,9 +706,10 @@ static void test_chat_interrupts_a_long_chunk(void) {
   /* Between two chunks of the file: the one before it was ended with '+'. */
   CHECK(chat_at > 0 && chat_at + 1 < p.ib.seq_n);
   if (chat_at > 0 && chat_at != SIZE_MAX) CHECK(p.ib.seq[chat_at - 1].flag == MSRP_FLAG_MORE);
-  /* Long chunks: about one per MiB (64 KiB chunks would be 733), all over
-   * 2048 bytes and so with '*' as range-end. */
-  CHECK(file_chunks <= FILE_SIZE / (1 << 20) + 8);
+  /* Long chunks: about one per 128 KiB, the default chunk_size, though
+   * handed to the connection 64 KiB at a time (64 KiB chunks would be
+   * 733), all over 2048 bytes and so with '*' as range-end. */
+  CHECK(file_chunks <= FILE_SIZE / (128 << 10) + 8);
   CHECK(starred == file_chunks);
   /* The file, reassembled from its chunks, is intact. */
   CHECK(p.ib.stream_got == FILE_SIZE);
@@ -730,7 +731,7 @@ static void test_kept_chunks_stay_intact(void) {
   uint8_t *data = malloc(FILE_SIZE);
   for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)((i * 2654435761u) >> 11);
   spair p;
-  /* 64 KiB chunks from the sender (it would send 1 MiB ones by default). */
+  /* 64 KiB chunks from the sender (it would send 128 KiB ones by default). */
   msrp_session_options oa = msrp_session_options_default();
   oa.chunk_size = 65536;
   msrp_session_options ob = msrp_session_options_default();

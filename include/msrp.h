@@ -950,12 +950,14 @@ typedef struct msrp_session_options {
    */
   const char *accept_types;
   /**
-   * Largest body of an outgoing chunk (0, the default: 1048576, or
+   * Largest body of an outgoing chunk (0, the default: 131072, or
    * `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay). A
    * large message is written in chunks of this size whose Byte-Range
    * ends in `*`; a chunk in progress is ended early (`+`) whenever a
    * response, a report or another message waits (RFC 4975 §7.1.1), so
-   * a large value costs chat no latency.
+   * chat never waits for a whole chunk. Larger chunks mean fewer
+   * transactions, but up to `window` of them may sit in socket buffers
+   * ahead of a chat line (see docs/performance.md for measurements).
    */
   size_t chunk_size;
   /**

@@ -1555,6 +1555,14 @@ impl Pair {
     }
 }
 
+/// A sender whose chunks may grow to 1 MiB.
+fn long_chunks() -> SessionConfig {
+    SessionConfig {
+        chunk_size: 1 << 20,
+        ..Default::default()
+    }
+}
+
 fn byte_range(c: &Chunk) -> String {
     c.header(HeaderName::ByteRange).unwrap_or("").to_owned()
 }
@@ -1567,7 +1575,7 @@ fn pattern(n: usize) -> Vec<u8> {
 fn a_chat_line_interrupts_a_long_chunk_and_both_arrive_intact() {
     // RFC 4975 §7.1.1: chunks over 2048 bytes carry `*` as range-end and
     // are interrupted when other traffic waits.
-    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let mut p = pair(long_chunks(), SessionConfig::default());
     let big = pattern(300_000);
     p.a.send_message(text(&big));
     let first = p.a.poll_frame(p.now).expect("a frame");
@@ -1704,7 +1712,7 @@ fn a_relay_sized_chunk_cap_holds_with_streaming() {
 
 #[test]
 fn two_large_messages_take_turns_in_long_chunks() {
-    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let mut p = pair(long_chunks(), SessionConfig::default());
     let one = vec![1u8; 700_000];
     let two = vec![2u8; 700_000];
     p.a.send_message(text(&one));

@@ -144,7 +144,7 @@ static void usage(FILE *f) {
       "  --fingerprint FP       the peer's certificate fingerprint ('sha-256 AB:..')\n"
       "  --insecure             accept any peer certificate (tests only)\n"
       "session:\n"
-      "  --chunk-size N         largest chunk body (default 64 KiB, 8 KiB via relay)\n"
+      "  --chunk-size N         largest chunk body (default 128 KiB, 8 KiB via relay)\n"
       "  --accept TYPES         acceptable types (default '*')\n"
       "  -v                     log traffic to stderr\n"
       "  --event-loop           run libmsrp's callbacks from this program's own poll()\n"

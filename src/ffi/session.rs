@@ -41,12 +41,14 @@ pub struct msrp_session_options {
     /// a whole type (`text/` followed by `*`: any `text` subtype) or
     /// `type/subtype` (NULL: `*`). Others get 415.
     pub accept_types: *const c_char,
-    /// Largest body of an outgoing chunk (0, the default: 1048576, or
+    /// Largest body of an outgoing chunk (0, the default: 131072, or
     /// `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay). A
     /// large message is written in chunks of this size whose Byte-Range
     /// ends in `*`; a chunk in progress is ended early (`+`) whenever a
     /// response, a report or another message waits (RFC 4975 §7.1.1), so
-    /// a large value costs chat no latency.
+    /// chat never waits for a whole chunk. Larger chunks mean fewer
+    /// transactions, but up to `window` of them may sit in socket buffers
+    /// ahead of a chat line (see docs/performance.md for measurements).
     pub chunk_size: usize,
     /// Most outgoing transactions waiting for a response (default 32).
     pub window: u32,

@@ -30,7 +30,7 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 /// Larger chunks reach the session in parts of this size, so that memory
 /// stays bounded whatever a peer sends (a huge chunk, a body that never ends).
-const SEGMENT: usize = 1024 * 1024;
+const SEGMENT: usize = 256 * 1024;
 
 /// How many bytes of received messages may wait for the application before
 /// the session stops reading from the connection (backpressure).

@@ -43,10 +43,11 @@ use send::{OpenChunk, OutMsg};
 /// Session settings.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Largest body of an outgoing chunk (default 1 MiB; through a relay
+    /// Largest body of an outgoing chunk (default 128 KiB; through a relay
     /// use 8 KiB or less). Chunks are streamed and interrupted for other
-    /// traffic ([`Session::poll_frame`]), so a large value costs chat no
-    /// latency and saves transactions.
+    /// traffic ([`Session::poll_frame`]), so chat never waits for a whole
+    /// chunk; larger ones save transactions, but up to `window` of them
+    /// may sit in socket buffers ahead of a chat line.
     pub chunk_size: usize,
     /// Most outgoing transactions waiting for a response at once (default 32).
     pub window: usize,
@@ -110,7 +111,7 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            chunk_size: 1024 * 1024,
+            chunk_size: 128 * 1024,
             window: 32,
             response_timeout: Duration::from_secs(30),
             accept_types: vec!["*".into()],
