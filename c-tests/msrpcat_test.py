@@ -367,7 +367,103 @@ def test_relay():
                "a wrong password is reported", con)
 
 
-for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
+def both_ways(d, listen_args, connect_args, size=5 * 1024 * 1024, fingerprint_from_listener=False):
+    """A chat line and a file each way between a listener and a connector;
+    returns both Procs after checking that everything arrived intact."""
+    files = {}
+    for side in ("lst", "con"):
+        files[side] = os.path.join(d, f"from-{side}.bin")
+        with open(files[side], "wb") as f:
+            f.write(os.urandom(size))
+        os.mkdir(os.path.join(d, f"to-{side}"))
+    lst, con = pair(listen_args + ["--expect", "2", "--recv-dir", os.path.join(d, "to-lst"),
+                                   "--send-text", "hello from the listener", "--send-file", files["lst"]],
+                    connect_args + ["--expect", "2", "--recv-dir", os.path.join(d, "to-con"),
+                                    "--send-text", "hello from the connector", "--send-file", files["con"]],
+                    fingerprint_from_listener=fingerprint_from_listener)
+    expect(lst.rc == 0 and con.rc == 0, "both exit 0", lst, con)
+    def texts(sub):
+        names = os.listdir(os.path.join(d, sub))
+        return [open(os.path.join(d, sub, n), "rb").read() for n in names if n.startswith("message-")]
+    # (With --recv-dir, text messages are saved as message-N.bin too.)
+    expect(texts("to-lst") == [b"hello from the connector"] and texts("to-con") == [b"hello from the listener"],
+           "a chat line each way", lst, con)
+    for got, sent in ((os.path.join(d, "to-lst", "from-con.bin"), files["con"]),
+                      (os.path.join(d, "to-con", "from-lst.bin"), files["lst"])):
+        expect(os.path.exists(got) and sha256_of(got) == sha256_of(sent), f"{got} arrives intact", lst, con)
+    return lst, con
+
+
+def test_websocket_direct():
+    """RFC 7977 between two libmsrp endpoints: a ws listener (a WebSocket
+    server) and a connector that reaches it by its ;ws path, over plain TCP
+    and over TLS (wss, the listener's certificate checked by fingerprint as
+    for msrps); a plain MSRP connection to the ws port is not taken."""
+    for scheme, extra in (("msrp", []), ("msrps", ["--self-signed"])):
+        d = tempfile.mkdtemp()
+        try:
+            lst, con = both_ways(d, ["--local", f"{scheme}://127.0.0.1:0;ws"] + extra,
+                                 ["--local", f"{scheme}://client.invalid:9;ws"],
+                                 fingerprint_from_listener=scheme == "msrps")
+            expect(lst.out_lines[0].startswith(f"{scheme}://127.0.0.1:") and lst.out_lines[0].endswith(";ws"),
+                   "the listener's path is a ws URI", lst)
+        finally:
+            shutil.rmtree(d)
+    # MSRP without the WebSocket handshake, to a ws listener's port: no binding.
+    lst = Proc(["listen", "--local", "msrp://127.0.0.1:0;ws", "--expect", "1", "--timeout", "3"])
+    lpath = lst.first_line()
+    con = Proc(["connect", "--remote", lpath.replace(";ws", ";tcp"), "--send-text", "x", "--timeout", "3"])
+    lst.send(con.first_line())
+    con.rc, lst.rc = con.wait(), lst.wait()
+    expect(con.rc != 0 and lst.rc != 0, "plain MSRP to a WebSocket port does not bind", lst, con)
+
+
+def test_websocket_relay():
+    """RFC 7977 through a real MSRP WebSocket server: Kamailio's websocket
+    module with its MSRP relay. Alice reaches the relay over WebSocket
+    (ws, then wss with the relay's certificate checked by fingerprint), Bob
+    over plain TCP; a chat line and a 5 MB file go each way."""
+    d = tempfile.mkdtemp()
+    try:
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                        "-days", "2", "-keyout", key, "-out", cert], check=True, capture_output=True)
+        out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", cert],
+                             check=True, capture_output=True, text=True).stdout
+        fp = "sha-256 " + out.strip().split("=", 1)[1]
+        port, tls_port, ws_port, wss_port = free_port(), free_port(), free_port(), free_port()
+        defines = ["WITH_WS", f"WS_PORT={ws_port}", "WITH_TLS", f"TLS_PORT={tls_port}", f"WSS_PORT={wss_port}",
+                   f'TLS_CERT="{cert}"', f'TLS_KEY="{key}"']
+        with kamailio(SRC, port, defines):
+            bob = ["--relay-host", "127.0.0.1", "--relay-port", str(port), "--relay-user", "bob",
+                   "--relay-password", "secret"]
+            for name, alice in (("ws", ["--relay-port", str(ws_port)]),
+                                ("wss", ["--relay-port", str(wss_port), "--relay-tls", "--fingerprint", fp])):
+                sub = os.path.join(d, name)
+                os.mkdir(sub)
+                alice = ["--relay-host", "127.0.0.1", "--relay-ws", "--relay-user", "alice",
+                         "--relay-password", "secret"] + alice
+                lst, con = both_ways(sub, alice, bob)
+                # RFC 7977 §8.1.2: the relay's Use-Path (first in Alice's
+                # path) is how other hops reach it, over TCP or TLS.
+                want = f"msrps://127.0.0.1:{tls_port}/" if name == "wss" else f"msrp://127.0.0.1:{port}/"
+                expect(lst.out_lines[0].startswith(want), f"{name}: the path starts with the relay's Use-Path", lst)
+                expect(lst.out_lines[0].endswith(";ws"), f"{name}: Alice's own URI is a ws URI", lst)
+            # A wrong relay fingerprint over wss is refused.
+            wrong = "sha-256 " + ":".join(["AB"] * 32)
+            bad = Proc(["listen", "--relay-host", "127.0.0.1", "--relay-port", str(wss_port), "--relay-tls",
+                        "--relay-ws", "--relay-user", "alice", "--relay-password", "secret", "--fingerprint", wrong,
+                        "--timeout", "5"])
+            bad.rc = bad.wait()
+            expect(bad.rc != 0 and any("fingerprint" in l for l in bad.err_lines),
+                   "wss to the relay with a wrong fingerprint is refused", bad)
+    finally:
+        shutil.rmtree(d)
+
+
+# MSRPCAT_TEST_ONLY=word runs only the cases whose name contains it.
+ONLY = os.environ.get("MSRPCAT_TEST_ONLY", "")
+CASES = [("text", test_text), ("file", test_file), ("echo", test_echo),
                  ("CPIM with notifications", test_cpim_with_notifications),
                  ("event-loop mode", test_event_loop),
                  ("server and synthetic messages", test_server_and_synthetic),
@@ -376,7 +472,13 @@ for name, fn in [("text", test_text), ("file", test_file), ("echo", test_echo),
                  ("summary and exit codes", test_summary_and_exit_codes),
                  ("1 GB file to --recv-dir", test_gigabyte_file),
                  ("20 x 50 MB messages at once", test_twenty_large_messages),
-                 ("a peer that sends and closes at once", test_peer_that_sends_and_closes_at_once)]:
-    case(name, fn)
-print(f"msrpcat_test: {14 - len(failures)} passed, {len(failures)} failed")
+                 ("a peer that sends and closes at once", test_peer_that_sends_and_closes_at_once),
+                 ("WebSocket, direct (ws, wss)", test_websocket_direct),
+                 ("WebSocket through Kamailio (ws, wss)", test_websocket_relay)]
+ran = 0
+for name, fn in CASES:
+    if ONLY in name:
+        case(name, fn)
+        ran += 1
+print(f"msrpcat_test: {ran - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -123,6 +123,39 @@ static inline void raw_bind(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
   msrp_connector_free(acc);
 }
 
+/* raw_bind for a context in queued mode (no completion callback runs until
+ * dispatched): the peer connects and binds from a thread while this one
+ * waits in the blocking msrp_connector_complete. */
+typedef struct {
+  rawpeer *p;
+  uint16_t port;
+  int code;
+} raw_binder;
+
+static void *raw_binder_run(void *arg) {
+  raw_binder *b = arg;
+  b->p->fd = raw_connect(b->port);
+  b->code = b->p->fd >= 0 ? raw_binding(b->p->fd, "bind0001", b->p->to, b->p->from) : -1;
+  return NULL;
+}
+
+static inline void raw_bind_blocking(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
+  msrp_connector *acc = NULL;
+  char *path = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc));
+  CHECK_OK(msrp_connector_prepare(acc, NULL, &path));
+  snprintf(p->to, sizeof p->to, "%s", path);
+  snprintf(p->from, sizeof p->from, "msrp://127.0.0.1:9/rawpeer1;tcp");
+  msrp_string_free(path);
+  raw_binder b = {.p = p, .port = path_port(p->to), .code = 0};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, raw_binder_run, &b) == 0);
+  CHECK_OK(msrp_connector_complete(acc, p->from, 5000, t));
+  pthread_join(th, NULL);
+  CHECK(b.code == 200);
+  msrp_connector_free(acc);
+}
+
 /* Sends one SEND chunk from the raw peer (text/plain). */
 static inline void raw_send(rawpeer *p, const char *tid, const char *mid, const char *range, const char *extra,
                      const char *body, char flag) {

@@ -403,24 +403,26 @@ static void test_chatroom_attribute(void) {
   exchange_free(&x);
 }
 
-/* A transport libmsrp does not carry (WebSocket, RFC 7977, not built yet)
- * is refused with MSRP_RESULT_UNSUPPORTED and never dialled as TCP: not as
- * a local URI (connector, server), not as the first hop to connect to (a
- * listener there sees no connection), and an offer of TCP/WS/MSRP cannot be
- * answered (SDP_NOT_NEGOTIABLE: refuse the media). */
-static void test_websocket_refused(void) {
+/* A transport libmsrp does not carry (here `sctp`) is refused with
+ * MSRP_RESULT_UNSUPPORTED and never dialled as TCP: not as a local URI
+ * (connector, server), not as the first hop to connect to (a listener there
+ * sees no connection). WebSocket (`ws`, RFC 7977) is carried; its SDP
+ * follows RFC 7977 §5.2.2: TCP/MSRP or TCP/TLS/MSRP in the m-line, the ws
+ * URI in the path; an offer of TCP/WSS/MSRP, as some clients send, is
+ * answered as TCP/TLS/MSRP. */
+static void test_transports(void) {
   msrp_context *ctx = NULL;
   CHECK_OK(msrp_context_new(NULL, &ctx));
   msrp_connector *pc = NULL, *ac = NULL;
   msrp_server *srv = NULL;
   char *path = NULL;
   CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &pc));
-  CHECK_RES(msrp_connector_prepare(pc, "msrp://127.0.0.1:0/wsx;ws", &path), MSRP_RESULT_UNSUPPORTED);
-  CHECK_LAST_ERROR_HAS("WebSocket");
+  CHECK_RES(msrp_connector_prepare(pc, "msrp://127.0.0.1:0/scx;sctp", &path), MSRP_RESULT_UNSUPPORTED);
+  CHECK_LAST_ERROR_HAS("transport 'sctp'");
   CHECK_OK(msrp_server_new(ctx, false, NULL, &srv));
-  CHECK_RES(msrp_server_prepare(srv, "msrp://127.0.0.1:0/wsy;ws", &path), MSRP_RESULT_UNSUPPORTED);
+  CHECK_RES(msrp_server_prepare(srv, "msrp://127.0.0.1:0/scy;sctp", &path), MSRP_RESULT_UNSUPPORTED);
   CHECK(path == NULL);
-  /* A listener where the ws hop points: nothing may connect to it. */
+  /* A listener where the sctp hop points: nothing may connect to it. */
   int l = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
@@ -430,29 +432,51 @@ static void test_websocket_refused(void) {
   CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 4) == 0);
   CHECK(getsockname(l, (struct sockaddr *)&a, &alen) == 0);
   char remote[128];
-  snprintf(remote, sizeof remote, "msrp://127.0.0.1:%d/peer;ws", ntohs(a.sin_port));
+  snprintf(remote, sizeof remote, "msrp://127.0.0.1:%d/peer;sctp", ntohs(a.sin_port));
   CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &ac));
   CHECK_OK(msrp_connector_prepare(ac, NULL, &path));
   msrp_transport *t = NULL;
   CHECK_RES(msrp_connector_complete(ac, remote, 3000, &t), MSRP_RESULT_UNSUPPORTED);
-  CHECK_LAST_ERROR_HAS("transport 'ws'");
+  CHECK_LAST_ERROR_HAS("transport 'sctp'");
   CHECK(t == NULL);
   fcntl(l, F_SETFL, O_NONBLOCK);
   CHECK(accept(l, NULL, NULL) < 0); /* nobody dialled it */
   close(l);
   msrp_string_free(path);
-  /* The SDP side. */
-  const char *ws_offer = "v=0\r\ns=-\r\nt=0 0\r\nc=IN IP4 127.0.0.1\r\nm=message 80 TCP/WS/MSRP *\r\n"
-                         "a=accept-types:text/plain\r\na=path:msrp://127.0.0.1:80/ws1;ws\r\n";
+  path = NULL;
+  /* A ws URI is taken. */
+  msrp_connector *wc = NULL;
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &wc));
+  CHECK_OK(msrp_connector_prepare(wc, "msrp://127.0.0.1:0/wsx;ws", &path));
+  CHECK(path && strstr(path, ";ws") != NULL);
+  msrp_string_free(path);
+  msrp_connector_free(wc);
+  /* The SDP side: an offer of TCP/WSS/MSRP with a ws path ... */
+  const char *ws_offer = "v=0\r\ns=-\r\nt=0 0\r\nc=IN IP4 127.0.0.1\r\nm=message 443 TCP/WSS/MSRP *\r\n"
+                         "a=accept-types:text/plain\r\na=path:msrps://127.0.0.1:443/ws1;ws\r\n";
   msrp_sdp_media *offer = NULL, *answer = NULL;
   CHECK_OK(msrp_sdp_media_parse(ws_offer, 0, &offer));
   msrp_sdp_local bl = msrp_sdp_local_default();
+  /* ... cannot be answered from a plain path (it is TLS) ... */
   bl.full_local_path = "msrp://127.0.0.1:7020/bws;tcp";
   CHECK_RES(msrp_sdp_answer(&bl, offer, &answer), MSRP_RESULT_SDP_NOT_NEGOTIABLE);
-  CHECK_LAST_ERROR_HAS("WebSocket");
-  bl.full_local_path = "msrp://127.0.0.1:7020/bws;ws";
-  CHECK_RES(msrp_sdp_offer(&bl, &answer), MSRP_RESULT_SDP_NOT_NEGOTIABLE);
-  CHECK(answer == NULL);
+  CHECK_LAST_ERROR_HAS("msrps");
+  /* ... and is answered from a TLS one, as TCP/TLS/MSRP. */
+  bl.full_local_path = "msrps://127.0.0.1:7020/bws;tcp";
+  CHECK_OK(msrp_sdp_answer(&bl, offer, &answer));
+  char *lines = NULL;
+  CHECK_OK(msrp_sdp_media_lines(answer, &lines));
+  CHECK(lines && strstr(lines, "m=message 7020 TCP/TLS/MSRP") != NULL);
+  msrp_string_free(lines);
+  msrp_sdp_media_free(answer);
+  answer = NULL;
+  /* Our own ws path in an offer: TCP/MSRP in the m-line, ;ws in a=path. */
+  bl.full_local_path = "msrp://client.invalid:9/bws;ws";
+  CHECK_OK(msrp_sdp_offer(&bl, &answer));
+  CHECK_OK(msrp_sdp_media_lines(answer, &lines));
+  CHECK(lines && strstr(lines, "m=message 9 TCP/MSRP") != NULL && strstr(lines, "a=path:msrp://client.invalid:9/bws;ws") != NULL);
+  msrp_string_free(lines);
+  msrp_sdp_media_free(answer);
   msrp_sdp_media_free(offer);
   msrp_connector_free(pc);
   msrp_connector_free(ac);
@@ -499,7 +523,7 @@ int main(void) {
   test_file_offer_answer();
   test_negotiation_connector_roles();
   test_chatroom_attribute();
-  test_websocket_refused();
+  test_transports();
   test_errors();
   return check_summary("test_sdp");
 }

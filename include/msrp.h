@@ -876,6 +876,13 @@ typedef struct msrp_relay_settings {
    * NULL: the system's resolver configuration.
    */
   const char *nameserver;
+  /**
+   * Reach the relay over WebSocket (RFC 7977; WSS with `use_tls`, with
+   * the same certificate checks): the relay's URI and ours carry `;ws`,
+   * and the relay's Use-Path tells other hops how to reach it. For
+   * relays (MSRP WebSocket servers) that listen for WebSocket clients.
+   */
+  bool websocket;
 } msrp_relay_settings;
 
 /**
@@ -1739,7 +1746,11 @@ msrp_result msrp_connector_new(const struct msrp_context *ctx,
  * relay and authenticates, waiting at most 30 s, and the path starts with
  * the relay's Use-Path; it is then a blocking call (from a callback use
  * `msrp_connector_prepare_async`). An `msrps` URI needs TLS settings with a
- * certificate on a passive connector (`msrp_connector_set_tls`).
+ * certificate on a passive connector (`msrp_connector_set_tls`). The
+ * transport parameter is `tcp` or `ws` (RFC 7977): a passive connector
+ * with a `;ws` URI is a WebSocket server (WSS with `msrps`), and the
+ * active side connects over WebSocket when the remote path's first URI
+ * says `;ws`. Any other transport gives `MSRP_RESULT_UNSUPPORTED`.
  *
  * Pointer arguments:
  * `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.

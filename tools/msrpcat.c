@@ -37,6 +37,7 @@ typedef struct {
   const char *relay_host, *relay_domain, *relay_user, *relay_password;
   int relay_port;
   bool relay_tls;
+  bool relay_ws;
   /* TLS */
   const char *cert, *key, *ca, *fingerprint;
   bool self_signed, insecure;
@@ -130,7 +131,8 @@ static void usage(FILE *f) {
       "\n"
       "connection:\n"
       "  --local URI            local URI (default msrp://127.0.0.1:0;tcp to listen,\n"
-      "                         msrp://127.0.0.1:9;tcp to connect); msrps:// for TLS\n"
+      "                         msrp://127.0.0.1:9;tcp to connect); msrps:// for TLS,\n"
+      "                         ;ws for WebSocket (RFC 7977: listening, a ws server)\n"
       "  --remote 'URI [URI..]' the peer's full path\n"
       "  --server               listen with the shared-port server\n"
       "  --sessmatch            match bindings on session ids only\n"
@@ -138,6 +140,7 @@ static void usage(FILE *f) {
       "relay (RFC 4976):\n"
       "  --relay-host H --relay-port P --relay-domain D (SRV discovery without host)\n"
       "  --relay-user U --relay-password P --relay-tls\n"
+      "  --relay-ws             reach the relay over WebSocket (RFC 7977; wss with --relay-tls)\n"
       "TLS:\n"
       "  --cert FILE --key FILE our certificate (PEM); --self-signed makes one\n"
       "  --ca FILE              CA bundle for checking the peer by name\n"
@@ -203,6 +206,7 @@ static void parse(options *o, int argc, char **argv) {
     else if (!strcmp(a, "--relay-user")) o->relay_user = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--relay-password")) o->relay_password = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--relay-tls")) o->relay_tls = true;
+    else if (!strcmp(a, "--relay-ws")) o->relay_ws = true;
     else if (!strcmp(a, "--cert")) o->cert = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--key")) o->key = need_arg(argc, argv, &i);
     else if (!strcmp(a, "--ca")) o->ca = need_arg(argc, argv, &i);
@@ -604,6 +608,7 @@ static msrp_transport *bind_session(const options *o, msrp_context *ctx, msrp_lo
     rs.username = o->relay_user ? o->relay_user : "";
     rs.password = o->relay_password ? o->relay_password : "";
     rs.use_tls = o->relay_tls;
+    rs.websocket = o->relay_ws;
     rs.tls = tls;
     rs.fingerprint = o->fingerprint;
     check(msrp_connector_new_relay(ctx, listen ? MSRP_CONNECTOR_KIND_PASSIVE : MSRP_CONNECTOR_KIND_ACTIVE,

@@ -95,19 +95,25 @@ pub(crate) fn listen(uri: &Uri) -> Result<std::net::TcpListener, Error> {
 }
 
 /// Refuses a URI whose transport libmsrp does not carry (anything but
-/// `tcp`), so that it is never dialled or offered as something else
-/// (`what` names the URI in the message).
+/// `tcp` and `ws`), so that it is never dialled or offered as something
+/// else (`what` names the URI in the message).
 pub(crate) fn check_transport(uri: &Uri, what: &str) -> Result<(), Error> {
-    if uri.transport.eq_ignore_ascii_case("tcp") {
+    if uri.transport.eq_ignore_ascii_case("tcp") || is_ws(uri) {
         return Ok(());
     }
     Err(Error::new(
         ErrorKind::Unsupported,
         format!(
-            "{what} uses the transport '{}': libmsrp carries MSRP over TCP (msrp, msrps) only; WebSocket (RFC 7977) is not built yet",
+            "{what} uses the transport '{}': libmsrp carries MSRP over TCP and WebSocket (tcp, ws; msrp or msrps) only",
             uri.transport
         ),
     ))
+}
+
+/// Whether `uri` is reached over WebSocket (RFC 7977 §5.2.1: `;ws`; with
+/// `msrps`, WebSocket over TLS).
+pub(crate) fn is_ws(uri: &Uri) -> bool {
+    uri.transport.eq_ignore_ascii_case("ws")
 }
 
 /// Connects to the first hop of `path`, with TLS when it is an `msrps`
@@ -127,17 +133,27 @@ pub(crate) async fn open_first_hop(
         None => connect_first_hop(path).await?,
     };
     let first = &path[0];
-    if !first.secure {
-        return Ok(Conn::Tcp(tcp));
+    let conn = if first.secure {
+        let default = TlsSettings::default();
+        stream::connect(
+            tcp,
+            settings.unwrap_or(&default),
+            &first.host.to_string(),
+            peer,
+        )
+        .await?
+    } else {
+        Conn::Tcp(tcp)
+    };
+    if is_ws(first) {
+        return super::ws::connect(
+            conn,
+            &first.host.to_string(),
+            first.port.unwrap_or(DEFAULT_PORT),
+        )
+        .await;
     }
-    let default = TlsSettings::default();
-    stream::connect(
-        tcp,
-        settings.unwrap_or(&default),
-        &first.host.to_string(),
-        peer,
-    )
-    .await
+    Ok(conn)
 }
 
 /// Connects to the first hop of `path`.
@@ -221,6 +237,13 @@ impl Attempt {
                 conn
             }
             None => Conn::Tcp(stream),
+        };
+        // Our own URI (the last of our path) says whether peers come
+        // over WebSocket.
+        let conn = if self.local.last().is_some_and(is_ws) {
+            super::ws::accept(conn).await?
+        } else {
+            conn
         };
         let t = Transport::start(
             &self.ctx,

@@ -18,6 +18,7 @@ pub mod slot;
 pub mod stream;
 pub mod tls;
 pub mod transport;
+pub mod ws;
 
 pub use context::{Context, ContextOptions, DeliveryMode};
 pub use error::{Error, ErrorKind};

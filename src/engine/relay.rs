@@ -42,6 +42,10 @@ pub struct RelaySettings {
     pub port: Option<u16>,
     /// Connect with TLS (`msrps`), as RFC 4976 asks.
     pub use_tls: bool,
+    /// Reach the relay over WebSocket (RFC 7977; WSS with `use_tls`): the
+    /// relay's URI and ours carry `;ws`. Other hops reach the relay by its
+    /// Use-Path, whatever transport that names.
+    pub websocket: bool,
     /// TLS settings (CA roots, our certificate) for `msrps`.
     pub tls: Option<TlsSettings>,
     /// The relay certificate's fingerprint, instead of CA verification.
@@ -305,18 +309,30 @@ impl RelayConnector {
         } else {
             Conn::Tcp(tcp)
         };
+        let conn = if s.websocket {
+            super::ws::connect(conn, &addr.host, addr.port).await?
+        } else {
+            conn
+        };
         let relay_host = match addr.host.parse::<IpAddr>() {
             Ok(IpAddr::V4(a)) => Host::V4(a),
             Ok(IpAddr::V6(a)) => Host::V6(a),
             Err(_) => Host::Name(addr.host.clone()),
         };
-        let relay_uri = Uri::new(s.use_tls, relay_host, Some(addr.port), None);
+        let mut relay_uri = Uri::new(s.use_tls, relay_host, Some(addr.port), None);
+        if s.websocket {
+            relay_uri.transport = "ws".into();
+        }
         let mut me = local.unwrap_or_else(|| {
             let host = match local_addr.ip() {
                 IpAddr::V4(a) => Host::V4(a),
                 IpAddr::V6(a) => Host::V6(a),
             };
-            Uri::new(s.use_tls, host, Some(local_addr.port()), None)
+            let mut u = Uri::new(s.use_tls, host, Some(local_addr.port()), None);
+            if s.websocket {
+                u.transport = "ws".into();
+            }
+            u
         });
         if me.session_id.is_none() {
             me.session_id = Some(ids::session_id());

@@ -51,6 +51,8 @@ struct Listener {
     task: Option<AbortHandle>,
     users: usize,
     secure: bool,
+    /// WebSocket (RFC 7977): connections start with its handshake.
+    ws: bool,
 }
 
 #[derive(Default)]
@@ -100,6 +102,7 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     tls_cfg: Option<Arc<rustls::ServerConfig>>,
+    ws: bool,
 ) {
     let stream = match tls_cfg {
         None => Conn::Tcp(stream),
@@ -124,6 +127,29 @@ async fn serve_connection(
                 }
             }
         }
+    };
+    let stream = if ws {
+        match tokio::time::timeout(shared.bind_timeout, super::ws::accept(stream)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                log(
+                    &shared.logger,
+                    Level::Info,
+                    &format!("connection from {peer}: {e}"),
+                );
+                return;
+            }
+            Err(_) => {
+                log(
+                    &shared.logger,
+                    Level::Info,
+                    &format!("connection from {peer}: no WebSocket handshake in time; closed"),
+                );
+                return;
+            }
+        }
+    } else {
+        stream
     };
     let is_tls = stream.is_tls();
     let peer_cert = stream.peer_certificate().map(|c| c.to_vec());
@@ -242,13 +268,18 @@ async fn accept_loop(
     shared: Arc<Shared>,
     l: TcpListener,
     tls_cfg: Option<Arc<rustls::ServerConfig>>,
+    ws: bool,
 ) {
     loop {
         match l.accept().await {
             Ok((s, peer)) => {
-                shared
-                    .ctx
-                    .spawn(serve_connection(shared.clone(), s, peer, tls_cfg.clone()));
+                shared.ctx.spawn(serve_connection(
+                    shared.clone(),
+                    s,
+                    peer,
+                    tls_cfg.clone(),
+                    ws,
+                ));
             }
             Err(e) => {
                 log(&shared.logger, Level::Warn, &format!("accept failed: {e}"));
@@ -307,6 +338,17 @@ impl Server {
             .find(|a| a.ip() == ip && (want == 0 || a.port() == want));
         let addr = match existing {
             Some(a) => {
+                let ws = uri.transport.eq_ignore_ascii_case("ws");
+                if st.listeners[&a].ws != ws {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "port {} is open for {}; a ws and a tcp URI cannot share a port",
+                            a.port(),
+                            if ws { "tcp" } else { "ws" }
+                        ),
+                    ));
+                }
                 if st.listeners[&a].secure != uri.secure {
                     return Err(Error::new(
                         ErrorKind::InvalidArgument,
@@ -338,9 +380,10 @@ impl Server {
                     .local_addr()
                     .map_err(|e| Error::new(ErrorKind::ListenFailed, e.to_string()))?;
                 let shared = sh.clone();
+                let ws = uri.transport.eq_ignore_ascii_case("ws");
                 let task = sh.ctx.spawn(async move {
                     match TcpListener::from_std(l) {
-                        Ok(l) => accept_loop(shared, l, tls_cfg).await,
+                        Ok(l) => accept_loop(shared, l, tls_cfg, ws).await,
                         Err(e) => log(&shared.logger, Level::Error, &format!("cannot listen: {e}")),
                     }
                 });
@@ -355,6 +398,7 @@ impl Server {
                         task,
                         users: 0,
                         secure: uri.secure,
+                        ws: uri.transport.eq_ignore_ascii_case("ws"),
                     },
                 );
                 addr

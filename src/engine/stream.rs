@@ -69,6 +69,8 @@ pub enum Conn {
     Client(Box<tokio_rustls::client::TlsStream<Sock>>),
     /// `msrps`, server side.
     Server(Box<tokio_rustls::server::TlsStream<Sock>>),
+    /// WebSocket (RFC 7977, `;ws` URIs) over one of the above.
+    Ws(Box<super::ws::WsConn>),
 }
 
 /// Records read from the socket in one system call up to this much, and
@@ -177,12 +179,17 @@ impl Conn {
             Conn::Tcp(s) => s,
             Conn::Client(s) => &s.get_ref().0.tcp,
             Conn::Server(s) => &s.get_ref().0.tcp,
+            Conn::Ws(s) => s.inner().tcp(),
         }
     }
 
-    /// Whether the connection is TLS.
+    /// Whether the connection is TLS (under WebSocket too).
     pub fn is_tls(&self) -> bool {
-        !matches!(self, Conn::Tcp(_))
+        match self {
+            Conn::Tcp(_) => false,
+            Conn::Ws(s) => s.inner().is_tls(),
+            _ => true,
+        }
     }
 
     /// The peer's certificate (TLS only, when it sent one).
@@ -191,6 +198,7 @@ impl Conn {
             Conn::Tcp(_) => None,
             Conn::Client(s) => s.get_ref().1.peer_certificates(),
             Conn::Server(s) => s.get_ref().1.peer_certificates(),
+            Conn::Ws(s) => return s.inner().peer_certificate(),
         }?;
         certs.first().map(|c| c.clone().into_owned())
     }
@@ -262,6 +270,7 @@ impl AsyncRead for Conn {
             Conn::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
             Conn::Client(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Server(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Ws(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -276,6 +285,7 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
             Conn::Client(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Server(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Ws(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -288,6 +298,7 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::Client(s) => std::pin::Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Conn::Server(s) => std::pin::Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::Ws(s) => std::pin::Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -303,6 +314,7 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
             Conn::Client(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Server(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Ws(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -314,6 +326,7 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
             Conn::Client(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Server(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Ws(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -434,7 +447,7 @@ impl ConnHalf {
             Err(TryLockError::WouldBlock) => return None,
         };
         let r = match &mut *guard {
-            Conn::Tcp(_) => Err(std::io::Error::other("not a TLS connection")),
+            Conn::Tcp(_) | Conn::Ws(_) => Err(std::io::Error::other("not a TLS connection")),
             Conn::Client(s) => {
                 let (sock, c) = s.get_mut();
                 write_now(&sock.tcp, c, bufs)
@@ -513,8 +526,8 @@ impl Conn {
         f: impl FnOnce(&[u8]),
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self {
-            Conn::Tcp(_) => std::task::Poll::Ready(Err(std::io::Error::other(
-                "a plain TCP connection has no decrypted bytes to lend",
+            Conn::Tcp(_) | Conn::Ws(_) => std::task::Poll::Ready(Err(std::io::Error::other(
+                "only a TLS connection lends decrypted bytes",
             ))),
             Conn::Client(s) => lend(std::pin::Pin::new(&mut **s), cx, f),
             Conn::Server(s) => lend(std::pin::Pin::new(&mut **s), cx, f),

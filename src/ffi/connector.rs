@@ -202,7 +202,11 @@ pub unsafe extern "C" fn msrp_connector_new(
 /// relay and authenticates, waiting at most 30 s, and the path starts with
 /// the relay's Use-Path; it is then a blocking call (from a callback use
 /// `msrp_connector_prepare_async`). An `msrps` URI needs TLS settings with a
-/// certificate on a passive connector (`msrp_connector_set_tls`).
+/// certificate on a passive connector (`msrp_connector_set_tls`). The
+/// transport parameter is `tcp` or `ws` (RFC 7977): a passive connector
+/// with a `;ws` URI is a WebSocket server (WSS with `msrps`), and the
+/// active side connects over WebSocket when the remote path's first URI
+/// says `;ws`. Any other transport gives `MSRP_RESULT_UNSUPPORTED`.
 ///
 /// # Safety
 /// `c` is NULL or live; `local_uri` is NULL or a NUL-terminated string; `full_local_path` is NULL or writable.

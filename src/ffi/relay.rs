@@ -45,6 +45,11 @@ pub struct msrp_relay_settings {
     /// DNS server for discovery as "address:port" (e.g. "127.0.0.1:5353");
     /// NULL: the system's resolver configuration.
     pub nameserver: *const c_char,
+    /// Reach the relay over WebSocket (RFC 7977; WSS with `use_tls`, with
+    /// the same certificate checks): the relay's URI and ours carry `;ws`,
+    /// and the relay's Use-Path tells other hops how to reach it. For
+    /// relays (MSRP WebSocket servers) that listen for WebSocket clients.
+    pub websocket: bool,
 }
 
 /// The default relay settings (all NULL/0/false).
@@ -62,6 +67,7 @@ pub extern "C" fn msrp_relay_settings_default() -> msrp_relay_settings {
         expires: 0,
         no_refresh: false,
         nameserver: std::ptr::null(),
+        websocket: false,
     }
 }
 
@@ -101,6 +107,7 @@ pub(crate) unsafe fn settings_from_c(s: &msrp_relay_settings) -> Result<RelaySet
         host: host.map(str::to_owned),
         port: (s.port != 0).then_some(s.port),
         use_tls: s.use_tls,
+        websocket: s.websocket,
         tls,
         fingerprint,
         expires: (s.expires != 0).then_some(s.expires as u64),

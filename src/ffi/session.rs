@@ -18,7 +18,7 @@ use super::panic::{run, run_or};
 use super::session_callbacks::{Owner, msrp_response_cb, msrp_session_callbacks};
 use super::session_events::{CSinks, Registry, Waiter, lock, make_sink};
 use super::transport::{msrp_chunk_params, msrp_transport, timeout};
-use crate::engine::session::default_chunk_size;
+use crate::engine::session::chunk_size_for;
 use crate::engine::session::{SessionDriver, transaction_error};
 use crate::engine::sink::Sinks;
 use crate::proto::header::ReportMode;
@@ -229,10 +229,7 @@ pub unsafe extern "C" fn msrp_session_new(
             n => n,
         };
         let cfg = SessionConfig {
-            chunk_size: match o.chunk_size {
-                0 => default_chunk_size(&t.inner),
-                n => n,
-            },
+            chunk_size: chunk_size_for(&t.inner, o.chunk_size),
             window: if o.window == 0 {
                 d.window
             } else {

@@ -294,11 +294,17 @@ pub(super) fn make_sink(
             }
             DriverEvent::Closed(e) => {
                 lock(&registry).closed();
-                sinks.0.clear();
                 let code = FfiError::from(e.clone()).code;
                 let f = cbs.on_closed;
+                let sinks = sinks.clone();
                 ctx.deliver(move || {
                     let _hold = hold;
+                    // In order: the deliveries queued before this one (the
+                    // end of a message to a sink among them) still find
+                    // their sinks. Cleared here, not when the event came,
+                    // a message completed just before a close was dropped
+                    // when callbacks waited for msrp_context_dispatch.
+                    sinks.0.clear();
                     if let Some(f) = f {
                         let m = cstring(&e.msg);
                         // SAFETY: the application's callback with its userdata.

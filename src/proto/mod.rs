@@ -22,6 +22,7 @@ pub mod sdp;
 pub mod session;
 pub mod transport;
 pub mod uri;
+pub mod ws;
 pub mod xml;
 
 pub use chunk::{Chunk, ChunkError, Flag};

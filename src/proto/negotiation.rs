@@ -97,13 +97,14 @@ pub struct Negotiated {
     pub peer_chatroom: Option<Vec<String>>,
 }
 
+/// The m-line protocol for our URI: RFC 7977 §5.2.2 defines none for
+/// WebSocket (a `;ws` URI goes in the path; the m-line says TCP/MSRP or
+/// TCP/TLS/MSRP, what relays speak).
 fn transport_of(uri: &Uri) -> MsrpTransport {
-    let ws = uri.transport.eq_ignore_ascii_case("ws");
-    match (uri.secure, ws) {
-        (false, false) => MsrpTransport::Tcp,
-        (true, false) => MsrpTransport::Tls,
-        (false, true) => MsrpTransport::Ws,
-        (true, true) => MsrpTransport::Wss,
+    if uri.secure {
+        MsrpTransport::Tls
+    } else {
+        MsrpTransport::Tcp
     }
 }
 
@@ -131,9 +132,9 @@ fn describe(local: &LocalMedia, setup: Setup) -> Result<MsrpMedia, NegotiationEr
     let Some(ours) = local.path.last() else {
         return fail("the local path is empty: prepare the connector first");
     };
-    if !ours.transport.eq_ignore_ascii_case("tcp") {
+    if !ours.transport.eq_ignore_ascii_case("tcp") && !ours.transport.eq_ignore_ascii_case("ws") {
         return fail(format!(
-            "our path uses the transport '{}': libmsrp carries MSRP over TCP only (WebSocket, RFC 7977, is not built yet)",
+            "our path uses the transport '{}': libmsrp carries MSRP over TCP and WebSocket (tcp, ws) only",
             ours.transport
         ));
     }
@@ -212,12 +213,9 @@ pub fn answer(local: &LocalMedia, offer: &MsrpMedia) -> Result<MsrpMedia, Negoti
         Some(Setup::ActPass) => Setup::Active,
         None | Some(Setup::HoldConn) => Setup::Passive,
     };
-    if matches!(offer.transport, MsrpTransport::Ws | MsrpTransport::Wss) {
-        return fail(format!(
-            "the offer is {}: MSRP over WebSocket (RFC 7977) is not built yet; refuse this media (port 0)",
-            offer.transport.proto()
-        ));
-    }
+    // (An offer of TCP/WS/MSRP or TCP/WSS/MSRP, which some WebSocket
+    // clients send although RFC 7977 §5.2.2 asks for TCP/MSRP or
+    // TCP/TLS/MSRP, is taken as the latter: the path says how to connect.)
     let ours_secure = local.path.last().is_some_and(|u| u.secure);
     let theirs_secure = matches!(offer.transport, MsrpTransport::Tls | MsrpTransport::Wss);
     if ours_secure != theirs_secure {

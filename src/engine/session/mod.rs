@@ -772,14 +772,23 @@ fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result
 /// they pass on (Kamailio's msrp module takes about 11 KB).
 pub const RELAY_CHUNK_SIZE: usize = 8192;
 
-/// The chunk size a session on `t` uses unless told otherwise: small
-/// through a relay (a path of more than one URI), the default otherwise.
-pub fn default_chunk_size(t: &Transport) -> usize {
-    if t.remote_path().len() > 1 || t.local_path().len() > 1 {
-        RELAY_CHUNK_SIZE
-    } else {
-        SessionConfig::default().chunk_size
-    }
+/// The largest chunk on a WebSocket connection: each goes in one
+/// WebSocket message, which a WebSocket server holds whole (RFC 7977 §5.1).
+pub const WS_CHUNK_LIMIT: usize = 1024 * 1024;
+
+/// The chunk size a session on `t` uses: `requested` (0: the default),
+/// small through a relay (a path of more than one URI), at most
+/// [`WS_CHUNK_LIMIT`] on a WebSocket connection.
+pub fn chunk_size_for(t: &Transport, requested: usize) -> usize {
+    use crate::engine::connector::is_ws;
+    let ws = t.remote_path().first().is_some_and(is_ws) || t.local_path().iter().any(is_ws);
+    let size = match requested {
+        0 if t.remote_path().len() > 1 || t.local_path().len() > 1 => RELAY_CHUNK_SIZE,
+        0 if ws => crate::proto::session::PIECE,
+        0 => SessionConfig::default().chunk_size,
+        n => n,
+    };
+    if ws { size.min(WS_CHUNK_LIMIT) } else { size }
 }
 
 /// Maps a transaction outcome to an error for blocking callers.

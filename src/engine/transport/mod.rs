@@ -226,6 +226,13 @@ impl Transport {
                 ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg.clone()));
                 Source::Stream(Box::new(rd))
             }
+            // WebSocket: no direct writes (each chunk goes in a message
+            // of its own, cut by the connection).
+            Conn::Ws(ws) => {
+                let (rd, wr) = tokio::io::split(*ws);
+                ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
+                Source::Stream(Box::new(rd))
+            }
             tls_conn => {
                 let (rd, wr) = super::stream::split(tls_conn);
                 if lg.is_none() {
