@@ -102,7 +102,8 @@ typedef struct {
   char from[128];
 } rawpeer;
 
-static inline void raw_bind(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
+/* A passive connector prepared for a raw peer's binding (p's paths set). */
+static inline msrp_connector *raw_acceptor(msrp_context *ctx, rawpeer *p) {
   msrp_connector *acc = NULL;
   char *path = NULL;
   CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc));
@@ -110,6 +111,11 @@ static inline void raw_bind(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
   snprintf(p->to, sizeof p->to, "%s", path);
   snprintf(p->from, sizeof p->from, "msrp://127.0.0.1:9/rawpeer1;tcp");
   msrp_string_free(path);
+  return acc;
+}
+
+static inline void raw_bind(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
+  msrp_connector *acc = raw_acceptor(ctx, p);
   uint16_t port = path_port(p->to);
   completion done;
   completion_init(&done);
@@ -140,13 +146,7 @@ static void *raw_binder_run(void *arg) {
 }
 
 static inline void raw_bind_blocking(msrp_context *ctx, rawpeer *p, msrp_transport **t) {
-  msrp_connector *acc = NULL;
-  char *path = NULL;
-  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_PASSIVE, false, NULL, &acc));
-  CHECK_OK(msrp_connector_prepare(acc, NULL, &path));
-  snprintf(p->to, sizeof p->to, "%s", path);
-  snprintf(p->from, sizeof p->from, "msrp://127.0.0.1:9/rawpeer1;tcp");
-  msrp_string_free(path);
+  msrp_connector *acc = raw_acceptor(ctx, p);
   raw_binder b = {.p = p, .port = path_port(p->to), .code = 0};
   pthread_t th;
   CHECK(pthread_create(&th, NULL, raw_binder_run, &b) == 0);

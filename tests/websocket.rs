@@ -30,6 +30,17 @@ fn ctx() -> Arc<Context> {
     .unwrap()
 }
 
+/// A listening socket on a free loopback port (for a bare peer), and the port.
+fn loopback_listener(ctx: &Arc<Context>) -> (TcpListener, u16) {
+    let l = ctx
+        .block_on(T, async {
+            Ok::<_, msrp::engine::Error>(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        })
+        .unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
 /// The one chunk in a WebSocket message (RFC 7977 §5.1: one, whole).
 fn one_chunk(m: &Message) -> Chunk {
     let data = match m {
@@ -61,12 +72,7 @@ fn response(req: &Chunk, code: u16) -> Vec<u8> {
 #[test]
 fn a_foreign_websocket_server_gets_each_chunk_in_a_message_of_its_own() {
     let ctx = ctx();
-    let listener = ctx
-        .block_on(T, async {
-            Ok::<_, msrp::engine::Error>(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        })
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = loopback_listener(&ctx);
     let (done, server) = std::sync::mpsc::channel();
     ctx.spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
@@ -149,12 +155,7 @@ fn a_foreign_websocket_server_gets_each_chunk_in_a_message_of_its_own() {
 fn a_server_that_does_not_name_the_msrp_subprotocol_is_refused() {
     // RFC 7977 §4.1: the 101 must contain msrp.
     let ctx = ctx();
-    let listener = ctx
-        .block_on(T, async {
-            Ok::<_, msrp::engine::Error>(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        })
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = loopback_listener(&ctx);
     ctx.spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let ws = tokio_tungstenite::accept_async(tcp).await;

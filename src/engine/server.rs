@@ -104,50 +104,48 @@ async fn serve_connection(
     tls_cfg: Option<Arc<rustls::ServerConfig>>,
     ws: bool,
 ) {
+    // A handshake step that fails or takes too long ends the connection,
+    // logged with `what` it was.
+    async fn step(
+        shared: &Shared,
+        peer: SocketAddr,
+        what: &str,
+        f: impl std::future::Future<Output = Result<Conn, Error>>,
+    ) -> Option<Conn> {
+        let why = match tokio::time::timeout(shared.bind_timeout, f).await {
+            Ok(Ok(c)) => return Some(c),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no {what} in time; closed"),
+        };
+        log(
+            &shared.logger,
+            Level::Info,
+            &format!("connection from {peer}: {why}"),
+        );
+        None
+    }
     let stream = match tls_cfg {
         None => Conn::Tcp(stream),
         Some(cfg) => {
-            match tokio::time::timeout(shared.bind_timeout, stream::accept(stream, cfg)).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => {
-                    log(
-                        &shared.logger,
-                        Level::Info,
-                        &format!("connection from {peer}: {e}"),
-                    );
-                    return;
-                }
-                Err(_) => {
-                    log(
-                        &shared.logger,
-                        Level::Info,
-                        &format!("connection from {peer}: no TLS handshake in time; closed"),
-                    );
-                    return;
-                }
-            }
+            let Some(c) = step(&shared, peer, "TLS handshake", stream::accept(stream, cfg)).await
+            else {
+                return;
+            };
+            c
         }
     };
     let stream = if ws {
-        match tokio::time::timeout(shared.bind_timeout, super::ws::accept(stream)).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                log(
-                    &shared.logger,
-                    Level::Info,
-                    &format!("connection from {peer}: {e}"),
-                );
-                return;
-            }
-            Err(_) => {
-                log(
-                    &shared.logger,
-                    Level::Info,
-                    &format!("connection from {peer}: no WebSocket handshake in time; closed"),
-                );
-                return;
-            }
-        }
+        let Some(c) = step(
+            &shared,
+            peer,
+            "WebSocket handshake",
+            super::ws::accept(stream),
+        )
+        .await
+        else {
+            return;
+        };
+        c
     } else {
         stream
     };
