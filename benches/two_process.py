@@ -42,9 +42,13 @@ def timed(listen_cmd, send_cmd_of):
     return dt
 
 
+# MSRP_BENCH_ARGS: extra arguments for the sending msrpcat (e.g. "--chunk-size 65536").
+EXTRA = os.environ.get("MSRP_BENCH_ARGS", "").split()
+
+
 def msrpcat_file(src, d):
     return timed([MSRPCAT, "listen", "--remote", PEER, "--expect", "1", "--recv-dir", d],
-                 lambda path: [MSRPCAT, "connect", "--local", PEER, "--remote", path, "--send-file", src])
+                 lambda path: [MSRPCAT, "connect", "--local", PEER, "--remote", path, "--send-file", src] + EXTRA)
 
 
 def raw_file(src, d):
@@ -54,7 +58,7 @@ def raw_file(src, d):
 def msrpcat_messages():
     return timed([MSRPCAT, "listen", "--remote", PEER, "--expect", "20"],
                  lambda path: [MSRPCAT, "connect", "--local", PEER, "--remote", path,
-                               "--count", "20", "--size", "50000000"])
+                               "--count", "20", "--size", "50000000"] + EXTRA)
 
 
 def raw_messages():
