@@ -958,7 +958,9 @@ typedef struct msrp_session_options {
   const char *accept_types;
   /**
    * Largest body of an outgoing chunk (0, the default: 131072, or
-   * `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay). A
+   * `MSRP_RELAY_CHUNK_SIZE` when the path goes through a relay, or 65536
+   * on a WebSocket connection, where each chunk is one WebSocket message
+   * and at most 1 MiB is used whatever is asked). A
    * large message is written in chunks of this size whose Byte-Range
    * ends in `*`; a chunk in progress is ended early (`+`) whenever a
    * response, a report or another message waits (RFC 4975 §7.1.1), so
