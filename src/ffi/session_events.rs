@@ -273,11 +273,13 @@ pub(super) fn make_sink(
                     sinks.start(&cbs, ud, message_id, head, total);
                 })
             }
-            DriverEvent::Session(SessionEvent::MessagePart(c), permit) => {
+            DriverEvent::Session(SessionEvent::MessagePart(mut c), permit) => {
                 let sinks = sinks.clone();
                 ctx.deliver(move || {
                     let _hold = (hold, permit);
                     sinks.part(&cbs, ud, &c);
+                    // Written: its buffer goes back for the next chunk read.
+                    crate::proto::bufpool::give(c.take_buffer());
                 })
             }
             DriverEvent::Session(

@@ -440,6 +440,23 @@ impl Chunk {
         self.data.own(n).reserve(n);
     }
 
+    /// Makes sure the body is a buffer of its own with room for `n` bytes
+    /// in all, moving it into a recycled buffer (`bufpool`) when it has
+    /// less, so that appending up to `n` never regrows it.
+    pub(crate) fn ensure_data_room(&mut self, n: usize) {
+        if let Body::Own(v) = &self.data {
+            if v.capacity() >= n {
+                return;
+            }
+        }
+        let mut buf = super::bufpool::take(n);
+        buf.extend_from_slice(self.data.as_slice());
+        let old = std::mem::replace(&mut self.data, Body::Own(buf));
+        if let Body::Own(v) = old {
+            super::bufpool::give(v);
+        }
+    }
+
     /// Appends to the body.
     pub fn append_data(&mut self, data: &[u8]) {
         self.data.own(data.len()).extend_from_slice(data);

@@ -142,6 +142,10 @@ pub(super) const READ_MIN: usize = 64 * 1024;
 /// `Reader::spare`): a session's receive budget is four of them.
 pub(super) const SPARE_READ_BUFS: usize = 8;
 
+/// An unannounced body that grows past this moves into a recycled buffer
+/// with room for `WHOLE_LIMIT` (glibc maps larger blocks afresh).
+pub(super) const GROW_IN_POOL: usize = 128 * 1024;
+
 /// Room left after the announced body for its end-line (read in the same call).
 pub(super) const END_LINE_ROOM: usize = 48;
 
@@ -528,7 +532,20 @@ impl Reader {
                                 None => c.append_data(d),
                             }
                         }
-                        Some(c) if c.size() + d.len() <= WHOLE_LIMIT => c.append_data(d),
+                        Some(c) if c.size() + d.len() <= WHOLE_LIMIT => {
+                            if self.expect.is_none() && c.size() + d.len() > GROW_IN_POOL {
+                                // A large body of unannounced length (an
+                                // interruptible chunk, Byte-Range end `*`):
+                                // room for the most it may grow to here, in
+                                // a recycled buffer, instead of regrowing
+                                // (past 128 KiB each step is a fresh
+                                // mapping and its page faults: 256 KiB
+                                // chunks ran at 0.36-0.43x raw TCP, 0.77-0.82x
+                                // with this).
+                                c.ensure_data_room(WHOLE_LIMIT + END_LINE_ROOM);
+                            }
+                            c.append_data(d)
+                        }
                         Some(_) => {
                             // Too big to hold: pass the head and what came
                             // so far on, and stream the rest.
