@@ -616,13 +616,18 @@ static void test_file_and_chat_interleave(void) {
 
 /* A pair whose receiving side (b) streams: its chunks are copied into a
  * zeroed buffer of `cap` bytes at their Byte-Range (freed by the caller). */
-static void spair_open_streaming(spair *p, size_t cap) {
+static void spair_open_streaming_chunks(spair *p, size_t cap, size_t chunk_size) {
+  msrp_session_options oa = msrp_session_options_default();
+  oa.chunk_size = chunk_size;
   msrp_session_options ob = msrp_session_options_default();
   ob.streaming = true;
-  spair_open(p, NULL, &ob);
+  spair_open(p, &oa, &ob);
   p->ib.stream_buf = calloc(1, cap);
   p->ib.stream_cap = cap;
 }
+
+/* The same with the sender's default chunk size. */
+static void spair_open_streaming(spair *p, size_t cap) { spair_open_streaming_chunks(p, cap, 0); }
 
 /* The file's bytes arrive intact (compared byte for byte), and a transfer resumed
  * from a position completes the file on the receiving side. */
@@ -682,13 +687,7 @@ static void test_chat_interrupts_a_long_chunk(void) {
   spair p;
   /* 256 KiB chunks: their bodies, of unannounced length, are assembled
    * past 128 KiB in a recycled buffer by the receiving reader. */
-  msrp_session_options oa = msrp_session_options_default();
-  oa.chunk_size = 256 * 1024;
-  msrp_session_options ob = msrp_session_options_default();
-  ob.streaming = true;
-  spair_open(&p, &oa, &ob);
-  p.ib.stream_buf = calloc(1, FILE_SIZE);
-  p.ib.stream_cap = FILE_SIZE;
+  spair_open_streaming_chunks(&p, FILE_SIZE, 256 * 1024);
   p.ib.seq = calloc(MAX_SEQ, sizeof *p.ib.seq);
   p.ib.seq_cap = MAX_SEQ;
   msgwatch w;
@@ -740,13 +739,7 @@ static void test_kept_chunks_stay_intact(void) {
   for (size_t i = 0; i < FILE_SIZE; i++) data[i] = (uint8_t)((i * 2654435761u) >> 11);
   spair p;
   /* 64 KiB chunks from the sender (it would send 128 KiB ones by default). */
-  msrp_session_options oa = msrp_session_options_default();
-  oa.chunk_size = 65536;
-  msrp_session_options ob = msrp_session_options_default();
-  ob.streaming = true;
-  spair_open(&p, &oa, &ob);
-  p.ib.stream_buf = calloc(1, FILE_SIZE);
-  p.ib.stream_cap = FILE_SIZE;
+  spair_open_streaming_chunks(&p, FILE_SIZE, 65536);
   p.ib.kept = calloc(MAX_KEPT, sizeof *p.ib.kept);
   p.ib.kept_cap = MAX_KEPT;
   msgwatch w;
