@@ -18,6 +18,10 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair}
 #[path = "common/conn_pair.rs"]
 mod conn_pair;
 
+#[path = "common/body_chunk.rs"]
+mod body_chunk;
+use body_chunk::body_chunk;
+
 const T: Duration = Duration::from_secs(10);
 
 fn ctx() -> Arc<Context> {
@@ -184,19 +188,6 @@ async fn tls_client(
         Conn::Client(s) => Ok(s),
         _ => panic!("a client connection"),
     }
-}
-
-/// A SEND on `t`'s paths carrying `data`.
-fn body_chunk(t: &Transport, data: &[u8]) -> msrp::proto::Chunk {
-    make_chunk(
-        t.local_path(),
-        t.remote_path(),
-        &ChunkParams {
-            data,
-            ..Default::default()
-        },
-    )
-    .unwrap()
 }
 
 fn exchange(a: &Transport, b: &Transport, ctx: &Arc<Context>) {

@@ -12,13 +12,16 @@ use msrp::engine::connector::{Connector, Role};
 use msrp::engine::tls::{Fingerprint, HashAlg, TlsSettings};
 use msrp::engine::{Context, ContextOptions, ErrorKind};
 use msrp::proto::decoder::{Limits, decode_all};
-use msrp::proto::transport::{ChunkParams, make_chunk};
 use msrp::proto::uri::Uri;
 use msrp::proto::{Chunk, Flag};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+
+#[path = "common/body_chunk.rs"]
+mod body_chunk;
+use body_chunk::body_chunk;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -122,18 +125,7 @@ fn a_foreign_websocket_server_gets_each_chunk_in_a_message_of_its_own() {
     let sizes = [10usize, 200_000, 3];
     let sent: Vec<Chunk> = sizes
         .iter()
-        .map(|&n| {
-            let data = vec![b'x'; n];
-            make_chunk(
-                t.local_path(),
-                t.remote_path(),
-                &ChunkParams {
-                    data: &data,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-        })
+        .map(|&n| body_chunk(&t, &vec![b'x'; n]))
         .collect();
     t.send_chunks(sent.clone(), true).unwrap();
     let got = server
@@ -244,15 +236,7 @@ fn wss_checks_the_peer_by_fingerprint_as_msrps_does() {
         let ra = h.join().unwrap();
         if right {
             let (a, b) = (ra.unwrap(), rc.unwrap());
-            let c = make_chunk(
-                b.local_path(),
-                b.remote_path(),
-                &ChunkParams {
-                    data: b"over wss",
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+            let c = body_chunk(&b, b"over wss");
             ctx.block_on(T, b.write_chunk(&c)).unwrap();
             let r = ctx.block_on(T, a.read_chunk(usize::MAX)).unwrap();
             assert_eq!(r.chunk.data(), b"over wss");
