@@ -262,6 +262,41 @@ static inline void msrp_pair(msrp_context *ctx, msrp_transport **active, msrp_tr
   msrp_pair_with(ctx, NULL, NULL, active, passive);
 }
 
+/* `n` bound pairs over one shared connection (RFC 4975 §5.4): sharing
+ * active connectors to a sharing server. The server is returned to free
+ * after the transports. */
+static inline msrp_server *msrp_shared_pairs(msrp_context *ctx, int n, msrp_transport **active,
+                                             msrp_transport **passive) {
+  msrp_server *srv = NULL;
+  must(msrp_server_new(ctx, false, NULL, &srv), "server");
+  must(msrp_server_set_share_connections(srv, true), "share");
+  for (int i = 0; i < n; i++) {
+    msrp_connector *con = NULL;
+    char *sp = NULL, *cp = NULL;
+    waiter w;
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.m, NULL);
+    pthread_cond_init(&w.c, NULL);
+    must(msrp_server_prepare(srv, NULL, &sp), "server prepare");
+    must(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con), "connector");
+    must(msrp_connector_set_share_connection(con, true), "share");
+    must(msrp_connector_prepare(con, NULL, &cp), "prepare");
+    must(msrp_server_complete_async(srv, cp, 10000, on_complete, &w), "server complete");
+    must(msrp_connector_complete(con, sp, 10000, &active[i]), "complete");
+    pthread_mutex_lock(&w.m);
+    while (!w.done) pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+    must(w.r, "server complete");
+    passive[i] = w.t;
+    msrp_string_free(sp);
+    msrp_string_free(cp);
+    msrp_connector_free(con);
+    pthread_mutex_destroy(&w.m);
+    pthread_cond_destroy(&w.c);
+  }
+  return srv;
+}
+
 /* ---- session workloads shared by the session and relay benchmarks ---- */
 
 /* A read callback for msrp_outgoing_file that hands out `*left` zero bytes. */

@@ -15,6 +15,8 @@ import sys
 
 # (function, parameter) pairs where NULL is documented as allowed.
 OPTIONAL = {
+    ("msrp_context_shared_connections", "connections"),
+    ("msrp_context_shared_connections", "sessions"),
     ("msrp_uri_set_user", "user"),
     ("msrp_uri_set_session_id", "session_id"),
     ("msrp_uri_set_param", "value"),

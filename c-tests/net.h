@@ -75,6 +75,16 @@ static inline int completion_wait(completion *c, int ms) {
   return done;
 }
 
+/* A context with `threads` worker threads. */
+static inline msrp_context *new_ctx_threads(uint32_t threads) {
+  msrp_context_options o;
+  memset(&o, 0, sizeof o);
+  o.worker_threads = threads;
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(&o, &ctx));
+  return ctx;
+}
+
 static inline double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

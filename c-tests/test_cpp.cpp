@@ -197,6 +197,9 @@ static void test_server_logger_cpim_sinks_decoder() {
   msrp::Logger logger(std::move(lcb));
   msrp::Server server(ctx, false, &logger);
   msrp::Connector con(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, &logger);
+  // Over a shared connection (the session must not notice).
+  server.set_share_connections(true);
+  con.set_share_connection(true);
   std::string bob_path = server.prepare("msrp://127.0.0.1:0;tcp");
   std::string alice_path = con.prepare();
   msrp::Transport *bob_t = nullptr;

@@ -4,14 +4,7 @@
  * server over TLS, and bad arguments. */
 #include "net.h"
 
-static msrp_context *new_ctx(void) {
-  msrp_context_options o;
-  memset(&o, 0, sizeof o);
-  o.worker_threads = 2;
-  msrp_context *ctx = NULL;
-  CHECK_OK(msrp_context_new(&o, &ctx));
-  return ctx;
-}
+static msrp_context *new_ctx(void) { return new_ctx_threads(2); }
 
 static msrp_tls *self_signed(const char *name) {
   msrp_tls *t = NULL;

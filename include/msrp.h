@@ -1550,6 +1550,18 @@ msrp_result msrp_context_new(const struct msrp_context_options *options, struct 
 void msrp_context_free(struct msrp_context *ctx);
 
 /**
+ * How many shared connections this context has open that it opened itself
+ * (active connectors with `msrp_connector_set_share_connection`), and how
+ * many sessions they carry in all. Either pointer may be NULL.
+ *
+ * Pointer arguments:
+ * `ctx` is NULL or live; `connections` and `sessions` are NULL or writable.
+ */
+msrp_result msrp_context_shared_connections(const struct msrp_context *ctx,
+                                            size_t *connections,
+                                            size_t *sessions);
+
+/**
  * Queued mode: a file descriptor that is readable while callbacks wait.
  * Watch it for reading, then call `msrp_context_dispatch`. Do not read from
  * or close it. `MSRP_RESULT_WRONG_KIND` when callbacks are not queued;
@@ -1857,6 +1869,27 @@ msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
                                                uint16_t port);
 
 /**
+ * Connection sharing (RFC 4975 §5.4), for an active direct connector:
+ * with `share` true, `msrp_connector_complete` binds the session on a
+ * connection of the same context to the same peer authority (scheme,
+ * host, port, `;ws` or not, connect address, TLS settings and expected
+ * fingerprints) when one is open and carries fewer than 4096 sessions, and
+ * otherwise opens one that later sharing connectors may use. Such a
+ * connection closes when its last session ends. Sessions on it send whole
+ * chunks of at most 64 KiB by default (1 MiB at most; never streamed
+ * `*` chunks, which another session's chunk could not interrupt), and a
+ * session that waits for nothing else may queue about 256 KiB ahead of
+ * the others. The peer must demultiplex by To-Path: a libmsrp server with
+ * `msrp_server_set_share_connections`, or any RFC 4975 endpoint that does.
+ * Default false: each session has a connection of its own. Takes effect
+ * at the next `complete`.
+ *
+ * Pointer arguments:
+ * `c` is NULL or live.
+ */
+msrp_result msrp_connector_set_share_connection(const struct msrp_connector *c, bool share);
+
+/**
  * One more fingerprint the peer's certificate may have: an SDP may carry
  * several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
  * one of them passes. `msrp_connector_set_peer_fingerprint` replaces them
@@ -1986,6 +2019,23 @@ msrp_result msrp_server_cleanup(const struct msrp_server *s, const char *local_u
  * `s` is NULL or a server from libmsrp not freed before.
  */
 void msrp_server_free(struct msrp_server *s);
+
+/**
+ * With `share` true, connections the server accepts from now on may carry
+ * several sessions (RFC 4975 §5.4; peers that share connections, e.g.
+ * libmsrp with `msrp_connector_set_share_connection`): each session's
+ * first SEND on a connection binds it exactly as the first SEND of a new
+ * connection does (`msrp_server_complete` finds it by the peer's path),
+ * chunks reach their session by To-Path, and a request for no session on
+ * the connection gets 481 (§7.3). Freeing one session's transport leaves
+ * the connection to the others; it closes when the peer closes it, or
+ * after carrying no session for 30 s. Default false: one session per
+ * connection, as RFC 4975 peers that do not share expect.
+ *
+ * Pointer arguments:
+ * `s` is NULL or live.
+ */
+msrp_result msrp_server_set_share_connections(const struct msrp_server *s, bool share);
 
 /**
  * Gives the server TLS settings (copied) with a certificate; needed before

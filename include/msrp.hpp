@@ -430,6 +430,10 @@ class Connector {
     detail::check(msrp_connector_set_peer_fingerprint(c_.get(), detail::z(fp).c_str()),
                   "msrp_connector_set_peer_fingerprint");
   }
+  /// Active: share a connection with other sessions to the same peer (RFC 4975 §5.4).
+  void set_share_connection(bool share) {
+    detail::check(msrp_connector_set_share_connection(c_.get(), share), "msrp_connector_set_share_connection");
+  }
   /// Our full path, for SDP a=path (`local`: empty for the default).
   std::string prepare(std::string_view local = {}) {
     std::string l(local);
@@ -459,6 +463,10 @@ class Server {
     s_.reset(s);
   }
   void set_tls(const Tls &tls) { detail::check(msrp_server_set_tls(s_.get(), tls.get()), "msrp_server_set_tls"); }
+  /// Take several sessions per accepted connection (RFC 4975 §5.4).
+  void set_share_connections(bool share) {
+    detail::check(msrp_server_set_share_connections(s_.get(), share), "msrp_server_set_share_connections");
+  }
   /// Our full path for one session (`local`: empty for the default).
   std::string prepare(std::string_view local = {}) {
     std::string l(local);

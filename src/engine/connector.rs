@@ -18,6 +18,7 @@ use super::logger::{Level, LoggerRef, log};
 use super::stream::{self, Conn};
 use super::tls::{Fingerprint, PeerSlot, TlsSettings};
 use super::transport::Transport;
+use super::transport::shared::Registry;
 use crate::proto::binding::{self, Answered, BIND_PART, FirstChunk, binding_send};
 use crate::proto::ids;
 use crate::proto::uri::{Host, Uri, format_path};
@@ -45,6 +46,8 @@ struct State {
     tls: Option<TlsSettings>,
     /// Where to connect instead of the first hop of the peer's path (CEMA).
     connect_to: Option<(Host, u16)>,
+    /// Active: share connections to the same authority (RFC 4975 §5.4).
+    share: Option<Arc<Registry>>,
 }
 
 /// A direct connector or acceptor.
@@ -192,6 +195,37 @@ async fn connect_host(host: &Host, port: u16) -> Result<TcpStream, Error> {
     ))
 }
 
+/// What connections to the first hop `first` are shared by: the authority
+/// (scheme, host, port), WebSocket or not, where we connect instead (CEMA),
+/// and how the peer is checked and we are known over TLS.
+fn share_key(
+    first: &Uri,
+    connect_to: Option<&(Host, u16)>,
+    tls: Option<&TlsSettings>,
+    peer: &[Fingerprint],
+) -> String {
+    let mut key = format!(
+        "{}://{}:{};{}",
+        if first.secure { "msrps" } else { "msrp" },
+        first.host.to_string().to_ascii_lowercase(),
+        first.port.unwrap_or(DEFAULT_PORT),
+        if is_ws(first) { "ws" } else { "tcp" },
+    );
+    if let Some((h, p)) = connect_to {
+        key += &format!(" via {h}:{p}");
+    }
+    if first.secure {
+        key += &format!(
+            " tls {}",
+            tls.map(TlsSettings::identity).unwrap_or_default()
+        );
+        for f in peer {
+            key += &format!(" fp {f}");
+        }
+    }
+    key
+}
+
 /// Sends our binding SEND on `t` and waits for its response.
 pub(crate) async fn bind_active(t: &Transport) -> Result<(), Error> {
     let bind = binding_send(t.local_path(), t.remote_path());
@@ -325,6 +359,7 @@ impl Connector {
                 busy: false,
                 tls: None,
                 connect_to: None,
+                share: None,
             }),
             cancel: Arc::new(Notify::new()),
             peer_fingerprint: PeerSlot::default(),
@@ -355,6 +390,23 @@ impl Connector {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .connect_to = to;
+    }
+
+    /// Active: with `true`, `complete` binds on a connection of the context
+    /// to the same authority (scheme, host, port, WebSocket or not, connect
+    /// address, TLS settings and expected fingerprints) when one is open and
+    /// has room, and otherwise opens one that later sessions may share (RFC
+    /// 4975 §5.4). `false` (the default): a connection of the session's own.
+    pub fn set_share(&self, share: bool) -> Result<(), Error> {
+        if self.role != Role::Active {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                "connection sharing is chosen by the active side; a passive connector's peer decides (a server takes shared connections with its own option)",
+            ));
+        }
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).share =
+            share.then(|| self.ctx.extension::<Registry>());
+        Ok(())
     }
 
     /// One more fingerprint the peer's certificate may have (RFC 8122 §5:
@@ -503,23 +555,43 @@ impl Connector {
     ) -> Result<Transport, Error> {
         let t = match self.role {
             Role::Active => {
-                let connect_to = self
-                    .state
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .connect_to
-                    .clone();
-                let stream =
-                    open_first_hop(&remote, tls.as_ref(), self.peer_fp(), connect_to.as_ref())
-                        .await?;
-                let t = Transport::start(
-                    &self.ctx,
-                    stream,
-                    local,
-                    remote,
-                    self.sessmatch,
-                    self.logger.clone(),
-                );
+                let (connect_to, share) = {
+                    let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    (st.connect_to.clone(), st.share.clone())
+                };
+                let peer = self.peer_fp();
+                let first_hops = remote.clone();
+                let connect =
+                    open_first_hop(&first_hops, tls.as_ref(), peer.clone(), connect_to.as_ref());
+                let t = match share {
+                    Some(reg) => {
+                        check_transport(&remote[0], "the first hop of the remote path")?;
+                        let key = share_key(&remote[0], connect_to.as_ref(), tls.as_ref(), &peer);
+                        let sid = local
+                            .last()
+                            .and_then(|u| u.session_id.clone())
+                            .unwrap_or_default();
+                        reg.member(
+                            &self.ctx,
+                            key,
+                            &sid,
+                            local,
+                            remote,
+                            self.sessmatch,
+                            self.logger.clone(),
+                            connect,
+                        )
+                        .await?
+                    }
+                    None => Transport::start(
+                        &self.ctx,
+                        connect.await?,
+                        local,
+                        remote,
+                        self.sessmatch,
+                        self.logger.clone(),
+                    ),
+                };
                 bind_active(&t).await?;
                 log(
                     &self.logger,
@@ -645,9 +717,14 @@ impl Connector {
     /// fingerprints, connect address and logger, prepared; this acceptor
     /// is cleaned up (its listening port closed).
     pub fn active_twin(&self) -> Result<Connector, Error> {
-        let (local, tls, connect_to) = {
+        let (local, tls, connect_to, share) = {
             let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            (st.local.clone(), st.tls.clone(), st.connect_to.clone())
+            (
+                st.local.clone(),
+                st.tls.clone(),
+                st.connect_to.clone(),
+                st.share.is_some(),
+            )
         };
         let Some(uri) = local.and_then(|p| p.last().cloned()) else {
             return Err(Error::new(
@@ -660,6 +737,7 @@ impl Connector {
             twin.set_tls(t);
         }
         twin.set_connect_address(connect_to);
+        twin.set_share(share)?;
         for f in self.peer_fp() {
             twin.add_peer_fingerprint(f);
         }

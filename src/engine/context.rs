@@ -175,6 +175,9 @@ pub struct Context {
     /// threads stopped (sessions deliver their last callbacks).
     on_shutdown: Mutex<Vec<Weak<dyn ShutdownHook>>>,
     next_id: AtomicU64,
+    /// State that the layers above keep once per context (e.g. the shared
+    /// connections of `transport::shared`), by type.
+    extensions: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
     /// Busy-waits allowed: asked for, and more than one CPU (on one, the
     /// waiter would only hold off the thread that brings its value).
     busy_wait: bool,
@@ -263,6 +266,7 @@ impl Context {
             closed: AtomicBool::new(false),
             on_shutdown: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            extensions: Mutex::new(Vec::new()),
             busy_wait: opts.busy_wait
                 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         }))
@@ -271,6 +275,17 @@ impl Context {
     /// A process-unique id for transports (logger callbacks name them by it).
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The context's one `T` (made with `T::default()` on first use).
+    pub fn extension<T: std::any::Any + Default + Send + Sync>(&self) -> Arc<T> {
+        let mut v = self.extensions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = v.iter().find_map(|e| e.clone().downcast::<T>().ok()) {
+            return t;
+        }
+        let t = Arc::new(T::default());
+        v.push(t.clone());
+        t
     }
 
     /// Whether the context was shut down.
@@ -423,6 +438,10 @@ impl Context {
             run_guarded(|| h.shutdown());
         }
         while self.dispatcher.run(usize::MAX) > 0 {}
+        // What the layers above kept here may point back at the context
+        // (shared connections do): let it go, so nothing keeps it alive.
+        let ext = std::mem::take(&mut *self.extensions.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(ext);
     }
 }
 

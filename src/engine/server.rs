@@ -23,6 +23,7 @@ use super::error::{Error, ErrorKind};
 use super::logger::{Level, LoggerRef, log};
 use super::stream::{self, Conn};
 use super::tls::{Fingerprint, PeerSlot, TlsSettings, any_matches};
+use super::transport::shared::SharedConn;
 use super::transport::{Received, Transport};
 use crate::proto::binding::{self, BIND_PART, SharedFirst};
 use crate::proto::chunk::Chunk;
@@ -65,6 +66,8 @@ struct State {
     tls: Option<TlsSettings>,
     /// Fingerprints expected of the peers of prepared local URIs.
     fingerprints: Vec<(Uri, Fingerprint)>,
+    /// Connections accepted from now on may carry several sessions.
+    share: bool,
 }
 
 struct Shared {
@@ -151,6 +154,24 @@ async fn serve_connection(
     };
     let is_tls = stream.is_tls();
     let peer_cert = stream.peer_certificate().map(|c| c.to_vec());
+    if shared.lock().share {
+        // Each session's first SEND on the connection is a binding.
+        let sh = shared.clone();
+        let on_new = Box::new(move |t: Transport| {
+            let sh2 = sh.clone();
+            let cert = peer_cert.clone();
+            sh.ctx.spawn(bind(sh2, t, peer, cert, is_tls));
+        });
+        SharedConn::start(
+            &shared.ctx,
+            stream,
+            shared.sessmatch,
+            shared.logger.clone(),
+            Some(on_new),
+            None,
+        );
+        return;
+    }
     // Paths are not known yet: the transport learns them from the binding.
     let t = Transport::start(
         &shared.ctx,
@@ -160,6 +181,18 @@ async fn serve_connection(
         shared.sessmatch,
         shared.logger.clone(),
     );
+    bind(shared, t, peer, peer_cert, is_tls).await;
+}
+
+/// Reads the binding SEND on `t` and parks it for `complete` (or answers
+/// and drops a binding that is not ours or not claimed in time).
+async fn bind(
+    shared: Arc<Shared>,
+    t: Transport,
+    peer: SocketAddr,
+    peer_cert: Option<Vec<u8>>,
+    is_tls: bool,
+) {
     // Read in bounded parts: the To-Path is checked on the first one.
     let read = t.read_chunk(BIND_PART);
     let received = match tokio::time::timeout(shared.bind_timeout, read).await {
@@ -490,6 +523,16 @@ impl Server {
             &format!("{} bound from {}", p.local, format_path(&p.from)),
         );
         Ok(p.transport)
+    }
+
+    /// With `true`, connections accepted from now on may carry several
+    /// sessions (RFC 4975 §5.4): each session's first SEND on a connection
+    /// binds it like the first SEND of a new connection, chunks go to their
+    /// session by To-Path, and a request for no session of the connection
+    /// gets 481 (§7.3). A connection closes when the peer closes it, or
+    /// after carrying no session for 30 s.
+    pub fn set_share(&self, share: bool) {
+        self.shared.lock().share = share;
     }
 
     /// TLS settings (our certificate) for `msrps` URIs prepared from now on.

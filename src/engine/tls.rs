@@ -192,6 +192,27 @@ fn read_file(path: &str, what: &str) -> Result<Vec<u8>, Error> {
 }
 
 impl TlsSettings {
+    /// What tells these settings apart from others for connection sharing:
+    /// a SHA-256 of our certificates and the trusted roots, and the flags.
+    pub fn identity(&self) -> String {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        for c in self
+            .chain
+            .iter()
+            .chain(std::iter::once(&CertificateDer::from(&[][..])))
+            .chain(&self.roots)
+        {
+            ctx.update(&(c.len() as u64).to_be_bytes());
+            ctx.update(c);
+        }
+        ctx.update(&[self.system_roots as u8, self.insecure as u8]);
+        ctx.finish()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Sets our certificate chain (leaf first) and private key from PEM data.
     pub fn set_certificate_pem(&mut self, chain: &[u8], key: &[u8]) -> Result<(), Error> {
         let certs = certs_from_pem(chain, "certificate chain")?;

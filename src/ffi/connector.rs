@@ -409,6 +409,36 @@ pub unsafe extern "C" fn msrp_connector_set_connect_address(
     })
 }
 
+/// Connection sharing (RFC 4975 §5.4), for an active direct connector:
+/// with `share` true, `msrp_connector_complete` binds the session on a
+/// connection of the same context to the same peer authority (scheme,
+/// host, port, `;ws` or not, connect address, TLS settings and expected
+/// fingerprints) when one is open and carries fewer than 4096 sessions, and
+/// otherwise opens one that later sharing connectors may use. Such a
+/// connection closes when its last session ends. Sessions on it send whole
+/// chunks of at most 64 KiB by default (1 MiB at most; never streamed
+/// `*` chunks, which another session's chunk could not interrupt), and a
+/// session that waits for nothing else may queue about 256 KiB ahead of
+/// the others. The peer must demultiplex by To-Path: a libmsrp server with
+/// `msrp_server_set_share_connections`, or any RFC 4975 endpoint that does.
+/// Default false: each session has a connection of its own. Takes effect
+/// at the next `complete`.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_connector_set_share_connection(
+    c: *const msrp_connector,
+    share: bool,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let c = unsafe { borrow(c, "c") }?;
+        direct(&c.inner, "msrp_connector_set_share_connection")?.set_share(share)?;
+        Ok(())
+    })
+}
+
 /// One more fingerprint the peer's certificate may have: an SDP may carry
 /// several `a=fingerprint` lines (RFC 8122 §5), and a certificate with any
 /// one of them passes. `msrp_connector_set_peer_fingerprint` replaces them

@@ -98,6 +98,38 @@ pub unsafe extern "C" fn msrp_context_free(ctx: *mut msrp_context) {
     })
 }
 
+/// How many shared connections this context has open that it opened itself
+/// (active connectors with `msrp_connector_set_share_connection`), and how
+/// many sessions they carry in all. Either pointer may be NULL.
+///
+/// # Safety
+/// `ctx` is NULL or live; `connections` and `sessions` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_context_shared_connections(
+    ctx: *const msrp_context,
+    connections: *mut usize,
+    sessions: *mut usize,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let ctx = unsafe { borrow(ctx, "ctx") }?;
+        let (c, s) = ctx
+            .inner
+            .extension::<crate::engine::transport::shared::Registry>()
+            .counts();
+        // SAFETY: caller contract (NULL skipped).
+        unsafe {
+            if let Some(p) = connections.as_mut() {
+                *p = c;
+            }
+            if let Some(p) = sessions.as_mut() {
+                *p = s;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Queued mode: a file descriptor that is readable while callbacks wait.
 /// Watch it for reading, then call `msrp_context_dispatch`. Do not read from
 /// or close it. `MSRP_RESULT_WRONG_KIND` when callbacks are not queued;

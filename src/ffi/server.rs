@@ -189,6 +189,32 @@ pub unsafe extern "C" fn msrp_server_free(s: *mut msrp_server) {
     })
 }
 
+/// With `share` true, connections the server accepts from now on may carry
+/// several sessions (RFC 4975 §5.4; peers that share connections, e.g.
+/// libmsrp with `msrp_connector_set_share_connection`): each session's
+/// first SEND on a connection binds it exactly as the first SEND of a new
+/// connection does (`msrp_server_complete` finds it by the peer's path),
+/// chunks reach their session by To-Path, and a request for no session on
+/// the connection gets 481 (§7.3). Freeing one session's transport leaves
+/// the connection to the others; it closes when the peer closes it, or
+/// after carrying no session for 30 s. Default false: one session per
+/// connection, as RFC 4975 peers that do not share expect.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_server_set_share_connections(
+    s: *const msrp_server,
+    share: bool,
+) -> msrp_result {
+    run(|| {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        s.inner.set_share(share);
+        Ok(())
+    })
+}
+
 /// Gives the server TLS settings (copied) with a certificate; needed before
 /// `msrp_server_prepare` with an `msrps` URI. An `msrp` and an `msrps` URI
 /// cannot share a port.

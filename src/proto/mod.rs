@@ -20,6 +20,7 @@ pub mod negotiation;
 pub mod relay;
 pub mod sdp;
 pub mod session;
+pub mod share;
 pub mod transport;
 pub mod uri;
 pub mod ws;

@@ -21,6 +21,7 @@ use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::Level;
 use super::transport::Transport;
+use crate::proto::session::Frame;
 use crate::proto::session::{
     DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent, keepalive_failure,
 };
@@ -223,6 +224,17 @@ impl Shared {
     /// of responses); otherwise it is queued for the transport's writer, so
     /// that a stream of requests leaves in large batches.
     fn pump_bounded(&self, s: &mut Session, t: &Transport, busy: usize) -> Result<(), Error> {
+        // The queue of a shared connection holds other sessions' chunks
+        // too: any session may add while at most a batch waits, but fills
+        // it only to half a batch, so a chat line of another session never
+        // finds it full of one session's file. Chunks go whole there: a
+        // chunk streamed in pieces could be cut by another session's.
+        let shared = t.is_shared();
+        let (busy, batch) = if shared {
+            (busy.max(WRITE_BATCH), WRITE_BATCH / 2)
+        } else {
+            (busy, WRITE_BATCH)
+        };
         if t.queued_bytes() > busy {
             return Ok(());
         }
@@ -232,10 +244,14 @@ impl Shared {
         // Taken from the session as they are encoded (collecting them first
         // would move each chunk head again, and regrow the vector).
         let out = std::iter::from_fn(|| {
-            if bytes >= WRITE_BATCH {
+            if bytes >= batch {
                 return None;
             }
-            let f = s.poll_frame(now)?;
+            let f = if shared {
+                Frame::Chunk(s.poll_transmit(now)?)
+            } else {
+                s.poll_frame(now)?
+            };
             bytes += f.wire_size();
             Some(f)
         });
@@ -722,9 +738,15 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
                 None => std::future::pending().await,
             }
         };
+        // (A shared connection's queue is filled to half a batch: see `pump_bounded`.)
+        let low = if t.is_shared() {
+            WRITE_BATCH / 4
+        } else {
+            WRITE_BATCH / 2
+        };
         let room = async {
             if queued {
-                t.drained_to(WRITE_BATCH / 2).await
+                t.drained_to(low).await
             } else {
                 std::future::pending().await
             }
@@ -772,23 +794,28 @@ fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result
 /// they pass on (Kamailio's msrp module takes about 11 KB).
 pub const RELAY_CHUNK_SIZE: usize = 8192;
 
-/// The largest chunk on a WebSocket connection: each goes in one
-/// WebSocket message, which a WebSocket server holds whole (RFC 7977 §5.1).
+/// The largest chunk on a WebSocket connection (each goes in one WebSocket
+/// message, which a WebSocket server holds whole, RFC 7977 §5.1) and on a
+/// shared connection (a chunk goes whole, ahead of other sessions' chat).
 pub const WS_CHUNK_LIMIT: usize = 1024 * 1024;
 
 /// The chunk size a session on `t` uses: `requested` (0: the default),
-/// small through a relay (a path of more than one URI), at most
-/// [`WS_CHUNK_LIMIT`] on a WebSocket connection.
+/// small through a relay (a path of more than one URI), 64 KiB by default
+/// and at most [`WS_CHUNK_LIMIT`] on a WebSocket or shared connection.
 pub fn chunk_size_for(t: &Transport, requested: usize) -> usize {
     use crate::engine::connector::is_ws;
     let ws = t.remote_path().first().is_some_and(is_ws) || t.local_path().iter().any(is_ws);
     let size = match requested {
         0 if t.remote_path().len() > 1 || t.local_path().len() > 1 => RELAY_CHUNK_SIZE,
-        0 if ws => crate::proto::session::PIECE,
+        0 if ws || t.is_shared() => crate::proto::session::PIECE,
         0 => SessionConfig::default().chunk_size,
         n => n,
     };
-    if ws { size.min(WS_CHUNK_LIMIT) } else { size }
+    if ws || t.is_shared() {
+        size.min(WS_CHUNK_LIMIT)
+    } else {
+        size
+    }
 }
 
 /// Maps a transaction outcome to an error for blocking callers.

@@ -22,9 +22,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 mod read;
+pub mod shared;
 mod write;
 
-use crate::proto::assembly::Assembler;
 use crate::proto::transport::{Awaited, Claim};
 use read::*;
 use write::*;
@@ -59,6 +59,8 @@ pub struct Transport {
     out: Arc<Out>,
     reader: Mutex<Option<AbortHandle>>,
     pending: Arc<Pending>,
+    /// Set when this is one session's view of a shared connection.
+    member: Option<shared::Member>,
 }
 
 /// Responses that a [`Requester`] waits for (the rules are
@@ -195,54 +197,8 @@ impl Transport {
         logger: Option<LoggerRef>,
     ) -> Transport {
         let id = ctx.next_id();
-        let _ = stream.tcp().set_nodelay(true);
+        let (out, reader, pending) = open(ctx, stream, id, &logger);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
-        let closed = Arc::new(CloseState::default());
-        let lg = effective(&logger);
-        let pending = Arc::new(Pending::default());
-        let out = Arc::new(Out {
-            ctx: ctx.clone(),
-            log: lg.is_some(),
-            q: Mutex::new(WriteQueue {
-                jobs: VecDeque::new(),
-                busy: false,
-                open: true,
-                direct: None,
-                direct_tls: None,
-            }),
-            wake: Notify::new(),
-            shut: Notify::new(),
-            closed: closed.clone(),
-            queued: Queued::default(),
-        });
-        // Plain TCP splits without a lock; TLS shares one session state.
-        let src = match stream {
-            Conn::Tcp(s) => {
-                let (rd, wr) = s.into_split();
-                let wr = Arc::new(wr);
-                if lg.is_none() {
-                    out.lock().direct = Some(wr.clone());
-                }
-                ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg.clone()));
-                Source::Stream(Box::new(rd))
-            }
-            // WebSocket: no direct writes (each chunk goes in a message
-            // of its own, cut by the connection).
-            Conn::Ws(ws) => {
-                let (rd, wr) = tokio::io::split(*ws);
-                ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
-                Source::Stream(Box::new(rd))
-            }
-            tls_conn => {
-                let (rd, wr) = super::stream::split(tls_conn);
-                if lg.is_none() {
-                    out.lock().direct_tls = Some(wr.handle());
-                }
-                ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
-                Source::Tls(rd)
-            }
-        };
-        let reader = Box::new(Reader::new(src, id, lg, closed.clone(), pending.clone()));
         let (handoff_tx, handoff_rx) = oneshot::channel();
         let reader = ctx.spawn(read_task(reader, ev_tx, handoff_rx));
         Transport {
@@ -252,18 +208,14 @@ impl Transport {
             remote,
             sessmatch,
             logger: logger.clone(),
-            read: tokio::sync::Mutex::new(ReadState {
-                source: ReadSource::Task {
-                    rx: ev_rx,
-                    handoff: Some(handoff_tx),
-                },
-                back: None,
-                ahead: VecDeque::new(),
-                assembly: Assembler::default(),
-            }),
+            read: tokio::sync::Mutex::new(ReadState::new(ReadSource::Task {
+                rx: ev_rx,
+                handoff: Some(handoff_tx),
+            })),
             out,
             reader: Mutex::new(reader),
             pending,
+            member: None,
         }
     }
 
@@ -318,7 +270,23 @@ impl Transport {
 
     /// Whether the connection is closed (locally, by the peer, or by an error).
     pub fn is_closed(&self) -> bool {
-        self.out.closed.is() || self.ctx.is_closed()
+        self.out.closed.is()
+            || self.ctx.is_closed()
+            || self.member.as_ref().is_some_and(|m| m.has_left())
+    }
+
+    /// Whether this is one session's view of a connection that carries
+    /// several ([`shared`]): it sends whole chunks only.
+    pub fn is_shared(&self) -> bool {
+        self.member.is_some()
+    }
+
+    /// Fails when this member of a shared connection has left it.
+    fn check_member(&self) -> Result<(), Error> {
+        match &self.member {
+            Some(m) if m.has_left() => Err(Error::closed("the session left the shared connection")),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the reading side ended (the peer closed, or reading failed)
@@ -343,6 +311,7 @@ impl Transport {
 
     /// Queues `chunk` for sending and returns at once (order is kept).
     pub fn write_chunk_nowait(&self, chunk: &Chunk) -> Result<(), Error> {
+        self.check_member()?;
         self.out.enqueue(chunk.clone(), None)
     }
 
@@ -381,6 +350,7 @@ impl Transport {
         frames: impl IntoIterator<Item = Frame>,
         direct: bool,
     ) -> Result<(), Error> {
+        self.check_member()?;
         let log = self.out.log;
         let mut jobs = Vec::new();
         let mut packed: Vec<u8> = Vec::new();
@@ -437,6 +407,7 @@ impl Transport {
         direct: bool,
         framing: Framing,
     ) -> Result<(), Error> {
+        self.check_member()?;
         let chunks = chunks.into_iter();
         if self.out.log {
             // The logger is told about each chunk as it is written.
@@ -493,6 +464,7 @@ impl Transport {
 
     /// Sends `chunk` and waits until it was handed to the operating system.
     pub async fn write_chunk(&self, chunk: &Chunk) -> Result<(), Error> {
+        self.check_member()?;
         if chunk.body_contains_end_line(chunk.data()) {
             return Err(end_line_in_body());
         }
@@ -561,6 +533,9 @@ impl Transport {
     /// A session calls it when it ends, so that a session the application
     /// has not freed yet keeps no connection.
     pub async fn release_input(&self) {
+        if let Some(m) = &self.member {
+            m.leave();
+        }
         let mut st = self.read.lock().await;
         st.source = ReadSource::Gone;
         st.ahead = VecDeque::new();
@@ -672,7 +647,11 @@ impl Transport {
     fn step(&self, st: &mut ReadState, size: usize) -> Option<Result<Received, Error>> {
         let r = st.assembly.step(&mut st.ahead, size)?;
         if let Err(e) = &r {
-            self.out.closed.set(e);
+            match &self.member {
+                // The connection's state is the demultiplexer's to set.
+                Some(m) => m.leave(),
+                None => self.out.closed.set(e),
+            }
         }
         Some(r)
     }
@@ -680,6 +659,11 @@ impl Transport {
     /// Closes the connection: queued chunks are still written, then the
     /// socket is shut down; reads and writes give "closed" from now on.
     pub fn close(&self) {
+        if let Some(m) = &self.member {
+            // Others use the connection: this session only leaves it.
+            m.leave();
+            return;
+        }
         self.out
             .closed
             .set(&Error::closed("the connection was closed locally"));
@@ -690,6 +674,65 @@ impl Transport {
             h.abort();
         }
     }
+}
+
+/// Starts the writer task on `stream` and makes its reader (for the
+/// caller's task to run): the output, the reader, and the responses that
+/// requesters wait for.
+fn open(
+    ctx: &Arc<Context>,
+    stream: Conn,
+    id: u64,
+    logger: &Option<LoggerRef>,
+) -> (Arc<Out>, Box<Reader>, Arc<Pending>) {
+    let _ = stream.tcp().set_nodelay(true);
+    let closed = Arc::new(CloseState::default());
+    let lg = effective(logger);
+    let pending = Arc::new(Pending::default());
+    let out = Arc::new(Out {
+        ctx: ctx.clone(),
+        log: lg.is_some(),
+        q: Mutex::new(WriteQueue {
+            jobs: VecDeque::new(),
+            busy: false,
+            open: true,
+            direct: None,
+            direct_tls: None,
+        }),
+        wake: Notify::new(),
+        shut: Notify::new(),
+        closed: closed.clone(),
+        queued: Queued::default(),
+    });
+    // Plain TCP splits without a lock; TLS shares one session state.
+    let src = match stream {
+        Conn::Tcp(s) => {
+            let (rd, wr) = s.into_split();
+            let wr = Arc::new(wr);
+            if lg.is_none() {
+                out.lock().direct = Some(wr.clone());
+            }
+            ctx.spawn(write_loop(TcpSink(wr), out.clone(), id, lg.clone()));
+            Source::Stream(Box::new(rd))
+        }
+        // WebSocket: no direct writes (each chunk goes in a message
+        // of its own, cut by the connection).
+        Conn::Ws(ws) => {
+            let (rd, wr) = tokio::io::split(*ws);
+            ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
+            Source::Stream(Box::new(rd))
+        }
+        tls_conn => {
+            let (rd, wr) = super::stream::split(tls_conn);
+            if lg.is_none() {
+                out.lock().direct_tls = Some(wr.handle());
+            }
+            ctx.spawn(write_loop(StreamSink(wr), out.clone(), id, lg.clone()));
+            Source::Tls(rd)
+        }
+    };
+    let reader = Box::new(Reader::new(src, id, lg, closed, pending.clone()));
+    (out, reader, pending)
 }
 
 impl std::fmt::Debug for Transport {

@@ -69,6 +69,17 @@ pub(super) struct ReadState {
     pub(super) assembly: Assembler<Error>,
 }
 
+impl ReadState {
+    pub(super) fn new(source: ReadSource) -> ReadState {
+        ReadState {
+            source,
+            back: None,
+            ahead: VecDeque::new(),
+            assembly: Assembler::default(),
+        }
+    }
+}
+
 /// Where a reader's bytes come from.
 pub(super) enum Source {
     /// Read into the read buffer and decoded there (plain TCP).
