@@ -245,10 +245,12 @@ static int run_client(int n, FILE *to_server, FILE *from_server) {
     msrp_string_free(cpath);
   }
   fflush(to_server);
+  double t0 = now_ms();
   for (int i = 0; i < n; i++) CHECK_OK(msrp_connector_complete_async(con[i], spath[i], 60000, on_complete, &done[i]));
   side s;
   side_init(&s, n);
   int bound = side_bind(&s, done, "client");
+  double bind_ms = now_ms() - t0;
   CHECK(bound == n);
   size_t conns = 0, sessions = 0;
   CHECK_OK(msrp_context_shared_connections(ctx, &conns, &sessions));
@@ -260,8 +262,8 @@ static int run_client(int n, FILE *to_server, FILE *from_server) {
   CHECK(wait_count(&s.m, &s.c, &s.total, n, 60000));
   long after = rss_kib();
   CHECK(side_check(&s, "client"));
-  printf("client: %d sessions on %zu connections, %d answers received; memory %.1f KiB per session (RSS %ld -> %ld KiB)\n", bound,
-         conns, s.total, (double)(after - before) / n, before, after);
+  printf("client: %d sessions on %zu connections (bound in %.0f ms), %d answers received; memory %.1f KiB per session (RSS %ld -> %ld KiB)\n",
+         bound, conns, bind_ms, s.total, (double)(after - before) / n, before, after);
   side_end(&s);
   CHECK_OK(msrp_context_shared_connections(ctx, &conns, &sessions));
   CHECK(conns == 0 && sessions == 0); /* the last session took each connection along */

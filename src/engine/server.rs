@@ -56,12 +56,58 @@ struct Listener {
     ws: bool,
 }
 
+/// Entries by a session id (of a prepared URI, or of the last URI of a
+/// peer's path), so that a server with thousands of sessions finds one
+/// without going through all of them. Paths only match when these ids do.
+struct BySid<T>(HashMap<String, Vec<T>>);
+
+impl<T> Default for BySid<T> {
+    fn default() -> Self {
+        BySid(HashMap::new())
+    }
+}
+
+/// The session id of `path`'s last URI ("" when it has none).
+fn sid_of(path: &[Uri]) -> &str {
+    path.last()
+        .and_then(|u| u.session_id.as_deref())
+        .unwrap_or("")
+}
+
+impl<T> BySid<T> {
+    fn push(&mut self, sid: &str, t: T) {
+        self.0.entry(sid.to_string()).or_default().push(t);
+    }
+
+    fn get(&self, sid: &str) -> &[T] {
+        self.0.get(sid).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Takes the first entry under `sid` that `f` picks.
+    fn take(&mut self, sid: &str, f: impl Fn(&T) -> bool) -> Option<T> {
+        let v = self.0.get_mut(sid)?;
+        let i = v.iter().position(f)?;
+        let t = v.swap_remove(i);
+        if v.is_empty() {
+            self.0.remove(sid);
+        }
+        Some(t)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 #[derive(Default)]
 struct State {
     listeners: HashMap<SocketAddr, Listener>,
-    expected: Vec<(Uri, SocketAddr)>,
-    parked: Vec<Parked>,
-    waiters: Vec<Waiter>,
+    /// Prepared local URIs and their ports, by session id.
+    expected: BySid<(Uri, SocketAddr)>,
+    /// Bindings waiting for `complete`, by the session id of the peer's URI.
+    parked: BySid<Parked>,
+    /// `complete` calls waiting for a binding, by the same.
+    waiters: BySid<Waiter>,
     next_id: u64,
     tls: Option<TlsSettings>,
     /// Fingerprints expected of the peers of prepared local URIs.
@@ -215,12 +261,18 @@ async fn bind(
         }
     };
     let first = &received.chunk;
-    let expected: Vec<Uri> = shared
-        .lock()
-        .expected
-        .iter()
-        .map(|(u, _)| u.clone())
-        .collect();
+    // Only URIs with the To-Path's session id can match it.
+    let expected: Vec<Uri> = crate::proto::share::session_of(first)
+        .map(|sid| {
+            shared
+                .lock()
+                .expected
+                .get(sid)
+                .iter()
+                .map(|(u, _)| u.clone())
+                .collect()
+        })
+        .unwrap_or_default();
     let (local, from) = match binding::judge_shared_first(first, &expected, shared.sessmatch) {
         SharedFirst::Ours { index, from } => (expected[index].clone(), from),
         SharedFirst::NotSend => {
@@ -248,6 +300,7 @@ async fn bind(
     let mut t = t;
     t.set_paths(vec![local.clone()], from.clone());
     let id;
+    let parked_sid;
     {
         let mut st = shared.lock();
         st.next_id += 1;
@@ -261,25 +314,21 @@ async fn bind(
             local,
             from,
         };
-        if let Some(i) = st
-            .waiters
-            .iter()
-            .position(|w| shared.matches(&w.remote, &p.from))
-        {
-            let w = st.waiters.swap_remove(i);
+        let sid = sid_of(&p.from).to_string();
+        if let Some(w) = st.waiters.take(&sid, |w| shared.matches(&w.remote, &p.from)) {
             match w.tx.send(p) {
                 Ok(()) => return,
                 Err(back) => p = back,
             }
         }
-        st.parked.push(p);
+        st.parked.push(&sid, p);
+        parked_sid = sid;
     }
     // Unclaimed bindings expire after the bind timeout.
     tokio::time::sleep(shared.bind_timeout).await;
     let expired = {
         let mut st = shared.lock();
-        let i = st.parked.iter().position(|p| p.id == id);
-        i.map(|i| st.parked.swap_remove(i))
+        st.parked.take(&parked_sid, |p| p.id == id)
     };
     if let Some(p) = expired {
         answer(
@@ -355,7 +404,8 @@ impl Server {
         }
         let ip = host_ip(&uri.host)?;
         let mut st = sh.lock();
-        if st.expected.iter().any(|(u, _)| u.equivalent(&uri)) {
+        let sid = uri.session_id.clone().unwrap_or_default();
+        if st.expected.get(&sid).iter().any(|(u, _)| u.equivalent(&uri)) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!("{uri} is already prepared on this server"),
@@ -437,7 +487,7 @@ impl Server {
         };
         uri.port = Some(addr.port());
         st.listeners.get_mut(&addr).expect("listener present").users += 1;
-        st.expected.push((uri.clone(), addr));
+        st.expected.push(&sid, (uri.clone(), addr));
         Ok(vec![uri])
     }
 
@@ -447,24 +497,26 @@ impl Server {
         let sh = &self.shared;
         let found = {
             let mut st = sh.lock();
-            match st.parked.iter().position(|p| sh.matches(&remote, &p.from)) {
-                Some(i) => Ok(st.parked.swap_remove(i)),
+            let sid = sid_of(&remote).to_string();
+            match st.parked.take(&sid, |p| sh.matches(&remote, &p.from)) {
+                Some(p) => Ok(p),
                 None => {
                     let (tx, rx) = oneshot::channel();
                     st.next_id += 1;
                     let id = st.next_id;
-                    st.waiters.push(Waiter { id, remote, tx });
-                    Err((rx, id))
+                    st.waiters.push(&sid, Waiter { id, remote, tx });
+                    Err((rx, id, sid))
                 }
             }
         };
-        let (rx, id) = match found {
+        let (rx, id, sid) = match found {
             Ok(p) => return self.accept_parked(p).await,
             Err(w) => w,
         };
         let _unregister = WaiterGuard {
             shared: sh.clone(),
             id,
+            sid,
         };
         match rx.await {
             Ok(p) => self.accept_parked(p).await,
@@ -565,10 +617,10 @@ impl Server {
     /// prepared URI uses it. Returns whether it was registered.
     pub fn cleanup(&self, local: &Uri) -> bool {
         let mut st = self.shared.lock();
-        let Some(i) = st.expected.iter().position(|(u, _)| u.equivalent(local)) else {
+        let sid = local.session_id.as_deref().unwrap_or("");
+        let Some((_, addr)) = st.expected.take(sid, |(u, _)| u.equivalent(local)) else {
             return false;
         };
-        let (_, addr) = st.expected.swap_remove(i);
         st.fingerprints.retain(|(u, _)| !u.equivalent(local));
         let close = match st.listeners.get_mut(&addr) {
             Some(l) => {
@@ -608,7 +660,8 @@ impl Server {
 
 /// `local` is a URI this server prepared.
 fn prepared(st: &State, local: &Uri) -> Result<(), Error> {
-    if st.expected.iter().any(|(u, _)| u.equivalent(local)) {
+    let sid = local.session_id.as_deref().unwrap_or("");
+    if st.expected.get(sid).iter().any(|(u, _)| u.equivalent(local)) {
         Ok(())
     } else {
         Err(Error::new(
@@ -621,11 +674,12 @@ fn prepared(st: &State, local: &Uri) -> Result<(), Error> {
 struct WaiterGuard {
     shared: Arc<Shared>,
     id: u64,
+    sid: String,
 }
 
 impl Drop for WaiterGuard {
     fn drop(&mut self) {
-        self.shared.lock().waiters.retain(|w| w.id != self.id);
+        self.shared.lock().waiters.take(&self.sid, |w| w.id == self.id);
     }
 }
 
