@@ -493,6 +493,60 @@ static void test_a_request_for_no_session_on_the_connection_gets_481(void) {
   msrp_context_free(ctx);
 }
 
+/* A sharing connector whose peer does not demultiplex (a server without
+ * msrp_server_set_share_connections): the second session's binding SEND
+ * reaches the first session, which answers 481 (RFC 4975 §7.3); the second
+ * complete fails with MSRP_RESULT_BIND_REJECTED and the first session goes
+ * on. */
+static void test_a_peer_that_does_not_share_refuses_the_second_session(void) {
+  msrp_context *ctx = new_ctx();
+  msrp_server *srv = NULL;
+  CHECK_OK(msrp_server_new(ctx, false, NULL, &srv));
+  side a, b;
+  side_init(&a, 2);
+  side_init(&b, 2);
+  for (int i = 0; i < 2; i++) {
+    char *spath = NULL, *cpath = NULL;
+    msrp_connector *con = NULL;
+    completion cd, sd;
+    completion_init(&cd);
+    completion_init(&sd);
+    CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
+    CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
+    CHECK_OK(msrp_connector_set_share_connection(con, true));
+    CHECK_OK(msrp_connector_prepare(con, NULL, &cpath));
+    CHECK_OK(msrp_connector_complete_async(con, spath, 5000, on_complete, &cd));
+    if (i == 0) {
+      CHECK_OK(msrp_server_complete_async(srv, cpath, 5000, on_complete, &sd));
+      CHECK(completion_wait(&cd, 10000) && completion_wait(&sd, 10000));
+      CHECK(cd.result == MSRP_RESULT_OK && sd.result == MSRP_RESULT_OK);
+      if (cd.transport) CHECK_OK(msrp_session_new(cd.transport, NULL, &CBS, &a.boxes[0], NULL, &a.sessions[0]));
+      if (sd.transport) CHECK_OK(msrp_session_new(sd.transport, NULL, &CBS, &b.boxes[0], NULL, &b.sessions[0]));
+    } else {
+      CHECK(completion_wait(&cd, 10000));
+      CHECK(cd.result == MSRP_RESULT_BIND_REJECTED);
+      CHECK(strstr(cd.message, "481") != NULL);
+      CHECK(cd.transport == NULL);
+      CHECK_OK(msrp_server_cleanup(srv, spath));
+    }
+    completion_destroy(&cd);
+    completion_destroy(&sd);
+    msrp_connector_free(con);
+    msrp_string_free(spath);
+    msrp_string_free(cpath);
+  }
+  CHECK(shared_conns(ctx) == 1);
+  send_text(a.sessions[0], 0);
+  CHECK(wait_count(&b.m, &b.c, &b.total, 1, 10000));
+  CHECK(b.boxes[0].got == 1 && b.boxes[0].wrong == 0 && b.boxes[0].closed == 0);
+  side_end(&a);
+  side_end(&b);
+  msrp_server_free(srv);
+  msrp_context_free(ctx);
+  side_free(&a);
+  side_free(&b);
+}
+
 /* A large file on one session while another chats on the same connection:
  * the chat lines arrive while the file is still in flight, and the file
  * arrives whole. */
@@ -532,6 +586,7 @@ int main(int argc, char **argv) {
   int slow = getenv("MSRP_UNDER_VALGRIND") != NULL;
   test_a_session_ends_without_closing_the_connection();
   test_a_request_for_no_session_on_the_connection_gets_481();
+  test_a_peer_that_does_not_share_refuses_the_second_session();
   test_chat_beside_a_file_on_one_connection(slow ? 8u << 20 : 64u << 20);
   test_two_processes(slow ? 200 : 10000);
   return check_summary("test_share");
