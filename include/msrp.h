@@ -1880,7 +1880,10 @@ msrp_result msrp_connector_set_connect_address(const struct msrp_connector *c,
  * `*` chunks, which another session's chunk could not interrupt), and a
  * session that waits for nothing else may queue about 256 KiB ahead of
  * the others. The peer must demultiplex by To-Path: a libmsrp server with
- * `msrp_server_set_share_connections`, or any RFC 4975 endpoint that does.
+ * `msrp_server_set_share_connections`, or any RFC 4975 endpoint that does;
+ * a peer that does not answers a second session's binding with 481, and
+ * `complete` fails with `MSRP_RESULT_BIND_REJECTED` (the sessions already
+ * on the connection go on).
  * Default false: each session has a connection of its own. Takes effect
  * at the next `complete`.
  *
