@@ -315,7 +315,10 @@ async fn bind(
             from,
         };
         let sid = sid_of(&p.from).to_string();
-        if let Some(w) = st.waiters.take(&sid, |w| shared.matches(&w.remote, &p.from)) {
+        if let Some(w) = st
+            .waiters
+            .take(&sid, |w| shared.matches(&w.remote, &p.from))
+        {
             match w.tx.send(p) {
                 Ok(()) => return,
                 Err(back) => p = back,
@@ -405,7 +408,12 @@ impl Server {
         let ip = host_ip(&uri.host)?;
         let mut st = sh.lock();
         let sid = uri.session_id.clone().unwrap_or_default();
-        if st.expected.get(&sid).iter().any(|(u, _)| u.equivalent(&uri)) {
+        if st
+            .expected
+            .get(&sid)
+            .iter()
+            .any(|(u, _)| u.equivalent(&uri))
+        {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!("{uri} is already prepared on this server"),
@@ -661,7 +669,12 @@ impl Server {
 /// `local` is a URI this server prepared.
 fn prepared(st: &State, local: &Uri) -> Result<(), Error> {
     let sid = local.session_id.as_deref().unwrap_or("");
-    if st.expected.get(sid).iter().any(|(u, _)| u.equivalent(local)) {
+    if st
+        .expected
+        .get(sid)
+        .iter()
+        .any(|(u, _)| u.equivalent(local))
+    {
         Ok(())
     } else {
         Err(Error::new(
@@ -679,7 +692,10 @@ struct WaiterGuard {
 
 impl Drop for WaiterGuard {
     fn drop(&mut self) {
-        self.shared.lock().waiters.take(&self.sid, |w| w.id == self.id);
+        self.shared
+            .lock()
+            .waiters
+            .take(&self.sid, |w| w.id == self.id);
     }
 }
 

@@ -956,10 +956,19 @@ pub fn encode_end_line(tid: &str, flag: Flag, has_body: bool, out: &mut Vec<u8>)
 /// Whether `data` contains the end-line marker of transaction `tid`
 /// (`-------` and the id). Conservative: any occurrence counts.
 pub fn contains_end_line(tid: &str, data: &[u8]) -> bool {
-    // A scan for '-' costs nothing to set up, unlike a substring searcher,
-    // which matters for small chunks.
     let tid = tid.as_bytes();
     let need = 7 + tid.len();
+    if data.len() >= 2048 {
+        // A substring search skips ahead by two of the marker's bytes at a
+        // time; a scan for '-' stops about every 256 bytes of binary data.
+        let mut marker = [b'-'; 7 + 64];
+        if need <= marker.len() {
+            marker[7..need].copy_from_slice(tid);
+            return memchr::memmem::find(data, &marker[..need]).is_some();
+        }
+    }
+    // Small bodies: a scan for '-' costs nothing to set up, unlike a
+    // substring searcher.
     let mut from = 0;
     while let Some(i) = memchr::memchr(b'-', &data[from..]) {
         let p = from + i;
@@ -1185,6 +1194,37 @@ mod tests {
         assert!(c.ensure_unique_transaction_id());
         assert_ne!(c.transaction_id(), "a786hjs2");
         assert!(c.to_bytes().is_ok());
+    }
+
+    /// Small and large bodies (the two searches) find the marker anywhere,
+    /// and only the whole marker of this transaction id.
+    #[test]
+    fn the_end_line_marker_is_found_in_bodies_of_any_size() {
+        for len in [100usize, 5000] {
+            let base: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 9 == 0 {
+                        b'-'
+                    } else {
+                        b'a' + (i % 26) as u8
+                    }
+                })
+                .collect();
+            assert!(!contains_end_line("a786hjs2", &base), "{len}");
+            for at in [0, len / 2, len - 15] {
+                let mut d = base.clone();
+                d[at..at + 15].copy_from_slice(b"-------a786hjs2");
+                assert!(contains_end_line("a786hjs2", &d), "{len} at {at}");
+                d[at + 3] = b'x';
+                assert!(!contains_end_line("a786hjs2", &d), "{len} at {at}");
+                d[at..at + 15].copy_from_slice(b"-------a786hjs3");
+                assert!(!contains_end_line("a786hjs2", &d), "{len} at {at}");
+            }
+            // Cut off at the end: not a marker.
+            let mut d = base.clone();
+            d[len - 14..].copy_from_slice(b"-------a786hjs");
+            assert!(!contains_end_line("a786hjs2", &d));
+        }
     }
 
     #[test]

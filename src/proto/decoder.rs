@@ -132,6 +132,9 @@ pub struct Decoder {
     pending_end: Option<Flag>,
     pat: Vec<u8>,
     flag_pos: usize,
+    /// A substring searcher for `pat` up to its flag, made for the first
+    /// large input of a body (see [`FINDER_MIN`]).
+    finder: Option<memchr::memmem::Finder<'static>>,
     held: usize,
     held_virtual: bool,
 }
@@ -164,6 +167,7 @@ impl Decoder {
             pending_end: None,
             pat: Vec::with_capacity(48),
             flag_pos: 0,
+            finder: None,
             held: 0,
             held_virtual: false,
         }
@@ -323,6 +327,7 @@ impl Decoder {
                     let chunk = self.chunk.as_mut().expect("chunk in Headers state");
                     chunk.mark_body();
                     self.flag_pos = end_pattern(&mut self.pat, chunk.transaction_id());
+                    self.finder = None;
                     // The blank line's CRLF may double as the CRLF before the
                     // end-line (peers that send an empty body that way):
                     // start as if it matched, and drop it silently if the
@@ -514,27 +519,76 @@ impl Decoder {
         if inp.is_empty() {
             return Ok((pos, None));
         }
+        // The first FINDER_MIN bytes (all of a small body, and what follows
+        // it in the same read) are scanned for CR, which costs nothing to
+        // set up.
+        let near = inp.len().min(FINDER_MIN);
         let mut from = 0;
-        loop {
-            let Some(i) = memchr::memchr(b'\r', &inp[from..]) else {
-                return Ok((input.len(), Some(Event::Data(inp))));
-            };
-            let cand = from + i;
-            let avail = (inp.len() - cand).min(plen);
-            if self.match_at(0, &inp[cand..cand + avail]) {
-                if cand > 0 {
-                    return Ok((pos + cand, Some(Event::Data(&inp[..cand]))));
-                }
-                if avail == plen {
-                    return Ok(self.finish(pos + plen));
-                }
-                self.held = avail;
-                return Ok((input.len(), None));
+        while let Some(i) = memchr::memchr(b'\r', &inp[from..near]) {
+            if let Some(r) = self.at_candidate(input.len(), pos, inp, from + i) {
+                return Ok(r);
             }
-            from = cand + 1;
+            from += i + 1;
         }
+        if near < inp.len() {
+            // Beyond, a substring search for the end-line up to its flag
+            // skips ahead by two of its bytes at a time, where a scan for CR
+            // stops about every 256 bytes of binary data.
+            from = near;
+            if self.finder.is_none() {
+                let fp = self.flag_pos;
+                self.finder = Some(memchr::memmem::Finder::new(&self.pat[..fp]).into_owned());
+            }
+            while let Some(i) = self.finder.as_ref().and_then(|f| f.find(&inp[from..])) {
+                if let Some(r) = self.at_candidate(input.len(), pos, inp, from + i) {
+                    return Ok(r);
+                }
+                from += i + 1;
+            }
+            // No whole end-line up to its flag: only a part of one can be
+            // there, at the very end.
+            from = from.max(inp.len().saturating_sub(plen - 1));
+            while let Some(i) = memchr::memchr(b'\r', &inp[from..]) {
+                if let Some(r) = self.at_candidate(input.len(), pos, inp, from + i) {
+                    return Ok(r);
+                }
+                from += i + 1;
+            }
+        }
+        Ok((input.len(), Some(Event::Data(inp))))
+    }
+
+    /// Whether the end-line (or the start of it, at the end of the input)
+    /// is at `cand` of `inp` (which starts at `pos` of an input of
+    /// `input_len` bytes): the body's data before it, the end, or nothing
+    /// while the rest of the end-line is awaited.
+    fn at_candidate<'a>(
+        &mut self,
+        input_len: usize,
+        pos: usize,
+        inp: &'a [u8],
+        cand: usize,
+    ) -> Option<(usize, Option<Event<'a>>)> {
+        let plen = self.pat.len();
+        let avail = (inp.len() - cand).min(plen);
+        if !self.match_at(0, &inp[cand..cand + avail]) {
+            return None;
+        }
+        if cand > 0 {
+            return Some((pos + cand, Some(Event::Data(&inp[..cand]))));
+        }
+        if avail == plen {
+            return Some(self.finish(pos + plen));
+        }
+        self.held = avail;
+        Some((input_len, None))
     }
 }
+
+/// Inputs from this size up are searched for the end-line with a substring
+/// searcher (set up once per chunk); smaller ones with a scan for CR, which
+/// costs nothing to set up.
+const FINDER_MIN: usize = 2048;
 
 /// Writes the end-line that closes a body with transaction id `tid`
 /// (CR LF first) into `pat`; returns the position of its flag.
@@ -717,7 +771,20 @@ MSRP ijkl 481\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\n---
 
     #[test]
     fn body_containing_dashes_and_other_end_lines_is_data() {
-        let body = b"-------\r\n-------a786hjs2\r\n-------a786hjs2X\r\n-------zzzz$\r\n-------a786hjs2$ \r\n\r\n--";
+        let tricky: &[u8] = b"-------\r\n-------a786hjs2\r\n-------a786hjs2X\r\n-------zzzz$\r\n-------a786hjs2$ \r\n\r\n--";
+        ends_only_at_the_end_line(tricky);
+        // The same in a body large enough for the substring search
+        // (FINDER_MIN), with CR bytes all over it.
+        let pad: Vec<u8> = (0..3000u32)
+            .map(|i| if i % 7 == 0 { b'\r' } else { (i % 251) as u8 })
+            .collect();
+        let big = [&pad[..], tricky, &pad[..], b"\r\n-------a786hjs2"].concat();
+        ends_only_at_the_end_line(&big);
+    }
+
+    /// Decodes a SEND with `body` split in two at every offset: the body
+    /// comes out whole and the chunk ends only at its real end-line.
+    fn ends_only_at_the_end_line(body: &[u8]) {
         let mut wire = Vec::new();
         wire.extend_from_slice(b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:1/s;tcp\r\nContent-Type: text/plain\r\n\r\n");
         wire.extend_from_slice(body);
