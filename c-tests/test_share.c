@@ -317,34 +317,92 @@ typedef struct {
   side a, b; /* a: active (sharing connectors), b: server side */
 } pairs;
 
+static void pairs_close(pairs *p);
+static size_t shared_conns(msrp_context *ctx);
+
+/* Opens one more pair: a sharing connector (checking the server's
+ * certificate by `fp` when given) to a URI prepared on the server; the
+ * server completes it when `expect_ok`. Returns the connector's result. */
+static msrp_result pair_add(pairs *p, int i, const char *server_uri, const char *fp, bool expect_ok) {
+  char *spath = NULL, *cpath = NULL;
+  msrp_connector *con = NULL;
+  completion cd, sd;
+  completion_init(&cd);
+  completion_init(&sd);
+  CHECK_OK(msrp_server_prepare(p->srv, server_uri, &spath));
+  CHECK_OK(msrp_connector_new(p->ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
+  CHECK_OK(msrp_connector_set_share_connection(con, true));
+  if (fp) CHECK_OK(msrp_connector_set_peer_fingerprint(con, fp));
+  CHECK_OK(msrp_connector_prepare(con, NULL, &cpath));
+  CHECK_OK(msrp_connector_complete_async(con, spath, 10000, on_complete, &cd));
+  if (expect_ok) CHECK_OK(msrp_server_complete_async(p->srv, cpath, 10000, on_complete, &sd));
+  CHECK(completion_wait(&cd, 15000));
+  if (expect_ok) {
+    CHECK(completion_wait(&sd, 15000));
+    CHECK(cd.result == MSRP_RESULT_OK && sd.result == MSRP_RESULT_OK);
+    if (cd.transport) CHECK_OK(msrp_session_new(cd.transport, NULL, &CBS, &p->a.boxes[i], NULL, &p->a.sessions[i]));
+    if (sd.transport) CHECK_OK(msrp_session_new(sd.transport, NULL, &CBS, &p->b.boxes[i], NULL, &p->b.sessions[i]));
+  } else {
+    CHECK_OK(msrp_server_cleanup(p->srv, spath));
+  }
+  msrp_result r = cd.result;
+  completion_destroy(&cd);
+  completion_destroy(&sd);
+  msrp_connector_free(con);
+  msrp_string_free(spath);
+  msrp_string_free(cpath);
+  return r;
+}
+
+/* Sessions over msrps and over WebSocket share connections too; the TLS
+ * check is part of what a connection is shared by: a connector expecting
+ * another certificate does not join the open connection (it connects on
+ * its own and is refused). */
+static void test_sharing_over_msrps_and_ws(void) {
+  msrp_tls *st = NULL;
+  CHECK_OK(msrp_tls_new(&st));
+  CHECK_OK(msrp_tls_generate_self_signed(st, "server.invalid"));
+  char *fp = NULL;
+  CHECK_OK(msrp_tls_fingerprint(st, NULL, &fp));
+  const char *wrong = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF";
+  const char *uris[] = {"msrps://127.0.0.1:0;tcp", "msrp://127.0.0.1:0;ws", "msrps://127.0.0.1:0;ws"};
+  for (int k = 0; k < 3; k++) {
+    pairs p;
+    memset(&p, 0, sizeof p);
+    p.ctx = new_ctx();
+    CHECK_OK(msrp_server_new(p.ctx, false, NULL, &p.srv));
+    CHECK_OK(msrp_server_set_share_connections(p.srv, true));
+    CHECK_OK(msrp_server_set_tls(p.srv, st));
+    side_init(&p.a, 3);
+    side_init(&p.b, 3);
+    int tls = strncmp(uris[k], "msrps", 5) == 0;
+    for (int i = 0; i < 2; i++) CHECK(pair_add(&p, i, uris[k], tls ? fp : NULL, true) == MSRP_RESULT_OK);
+    CHECK(shared_conns(p.ctx) == 1);
+    if (tls) {
+      CHECK(pair_add(&p, 2, uris[k], wrong, false) == MSRP_RESULT_TLS_FINGERPRINT_MISMATCH);
+      CHECK(shared_conns(p.ctx) == 1);
+    }
+    for (int i = 0; i < 2; i++) {
+      send_text(p.a.sessions[i], i);
+      send_text(p.b.sessions[i], i);
+    }
+    CHECK(wait_count(&p.b.m, &p.b.c, &p.b.total, 2, 10000));
+    CHECK(wait_count(&p.a.m, &p.a.c, &p.a.total, 2, 10000));
+    for (int i = 0; i < 2; i++) CHECK(p.a.boxes[i].got == 1 && p.b.boxes[i].got == 1 && p.a.boxes[i].wrong + p.b.boxes[i].wrong == 0);
+    printf("sharing over %s: 2 sessions on %zu connection\n", uris[k], shared_conns(p.ctx));
+    pairs_close(&p);
+  }
+  msrp_string_free(fp);
+  msrp_tls_free(st);
+}
+
 static void pairs_open(pairs *p, int n) {
   p->ctx = new_ctx();
   CHECK_OK(msrp_server_new(p->ctx, false, NULL, &p->srv));
   CHECK_OK(msrp_server_set_share_connections(p->srv, true));
   side_init(&p->a, n);
   side_init(&p->b, n);
-  for (int i = 0; i < n; i++) {
-    char *spath = NULL, *cpath = NULL;
-    msrp_connector *con = NULL;
-    completion cd, sd;
-    completion_init(&cd);
-    completion_init(&sd);
-    CHECK_OK(msrp_server_prepare(p->srv, NULL, &spath));
-    CHECK_OK(msrp_connector_new(p->ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
-    CHECK_OK(msrp_connector_set_share_connection(con, true));
-    CHECK_OK(msrp_connector_prepare(con, NULL, &cpath));
-    CHECK_OK(msrp_connector_complete_async(con, spath, 10000, on_complete, &cd));
-    CHECK_OK(msrp_server_complete_async(p->srv, cpath, 10000, on_complete, &sd));
-    CHECK(completion_wait(&cd, 10000) && completion_wait(&sd, 10000));
-    CHECK(cd.result == MSRP_RESULT_OK && sd.result == MSRP_RESULT_OK);
-    if (cd.transport) CHECK_OK(msrp_session_new(cd.transport, NULL, &CBS, &p->a.boxes[i], NULL, &p->a.sessions[i]));
-    if (sd.transport) CHECK_OK(msrp_session_new(sd.transport, NULL, &CBS, &p->b.boxes[i], NULL, &p->b.sessions[i]));
-    completion_destroy(&cd);
-    completion_destroy(&sd);
-    msrp_connector_free(con);
-    msrp_string_free(spath);
-    msrp_string_free(cpath);
-  }
+  for (int i = 0; i < n; i++) CHECK(pair_add(p, i, NULL, NULL, true) == MSRP_RESULT_OK);
 }
 
 static void pairs_close(pairs *p) {
@@ -587,6 +645,7 @@ int main(int argc, char **argv) {
   test_a_session_ends_without_closing_the_connection();
   test_a_request_for_no_session_on_the_connection_gets_481();
   test_a_peer_that_does_not_share_refuses_the_second_session();
+  test_sharing_over_msrps_and_ws();
   test_chat_beside_a_file_on_one_connection(slow ? 8u << 20 : 64u << 20);
   test_two_processes(slow ? 200 : 10000);
   return check_summary("test_share");
