@@ -37,7 +37,7 @@ fn carry(
             Some(Event::End(f)) => {
                 let mut c = cur.take().expect("head");
                 c.set_flag(f);
-                to.handle_chunk(c, now);
+                to.handle_chunk(*c, now);
             }
             None => {}
         }

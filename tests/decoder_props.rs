@@ -30,7 +30,7 @@ fn push(out: &mut Vec<Ev>, ev: Event<'_>) {
             assert_eq!(announced, own);
             let mut b = Vec::new();
             chunk.encode_start(&mut b);
-            out.push(Ev::Head(b, error));
+            out.push(Ev::Head(b, error.map(|e| *e)));
         }
         Event::Data(d) => {
             if let Some(Ev::Data(prev)) = out.last_mut() {

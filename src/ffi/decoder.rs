@@ -167,7 +167,7 @@ pub unsafe extern "C" fn msrp_decoder_decode(
                     super::error::set_last_error(&e.to_string());
                     out.header_error = msrp_result::InvalidHeader;
                 }
-                out.chunk = into_raw(msrp_chunk { inner: chunk });
+                out.chunk = into_raw(msrp_chunk { inner: *chunk });
             }
             Some(Event::Data(b)) => {
                 out.kind = msrp_decoder_event_kind::Data;

@@ -81,17 +81,17 @@ impl std::error::Error for DecodeError {}
 
 /// What the decoder found.
 #[derive(Debug, PartialEq, Eq)]
-// A head is handed on at once; boxing its chunk would cost an allocation
-// per chunk (the chunk keeps up to eight header entries inline).
-#[allow(clippy::large_enum_variant)]
 pub enum Event<'a> {
     /// A chunk's start line and headers; its data is empty. `error` holds the
     /// first malformed header, if any (answer such a request with 400).
     Head {
-        /// The chunk without body.
-        chunk: Chunk,
-        /// First header problem found, if any.
-        error: Option<HeaderError>,
+        /// The chunk without body (boxed: a chunk keeps up to eight
+        /// header entries inline, and moving it through each return and
+        /// match cost more than its allocation).
+        chunk: Box<Chunk>,
+        /// First header problem found, if any (boxed: rare, and the event
+        /// is moved on every return).
+        error: Option<Box<HeaderError>>,
         /// The body length its Byte-Range announces (`end - start + 1`),
         /// when that header is valid and has a known end: what the decoder
         /// parsed, so that the body's room can be sized without parsing it
@@ -118,7 +118,7 @@ pub struct Decoder {
     limits: Limits,
     state: State,
     carry: Vec<u8>,
-    chunk: Option<Chunk>,
+    chunk: Option<Box<Chunk>>,
     header_error: Option<HeaderError>,
     /// See [`Event::Head`]'s `announced`.
     announced: Option<u64>,
@@ -318,7 +318,7 @@ impl Decoder {
                     return Ok(false);
                 }
                 let chunk = parse_start_line(line).map_err(|e| fail(&mut self.state, e))?;
-                self.chunk = Some(chunk);
+                self.chunk = Some(Box::new(chunk));
                 self.state = State::Headers;
                 Ok(false)
             }
@@ -365,9 +365,9 @@ impl Decoder {
     /// chunk with) the first header problem found.
     fn head_event(&mut self) -> Event<'static> {
         let mut chunk = self.chunk.take().expect("a head was read");
-        let error = self.header_error.take();
+        let error = self.header_error.take().map(Box::new);
         if let Some(e) = &error {
-            chunk.mark_malformed(e.clone());
+            chunk.mark_malformed((**e).clone());
         }
         Event::Head {
             chunk,
@@ -661,7 +661,7 @@ pub fn decode_all(
         let (n, ev) = d.decode(&bytes[off..])?;
         off += n;
         match ev {
-            Some(Event::Head { chunk, error, .. }) => cur = Some((chunk, error)),
+            Some(Event::Head { chunk, error, .. }) => cur = Some((*chunk, error.map(|e| *e))),
             Some(Event::Data(b)) => {
                 if let Some((c, _)) = cur.as_mut() {
                     c.append_data(b);

@@ -525,7 +525,7 @@ impl Reader {
                         // as an unannounced body's growing buffer would be).
                         self.share = owner.is_some();
                     }
-                    self.asm = Some(chunk);
+                    self.asm = Some(*chunk);
                 }
                 Some(Event::Data(d)) => {
                     if let Some(l) = &self.logger {
