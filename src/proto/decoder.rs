@@ -519,43 +519,55 @@ impl Decoder {
         if inp.is_empty() {
             return Ok((pos, None));
         }
-        // The first FINDER_MIN bytes (all of a small body, and what follows
-        // it in the same read) are scanned for CR, which costs nothing to
-        // set up.
-        let near = inp.len().min(FINDER_MIN);
+        // A scan for CR costs nothing to set up and runs fastest where CR
+        // is rare; once it has stopped at SWITCH_AFTER CRs that were not
+        // the end-line (binary data has one in about 256 bytes), the rest
+        // of a large input is searched for the end-line itself.
         let mut from = 0;
-        while let Some(i) = memchr::memchr(b'\r', &inp[from..near]) {
+        let mut misses = 0;
+        while let Some(i) = memchr::memchr(b'\r', &inp[from..]) {
             if let Some(r) = self.at_candidate(input.len(), pos, inp, from + i) {
                 return Ok(r);
             }
             from += i + 1;
-        }
-        if near < inp.len() {
-            // Beyond, a substring search for the end-line up to its flag
-            // skips ahead by two of its bytes at a time, where a scan for CR
-            // stops about every 256 bytes of binary data.
-            from = near;
-            if self.finder.is_none() {
-                let fp = self.flag_pos;
-                self.finder = Some(memchr::memmem::Finder::new(&self.pat[..fp]).into_owned());
-            }
-            while let Some(i) = self.finder.as_ref().and_then(|f| f.find(&inp[from..])) {
-                if let Some(r) = self.at_candidate(input.len(), pos, inp, from + i) {
-                    return Ok(r);
-                }
-                from += i + 1;
-            }
-            // No whole end-line up to its flag: only a part of one can be
-            // there, at the very end.
-            from = from.max(inp.len().saturating_sub(plen - 1));
-            while let Some(i) = memchr::memchr(b'\r', &inp[from..]) {
-                if let Some(r) = self.at_candidate(input.len(), pos, inp, from + i) {
-                    return Ok(r);
-                }
-                from += i + 1;
+            misses += 1;
+            if misses >= SWITCH_AFTER && inp.len() - from >= FINDER_MIN {
+                return Ok(self.search_rest(input.len(), pos, inp, from));
             }
         }
         Ok((input.len(), Some(Event::Data(inp))))
+    }
+
+    /// The rest of `inp` from `from` searched with a substring searcher
+    /// for the end-line up to its flag (two of its bytes at a time), then
+    /// its last bytes for the start of an end-line.
+    fn search_rest<'a>(
+        &mut self,
+        input_len: usize,
+        pos: usize,
+        inp: &'a [u8],
+        mut from: usize,
+    ) -> (usize, Option<Event<'a>>) {
+        if self.finder.is_none() {
+            let fp = self.flag_pos;
+            self.finder = Some(memchr::memmem::Finder::new(&self.pat[..fp]).into_owned());
+        }
+        while let Some(i) = self.finder.as_ref().and_then(|f| f.find(&inp[from..])) {
+            if let Some(r) = self.at_candidate(input_len, pos, inp, from + i) {
+                return r;
+            }
+            from += i + 1;
+        }
+        // No whole end-line up to its flag: only a part of one can be
+        // there, at the very end.
+        from = from.max(inp.len().saturating_sub(self.pat.len() - 1));
+        while let Some(i) = memchr::memchr(b'\r', &inp[from..]) {
+            if let Some(r) = self.at_candidate(input_len, pos, inp, from + i) {
+                return r;
+            }
+            from += i + 1;
+        }
+        (input_len, Some(Event::Data(inp)))
     }
 
     /// Whether the end-line (or the start of it, at the end of the input)
@@ -585,9 +597,10 @@ impl Decoder {
     }
 }
 
-/// Inputs from this size up are searched for the end-line with a substring
-/// searcher (set up once per chunk); smaller ones with a scan for CR, which
-/// costs nothing to set up.
+/// CRs a body scan passes before it searches the rest of a large input
+/// for the end-line with a substring searcher (set up once per chunk) ...
+const SWITCH_AFTER: usize = 16;
+/// ... when at least this much of the input is left.
 const FINDER_MIN: usize = 2048;
 
 /// Writes the end-line that closes a body with transaction id `tid`
