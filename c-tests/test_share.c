@@ -320,37 +320,56 @@ typedef struct {
 static void pairs_close(pairs *p);
 static size_t shared_conns(msrp_context *ctx);
 
+/* A sharing connector completing against a path prepared on `srv`
+ * (`server_uri` may be NULL; `fp`, when given, is the certificate the
+ * connector expects); the server's complete is started too when
+ * `server_completes`. */
+typedef struct {
+  char *spath, *cpath;
+  msrp_connector *con;
+  completion cd, sd;
+} attempt;
+
+static void attempt_start(attempt *t, msrp_context *ctx, msrp_server *srv, const char *server_uri, const char *fp,
+                          bool server_completes) {
+  memset(t, 0, sizeof *t);
+  completion_init(&t->cd);
+  completion_init(&t->sd);
+  CHECK_OK(msrp_server_prepare(srv, server_uri, &t->spath));
+  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &t->con));
+  CHECK_OK(msrp_connector_set_share_connection(t->con, true));
+  if (fp) CHECK_OK(msrp_connector_set_peer_fingerprint(t->con, fp));
+  CHECK_OK(msrp_connector_prepare(t->con, NULL, &t->cpath));
+  CHECK_OK(msrp_connector_complete_async(t->con, t->spath, 10000, on_complete, &t->cd));
+  if (server_completes) CHECK_OK(msrp_server_complete_async(srv, t->cpath, 10000, on_complete, &t->sd));
+}
+
+/* Frees what attempt_start made (the transports are the caller's). */
+static void attempt_end(attempt *t) {
+  completion_destroy(&t->cd);
+  completion_destroy(&t->sd);
+  msrp_connector_free(t->con);
+  msrp_string_free(t->spath);
+  msrp_string_free(t->cpath);
+}
+
 /* Opens one more pair: a sharing connector (checking the server's
  * certificate by `fp` when given) to a URI prepared on the server; the
  * server completes it when `expect_ok`. Returns the connector's result. */
 static msrp_result pair_add(pairs *p, int i, const char *server_uri, const char *fp, bool expect_ok) {
-  char *spath = NULL, *cpath = NULL;
-  msrp_connector *con = NULL;
-  completion cd, sd;
-  completion_init(&cd);
-  completion_init(&sd);
-  CHECK_OK(msrp_server_prepare(p->srv, server_uri, &spath));
-  CHECK_OK(msrp_connector_new(p->ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
-  CHECK_OK(msrp_connector_set_share_connection(con, true));
-  if (fp) CHECK_OK(msrp_connector_set_peer_fingerprint(con, fp));
-  CHECK_OK(msrp_connector_prepare(con, NULL, &cpath));
-  CHECK_OK(msrp_connector_complete_async(con, spath, 10000, on_complete, &cd));
-  if (expect_ok) CHECK_OK(msrp_server_complete_async(p->srv, cpath, 10000, on_complete, &sd));
-  CHECK(completion_wait(&cd, 15000));
+  attempt t;
+  attempt_start(&t, p->ctx, p->srv, server_uri, fp, expect_ok);
+  CHECK(completion_wait(&t.cd, 15000));
   if (expect_ok) {
-    CHECK(completion_wait(&sd, 15000));
-    CHECK(cd.result == MSRP_RESULT_OK && sd.result == MSRP_RESULT_OK);
-    if (cd.transport) CHECK_OK(msrp_session_new(cd.transport, NULL, &CBS, &p->a.boxes[i], NULL, &p->a.sessions[i]));
-    if (sd.transport) CHECK_OK(msrp_session_new(sd.transport, NULL, &CBS, &p->b.boxes[i], NULL, &p->b.sessions[i]));
+    CHECK(completion_wait(&t.sd, 15000));
+    CHECK(t.cd.result == MSRP_RESULT_OK && t.sd.result == MSRP_RESULT_OK);
+    if (t.cd.transport) CHECK_OK(msrp_session_new(t.cd.transport, NULL, &CBS, &p->a.boxes[i], NULL, &p->a.sessions[i]));
+    if (t.sd.transport) CHECK_OK(msrp_session_new(t.sd.transport, NULL, &CBS, &p->b.boxes[i], NULL, &p->b.sessions[i]));
   } else {
-    CHECK_OK(msrp_server_cleanup(p->srv, spath));
+    CHECK_OK(msrp_server_cleanup(p->srv, t.spath));
   }
-  msrp_result r = cd.result;
-  completion_destroy(&cd);
-  completion_destroy(&sd);
-  msrp_connector_free(con);
-  msrp_string_free(spath);
-  msrp_string_free(cpath);
+  msrp_result r = t.cd.result;
+  attempt_end(&t);
   return r;
 }
 
@@ -500,19 +519,12 @@ static void test_a_request_for_no_session_on_the_connection_gets_481(void) {
   msrp_server *srv = NULL;
   CHECK_OK(msrp_server_new(ctx, false, NULL, &srv));
   CHECK_OK(msrp_server_set_share_connections(srv, true));
-  char *spath = NULL, *cpath = NULL;
-  msrp_connector *con = NULL;
-  completion cd, sd;
-  completion_init(&cd);
-  completion_init(&sd);
-  CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
-  CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
-  CHECK_OK(msrp_connector_set_share_connection(con, true));
-  CHECK_OK(msrp_connector_prepare(con, NULL, &cpath));
-  CHECK_OK(msrp_connector_complete_async(con, spath, 10000, on_complete, &cd));
-  CHECK_OK(msrp_server_complete_async(srv, cpath, 10000, on_complete, &sd));
-  CHECK(completion_wait(&cd, 10000) && completion_wait(&sd, 10000));
-  if (cd.transport && sd.transport) {
+  attempt t;
+  attempt_start(&t, ctx, srv, NULL, NULL, true);
+  CHECK(completion_wait(&t.cd, 10000) && completion_wait(&t.sd, 10000));
+  const char *spath = t.spath, *cpath = t.cpath;
+  msrp_transport *ct = t.cd.transport, *st = t.sd.transport;
+  if (ct && st) {
     /* A SEND that is not the first of a session, for a session id the
      * server never bound on this connection: the server has no expected
      * URI with it, so the binding it would start is refused with 481. */
@@ -526,27 +538,23 @@ static void test_a_request_for_no_session_on_the_connection_gets_481(void) {
     CHECK_OK(msrp_chunk_set_message_id(c, "m12345"));
     CHECK_OK(msrp_chunk_set_data(c, (const uint8_t *)"hi", 2));
     CHECK_OK(msrp_chunk_set_content_type(c, "text/plain"));
-    CHECK_OK(msrp_transport_write_chunk(cd.transport, c, 5000));
+    CHECK_OK(msrp_transport_write_chunk(ct, c, 5000));
     msrp_chunk *got = NULL;
-    CHECK_OK(msrp_transport_read_chunk(cd.transport, SIZE_MAX, 5000, &got, NULL));
+    CHECK_OK(msrp_transport_read_chunk(ct, SIZE_MAX, 5000, &got, NULL));
     uint16_t code = 0;
     if (got) CHECK_OK(msrp_chunk_code(got, &code));
     CHECK(code == 481);
     msrp_chunk_free(got);
     /* The real session's transport saw nothing of it. */
     got = NULL;
-    CHECK_RES(msrp_transport_read_chunk(sd.transport, SIZE_MAX, 300, &got, NULL), MSRP_RESULT_TIMEOUT);
+    CHECK_RES(msrp_transport_read_chunk(st, SIZE_MAX, 300, &got, NULL), MSRP_RESULT_TIMEOUT);
     msrp_chunk_free(got);
     msrp_chunk_free(c);
     free(bogus);
   }
-  msrp_transport_free(cd.transport);
-  msrp_transport_free(sd.transport);
-  completion_destroy(&cd);
-  completion_destroy(&sd);
-  msrp_connector_free(con);
-  msrp_string_free(spath);
-  msrp_string_free(cpath);
+  msrp_transport_free(ct);
+  msrp_transport_free(st);
+  attempt_end(&t);
   msrp_server_free(srv);
   msrp_context_free(ctx);
 }
@@ -564,34 +572,21 @@ static void test_a_peer_that_does_not_share_refuses_the_second_session(void) {
   side_init(&a, 2);
   side_init(&b, 2);
   for (int i = 0; i < 2; i++) {
-    char *spath = NULL, *cpath = NULL;
-    msrp_connector *con = NULL;
-    completion cd, sd;
-    completion_init(&cd);
-    completion_init(&sd);
-    CHECK_OK(msrp_server_prepare(srv, NULL, &spath));
-    CHECK_OK(msrp_connector_new(ctx, MSRP_CONNECTOR_KIND_ACTIVE, false, NULL, &con));
-    CHECK_OK(msrp_connector_set_share_connection(con, true));
-    CHECK_OK(msrp_connector_prepare(con, NULL, &cpath));
-    CHECK_OK(msrp_connector_complete_async(con, spath, 5000, on_complete, &cd));
+    attempt t;
+    attempt_start(&t, ctx, srv, NULL, NULL, i == 0);
+    CHECK(completion_wait(&t.cd, 10000));
     if (i == 0) {
-      CHECK_OK(msrp_server_complete_async(srv, cpath, 5000, on_complete, &sd));
-      CHECK(completion_wait(&cd, 10000) && completion_wait(&sd, 10000));
-      CHECK(cd.result == MSRP_RESULT_OK && sd.result == MSRP_RESULT_OK);
-      if (cd.transport) CHECK_OK(msrp_session_new(cd.transport, NULL, &CBS, &a.boxes[0], NULL, &a.sessions[0]));
-      if (sd.transport) CHECK_OK(msrp_session_new(sd.transport, NULL, &CBS, &b.boxes[0], NULL, &b.sessions[0]));
+      CHECK(completion_wait(&t.sd, 10000));
+      CHECK(t.cd.result == MSRP_RESULT_OK && t.sd.result == MSRP_RESULT_OK);
+      if (t.cd.transport) CHECK_OK(msrp_session_new(t.cd.transport, NULL, &CBS, &a.boxes[0], NULL, &a.sessions[0]));
+      if (t.sd.transport) CHECK_OK(msrp_session_new(t.sd.transport, NULL, &CBS, &b.boxes[0], NULL, &b.sessions[0]));
     } else {
-      CHECK(completion_wait(&cd, 10000));
-      CHECK(cd.result == MSRP_RESULT_BIND_REJECTED);
-      CHECK(strstr(cd.message, "481") != NULL);
-      CHECK(cd.transport == NULL);
-      CHECK_OK(msrp_server_cleanup(srv, spath));
+      CHECK(t.cd.result == MSRP_RESULT_BIND_REJECTED);
+      CHECK(strstr(t.cd.message, "481") != NULL);
+      CHECK(t.cd.transport == NULL);
+      CHECK_OK(msrp_server_cleanup(srv, t.spath));
     }
-    completion_destroy(&cd);
-    completion_destroy(&sd);
-    msrp_connector_free(con);
-    msrp_string_free(spath);
-    msrp_string_free(cpath);
+    attempt_end(&t);
   }
   CHECK(shared_conns(ctx) == 1);
   send_text(a.sessions[0], 0);
