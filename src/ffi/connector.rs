@@ -416,10 +416,10 @@ pub unsafe extern "C" fn msrp_connector_set_connect_address(
 /// fingerprints) when one is open and carries fewer than 4096 sessions, and
 /// otherwise opens one that later sharing connectors may use. Such a
 /// connection closes when its last session ends. Sessions on it send whole
-/// chunks of at most 64 KiB by default (1 MiB at most; never streamed
-/// `*` chunks, which another session's chunk could not interrupt), and a
-/// session that waits for nothing else may queue about 256 KiB ahead of
-/// the others. The peer must demultiplex by To-Path: a libmsrp server with
+/// chunks of 64 KiB by default (1 MiB at most; never streamed `*` chunks,
+/// which another session's chunk would cut), and a session fills the
+/// connection's queue only to 128 KiB, so another session's chat line waits
+/// behind at most that and one chunk. The peer must demultiplex by To-Path: a libmsrp server with
 /// `msrp_server_set_share_connections`, or any RFC 4975 endpoint that does;
 /// a peer that does not answers a second session's binding with 481, and
 /// `complete` fails with `MSRP_RESULT_BIND_REJECTED` (the sessions already
