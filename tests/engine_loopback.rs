@@ -6,19 +6,15 @@ use std::time::Duration;
 
 use msrp::engine::connector::{Connector, Role};
 use msrp::engine::server::Server;
-use msrp::engine::{Context, ContextOptions, ErrorKind};
+use msrp::engine::{Context, ErrorKind};
 use msrp::proto::transport::{ChunkParams, make_chunk};
 use msrp::proto::uri::Uri;
 
 const T: Duration = Duration::from_secs(10);
 
-fn ctx() -> Arc<Context> {
-    Context::new(ContextOptions {
-        worker_threads: 2,
-        ..Default::default()
-    })
-    .unwrap()
-}
+#[path = "common/ctx.rs"]
+mod common_ctx;
+use common_ctx::ctx;
 
 fn pair(
     ctx: &Arc<Context>,

@@ -12,20 +12,16 @@ use common::kamailio::Kamailio;
 use msrp::engine::connector::Role;
 use msrp::engine::relay::{RelayConnector, RelaySettings};
 use msrp::engine::transport::Transport;
-use msrp::engine::{Context, ContextOptions, ErrorKind};
+use msrp::engine::{Context, ErrorKind};
 use msrp::proto::Flag;
 use msrp::proto::transport::{ChunkParams, make_chunk};
 use rustls::pki_types::pem::PemObject;
 
 const T: Duration = Duration::from_secs(15);
 
-fn ctx() -> Arc<Context> {
-    Context::new(ContextOptions {
-        worker_threads: 2,
-        ..Default::default()
-    })
-    .unwrap()
-}
+#[path = "common/ctx.rs"]
+mod common_ctx;
+use common_ctx::ctx;
 
 fn settings(relay: &Kamailio, user: &str, password: &str) -> RelaySettings {
     RelaySettings {

@@ -10,7 +10,7 @@ use msrp::engine::connector::{Connector, Role};
 use msrp::engine::server::Server;
 use msrp::engine::tls::{Fingerprint, HashAlg, TlsSettings};
 use msrp::engine::transport::Transport;
-use msrp::engine::{Context, ContextOptions, Error, ErrorKind};
+use msrp::engine::{Context, Error, ErrorKind};
 use msrp::proto::transport::{ChunkParams, make_chunk};
 use msrp::proto::uri::Uri;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
@@ -24,13 +24,9 @@ use body_chunk::body_chunk;
 
 const T: Duration = Duration::from_secs(10);
 
-fn ctx() -> Arc<Context> {
-    Context::new(ContextOptions {
-        worker_threads: 2,
-        ..Default::default()
-    })
-    .unwrap()
-}
+#[path = "common/ctx.rs"]
+mod common_ctx;
+use common_ctx::ctx;
 
 fn self_signed(name: &str) -> TlsSettings {
     let mut s = TlsSettings::default();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use msrp::engine::connector::{Connector, Role};
 use msrp::engine::tls::{Fingerprint, HashAlg, TlsSettings};
-use msrp::engine::{Context, ContextOptions, ErrorKind};
+use msrp::engine::{Context, ErrorKind};
 use msrp::proto::decoder::{Limits, decode_all};
 use msrp::proto::uri::Uri;
 use msrp::proto::{Chunk, Flag};
@@ -25,13 +25,9 @@ use body_chunk::body_chunk;
 
 const T: Duration = Duration::from_secs(10);
 
-fn ctx() -> Arc<Context> {
-    Context::new(ContextOptions {
-        worker_threads: 2,
-        ..Default::default()
-    })
-    .unwrap()
-}
+#[path = "common/ctx.rs"]
+mod common_ctx;
+use common_ctx::ctx;
 
 /// A listening socket on a free loopback port (for a bare peer), and the port.
 fn loopback_listener(ctx: &Arc<Context>) -> (TcpListener, u16) {
