@@ -440,8 +440,9 @@ impl Context {
         while self.dispatcher.run(usize::MAX) > 0 {}
         // What the layers above kept here may point back at the context
         // (shared connections do): let it go, so nothing keeps it alive.
-        let ext = std::mem::take(&mut *self.extensions.lock().unwrap_or_else(|p| p.into_inner()));
-        drop(ext);
+        drop(std::mem::take(
+            &mut *self.extensions.lock().unwrap_or_else(|p| p.into_inner()),
+        ));
     }
 }
 

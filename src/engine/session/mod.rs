@@ -21,9 +21,9 @@ use super::context::Context;
 use super::error::{Error, ErrorKind};
 use super::logger::Level;
 use super::transport::Transport;
-use crate::proto::session::Frame;
 use crate::proto::session::{
-    DataRequest, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent, keepalive_failure,
+    DataRequest, Frame, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent,
+    keepalive_failure,
 };
 
 /// Most bytes the writer queues on the transport before it waits for them to be written.
