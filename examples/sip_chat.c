@@ -86,7 +86,8 @@ static call chat = {.what = "chat"};
 static call file = {.what = "file"};
 static int received_lines, acked_lines;
 static bool file_verified, file_reported, finishing, failed;
-static char sip_proxy_route[128];
+/* "sip:" + the --proxy host (< 128) + ":65535;lr" */
+static char sip_proxy_route[160];
 
 static void finish(bool ok);
 
@@ -646,7 +647,7 @@ int main(int argc, char **argv) {
   if (!err) err = sip_alloc(&sip, NULL, 32, 32, 32, "libmsrp-sip-chat", on_sip_exit, NULL);
   if (!err) err = sip_transp_add(sip, SIP_TRANSP_UDP, &laddr);
   if (!err) err = sipsess_listen(&sess_sock, sip, 32, on_sip_incoming, NULL);
-  char registrar[128], aor[128];
+  char registrar[160], aor[160];
   snprintf(registrar, sizeof registrar, "sip:%s:%u", opt.proxy_host, opt.proxy_port);
   snprintf(aor, sizeof aor, "sip:%s@libmsrp.test", opt.user);
   if (!err)
