@@ -112,34 +112,102 @@ struct Entry {
     value: Span,
 }
 
-/// A chunk's body: a buffer of its own, or a piece of a buffer shared with
-/// other chunks. A large body received on plain TCP is left where it was
-/// read (see `engine::transport`); whatever changes it makes it a buffer
-/// of its own first.
+/// A chunk's body: a buffer of its own, a piece of a buffer shared with
+/// other chunks, or several such pieces in order. A large body received on
+/// plain TCP is left where it was read (see `engine::transport`), in
+/// pieces when it came in several reads; whatever changes it makes it a
+/// buffer of its own first.
 enum Body {
     Own(Vec<u8>),
     Shared(bytes::Bytes),
+    Pieces(Box<Pieces>),
 }
+
+/// A body that came in several reads, left in the read buffers.
+struct Pieces {
+    parts: SmallVec<[bytes::Bytes; 4]>,
+    len: usize,
+    /// The pieces as one slice, made the first time someone asks for the
+    /// body that way (`Chunk::data`); writers to files and callbacks take
+    /// the pieces as they are (`Chunk::data_pieces`).
+    flat: std::sync::OnceLock<Vec<u8>>,
+}
+
+/// Most pieces a body keeps; one more makes it a buffer of its own.
+const MAX_PIECES: usize = 4;
 
 impl Body {
     fn as_slice(&self) -> &[u8] {
         match self {
             Body::Own(v) => v,
             Body::Shared(b) => b,
+            Body::Pieces(p) => p.flat.get_or_init(|| {
+                let mut v = super::bufpool::take(p.len);
+                for part in &p.parts {
+                    v.extend_from_slice(part);
+                }
+                v
+            }),
         }
     }
 
-    /// The body as a buffer of its own (a shared piece is copied into a
+    fn len(&self) -> usize {
+        match self {
+            Body::Own(v) => v.len(),
+            Body::Shared(b) => b.len(),
+            Body::Pieces(p) => p.len,
+        }
+    }
+
+    /// The body as a buffer of its own (shared pieces are copied into a
     /// recycled buffer, with room for `more` bytes).
     fn own(&mut self, more: usize) -> &mut Vec<u8> {
-        if let Body::Shared(b) = self {
-            let mut v = super::bufpool::take(b.len() + more);
-            v.extend_from_slice(b);
-            *self = Body::Own(v);
+        match self {
+            Body::Own(_) => {}
+            Body::Shared(b) => {
+                let mut v = super::bufpool::take(b.len() + more);
+                v.extend_from_slice(b);
+                *self = Body::Own(v);
+            }
+            Body::Pieces(p) => {
+                let mut v = match p.flat.take() {
+                    Some(v) => v,
+                    None => {
+                        let mut v = super::bufpool::take(p.len + more);
+                        for part in &p.parts {
+                            v.extend_from_slice(part);
+                        }
+                        v
+                    }
+                };
+                v.reserve(more);
+                *self = Body::Own(v);
+            }
         }
         match self {
             Body::Own(v) => v,
-            Body::Shared(_) => unreachable!("made own above"),
+            _ => unreachable!("made own above"),
+        }
+    }
+
+    /// Appends a piece of a shared buffer without copying what is there.
+    fn push_shared(&mut self, piece: bytes::Bytes) {
+        match self {
+            Body::Own(v) if v.is_empty() => *self = Body::Shared(piece),
+            Body::Shared(first) => {
+                let len = first.len() + piece.len();
+                let first = std::mem::take(first);
+                *self = Body::Pieces(Box::new(Pieces {
+                    parts: SmallVec::from_iter([first, piece]),
+                    len,
+                    flat: std::sync::OnceLock::new(),
+                }));
+            }
+            Body::Pieces(p) if p.parts.len() < MAX_PIECES && p.flat.get().is_none() => {
+                p.len += piece.len();
+                p.parts.push(piece);
+            }
+            _ => self.own(piece.len()).extend_from_slice(&piece),
         }
     }
 }
@@ -185,6 +253,11 @@ impl Clone for Chunk {
                 Body::Own(data)
             }
             Body::Shared(b) => Body::Shared(b.clone()),
+            Body::Pieces(p) => Body::Pieces(Box::new(Pieces {
+                parts: p.parts.clone(),
+                len: p.len,
+                flat: std::sync::OnceLock::new(),
+            })),
         };
         Chunk {
             text: self.text.clone(),
@@ -426,12 +499,45 @@ impl Chunk {
         self.data = Body::Shared(data);
     }
 
+    /// Appends a piece of a shared buffer to the body without copying
+    /// either (a body of its own gets the piece copied onto its end).
+    pub(crate) fn append_shared(&mut self, piece: bytes::Bytes) {
+        self.data.push_shared(piece);
+    }
+
+    /// The body lies in shared buffers (is not a buffer of its own).
+    pub(crate) fn body_is_shared(&self) -> bool {
+        !matches!(self.data, Body::Own(_))
+    }
+
+    /// The body in the pieces it is held in, in order (one for a body of
+    /// its own): for writers that take it piece by piece, so that a body
+    /// left in several read buffers is not copied into one first.
+    pub fn data_pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let (one, parts): (Option<&[u8]>, &[bytes::Bytes]) = match &self.data {
+            Body::Own(v) => (Some(v), &[]),
+            Body::Shared(b) => (Some(b), &[]),
+            Body::Pieces(p) => (None, &p.parts),
+        };
+        one.into_iter().chain(parts.iter().map(|b| &b[..]))
+    }
+
     /// The shared buffer the body is a piece of, if it is one (tests).
     #[cfg(test)]
     pub(crate) fn shared_data(&self) -> Option<&bytes::Bytes> {
         match &self.data {
             Body::Shared(b) => Some(b),
-            Body::Own(_) => None,
+            _ => None,
+        }
+    }
+
+    /// How many pieces of shared buffers the body is held in (tests).
+    #[cfg(test)]
+    pub(crate) fn shared_pieces(&self) -> usize {
+        match &self.data {
+            Body::Own(_) => 0,
+            Body::Shared(_) => 1,
+            Body::Pieces(p) => p.parts.len(),
         }
     }
 
@@ -450,7 +556,9 @@ impl Chunk {
             }
         }
         let mut buf = super::bufpool::take(n);
-        buf.extend_from_slice(self.data.as_slice());
+        for piece in self.data_pieces() {
+            buf.extend_from_slice(piece);
+        }
         let old = std::mem::replace(&mut self.data, Body::Own(buf));
         if let Body::Own(v) = old {
             super::bufpool::give(v);
@@ -489,13 +597,14 @@ impl Chunk {
     pub fn take_buffer(&mut self) -> Vec<u8> {
         match std::mem::replace(&mut self.data, Body::Own(Vec::new())) {
             Body::Own(v) => v,
+            Body::Pieces(p) => p.flat.into_inner().unwrap_or_default(),
             Body::Shared(_) => Vec::new(),
         }
     }
 
     /// Number of body bytes (reference `size`).
     pub fn size(&self) -> usize {
-        self.data.as_slice().len()
+        self.data.len()
     }
 
     /// The continuation flag.
@@ -1006,6 +1115,54 @@ mod tests {
         .unwrap();
         c.set_data(b"Hey Bob, are you there?");
         c
+    }
+
+    /// A body in pieces of shared buffers reads, compares, clones, encodes
+    /// and changes as the same bytes in one buffer would.
+    #[test]
+    fn a_body_in_pieces_behaves_as_one_body() {
+        let parts: [&[u8]; 3] = [b"Hey Bob, ", b"are you ", b"there?"];
+        let whole: Vec<u8> = parts.concat();
+        let mut one = send();
+        one.set_data(&whole);
+        let mut c = send();
+        c.set_data_shared(bytes::Bytes::copy_from_slice(parts[0]));
+        for p in &parts[1..] {
+            c.append_shared(bytes::Bytes::copy_from_slice(p));
+        }
+        assert_eq!(c.shared_pieces(), 3);
+        assert!(c.body_is_shared());
+        assert_eq!(c.size(), whole.len());
+        assert_eq!(c.data_pieces().collect::<Vec<_>>(), parts.to_vec());
+        // Reading it whole leaves the pieces as they were.
+        assert_eq!(c.data(), &whole[..]);
+        assert_eq!(c.shared_pieces(), 3);
+        assert!(c == one);
+        assert_eq!(c.to_bytes().unwrap(), one.to_bytes().unwrap());
+        let copy = c.clone();
+        assert_eq!(copy.shared_pieces(), 3);
+        assert_eq!(copy.data(), &whole[..]);
+        // Once read whole, the body is that buffer when it grows; a body
+        // not read whole takes pieces up to MAX_PIECES, then becomes a
+        // buffer of its own with every byte.
+        c.append_shared(bytes::Bytes::from_static(b" 1"));
+        assert_eq!(c.shared_pieces(), 0, "the flat copy, grown");
+        assert_eq!(c.data(), b"Hey Bob, are you there? 1");
+        let mut d = copy.clone();
+        d.append_shared(bytes::Bytes::from_static(b" 2"));
+        assert_eq!(d.shared_pieces(), MAX_PIECES);
+        d.append_shared(bytes::Bytes::from_static(b" 3"));
+        assert_eq!(d.shared_pieces(), 0);
+        assert_eq!(d.data(), b"Hey Bob, are you there? 2 3");
+        // Taken out: the bytes (copied), then an empty body.
+        let mut e = copy.clone();
+        assert_eq!(e.take_data(), whole);
+        assert_eq!(e.size(), 0);
+        // Appending to a body in pieces copies them into one buffer.
+        let mut f = copy;
+        f.append_data(b"!");
+        assert!(!f.body_is_shared());
+        assert_eq!(f.data(), b"Hey Bob, are you there?!");
     }
 
     #[test]

@@ -279,7 +279,7 @@ pub fn segment(head: &Chunk, offset: u64, piece: &[u8], last: bool, real_flag: F
 /// (an empty SEND): no body and Byte-Range `1-0/0` or none.
 pub fn is_empty_send(chunk: &Chunk) -> bool {
     chunk.method() == Some("SEND")
-        && chunk.data().is_empty()
+        && chunk.size() == 0
         && chunk.header(HeaderName::ContentType).is_none()
 }
 

@@ -245,7 +245,7 @@ impl Session {
                 return false;
             }
         }
-        let has_body = !chunk.data().is_empty() || chunk.content_type().is_some();
+        let has_body = chunk.size() > 0 || chunk.content_type().is_some();
         if !has_body {
             // An empty SEND: a binding or keep-alive.
             if answer_ok {
