@@ -66,6 +66,10 @@ impl Sink {
                 }
                 let end = end as usize;
                 if buf.len() < end {
+                    if buf.capacity() < end {
+                        buf.reserve(end - buf.len());
+                    }
+                    crate::proto::bufpool::advise_huge(buf, buf.capacity(), buf.len(), end);
                     buf.resize(end, 0);
                 }
                 buf[offset as usize..end].copy_from_slice(data);

@@ -306,7 +306,7 @@ pub unsafe extern "C" fn msrp_session_send_message(
         // SAFETY: caller contract.
         let s = unsafe { borrow(s, "s") }?;
         // SAFETY: caller contract.
-        let body = unsafe { bytes(data, len, "data") }?.to_vec();
+        let body = crate::proto::bufpool::copy_of(unsafe { bytes(data, len, "data") }?);
         // SAFETY: caller contract.
         let ct = unsafe { text(content_type, "content_type") }?.to_owned();
         check_content_type(&ct)?;

@@ -397,9 +397,20 @@ impl Session {
                 }
             }
             if inc.data.len() < end0 as usize {
+                if inc.data.capacity() < end0 as usize {
+                    inc.data.reserve(end0 as usize - inc.data.len());
+                }
+                let (cap, len) = (inc.data.capacity(), inc.data.len());
+                crate::proto::bufpool::advise_huge(&inc.data, cap, len, end0 as usize);
                 inc.data.resize(end0 as usize, 0);
             }
-            inc.data[start0 as usize..end0 as usize].copy_from_slice(chunk.data());
+            // Piece by piece: a body left in several read buffers is not
+            // made one first.
+            let mut at = start0 as usize;
+            for piece in chunk.data_pieces() {
+                inc.data[at..at + piece.len()].copy_from_slice(piece);
+                at += piece.len();
+            }
             let after = inc.data.len() as u64;
             if inc.head.is_none() || range.start == 1 {
                 let mut h = chunk;
