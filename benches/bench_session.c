@@ -225,6 +225,13 @@ static double msrp_slow_reader_peak_mib(msrp_context *ctx, size_t total, usecond
   return (double)(smp.peak - idle) / 1024.0;
 }
 
+/* MSRP_BENCH_ONLY=bulk|tls|small|rtt runs that part alone (for profiling
+ * one figure); unset, all of them run. */
+static bool wanted(const char *part) {
+  const char *only = getenv("MSRP_BENCH_ONLY");
+  return only == NULL || strcmp(only, part) == 0;
+}
+
 int main(int argc, char **argv) {
   size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 1024;
   int small = argc > 2 ? atoi(argv[2]) : 200000;
@@ -240,8 +247,8 @@ int main(int argc, char **argv) {
 
   /* Memory first, while the process is fresh (later runs leave freed heap behind). */
   double slow_mbps = 0;
-  double peak = msrp_slow_reader_peak_mib(ctx, total, 300, &slow_mbps);
-  printf("{\"bench\":\"slow_reader_memory\",\"impl\":\"libmsrp_session\",\"bytes\":%zu,\"reader_MB_per_s\":%.0f,\"peak_MiB_above_idle\":%.1f,\"goal\":\"<=8\"}\n", total, slow_mbps, peak);
+  double peak = getenv("MSRP_BENCH_ONLY") ? 0 : msrp_slow_reader_peak_mib(ctx, total, 300, &slow_mbps);
+  if (!getenv("MSRP_BENCH_ONLY")) printf("{\"bench\":\"slow_reader_memory\",\"impl\":\"libmsrp_session\",\"bytes\":%zu,\"reader_MB_per_s\":%.0f,\"peak_MiB_above_idle\":%.1f,\"goal\":\"<=8\"}\n", total, slow_mbps, peak);
   if (argc > 4 && strcmp(argv[4], "memory") == 0) {
     msrp_context_free(ctx);
     return 0;
@@ -250,12 +257,14 @@ int main(int argc, char **argv) {
    * (see bench_runs); the medians are compared. */
   int runs = bench_runs();
   double base[BENCH_MAX_RUNS], lib[BENCH_MAX_RUNS];
-  for (int i = 0; i < runs; i++) {
-    base[i] = raw_bulk(total);
-    lib[i] = msrp_bulk_session(ctx, total, NULL, NULL);
+  if (wanted("bulk")) {
+    for (int i = 0; i < runs; i++) {
+      base[i] = raw_bulk(total);
+      lib[i] = msrp_bulk_session(ctx, total, NULL, NULL);
+    }
+    print_compared("session_bulk", "raw_tcp_64KiB", "libmsrp_session", "MB_per_s", total, runs,
+                   compare_runs(base, lib, runs), ">=0.85");
   }
-  print_compared("session_bulk", "raw_tcp_64KiB", "libmsrp_session", "MB_per_s", total, runs,
-                 compare_runs(base, lib, runs), ">=0.85");
   /* The same bulk transfer over msrps (TLS 1.3, self-signed certificates
    * checked by fingerprint), against its own raw baseline runs. */
   msrp_tls *tls_a = NULL, *tls_b = NULL;
@@ -263,25 +272,31 @@ int main(int argc, char **argv) {
   must(msrp_tls_new(&tls_b), "tls");
   must(msrp_tls_generate_self_signed(tls_a, "a.invalid"), "certificate");
   must(msrp_tls_generate_self_signed(tls_b, "b.invalid"), "certificate");
-  for (int i = 0; i < runs; i++) {
-    base[i] = raw_bulk(total);
-    lib[i] = msrp_bulk_session(ctx, total, tls_a, tls_b);
+  if (wanted("tls")) {
+    for (int i = 0; i < runs; i++) {
+      base[i] = raw_bulk(total);
+      lib[i] = msrp_bulk_session(ctx, total, tls_a, tls_b);
+    }
+    print_compared("session_bulk_tls", "raw_tcp_64KiB", "libmsrp_session_msrps", "MB_per_s", total, runs,
+                   compare_runs(base, lib, runs), ">=0.4");
   }
-  print_compared("session_bulk_tls", "raw_tcp_64KiB", "libmsrp_session_msrps", "MB_per_s", total, runs,
-                 compare_runs(base, lib, runs), ">=0.4");
   msrp_tls_free(tls_a);
   msrp_tls_free(tls_b);
-  for (int i = 0; i < runs; i++) lib[i] = msrp_small_messages(ctx, small);
-  bench_stats sm = stats_of(lib, runs);
-  printf("{\"bench\":\"small_messages_100B\",\"impl\":\"libmsrp_session\",\"messages_per_s\":%.0f,\"count\":%d,"
-         "\"median_of\":%d,\"single_run_min\":%.0f,\"single_run_max\":%.0f,\"goal\":\">=250000\"}\n",
-         sm.median, small, runs, sm.min, sm.max);
-  for (int i = 0; i < runs; i++) {
-    base[i] = raw_rtt_us(pings);
-    lib[i] = msrp_rtt_us(ctx, pings);
+  if (wanted("small")) {
+    for (int i = 0; i < runs; i++) lib[i] = msrp_small_messages(ctx, small);
+    bench_stats sm = stats_of(lib, runs);
+    printf("{\"bench\":\"small_messages_100B\",\"impl\":\"libmsrp_session\",\"messages_per_s\":%.0f,\"count\":%d,"
+           "\"median_of\":%d,\"single_run_min\":%.0f,\"single_run_max\":%.0f,\"goal\":\">=250000\"}\n",
+           sm.median, small, runs, sm.min, sm.max);
   }
-  print_compared("round_trip", "raw_tcp_ping_pong", "libmsrp_deliver_chunk", "us", 0, runs, compare_runs(base, lib, runs),
-                 "<=2");
+  if (wanted("rtt")) {
+    for (int i = 0; i < runs; i++) {
+      base[i] = raw_rtt_us(pings);
+      lib[i] = msrp_rtt_us(ctx, pings);
+    }
+    print_compared("round_trip", "raw_tcp_ping_pong", "libmsrp_deliver_chunk", "us", 0, runs,
+                   compare_runs(base, lib, runs), "<=2");
+  }
   msrp_context_free(ctx);
   return 0;
 }
