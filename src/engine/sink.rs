@@ -56,45 +56,38 @@ impl std::fmt::Display for SinkError {
 impl Sink {
     /// Writes `data` at `offset` (0-based) in the message.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        self.write_pieces_at(offset, &[data])
+    }
+
+    /// Writes `pieces`, one after the other, from `offset` on: a file in
+    /// one vectored write where the system has one.
+    pub fn write_pieces_at(&mut self, offset: u64, pieces: &[&[u8]]) -> Result<(), SinkError> {
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
         let end = offset
-            .checked_add(data.len() as u64)
+            .checked_add(len as u64)
             .ok_or(SinkError::TooLarge(u64::MAX))?;
         match self {
             Sink::Memory { data: buf, limit } => {
                 if end > *limit {
                     return Err(SinkError::TooLarge(*limit));
                 }
-                let end = end as usize;
-                if buf.len() < end {
-                    if buf.capacity() < end {
-                        buf.reserve(end - buf.len());
-                    }
-                    crate::proto::bufpool::advise_huge(buf, buf.capacity(), buf.len(), end);
-                    buf.resize(end, 0);
-                }
-                buf[offset as usize..end].copy_from_slice(data);
+                crate::proto::bufpool::put_at(buf, offset as usize, len, pieces.iter().copied());
                 Ok(())
             }
-            Sink::File(f) => {
-                write_file_at(f, offset, data).map_err(|e| SinkError::Io(e.to_string()))
+            Sink::File(f) if pieces.len() > 1 => {
+                write_file_pieces_at(f, offset, pieces).map_err(|e| SinkError::Io(e.to_string()))
             }
-            Sink::Write(w) => w(offset, data).map_err(SinkError::Io),
+            Sink::File(f) => write_file_at(f, offset, pieces.first().copied().unwrap_or(&[]))
+                .map_err(|e| SinkError::Io(e.to_string())),
+            Sink::Write(w) => {
+                let mut at = offset;
+                for piece in pieces {
+                    w(at, piece).map_err(SinkError::Io)?;
+                    at += piece.len() as u64;
+                }
+                Ok(())
+            }
         }
-    }
-
-    /// Writes `pieces`, one after the other, from `offset` on: a file in
-    /// one vectored write where the system has one.
-    pub fn write_pieces_at(&mut self, offset: u64, pieces: &[&[u8]]) -> Result<(), SinkError> {
-        if let (Sink::File(f), true) = (&*self, pieces.len() > 1) {
-            return write_file_pieces_at(f, offset, pieces)
-                .map_err(|e| SinkError::Io(e.to_string()));
-        }
-        let mut at = offset;
-        for piece in pieces {
-            self.write_at(at, piece)?;
-            at += piece.len() as u64;
-        }
-        Ok(())
     }
 
     /// Bytes a memory sink holds (0 for the others).

@@ -156,6 +156,37 @@ pub fn advise_huge(v: &[u8], cap: usize, from: usize, to: usize) {
     }
 }
 
+/// Writes `pieces` (`len` bytes in all) one after another into `buf` from
+/// `offset` on, growing it as needed: bytes past its end are appended, not
+/// zeroed first and then overwritten (that `memset` was 12 % of a receiver
+/// of large messages in `perf`); only a gap before `offset` is zeroed. A
+/// buffer past 2 MiB grows into huge pages (`advise_huge`).
+pub fn put_at<'a>(
+    buf: &mut Vec<u8>,
+    offset: usize,
+    len: usize,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) {
+    let end = offset + len;
+    if buf.len() < end {
+        if buf.capacity() < end {
+            buf.reserve(end - buf.len());
+        }
+        advise_huge(buf, buf.capacity(), buf.len(), end);
+    }
+    if offset > buf.len() {
+        buf.resize(offset, 0);
+    }
+    let mut at = offset;
+    for piece in pieces {
+        // Over bytes already there, then on past the end.
+        let over = buf.len().saturating_sub(at).min(piece.len());
+        buf[at..at + over].copy_from_slice(&piece[..over]);
+        buf.extend_from_slice(&piece[over..]);
+        at += piece.len();
+    }
+}
+
 /// `madvise(MADV_HUGEPAGE)` on `huge_range`. Linux only; elsewhere nothing.
 /// (glibc's `glibc.malloc.hugetlb=1` tunable gives every large allocation
 /// the same advice; this gives it only to large message bodies.)
@@ -209,6 +240,21 @@ pub fn clear() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pieces land at their offset: over bytes already there, on past the
+    /// end, and after a zeroed gap.
+    #[test]
+    fn put_at_overwrites_appends_and_fills_gaps() {
+        let mut v = b"abcdef".to_vec();
+        put_at(&mut v, 4, 4, [&b"XY"[..], b"ZW"]);
+        assert_eq!(v, b"abcdXYZW");
+        put_at(&mut v, 10, 2, [&b"!!"[..]]);
+        assert_eq!(v, b"abcdXYZW\0\0!!");
+        put_at(&mut v, 1, 3, [&b"1"[..], b"", b"23"]);
+        assert_eq!(v, b"a123XYZW\0\0!!");
+        put_at(&mut v, 12, 0, []);
+        assert_eq!(v.len(), 12);
+    }
 
     /// Huge pages are asked for only for whole 2 MiB regions inside the
     /// allocation that the growth touches first, never for the first one.

@@ -396,21 +396,10 @@ impl Session {
                     inc.data.reserve_exact(t as usize);
                 }
             }
-            if inc.data.len() < end0 as usize {
-                if inc.data.capacity() < end0 as usize {
-                    inc.data.reserve(end0 as usize - inc.data.len());
-                }
-                let (cap, len) = (inc.data.capacity(), inc.data.len());
-                crate::proto::bufpool::advise_huge(&inc.data, cap, len, end0 as usize);
-                inc.data.resize(end0 as usize, 0);
-            }
             // Piece by piece: a body left in several read buffers is not
             // made one first.
-            let mut at = start0 as usize;
-            for piece in chunk.data_pieces() {
-                inc.data[at..at + piece.len()].copy_from_slice(piece);
-                at += piece.len();
-            }
+            let pieces = chunk.data_pieces();
+            crate::proto::bufpool::put_at(&mut inc.data, start0 as usize, len as usize, pieces);
             let after = inc.data.len() as u64;
             if inc.head.is_none() || range.start == 1 {
                 let mut h = chunk;
