@@ -1085,6 +1085,91 @@ static void test_keepalive(void) {
   msrp_context_free(ctx);
 }
 
+/* A buffer lent to msrp_session_send_message_nocopy: how often it was
+ * given back. */
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int released;
+} lent;
+
+static void lent_init(lent *l) {
+  memset(l, 0, sizeof *l);
+  pthread_mutex_init(&l->m, NULL);
+  pthread_cond_init(&l->c, NULL);
+}
+
+static void lent_release(void *ud) {
+  lent *l = ud;
+  pthread_mutex_lock(&l->m);
+  l->released++;
+  pthread_cond_broadcast(&l->c);
+  pthread_mutex_unlock(&l->m);
+}
+
+static int lent_count(lent *l) {
+  pthread_mutex_lock(&l->m);
+  int n = l->released;
+  pthread_mutex_unlock(&l->m);
+  return n;
+}
+
+/* A message sent without a copy arrives intact and its buffer is given back
+ * exactly once: after it was sent, at once when the call fails, and when
+ * the session is freed with the message still queued. */
+static void test_send_without_copy(void) {
+  const size_t n = 5 * 1000 * 1000;
+  uint8_t *buf = malloc(n);
+  for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(i * 7 + i / 251);
+  spair p;
+  spair_open(&p, NULL, NULL);
+  lent l;
+  lent_init(&l);
+  msgwatch w;
+  mw_init(&w);
+  uint64_t h = 0;
+  CHECK_OK(msrp_session_send_message_nocopy(p.a, buf, n, lent_release, &l, "application/octet-stream", NULL, &MW, &w,
+                                            &h));
+  CHECK(h != 0);
+  CHECK(mw_wait(&w, 10000) && w.code == 200);
+  CHECK(wait_for(&p.ib, &p.ib.messages, 1, 5000));
+  CHECK(p.ib.last_len == n && memcmp(p.ib.last, buf, n) == 0);
+  CHECK(wait_int(&l.m, &l.c, &l.released, 1, 5000));
+  /* A failing call gives the buffer back before it returns. */
+  lent bad;
+  lent_init(&bad);
+  CHECK_RES(msrp_session_send_message_nocopy(p.a, buf, n, lent_release, &bad, "notatype", NULL, NULL, NULL, NULL),
+            MSRP_RESULT_INVALID_HEADER);
+  CHECK(lent_count(&bad) == 1);
+  CHECK_RES(msrp_session_send_message_nocopy(NULL, buf, n, lent_release, &bad, "a/b", NULL, NULL, NULL, NULL),
+            MSRP_RESULT_NULL_ARGUMENT);
+  CHECK(lent_count(&bad) == 2);
+  /* A NULL release: nothing to call (a buffer that outlives the session). */
+  static const uint8_t hello[] = "hello";
+  CHECK_OK(msrp_session_send_message_nocopy(p.a, hello, 5, NULL, NULL, "text/plain", NULL, NULL, NULL, NULL));
+  CHECK(wait_for(&p.ib, &p.ib.messages, 2, 5000));
+  CHECK(p.ib.last_len == 5 && memcmp(p.ib.last, "hello", 5) == 0);
+  spair_close(&p);
+  CHECK(lent_count(&l) == 1 && lent_count(&bad) == 2);
+
+  /* Freed with a large message still queued: its buffer comes back once. */
+  msrp_session_options oa = msrp_session_options_default();
+  oa.chunk_size = 4096;
+  oa.window = 1;
+  spair q;
+  spair_open(&q, &oa, NULL);
+  lent queued;
+  lent_init(&queued);
+  CHECK_OK(msrp_session_send_message_nocopy(q.a, buf, n, lent_release, &queued, "application/octet-stream", NULL, NULL,
+                                            NULL, NULL));
+  spair_close(&q);
+  CHECK(wait_int(&queued.m, &queued.c, &queued.released, 1, 5000));
+  usleep(100000);
+  CHECK(lent_count(&queued) == 1);
+  CHECK(q.ib.messages == 0);
+  free(buf);
+}
+
 static void test_bad_arguments(void) {
   msrp_session *s = NULL;
   CHECK_RES(msrp_session_new(NULL, NULL, NULL, NULL, NULL, &s), MSRP_RESULT_NULL_ARGUMENT);
@@ -1142,6 +1227,7 @@ int main(void) {
   test_shutdown();
   test_keepalive();
   test_huge_single_chunk();
+  test_send_without_copy();
   test_bad_arguments();
   return check_summary("test_session");
 }

@@ -2398,7 +2398,8 @@ void msrp_session_free(struct msrp_session *s);
 struct msrp_message_options msrp_message_options_default(void);
 
 /**
- * Queues a message of `len` bytes (copied) with `content_type`, and
+ * Queues a message of `len` bytes (copied; see
+ * `msrp_session_send_message_nocopy` for large buffers) with `content_type`, and
  * returns at once; it is cut into chunks and interleaved with other
  * messages (small ones never wait behind large ones). `options` and
  * `callbacks` may be NULL; `*message` (may be NULL) gets the message's
@@ -2417,6 +2418,34 @@ msrp_result msrp_session_send_message(const struct msrp_session *s,
                                       const struct msrp_message_callbacks *callbacks,
                                       void *userdata,
                                       uint64_t *message);
+
+/**
+ * As `msrp_session_send_message`, without copying `data`: libmsrp reads
+ * the `len` bytes there while it sends the message and calls
+ * `release(release_userdata)` once it no longer will — after the message
+ * was sent, refused or cancelled, or when the session is freed. `release`
+ * is called exactly once whatever this returns (at once, on this thread,
+ * when the call fails), so the buffer is never the caller's to free after
+ * the call; until `release` runs it must stay valid and unchanged.
+ * `release` may be NULL (a buffer that outlives the session) and may be
+ * called on a libmsrp thread, before or after the message's `on_done`. For
+ * large messages this saves a copy and, for fresh memory, its page faults
+ * (docs/performance.md).
+ *
+ * Pointer arguments:
+ * As `msrp_session_send_message`; `data` stays valid and unchanged until
+ * `release` is called; `release` may be called from libmsrp's threads.
+ */
+msrp_result msrp_session_send_message_nocopy(const struct msrp_session *s,
+                                             const uint8_t *data,
+                                             size_t len,
+                                             msrp_userdata_free_fn release,
+                                             void *release_userdata,
+                                             const char *content_type,
+                                             const struct msrp_message_options *options,
+                                             const struct msrp_message_callbacks *callbacks,
+                                             void *userdata,
+                                             uint64_t *message);
 
 /**
  * Reference `send_file` with `OutgoingFile`: queues a file (from a path, a

@@ -281,7 +281,8 @@ fn check_content_type(ct: &str) -> Result<(), FfiError> {
     Ok(())
 }
 
-/// Queues a message of `len` bytes (copied) with `content_type`, and
+/// Queues a message of `len` bytes (copied; see
+/// `msrp_session_send_message_nocopy` for large buffers) with `content_type`, and
 /// returns at once; it is cut into chunks and interleaved with other
 /// messages (small ones never wait behind large ones). `options` and
 /// `callbacks` may be NULL; `*message` (may be NULL) gets the message's
@@ -313,6 +314,91 @@ pub unsafe extern "C" fn msrp_session_send_message(
         // SAFETY: caller contract.
         let opts = unsafe { message_opts(options) }?;
         let m = opts.message(ct, Source::Bytes(body), None, 0);
+        // SAFETY: caller contract.
+        unsafe { register_message(s, m, None, callbacks, userdata, message, None) }
+    })
+}
+
+/// The application's buffer of a message sent without a copy: read while
+/// the message is sent, given back with `release` when dropped.
+struct Lent {
+    data: *const u8,
+    len: usize,
+    release: super::logger::msrp_userdata_free_fn,
+    userdata: *mut c_void,
+}
+
+// SAFETY: the application promises (header) that the buffer stays valid and
+// unchanged until `release`, and that `release` may run on any thread.
+unsafe impl Send for Lent {}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: caller contract (valid and unchanged until released).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(f) = self.release.take() {
+            // SAFETY: the application's function with its userdata, once.
+            unsafe { f(self.userdata) };
+        }
+    }
+}
+
+/// As `msrp_session_send_message`, without copying `data`: libmsrp reads
+/// the `len` bytes there while it sends the message and calls
+/// `release(release_userdata)` once it no longer will — after the message
+/// was sent, refused or cancelled, or when the session is freed. `release`
+/// is called exactly once whatever this returns (at once, on this thread,
+/// when the call fails), so the buffer is never the caller's to free after
+/// the call; until `release` runs it must stay valid and unchanged.
+/// `release` may be NULL (a buffer that outlives the session) and may be
+/// called on a libmsrp thread, before or after the message's `on_done`. For
+/// large messages this saves a copy and, for fresh memory, its page faults
+/// (docs/performance.md).
+///
+/// # Safety
+/// As `msrp_session_send_message`; `data` stays valid and unchanged until
+/// `release` is called; `release` may be called from libmsrp's threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msrp_session_send_message_nocopy(
+    s: *const msrp_session,
+    data: *const u8,
+    len: usize,
+    release: super::logger::msrp_userdata_free_fn,
+    release_userdata: *mut c_void,
+    content_type: *const c_char,
+    options: *const msrp_message_options,
+    callbacks: *const msrp_message_callbacks,
+    userdata: *mut c_void,
+    message: *mut u64,
+) -> msrp_result {
+    // Owned from here on: every return below drops it (and so releases it)
+    // unless the message took it.
+    let lent = Lent {
+        data,
+        len,
+        release,
+        userdata: release_userdata,
+    };
+    run(move || {
+        // SAFETY: caller contract.
+        let s = unsafe { borrow(s, "s") }?;
+        // SAFETY: caller contract (checks `data` against `len`).
+        unsafe { bytes(data, len, "data") }?;
+        // SAFETY: caller contract.
+        let ct = unsafe { text(content_type, "content_type") }?.to_owned();
+        check_content_type(&ct)?;
+        // SAFETY: caller contract.
+        let opts = unsafe { message_opts(options) }?;
+        let body = bytes::Bytes::from_owner(lent);
+        let m = opts.message(ct, Source::Shared(body), None, 0);
         // SAFETY: caller contract.
         unsafe { register_message(s, m, None, callbacks, userdata, message, None) }
     })
