@@ -173,6 +173,30 @@ static void test_connection_and_session(bool queued) {
     } catch (const msrp::error &e) {
       EXPECT(e.code() != MSRP_RESULT_OK);
     }
+    {
+      // Lent, not copied: the owner is let go once the message is sent.
+      auto text = std::make_shared<const std::string>("lent, not copied");
+      std::weak_ptr<const std::string> watch = text;
+      alice.send_message_nocopy(text, text->data(), text->size(), "text/plain");
+      text.reset();
+      EXPECT(pump(b, [&] { return b.messages == 2; }));
+      EXPECT(b.last == "lent, not copied");
+      bool gone = false;
+      for (int i = 0; i < 500 && !gone; i++) {
+        if (queued) ctx.dispatch();
+        gone = watch.expired();
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      EXPECT(gone);
+      auto kept = std::make_shared<const std::string>("x");
+      try {
+        alice.send_message_nocopy(kept, kept->data(), kept->size(), "not a media type");
+        EXPECT(false);
+      } catch (const msrp::error &e) {
+        EXPECT(e.code() != MSRP_RESULT_OK);
+      }
+      EXPECT(kept.use_count() == 1);  // let go at once when the call fails
+    }
     alice.shutdown(true, 5000);
     EXPECT(alice.is_closed());
   }

@@ -569,6 +569,30 @@ class Session {
     }
     return id;
   }
+  /// Queues a message without copying it (msrp_session_send_message_nocopy):
+  /// libmsrp reads the `len` bytes at `data` while it sends them; `owner`
+  /// keeps them alive and unchanged (e.g. a std::shared_ptr to the buffer)
+  /// and is let go once libmsrp no longer reads them, on a libmsrp thread
+  /// (at once when the call throws). Returns the message's handle.
+  uint64_t send_message_nocopy(std::shared_ptr<const void> owner, const void *data, size_t len,
+                               std::string_view content_type, Done done = {}) {
+    std::string ct = detail::z(content_type);
+    msrp_message_callbacks mc{};
+    std::unique_ptr<Done> held;
+    if (done) {
+      held = std::make_unique<Done>(std::move(done));
+      mc.on_done = &Session::c_done;
+    }
+    auto *keep = new std::shared_ptr<const void>(std::move(owner));
+    uint64_t id = 0;
+    // The C call lets go of `keep` exactly once, whatever it returns.
+    msrp_result r = msrp_session_send_message_nocopy(s_.get(), static_cast<const uint8_t *>(data), len,
+                                                     &Session::c_unshare, keep, ct.c_str(), nullptr,
+                                                     held ? &mc : nullptr, held.get(), &id);
+    detail::check(r, "msrp_session_send_message_nocopy");  // a call that fails never calls back
+    held.release();                                       // c_done owns it now
+    return id;
+  }
   /// Queues a CPIM message (copied) asking for the notifications in `imdn`
   /// (MSRP_IMDN_* flags); `notified` (may be empty) gets each one. It is kept
   /// until the session's end (notifications may come any time after the
@@ -640,6 +664,7 @@ class Session {
     auto *n = static_cast<Notified *>(ud);
     detail::guarded([&] { (*n)(kind, status); });
   }
+  static void c_unshare(void *ud) { delete static_cast<std::shared_ptr<const void> *>(ud); }
   static void c_done(void *ud, uint64_t, const char *mid, uint16_t code, const char *comment) {
     std::unique_ptr<Done> done(static_cast<Done *>(ud));  // called exactly once
     detail::guarded([&] { (*done)(mid, code, comment); });
