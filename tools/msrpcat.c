@@ -371,7 +371,36 @@ static void send_cpim(app *a, const char *text) {
   }
 }
 
-static void send_message(app *a, const uint8_t *data, size_t len, const char *ct, const char *disposition) {
+/* One buffer lent to several messages (msrp_session_send_message_nocopy):
+ * freed when the last of them gives it back. */
+typedef struct {
+  pthread_mutex_t m;
+  long refs;
+  uint8_t *data;
+} lent_buf;
+
+static void lent_release(void *ud) {
+  lent_buf *b = ud;
+  pthread_mutex_lock(&b->m);
+  bool last = --b->refs == 0;
+  pthread_mutex_unlock(&b->m);
+  if (last) {
+    pthread_mutex_destroy(&b->m);
+    free(b->data);
+    free(b);
+  }
+}
+
+static void lent_hold(lent_buf *b) {
+  pthread_mutex_lock(&b->m);
+  b->refs++;
+  pthread_mutex_unlock(&b->m);
+}
+
+/* Sends `data` (copied; or, with `lend`, read from there without a copy
+ * while the message is sent, `lend` held until then). */
+static void send_message_from(app *a, const uint8_t *data, size_t len, const char *ct, const char *disposition,
+                              lent_buf *lend) {
   msrp_message_options mo = msrp_message_options_default();
   mo.success_report = a->o->success_report;
   mo.content_disposition = disposition;
@@ -383,7 +412,13 @@ static void send_message(app *a, const uint8_t *data, size_t len, const char *ct
   if (!sm) die("out of memory");
   sm->a = a;
   sm->len = len;
-  msrp_result r = msrp_session_send_message(a->s, data, len, ct, &mo, &MSG_CBS, sm, NULL);
+  msrp_result r;
+  if (lend) {
+    lent_hold(lend);
+    r = msrp_session_send_message_nocopy(a->s, data, len, lent_release, lend, ct, &mo, &MSG_CBS, sm, NULL);
+  } else {
+    r = msrp_session_send_message(a->s, data, len, ct, &mo, &MSG_CBS, sm, NULL);
+  }
   if (r != MSRP_RESULT_OK) {
     free(sm);
     fprintf(stderr, "msrpcat: sending failed: %s: %s\n", msrp_result_str(r), msrp_last_error_message());
@@ -393,6 +428,10 @@ static void send_message(app *a, const uint8_t *data, size_t len, const char *ct
     bump(a);
     pthread_mutex_unlock(&a->m);
   }
+}
+
+static void send_message(app *a, const uint8_t *data, size_t len, const char *ct, const char *disposition) {
+  send_message_from(a, data, len, ct, disposition, NULL);
 }
 
 /* The filename="..." of a Content-Disposition, reduced to a base name. */
@@ -852,10 +891,17 @@ static int run_peer(const options *o) {
       send_message(&a, (const uint8_t *)o->texts[i], strlen(o->texts[i]), "text/plain", NULL);
   }
   if (o->count > 0) {
-    uint8_t *buf = malloc(o->size ? o->size : 1);
-    for (size_t i = 0; i < o->size; i++) buf[i] = (uint8_t)('a' + i % 26);
-    for (long i = 0; i < o->count; i++) send_message(&a, buf, o->size, "application/octet-stream", NULL);
-    free(buf);
+    /* One buffer for all of them, lent (not copied) to each message. */
+    lent_buf *lb = calloc(1, sizeof *lb);
+    if (!lb) die("out of memory");
+    pthread_mutex_init(&lb->m, NULL);
+    lb->refs = 1;
+    lb->data = malloc(o->size ? o->size : 1);
+    if (!lb->data) die("out of memory");
+    for (size_t i = 0; i < o->size; i++) lb->data[i] = (uint8_t)('a' + i % 26);
+    for (long i = 0; i < o->count; i++)
+      send_message_from(&a, lb->data, o->size, "application/octet-stream", NULL, lb);
+    lent_release(lb);
   }
   if (o->file) send_file(&a, o->file, o->content_type);
   wait_for_end(&a);
