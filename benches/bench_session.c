@@ -225,6 +225,20 @@ static double msrp_slow_reader_peak_mib(msrp_context *ctx, size_t total, usecond
   return (double)(smp.peak - idle) / 1024.0;
 }
 
+/* Bulk runs alternating with their raw baseline (over msrps when `tls_a`
+ * and `tls_b` are given), compared by their medians. */
+static void bulk_series(msrp_context *ctx, size_t total, int runs, const msrp_tls *tls_a, const msrp_tls *tls_b) {
+  double base[BENCH_MAX_RUNS], lib[BENCH_MAX_RUNS];
+  for (int i = 0; i < runs; i++) {
+    base[i] = raw_bulk(total);
+    lib[i] = msrp_bulk_session(ctx, total, tls_a, tls_b);
+  }
+  bool tls = tls_a != NULL;
+  print_compared(tls ? "session_bulk_tls" : "session_bulk", "raw_tcp_64KiB",
+                 tls ? "libmsrp_session_msrps" : "libmsrp_session", "MB_per_s", total, runs,
+                 compare_runs(base, lib, runs), tls ? ">=0.4" : ">=0.85");
+}
+
 /* MSRP_BENCH_ONLY=bulk|tls|small|rtt runs that part alone (for profiling
  * one figure); unset, all of them run. */
 static bool wanted(const char *part) {
@@ -257,14 +271,7 @@ int main(int argc, char **argv) {
    * (see bench_runs); the medians are compared. */
   int runs = bench_runs();
   double base[BENCH_MAX_RUNS], lib[BENCH_MAX_RUNS];
-  if (wanted("bulk")) {
-    for (int i = 0; i < runs; i++) {
-      base[i] = raw_bulk(total);
-      lib[i] = msrp_bulk_session(ctx, total, NULL, NULL);
-    }
-    print_compared("session_bulk", "raw_tcp_64KiB", "libmsrp_session", "MB_per_s", total, runs,
-                   compare_runs(base, lib, runs), ">=0.85");
-  }
+  if (wanted("bulk")) bulk_series(ctx, total, runs, NULL, NULL);
   /* The same bulk transfer over msrps (TLS 1.3, self-signed certificates
    * checked by fingerprint), against its own raw baseline runs. */
   msrp_tls *tls_a = NULL, *tls_b = NULL;
@@ -272,14 +279,7 @@ int main(int argc, char **argv) {
   must(msrp_tls_new(&tls_b), "tls");
   must(msrp_tls_generate_self_signed(tls_a, "a.invalid"), "certificate");
   must(msrp_tls_generate_self_signed(tls_b, "b.invalid"), "certificate");
-  if (wanted("tls")) {
-    for (int i = 0; i < runs; i++) {
-      base[i] = raw_bulk(total);
-      lib[i] = msrp_bulk_session(ctx, total, tls_a, tls_b);
-    }
-    print_compared("session_bulk_tls", "raw_tcp_64KiB", "libmsrp_session_msrps", "MB_per_s", total, runs,
-                   compare_runs(base, lib, runs), ">=0.4");
-  }
+  if (wanted("tls")) bulk_series(ctx, total, runs, tls_a, tls_b);
   msrp_tls_free(tls_a);
   msrp_tls_free(tls_b);
   if (wanted("small")) {

@@ -304,19 +304,42 @@ pub unsafe extern "C" fn msrp_session_send_message(
     message: *mut u64,
 ) -> msrp_result {
     run(|| {
+        let body = || {
+            // SAFETY: caller contract.
+            let data = unsafe { bytes(data, len, "data") }?;
+            Ok(Source::Bytes(crate::proto::bufpool::copy_of(data)))
+        };
         // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract.
-        let body = crate::proto::bufpool::copy_of(unsafe { bytes(data, len, "data") }?);
-        // SAFETY: caller contract.
-        let ct = unsafe { text(content_type, "content_type") }?.to_owned();
-        check_content_type(&ct)?;
-        // SAFETY: caller contract.
-        let opts = unsafe { message_opts(options) }?;
-        let m = opts.message(ct, Source::Bytes(body), None, 0);
-        // SAFETY: caller contract.
-        unsafe { register_message(s, m, None, callbacks, userdata, message, None) }
+        unsafe { queue_bytes(s, body, content_type, options, callbacks, userdata, message) }
     })
+}
+
+/// What both `msrp_session_send_message` calls do once their bytes are
+/// ready: the session, the body (`body`), content type and options are
+/// checked in that order, then the message is queued.
+///
+/// # Safety
+/// As `msrp_session_send_message`.
+unsafe fn queue_bytes(
+    s: *const msrp_session,
+    body: impl FnOnce() -> Result<Source, FfiError>,
+    content_type: *const c_char,
+    options: *const msrp_message_options,
+    callbacks: *const msrp_message_callbacks,
+    userdata: *mut c_void,
+    message: *mut u64,
+) -> Result<(), FfiError> {
+    // SAFETY: caller contract.
+    let s = unsafe { borrow(s, "s") }?;
+    let body = body()?;
+    // SAFETY: caller contract.
+    let ct = unsafe { text(content_type, "content_type") }?.to_owned();
+    check_content_type(&ct)?;
+    // SAFETY: caller contract.
+    let opts = unsafe { message_opts(options) }?;
+    let m = opts.message(ct, body, None, 0);
+    // SAFETY: caller contract.
+    unsafe { register_message(s, m, None, callbacks, userdata, message, None) }
 }
 
 /// The application's buffer of a message sent without a copy: read while
@@ -388,19 +411,13 @@ pub unsafe extern "C" fn msrp_session_send_message_nocopy(
         userdata: release_userdata,
     };
     run(move || {
+        let body = move || {
+            // SAFETY: caller contract (checks `data` against `len`).
+            unsafe { bytes(data, len, "data") }?;
+            Ok(Source::Shared(bytes::Bytes::from_owner(lent)))
+        };
         // SAFETY: caller contract.
-        let s = unsafe { borrow(s, "s") }?;
-        // SAFETY: caller contract (checks `data` against `len`).
-        unsafe { bytes(data, len, "data") }?;
-        // SAFETY: caller contract.
-        let ct = unsafe { text(content_type, "content_type") }?.to_owned();
-        check_content_type(&ct)?;
-        // SAFETY: caller contract.
-        let opts = unsafe { message_opts(options) }?;
-        let body = bytes::Bytes::from_owner(lent);
-        let m = opts.message(ct, Source::Shared(body), None, 0);
-        // SAFETY: caller contract.
-        unsafe { register_message(s, m, None, callbacks, userdata, message, None) }
+        unsafe { queue_bytes(s, body, content_type, options, callbacks, userdata, message) }
     })
 }
 
