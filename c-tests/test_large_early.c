@@ -5,6 +5,7 @@
  * (RFC 4975 §7.3.1); a stalled message expires and is reported; incomplete
  * messages are listed when the session closes. The peer is a raw socket
  * where the item is about what another implementation sends. */
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "raw.h"
@@ -497,11 +498,97 @@ static void test_a_saved_message_then_a_close_in_queued_mode(void) {
   box_destroy(&b);
 }
 
+/* Sends `body` as one message in interruptible chunks (Byte-Range end `*`,
+ * RFC 4975 §7.1.1) of uneven sizes, one larger than libmsrp holds whole,
+ * each written in uneven slices with pauses, so that the receiver's reads
+ * cut bodies anywhere. Failure-Report: no, so nothing comes back. */
+static void raw_star_chunks(rawpeer *p, const char *mid, const uint8_t *body, size_t n) {
+  static const size_t sizes[] = {150001, 40000, 262144, 1000, 90000, 300000, 7};
+  static const size_t slices[] = {1, 4093, 32768, 65537, 100, 150001, 20000};
+  int one = 1;
+  CHECK(setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+  size_t off = 0, k = 0, s = 0;
+  while (off < n) {
+    size_t len = sizes[k % 7];
+    if (len > n - off) len = n - off;
+    bool last = off + len == n;
+    char tid[16], head[1024], tail[64];
+    snprintf(tid, sizeof tid, "star%04zu", k++);
+    int hl = snprintf(head, sizeof head,
+                      "MSRP %s SEND\r\nTo-Path: %s\r\nFrom-Path: %s\r\nMessage-ID: %s\r\nByte-Range: %zu-*/%zu\r\n"
+                      "Failure-Report: no\r\nContent-Type: application/octet-stream\r\n\r\n",
+                      tid, p->to, p->from, mid, off + 1, n);
+    int tl = snprintf(tail, sizeof tail, "\r\n-------%s%c\r\n", tid, last ? '$' : '+');
+    size_t total = (size_t)hl + len + (size_t)tl;
+    uint8_t *w = malloc(total);
+    CHECK(w != NULL);
+    memcpy(w, head, (size_t)hl);
+    memcpy(w + hl, body + off, len);
+    memcpy(w + hl + len, tail, (size_t)tl);
+    for (size_t at = 0; at < total;) {
+      size_t m = slices[s++ % 7];
+      if (m > total - at) m = total - at;
+      CHECK(send_all(p->fd, w + at, m) == 0);
+      at += m;
+      usleep(200);
+    }
+    free(w);
+    off += len;
+  }
+}
+
+/* A peer that is not libmsrp sends a 3 MB message in `*` chunks cut at odd
+ * places (raw_star_chunks): bodies spread over several reads are kept as
+ * pieces of the read buffers (or copied when small or in too many pieces).
+ * The message arrives intact reassembled by the session, in a memory sink
+ * (on_message_start choosing nothing), and in a file. */
+static void test_star_chunks_cut_anywhere(void) {
+  enum { SIZE = 3 * 1000 * 1000 + 11 };
+  msrp_context *ctx = NULL;
+  CHECK_OK(msrp_context_new(NULL, &ctx));
+  char dir[] = "/tmp/msrp-star-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  uint8_t *body = big_body(SIZE, 6);
+  for (int mode = 0; mode < 3; mode++) {
+    rawpeer p;
+    msrp_transport *t = NULL;
+    raw_bind(ctx, &p, &t);
+    box b;
+    box_init(&b);
+    b.sink_mode = mode == 2 ? 1 : 0;
+    snprintf(b.sink_path, sizeof b.sink_path, "%s/star.bin", dir);
+    CHECK_OK(msrp_session_new(t, NULL, mode == 0 ? &CBS : &SINK_CBS, &b, NULL, &b.self));
+    raw_star_chunks(&p, "starmsg1", body, SIZE);
+    if (mode < 2) {
+      CHECK(wait_for(&b, &b.messages, 1, 10000));
+      CHECK(b.big_ok == 1 && b.seed_seen[6] == 1);
+    } else {
+      CHECK(wait_for(&b, &b.saved, 1, 10000) && b.saved_size == SIZE);
+      FILE *g = fopen(b.sink_path, "rb");
+      uint8_t *back = malloc(SIZE + 1);
+      size_t got = g ? fread(back, 1, SIZE + 1, g) : 0;
+      if (g) fclose(g);
+      CHECK(got == SIZE && memcmp(back, body, SIZE) == 0);
+      free(back);
+      remove(b.sink_path);
+    }
+    CHECK(b.started == (mode == 0 ? 0 : 1) && b.incomplete == 0);
+    close(p.fd);
+    CHECK(wait_for(&b, &b.closed, 1, 5000));
+    msrp_session_free(b.self);
+    box_destroy(&b);
+  }
+  rmdir(dir);
+  free(body);
+  msrp_context_free(ctx);
+}
+
 int main(void) {
   test_a_saved_message_then_a_close_in_queued_mode();
   test_messages_sent_before_the_session_and_a_close();
   test_interrupted_chunks_and_expiry();
   test_many_large_messages_at_once();
   test_receiving_to_sinks();
+  test_star_chunks_cut_anywhere();
   return check_summary("test_large_early");
 }
