@@ -59,6 +59,17 @@ static uint8_t *big_body(size_t n, uint8_t seed) {
   return p;
 }
 
+/* Whether the file at `path` holds exactly the `n` bytes at `want`. */
+static bool file_holds(const char *path, const uint8_t *want, size_t n) {
+  FILE *g = fopen(path, "rb");
+  uint8_t *back = malloc(n + 1);
+  size_t got = g && back ? fread(back, 1, n + 1, g) : 0;
+  if (g) fclose(g);
+  bool same = back && got == n && memcmp(back, want, n) == 0;
+  free(back);
+  return same;
+}
+
 static void b_on_message(void *ud, const msrp_chunk *head, const uint8_t *data, size_t len) {
   box *b = ud;
   (void)head;
@@ -389,12 +400,7 @@ static void test_receiving_to_sinks(void) {
       CHECK(wait_for(&b, &b.saved, 1, 10000));
       CHECK(b.started == 1 && b.start_total == SIZE && b.saved_size == SIZE);
       CHECK(b.progress_calls > 10 && b.progress_backwards == 0 && b.last_progress == SIZE);
-      FILE *g = fopen(b.sink_path, "rb");
-      uint8_t *back = malloc(SIZE + 1);
-      size_t n = g ? fread(back, 1, SIZE + 1, g) : 0;
-      if (g) fclose(g);
-      CHECK(n == SIZE && memcmp(back, body, SIZE) == 0);
-      free(back);
+      CHECK(file_holds(b.sink_path, body, SIZE));
       CHECK(b.messages == 0 && b.incomplete == 0);
     } else {
       /* memory over its 1 MiB limit, a failing callback, a refusal, a
@@ -564,12 +570,7 @@ static void test_star_chunks_cut_anywhere(void) {
       CHECK(b.big_ok == 1 && b.seed_seen[6] == 1);
     } else {
       CHECK(wait_for(&b, &b.saved, 1, 10000) && b.saved_size == SIZE);
-      FILE *g = fopen(b.sink_path, "rb");
-      uint8_t *back = malloc(SIZE + 1);
-      size_t got = g ? fread(back, 1, SIZE + 1, g) : 0;
-      if (g) fclose(g);
-      CHECK(got == SIZE && memcmp(back, body, SIZE) == 0);
-      free(back);
+      CHECK(file_holds(b.sink_path, body, SIZE));
       remove(b.sink_path);
     }
     CHECK(b.started == (mode == 0 ? 0 : 1) && b.incomplete == 0);
