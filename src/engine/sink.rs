@@ -74,11 +74,9 @@ impl Sink {
                 crate::proto::bufpool::put_at(buf, offset as usize, len, pieces.iter().copied());
                 Ok(())
             }
-            Sink::File(f) if pieces.len() > 1 => {
+            Sink::File(f) => {
                 write_file_pieces_at(f, offset, pieces).map_err(|e| SinkError::Io(e.to_string()))
             }
-            Sink::File(f) => write_file_at(f, offset, pieces.first().copied().unwrap_or(&[]))
-                .map_err(|e| SinkError::Io(e.to_string())),
             Sink::Write(w) => {
                 let mut at = offset;
                 for piece in pieces {
@@ -313,7 +311,8 @@ impl Sinks {
     }
 }
 
-#[cfg(unix)]
+/// One piece at `offset` (where there is no `pwritev`).
+#[cfg(all(unix, not(target_os = "linux")))]
 fn write_file_at(f: &std::fs::File, offset: u64, data: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     f.write_all_at(data, offset)

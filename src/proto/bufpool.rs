@@ -150,9 +150,9 @@ const HUGE: usize = 2 * 1024 * 1024;
 /// messages otherwise take a page fault per 4 KiB on each side. Only for
 /// buffers past `HUGE` already, so that the memory a peer makes us hold
 /// stays within twice what it sent (a huge page is filled on first touch).
-pub fn advise_huge(v: &[u8], cap: usize, from: usize, to: usize) {
+fn advise_huge(v: &Vec<u8>, from: usize, to: usize) {
     if from >= HUGE {
-        huge_pages(v.as_ptr() as usize, cap, from, to);
+        huge_pages(v.as_ptr() as usize, v.capacity(), from, to);
     }
 }
 
@@ -172,7 +172,7 @@ pub fn put_at<'a>(
         if buf.capacity() < end {
             buf.reserve(end - buf.len());
         }
-        advise_huge(buf, buf.capacity(), buf.len(), end);
+        advise_huge(buf, buf.len(), end);
     }
     if offset > buf.len() {
         buf.resize(offset, 0);

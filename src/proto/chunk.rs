@@ -133,6 +133,17 @@ struct Pieces {
     flat: std::sync::OnceLock<Vec<u8>>,
 }
 
+impl Pieces {
+    /// The pieces in one recycled buffer, with room for `more` bytes.
+    fn joined(&self, more: usize) -> Vec<u8> {
+        let mut v = super::bufpool::take(self.len + more);
+        for part in &self.parts {
+            v.extend_from_slice(part);
+        }
+        v
+    }
+}
+
 /// Most pieces a body keeps; one more makes it a buffer of its own.
 const MAX_PIECES: usize = 4;
 
@@ -141,13 +152,7 @@ impl Body {
         match self {
             Body::Own(v) => v,
             Body::Shared(b) => b,
-            Body::Pieces(p) => p.flat.get_or_init(|| {
-                let mut v = super::bufpool::take(p.len);
-                for part in &p.parts {
-                    v.extend_from_slice(part);
-                }
-                v
-            }),
+            Body::Pieces(p) => p.flat.get_or_init(|| p.joined(0)),
         }
     }
 
@@ -170,16 +175,7 @@ impl Body {
                 *self = Body::Own(v);
             }
             Body::Pieces(p) => {
-                let mut v = match p.flat.take() {
-                    Some(v) => v,
-                    None => {
-                        let mut v = super::bufpool::take(p.len + more);
-                        for part in &p.parts {
-                            v.extend_from_slice(part);
-                        }
-                        v
-                    }
-                };
+                let mut v = p.flat.take().unwrap_or_else(|| p.joined(more));
                 v.reserve(more);
                 *self = Body::Own(v);
             }
