@@ -302,7 +302,7 @@ static inline msrp_server *msrp_shared_pairs(msrp_context *ctx, int n, msrp_tran
 /* A read callback for msrp_outgoing_file that hands out `*left` zero bytes. */
 static inline size_t zero_reader(void *ud, uint8_t *buf, size_t len) {
   size_t *left = ud;
-  (void)buf; /* libmsrp hands a zeroed buffer; leave the bytes as they are */
+  (void)buf; /* libmsrp hands zeros or this message's earlier (zero) bytes: leave them */
   size_t n = len < *left ? len : *left;
   *left -= n;
   return n;

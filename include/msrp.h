@@ -1297,7 +1297,9 @@ typedef struct msrp_message_callbacks {
 /**
  * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
  * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
- * libmsrp thread. `buf` holds zeros on entry.
+ * libmsrp thread. On entry `buf` holds zeros or bytes this callback gave
+ * earlier for the same message (buffers are reused within a message,
+ * never across messages).
  */
 typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
 

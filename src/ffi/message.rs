@@ -3,7 +3,7 @@
 //! sources of files (path, descriptor, read callback), cancelling them.
 
 use std::ffi::{c_char, c_void};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 
 use super::callback::UserData;
 use super::chunk::{msrp_report, msrp_report_arg};
@@ -13,9 +13,9 @@ use super::panic::run;
 use super::session::msrp_session;
 use super::session_callbacks::msrp_message_callbacks;
 use super::session_events::{MsgCbs, lock};
-use crate::engine::session::Reader;
+use crate::engine::session::{ReadSupplier, Reader, Supplier, read_full};
 use crate::proto::header::ReportMode;
-use crate::proto::session::{OutgoingMessage, SendRefused, Source};
+use crate::proto::session::{OutgoingMessage, Piece, SendRefused, Source};
 
 /// An extra header for an outgoing message's chunks (name and value,
 /// NUL-terminated), e.g. `Content-ID` or an extension header.
@@ -64,7 +64,9 @@ pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
 
 /// Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
 /// `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
-/// libmsrp thread. `buf` holds zeros on entry.
+/// libmsrp thread. On entry `buf` holds zeros or bytes this callback gave
+/// earlier for the same message (buffers are reused within a message,
+/// never across messages).
 pub type msrp_read_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> usize>;
 
@@ -421,24 +423,35 @@ pub unsafe extern "C" fn msrp_session_send_message_nocopy(
     })
 }
 
+/// A read callback's message. Each piece is read into a buffer of the
+/// message's own: a buffer that comes back after its piece was written is
+/// read into again as it is, and one new to the message is zeroed first.
+/// So a callback that reports more bytes than it wrote sends zeros or
+/// bytes it gave earlier for the same message, never another message's or
+/// session's. (Zeroing every piece cost bulk transfers about a tenth of
+/// their speed, see docs/performance.md.)
 struct CRead {
     f: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> usize,
     ud: UserData,
+    bufs: std::sync::Arc<crate::proto::bufpool::Private>,
 }
 
-impl Read for CRead {
+impl std::io::Read for CRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // Buffers are recycled across sessions: a callback that reports more
-        // bytes than it wrote must send zeros, not another session's data.
-        // (Files and descriptors are read by the kernel, which reports
-        // exactly what it wrote, so their buffers are not zeroed.)
-        buf.fill(0);
         // SAFETY: the application's read callback with a valid buffer.
         let n = unsafe { (self.f)(self.ud.0, buf.as_mut_ptr(), buf.len()) };
         if n == usize::MAX || n > buf.len() {
             return Err(std::io::Error::other("the read callback reported an error"));
         }
         Ok(n)
+    }
+}
+
+impl Supplier for CRead {
+    fn next_piece(&mut self, want: usize) -> std::io::Result<Piece> {
+        let mut buf = self.bufs.take(want);
+        let got = read_full(self, &mut buf)?;
+        Ok(Piece::Shared(self.bufs.lend(buf, got)))
     }
 }
 
@@ -487,7 +500,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
             file.seek(SeekFrom::Start(f.position))
                 .map_err(|e| io(e, "cannot seek to the start position"))?;
             (
-                Box::new(file) as Reader,
+                Box::new(ReadSupplier(file)) as Reader,
                 Some(if f.size == 0 { len } else { f.size }),
             )
         } else if f.fd >= 0 {
@@ -508,7 +521,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
                 };
                 file.seek(SeekFrom::Start(f.position))
                     .map_err(|e| io(e, "cannot seek to the start position"))?;
-                (Box::new(file) as Reader, Some(len))
+                (Box::new(ReadSupplier(file)) as Reader, Some(len))
             }
             #[cfg(not(unix))]
             return Err(FfiError::new(
@@ -519,6 +532,7 @@ pub unsafe extern "C" fn msrp_session_send_file(
             let r = CRead {
                 f: rf,
                 ud: UserData(f.read_userdata),
+                bufs: crate::proto::bufpool::Private::new(),
             };
             (Box::new(r) as Reader, (f.size != 0).then_some(f.size))
         } else {

@@ -225,6 +225,98 @@ pub fn copy_of(data: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Buffers of one owner (a message read from an application's callback):
+/// a buffer lent out as [`bytes::Bytes`] comes back here when its last
+/// reference drops, so the bytes it still holds are only ever seen by the
+/// same owner again, and need no zeroing before it is reused. Buffers from
+/// the shared pool are zeroed when first taken. Holds at most
+/// [`PRIVATE_KEEP`] buffers; more, and all of them once the owner is
+/// gone, go to the shared pool.
+pub struct Private {
+    bufs: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Most buffers a [`Private`] pool keeps (what its owner has in flight at
+/// once is usually fewer: the pieces read ahead and those in socket buffers).
+const PRIVATE_KEEP: usize = 8;
+
+impl Private {
+    /// An owner's empty pool.
+    pub fn new() -> std::sync::Arc<Private> {
+        std::sync::Arc::new(Private {
+            bufs: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn bufs(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.bufs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Exactly `n` bytes to write into: a buffer of the owner's own, holding
+    /// zeros or what the owner wrote into it before, else a zeroed one.
+    pub fn take(&self, n: usize) -> Vec<u8> {
+        let own = {
+            let mut b = self.bufs();
+            b.iter()
+                .rposition(|v| v.capacity() >= n)
+                .map(|i| b.swap_remove(i))
+        };
+        let mut v = own.unwrap_or_else(|| take(n));
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            // Only bytes no use of the owner's wrote yet.
+            v.resize(n, 0);
+        }
+        v
+    }
+
+    /// `v`'s first `len` bytes, shared; `v` comes back to this pool (with
+    /// all it holds) when the last reference is dropped.
+    pub fn lend(self: &std::sync::Arc<Self>, v: Vec<u8>, len: usize) -> bytes::Bytes {
+        let mut b = bytes::Bytes::from_owner(Lent {
+            v,
+            home: std::sync::Arc::downgrade(self),
+        });
+        b.truncate(len);
+        b
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        for v in std::mem::take(&mut *self.bufs()) {
+            give(v);
+        }
+    }
+}
+
+/// A buffer lent out by a [`Private`] pool.
+struct Lent {
+    v: Vec<u8>,
+    home: std::sync::Weak<Private>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.v
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.v);
+        if let Some(home) = self.home.upgrade() {
+            let mut b = home.bufs();
+            if b.len() < PRIVATE_KEEP {
+                b.push(v);
+                return;
+            }
+        }
+        give(v);
+    }
+}
+
 /// Frees the buffers kept (when a context is freed).
 pub fn clear() {
     let kept = {
@@ -283,6 +375,48 @@ mod tests {
             huge_range(base, 5 * M, 0, 5 * M),
             Some((65 * HUGE, 66 * HUGE))
         );
+    }
+
+    /// A private pool's buffer comes back when its last `Bytes` drops and
+    /// is handed out again as it is (its owner's bytes, no zeroing); new
+    /// bytes are zeros; a buffer dropped after its owner is gone is let
+    /// go. (Sizes below `MIN`, so that the shared pool is not touched.)
+    #[test]
+    fn private_buffers_come_back_to_their_owner_only() {
+        let own = Private::new();
+        let mut v = own.take(1000);
+        assert!(v.len() == 1000 && v.iter().all(|&b| b == 0));
+        v.fill(7);
+        // (A buffer given back shorter than it was: only what it holds is kept.)
+        v.truncate(800);
+        let at = v.as_ptr();
+        let b = own.lend(v, 600);
+        assert_eq!(&b[..], &[7u8; 600][..]);
+        let half = b.slice(..300);
+        drop(b);
+        assert!(own.bufs().is_empty(), "a piece of it is still out");
+        drop(half);
+        // Back, with its bytes; asked for more, the rest is zeros.
+        let again = own.take(1000);
+        assert_eq!(again.as_ptr(), at);
+        assert!(again[..800].iter().all(|&b| b == 7));
+        assert!(again[800..].iter().all(|&b| b == 0));
+        // Another owner never gets it.
+        let other = Private::new();
+        let lent = own.lend(again, 10);
+        drop(lent);
+        let theirs = other.take(1000);
+        assert_ne!(theirs.as_ptr(), at);
+        assert!(theirs.iter().all(|&b| b == 0));
+        // At most KEEP come back; the owner gone, lent ones are let go.
+        let many: Vec<_> = (0..PRIVATE_KEEP + 2)
+            .map(|_| own.lend(own.take(100), 100))
+            .collect();
+        drop(many);
+        assert_eq!(own.bufs().len(), PRIVATE_KEEP);
+        let late = own.lend(own.take(100), 100);
+        drop(own);
+        drop(late);
     }
 
     fn kept() -> (usize, usize) {

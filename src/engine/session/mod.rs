@@ -22,7 +22,7 @@ use super::error::{Error, ErrorKind};
 use super::logger::Level;
 use super::transport::Transport;
 use crate::proto::session::{
-    DataRequest, Frame, MsgId, OutgoingMessage, Session, SessionConfig, SessionEvent,
+    DataRequest, Frame, MsgId, OutgoingMessage, Piece, Session, SessionConfig, SessionEvent,
     keepalive_failure,
 };
 
@@ -41,7 +41,28 @@ pub const RECEIVE_BUDGET: usize = 1024 * 1024;
 /// come from: a file, a descriptor, an application's read callback. It is
 /// read on a runtime thread, never while the session is locked, so a read
 /// callback may call into the session.
-pub type Reader = Box<dyn std::io::Read + Send>;
+pub type Reader = Box<dyn Supplier>;
+
+/// Gives the bytes of a message sent with [`SessionDriver::send_from`],
+/// a piece at a time.
+pub trait Supplier: Send {
+    /// The next `want` bytes, fewer only where the source ends.
+    fn next_piece(&mut self, want: usize) -> std::io::Result<Piece>;
+}
+
+/// A [`Supplier`] of what a reader gives, each piece in a buffer of its
+/// own (recycled: a file or descriptor is read by the kernel, which
+/// overwrites exactly what it reports, so the buffer is not zeroed first).
+pub struct ReadSupplier<R>(pub R);
+
+impl<R: std::io::Read + Send> Supplier for ReadSupplier<R> {
+    fn next_piece(&mut self, want: usize) -> std::io::Result<Piece> {
+        let mut buf = crate::proto::bufpool::take_sized(want);
+        let got = read_full(&mut self.0, &mut buf)?;
+        buf.truncate(got);
+        Ok(Piece::Own(buf))
+    }
+}
 
 /// Takes events that need no application code (internal waiters) at once,
 /// under the session lock; returns true when it consumed the event.
@@ -334,7 +355,7 @@ impl Shared {
                         .remove(&msg);
                     let answer = match taken {
                         Some(mut src) => {
-                            let r = read_full(src.as_mut(), want).map_err(|e| e.to_string());
+                            let r = src.next_piece(want).map_err(|e| e.to_string());
                             self.sources
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
@@ -358,7 +379,7 @@ impl Shared {
         if !answers.is_empty() {
             let mut s = self.lock();
             for (msg, a) in answers {
-                s.supply(msg, a);
+                s.supply_piece(msg, a);
             }
         }
         true
@@ -774,11 +795,10 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
 }
 
 /// Reads up to `want` bytes, stopping early only at the end of the source.
-fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result<Vec<u8>> {
-    // Overwritten by the reads: a recycled buffer is not zeroed first.
-    let mut buf = crate::proto::bufpool::take_sized(want);
+/// Reads into all of `buf` unless the reader ends first; returns how much.
+pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
-    while got < want {
+    while got < buf.len() {
         match r.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -786,8 +806,7 @@ fn read_full(r: &mut (dyn std::io::Read + Send), want: usize) -> std::io::Result
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(got);
-    Ok(buf)
+    Ok(got)
 }
 
 /// The chunk body size on paths through a relay: relays limit the frames

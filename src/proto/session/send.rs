@@ -106,7 +106,7 @@ pub(super) struct OutMsg {
     pub(super) offset: u64,
     pub(super) start: u64,
     /// Supplied pieces not sent yet (see [`Source::Supplied`]).
-    pub(super) supplied: VecDeque<Vec<u8>>,
+    pub(super) supplied: VecDeque<Piece>,
     /// The driver reported the end of the source.
     pub(super) ended: bool,
     /// How much each [`DataRequest::Read`] not answered yet asked for, in order.
@@ -341,8 +341,8 @@ impl OutMsg {
     /// Puts back a piece taken with [`OutMsg::take_piece`] and not sent.
     fn unread(&mut self, piece: Piece) {
         // Pieces of a message in memory are cut at `offset`, which did not move.
-        if let (Source::Supplied, Piece::Own(v)) = (&self.source, piece) {
-            self.supplied.push_front(v);
+        if matches!(self.source, Source::Supplied) {
+            self.supplied.push_front(piece);
         }
     }
 
@@ -369,7 +369,7 @@ impl OutMsg {
                 if !self.piece_ready() {
                     return Ok(None);
                 }
-                let p = Piece::Own(self.supplied.pop_front().unwrap_or_default());
+                let p = self.supplied.pop_front().unwrap_or_else(Piece::empty);
                 let last = match self.size {
                     Some(total) => self.offset + p.len() as u64 >= total,
                     None => self.supplied.is_empty(),
@@ -541,6 +541,12 @@ impl Session {
     /// chunk if part of it was sent). An answer for a message that is done
     /// is dropped.
     pub fn supply(&mut self, msg: MsgId, data: Result<Vec<u8>, String>) {
+        self.supply_piece(msg, data.map(Piece::Own));
+    }
+
+    /// [`Session::supply`] with bytes that may be shared (a buffer the
+    /// driver gets back once they are written).
+    pub fn supply_piece(&mut self, msg: MsgId, data: Result<Piece, String>) {
         let Some(m) = self.msgs.get_mut(&msg) else {
             return;
         };
