@@ -603,6 +603,41 @@ fn cancel_sends_abort_flag_and_the_receiver_drops_the_message() {
     assert!(!p.a.cancel(id));
 }
 
+/// Many small messages queued at once (handles found by halving the
+/// queue): each handle gives its own Message-ID, also with keep-alive
+/// handles between them and messages cancelled out of the middle; the
+/// rest arrive, in order.
+#[test]
+fn many_queued_small_messages_keep_their_handles() {
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let mut ids = Vec::new();
+    for i in 0..1000u32 {
+        let mut m = text(&i.to_be_bytes());
+        m.message_id = Some(format!("msg-{i}"));
+        ids.push(p.a.send_message(m));
+        if i % 7 == 0 {
+            p.a.send_keepalive();
+        }
+    }
+    let cancelled: Vec<usize> = (0..1000).filter(|i| i % 3 == 1).collect();
+    for &i in cancelled.iter().rev() {
+        assert!(p.a.cancel(ids[i]));
+        assert!(!p.a.cancel(ids[i]), "cancelled once");
+    }
+    for (i, &id) in ids.iter().enumerate() {
+        let want = (i % 3 != 1).then(|| format!("msg-{i}"));
+        assert_eq!(p.a.message_id_of(id), want.as_deref(), "message {i}");
+    }
+    assert_eq!(p.a.message_id_of(u64::MAX), None);
+    p.pump();
+    let got: Vec<Vec<u8>> = messages(p.events_b()).into_iter().map(|(_, b)| b).collect();
+    let want: Vec<Vec<u8>> = (0..1000u32)
+        .filter(|i| i % 3 != 1)
+        .map(|i| i.to_be_bytes().to_vec())
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn close_fails_everything_pending_exactly_once() {
     let mut p = pair(SessionConfig::default(), SessionConfig::default());

@@ -43,6 +43,7 @@ typedef struct {
   bool self_signed, insecure;
   bool sessmatch;
   size_t chunk_size;
+  unsigned window;
   const char *accept;
   int timeout_s;
   bool verbose;
@@ -76,6 +77,7 @@ typedef struct {
   long other_codes;
   uint64_t bytes_sent, bytes_accepted, bytes_received;
   long received, reports;
+  long unlisted; /* received messages neither text nor saved */
   long notes_expected, notes_received; /* IMDNs asked for and arrived */
   bool closed;
   char closed_msg[256];
@@ -148,6 +150,7 @@ static void usage(FILE *f) {
       "  --insecure             accept any peer certificate (tests only)\n"
       "session:\n"
       "  --chunk-size N         largest chunk body (default 128 KiB, 8 KiB via relay)\n"
+      "  --window N             most requests awaiting a response (default 32)\n"
       "  --accept TYPES         acceptable types (default '*')\n"
       "  -v                     log traffic to stderr\n"
       "  --event-loop           run libmsrp's callbacks from this program's own poll()\n"
@@ -214,6 +217,7 @@ static void parse(options *o, int argc, char **argv) {
     else if (!strcmp(a, "--self-signed")) o->self_signed = true;
     else if (!strcmp(a, "--insecure")) o->insecure = true;
     else if (!strcmp(a, "--chunk-size")) o->chunk_size = (size_t)atol(need_arg(argc, argv, &i));
+    else if (!strcmp(a, "--window")) o->window = (unsigned)atol(need_arg(argc, argv, &i));
     else if (!strcmp(a, "--accept")) o->accept = need_arg(argc, argv, &i);
     else if (!strcmp(a, "-v")) o->verbose = true;
     else if (!strcmp(a, "--send-text")) {
@@ -462,6 +466,11 @@ static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, si
   pthread_mutex_lock(&a->m);
   long n = ++a->received;
   a->bytes_received += len;
+  /* Only the first message that is neither text nor saved is listed (a
+   * line per message made a listener of many small ones spend more time
+   * on stderr than on MSRP); the summary counts them all. */
+  bool first_unlisted = strcmp(a->o->role, "demo") && !a->o->recv_dir && !(ct && !strncmp(ct, "text/", 5)) &&
+                        !a->unlisted++;
   pthread_mutex_unlock(&a->m);
   if (!strcmp(a->o->role, "demo")) {
     if (len > 1024 * 1024) {
@@ -488,8 +497,10 @@ static void on_message(void *ud, const msrp_chunk *head, const uint8_t *data, si
     fwrite(data, 1, len, stdout);
     fputc('\n', stdout);
     fflush(stdout);
-  } else {
-    fprintf(stderr, "msrpcat: received %zu bytes of %s (use --recv-dir to keep them)\n", len, ct ? ct : "?");
+  } else if (first_unlisted) {
+    fprintf(stderr,
+            "msrpcat: received %zu bytes of %s (use --recv-dir to keep them; further such messages are only counted)\n",
+            len, ct ? ct : "?");
   }
   if (a->o->echo) send_message(a, data, len, ct ? ct : "application/octet-stream", NULL);
   msrp_string_free(ct);
@@ -850,6 +861,7 @@ static msrp_session_options session_options(const options *o) {
   msrp_session_options so = msrp_session_options_default();
   so.accept_types = o->accept;
   so.chunk_size = o->chunk_size;
+  if (o->window) so.window = o->window;
   so.use_sessmatch = o->sessmatch;
   so.imdn_auto_delivery = o->imdn_reply;
   return so;

@@ -406,7 +406,7 @@ pub struct Session {
     urgent: VecDeque<MsgId>,
     /// Messages that fit in one chunk, not sent yet (held here, not in
     /// `msgs`, which then only holds what is in flight or large: a long
-    /// queue of chat messages costs no map look-ups).
+    /// queue of chat messages costs no map look-ups). In handle order.
     small: VecDeque<Box<OutMsg>>,
     /// Larger messages being sent, taking turns one chunk at a time (at
     /// most `max_concurrent_sends`, plus entries of messages that finished

@@ -498,16 +498,27 @@ impl Session {
         if let Some(m) = self.msgs.get(&msg) {
             return Some(&m.message_id);
         }
-        self.small
-            .iter()
-            .find(|m| m.id == msg)
-            .map(|m| &*m.message_id)
+        self.small_index(msg).map(|i| &*self.small[i].message_id)
+    }
+
+    /// Where small message `msg` waits in `small`: found by halving, as
+    /// handles grow and messages join at the back (a search from the front
+    /// for each new message made queueing 200,000 of them at once take
+    /// half a minute; halving still cost 7 % of the sender's time at
+    /// 500,000, the reason for looking at the back first).
+    fn small_index(&self, msg: MsgId) -> Option<usize> {
+        // Most often the message just queued, at the back.
+        let last = self.small.len().checked_sub(1)?;
+        if self.small[last].id == msg {
+            return Some(last);
+        }
+        self.small.binary_search_by_key(&msg, |m| m.id).ok()
     }
 
     /// Aborts an outgoing message: no more chunks; if some were sent, the
     /// next one carries the `#` flag. Returns false when it was already done.
     pub fn cancel(&mut self, msg: MsgId) -> bool {
-        if let Some(i) = self.small.iter().position(|m| m.id == msg) {
+        if let Some(i) = self.small_index(msg) {
             // Nothing of it was sent: it ends here.
             let mut m = self.small.remove(i).expect("found");
             m.failed = Some((0, "cancelled".into()));
