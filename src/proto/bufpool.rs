@@ -408,7 +408,7 @@ mod tests {
         let theirs = other.take(1000);
         assert_ne!(theirs.as_ptr(), at);
         assert!(theirs.iter().all(|&b| b == 0));
-        // At most KEEP come back; the owner gone, lent ones are let go.
+        // At most PRIVATE_KEEP come back; the owner gone, lent ones are let go.
         let many: Vec<_> = (0..PRIVATE_KEEP + 2)
             .map(|_| own.lend(own.take(100), 100))
             .collect();

@@ -794,7 +794,6 @@ async fn write_loop(t: Arc<Transport>, sh: Arc<Shared>, keepalive: Option<Durati
     }
 }
 
-/// Reads up to `want` bytes, stopping early only at the end of the source.
 /// Reads into all of `buf` unless the reader ends first; returns how much.
 pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
