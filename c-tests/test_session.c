@@ -1,6 +1,7 @@
 /* Sessions over real loopback connections, through the public header:
  * one test per rule of the session issue, and the reference's scenarios. */
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "net.h"
@@ -872,6 +873,79 @@ static void test_read_callback_buffer_holds_no_other_message(void) {
 }
 
 typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done, ok;
+} done_count;
+
+static void dc_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
+  done_count *d = ud;
+  (void)msg, (void)mid, (void)comment;
+  pthread_mutex_lock(&d->m);
+  d->done++;
+  if (code == 200) d->ok++;
+  pthread_cond_broadcast(&d->c);
+  pthread_mutex_unlock(&d->m);
+}
+
+/* Files queued by path hold no descriptor while they wait: with the
+ * process allowed only about 40 more descriptors, 200 files queued at once
+ * all go (before, each queued file kept its descriptor open, and the 40th
+ * or so call failed with "Too many open files"). */
+static void test_many_queued_files_hold_no_descriptors(void) {
+  enum { FILES = 200, SIZE = 1000 };
+  char dir[] = "/tmp/msrp_many_files_XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[FILES][64];
+  uint8_t body[SIZE];
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path[i], sizeof path[i], "%s/f%d", dir, i);
+    memset(body, 'a' + i % 26, sizeof body);
+    FILE *f = fopen(path[i], "wb");
+    CHECK(f && fwrite(body, 1, sizeof body, f) == sizeof body);
+    if (f) fclose(f);
+  }
+  spair p;
+  spair_open(&p, NULL, NULL);
+  struct rlimit old;
+  CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  int lowest = dup(0); /* the lowest free descriptor */
+  close(lowest);
+  struct rlimit low = old;
+  low.rlim_cur = (rlim_t)lowest + 40;
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  done_count d;
+  memset(&d, 0, sizeof d);
+  pthread_mutex_init(&d.m, NULL);
+  pthread_cond_init(&d.c, NULL);
+  const msrp_message_callbacks cb = {.on_done = dc_done};
+  int queued = 0;
+  for (int i = 0; i < FILES; i++) {
+    msrp_outgoing_file f;
+    memset(&f, 0, sizeof f);
+    f.path = path[i];
+    f.fd = -1;
+    f.content_type = "application/octet-stream";
+    if (msrp_session_send_file(p.a, &f, NULL, &cb, &d, NULL) == MSRP_RESULT_OK) queued++;
+  }
+  CHECK(queued == FILES);
+  CHECK(wait_int(&d.m, &d.c, &d.done, queued, 20000) && d.ok == queued);
+  CHECK(wait_for(&p.ib, &p.ib.messages, FILES, 20000));
+  pthread_mutex_lock(&p.ib.m);
+  CHECK(p.ib.total_bytes == (size_t)FILES * SIZE);
+  /* the last one queued arrived last, whole */
+  memset(body, 'a' + (FILES - 1) % 26, sizeof body);
+  CHECK(p.ib.last_len == SIZE && memcmp(p.ib.last, body, SIZE) == 0);
+  pthread_mutex_unlock(&p.ib.m);
+  CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  spair_close(&p);
+  pthread_mutex_destroy(&d.m);
+  pthread_cond_destroy(&d.c);
+  for (int i = 0; i < FILES; i++) unlink(path[i]);
+  rmdir(dir);
+}
+
+typedef struct {
   msrp_session *s;
   uint64_t handle;
   size_t left;
@@ -1225,6 +1299,7 @@ int main(void) {
   test_read_callback_and_cancel();
   test_read_callback_buffer_holds_no_other_message();
   test_read_callback_may_call_the_session();
+  test_many_queued_files_hold_no_descriptors();
   test_peer_accept_types_and_max_size();
   test_shutdown();
   test_keepalive();

@@ -2455,8 +2455,12 @@ msrp_result msrp_session_send_message_nocopy(const struct msrp_session *s,
  * chunks are sent, at most 256 KiB ahead, on a libmsrp thread with the
  * session unlocked (a read callback may call the session's functions), so
  * memory stays bounded whatever its size; `position`
- * resumes a transfer. Progress and the final status reach `callbacks`;
- * `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
+ * resumes a transfer. A file given by `path` must open now (else
+ * `MSRP_RESULT_IO`), but is opened again only when its turn to be sent
+ * comes, so queued files hold no descriptors and any number can wait; a
+ * descriptor is duplicated now. Progress and the final status reach
+ * `callbacks`; `*message` (may be NULL) gets the handle as for
+ * `msrp_session_send_message`.
  *
  * Pointer arguments:
  * `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,

@@ -13,7 +13,7 @@ use super::panic::run;
 use super::session::msrp_session;
 use super::session_callbacks::msrp_message_callbacks;
 use super::session_events::{MsgCbs, lock};
-use crate::engine::session::{ReadSupplier, Reader, Supplier, read_full};
+use crate::engine::session::{PathSupplier, ReadSupplier, Reader, Supplier, read_full};
 use crate::proto::header::ReportMode;
 use crate::proto::session::{OutgoingMessage, Piece, SendRefused, Source};
 
@@ -460,8 +460,12 @@ impl Supplier for CRead {
 /// chunks are sent, at most 256 KiB ahead, on a libmsrp thread with the
 /// session unlocked (a read callback may call the session's functions), so
 /// memory stays bounded whatever its size; `position`
-/// resumes a transfer. Progress and the final status reach `callbacks`;
-/// `*message` (may be NULL) gets the handle as for `msrp_session_send_message`.
+/// resumes a transfer. A file given by `path` must open now (else
+/// `MSRP_RESULT_IO`), but is opened again only when its turn to be sent
+/// comes, so queued files hold no descriptors and any number can wait; a
+/// descriptor is duplicated now. Progress and the final status reach
+/// `callbacks`; `*message` (may be NULL) gets the handle as for
+/// `msrp_session_send_message`.
 ///
 /// # Safety
 /// `s` and `file` are NULL or live; strings NULL or NUL-terminated; `read`,
@@ -491,17 +495,17 @@ pub unsafe extern "C" fn msrp_session_send_file(
             |e: std::io::Error, what: &str| FfiError::new(msrp_result::Io, format!("{what}: {e}"));
         // SAFETY: caller contract.
         let (reader, size) = if let Some(p) = unsafe { opt_text(f.path, "file.path") }? {
-            let mut file =
-                std::fs::File::open(p).map_err(|e| io(e, &format!("cannot open '{p}'")))?;
+            // Checked now, opened again when its turn comes (a queued file
+            // holds no descriptor).
+            let file = std::fs::File::open(p).map_err(|e| io(e, &format!("cannot open '{p}'")))?;
             let len = file
                 .metadata()
                 .map_err(|e| io(e, "cannot read the file's size"))?
                 .len();
-            file.seek(SeekFrom::Start(f.position))
-                .map_err(|e| io(e, "cannot seek to the start position"))?;
+            let size = if f.size == 0 { len } else { f.size };
             (
-                Box::new(ReadSupplier(file)) as Reader,
-                Some(if f.size == 0 { len } else { f.size }),
+                Box::new(PathSupplier::new(p, f.position, size)) as Reader,
+                Some(size),
             )
         } else if f.fd >= 0 {
             #[cfg(unix)]

@@ -64,6 +64,61 @@ impl<R: std::io::Read + Send> Supplier for ReadSupplier<R> {
     }
 }
 
+/// A file named by its path, opened when its message's turn comes (its
+/// first piece is asked for), read from `position` on and closed as soon as
+/// it was read up to `end` (the message's size) or to its end: a queued or
+/// fully read file holds no descriptor, so more files can be queued than
+/// the process may have open. (The caller checks it opens when queued.)
+pub struct PathSupplier {
+    path: std::path::PathBuf,
+    position: u64,
+    end: u64,
+    file: Option<ReadSupplier<std::fs::File>>,
+}
+
+impl PathSupplier {
+    /// The file at `path`, from byte `position` (0-based) to `end`.
+    pub fn new(path: impl Into<std::path::PathBuf>, position: u64, end: u64) -> PathSupplier {
+        PathSupplier {
+            path: path.into(),
+            position,
+            end,
+            file: None,
+        }
+    }
+}
+
+impl Supplier for PathSupplier {
+    fn next_piece(&mut self, want: usize) -> std::io::Result<Piece> {
+        if self.position >= self.end {
+            return Ok(Piece::empty());
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                use std::io::{Seek, SeekFrom};
+                let opened = std::fs::File::open(&self.path).and_then(|mut f| {
+                    f.seek(SeekFrom::Start(self.position))?;
+                    Ok(f)
+                });
+                let f = opened.map_err(|e| {
+                    std::io::Error::other(format!("cannot open '{}': {e}", self.path.display()))
+                })?;
+                self.file.insert(ReadSupplier(f))
+            }
+        };
+        let piece = file.next_piece(want)?;
+        self.position += piece.len() as u64;
+        if piece.len() < want || self.position >= self.end {
+            // Read to the end: its descriptor goes now, not when the
+            // message is done.
+            self.file = None;
+            self.end = self.position;
+        }
+        Ok(piece)
+    }
+}
+
 /// Takes events that need no application code (internal waiters) at once,
 /// under the session lock; returns true when it consumed the event.
 pub type FastPath = Box<dyn Fn(&SessionEvent) -> bool + Send + Sync>;
@@ -858,6 +913,36 @@ pub fn transaction_error(code: u16, comment: &str, local: bool) -> Error {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    /// A file by path: opened at the first piece, from its position; its
+    /// descriptor let go once read to the end it was given (or to the
+    /// file's end); a file gone by its turn is an error naming it.
+    #[test]
+    fn a_path_is_opened_at_its_turn_and_closed_when_read() {
+        let dir = std::env::temp_dir().join(format!("msrp_path_supplier_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let mut s = PathSupplier::new(&path, 2, 10);
+        assert!(s.file.is_none(), "not opened when made");
+        assert_eq!(s.next_piece(5).unwrap().as_slice(), b"23456");
+        assert!(s.file.is_some());
+        assert_eq!(s.next_piece(3).unwrap().as_slice(), b"789");
+        assert!(s.file.is_none(), "closed at the end it was given");
+        assert!(s.next_piece(3).unwrap().is_empty());
+        // A file shorter than the end given: closed at its own end.
+        let mut short = PathSupplier::new(&path, 0, 100);
+        assert_eq!(short.next_piece(64).unwrap().len(), 10);
+        assert!(short.file.is_none());
+        std::fs::remove_file(&path).unwrap();
+        let mut gone = PathSupplier::new(&path, 0, 10);
+        let e = gone.next_piece(4).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot open") && e.contains("msrp_path_supplier"),
+            "{e}"
+        );
+        std::fs::remove_dir(&dir).unwrap();
+    }
 
     fn aborted(i: usize) -> DriverEvent {
         DriverEvent::Session(
