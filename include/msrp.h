@@ -700,11 +700,14 @@ typedef struct msrp_uri msrp_uri;
 typedef struct msrp_context_options {
   /**
    * Threads that run connections (0 means 1, the default; more help when
-   * many connections are busy at once).
+   * many connections are busy at once, or when callbacks may take long:
+   * while a callback runs on one, that thread moves no other connection).
    */
   uint32_t worker_threads;
   /**
-   * false (default): callbacks run at once on a libmsrp thread.
+   * false (default): callbacks run at once on the libmsrp thread where
+   * the event happened, one of those that run connections, so keep them
+   * short (hand long work to a thread of your own).
    * true: callbacks wait in a queue until you call `msrp_context_dispatch`
    * on your own thread; `msrp_context_fd` gives a descriptor that is
    * readable while callbacks wait, for poll/select/epoll loops.
@@ -1297,9 +1300,11 @@ typedef struct msrp_message_callbacks {
 /**
  * Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
  * `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
- * libmsrp thread. On entry `buf` holds zeros or bytes this callback gave
- * earlier for the same message (buffers are reused within a message,
- * never across messages).
+ * libmsrp thread that runs connections (also with `queued_callbacks`): a
+ * read that waits holds up that thread's other connections, so give bytes
+ * from memory or a local file, not from the network. On entry `buf` holds
+ * zeros or bytes this callback gave earlier for the same message (buffers
+ * are reused within a message, never across messages).
  */
 typedef size_t (*msrp_read_fn)(void *userdata, uint8_t *buf, size_t len);
 

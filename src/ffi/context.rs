@@ -27,9 +27,12 @@ pub struct msrp_context {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct msrp_context_options {
     /// Threads that run connections (0 means 1, the default; more help when
-    /// many connections are busy at once).
+    /// many connections are busy at once, or when callbacks may take long:
+    /// while a callback runs on one, that thread moves no other connection).
     pub worker_threads: u32,
-    /// false (default): callbacks run at once on a libmsrp thread.
+    /// false (default): callbacks run at once on the libmsrp thread where
+    /// the event happened, one of those that run connections, so keep them
+    /// short (hand long work to a thread of your own).
     /// true: callbacks wait in a queue until you call `msrp_context_dispatch`
     /// on your own thread; `msrp_context_fd` gives a descriptor that is
     /// readable while callbacks wait, for poll/select/epoll loops.

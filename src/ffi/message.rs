@@ -64,9 +64,11 @@ pub extern "C" fn msrp_message_options_default() -> msrp_message_options {
 
 /// Reads file data for `msrp_session_send_file`: fill up to `len` bytes at
 /// `buf` and return how many (0 at the end, `SIZE_MAX` on error). Runs on a
-/// libmsrp thread. On entry `buf` holds zeros or bytes this callback gave
-/// earlier for the same message (buffers are reused within a message,
-/// never across messages).
+/// libmsrp thread that runs connections (also with `queued_callbacks`): a
+/// read that waits holds up that thread's other connections, so give bytes
+/// from memory or a local file, not from the network. On entry `buf` holds
+/// zeros or bytes this callback gave earlier for the same message (buffers
+/// are reused within a message, never across messages).
 pub type msrp_read_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> usize>;
 
