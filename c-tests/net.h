@@ -117,6 +117,34 @@ static inline int wait_int(pthread_mutex_t *m, pthread_cond_t *c, const int *fie
   return ok;
 }
 
+/* Counts messages' outcomes (`on_done`): how many ended, how many with 200. */
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done, ok;
+} donebox;
+
+static inline void donebox_init(donebox *d) {
+  memset(d, 0, sizeof *d);
+  pthread_mutex_init(&d->m, NULL);
+  pthread_cond_init(&d->c, NULL);
+}
+
+static inline void donebox_destroy(donebox *d) {
+  pthread_mutex_destroy(&d->m);
+  pthread_cond_destroy(&d->c);
+}
+
+static inline void donebox_on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
+  donebox *d = ud;
+  (void)msg, (void)mid, (void)comment;
+  pthread_mutex_lock(&d->m);
+  d->done++;
+  if (code == 200) d->ok++;
+  pthread_cond_broadcast(&d->c);
+  pthread_mutex_unlock(&d->m);
+}
+
 /* Binds an active connector to a passive one (both direct) on loopback.
  * `passive_local` may be NULL (127.0.0.1, free port). With `dispatch`, the
  * context has queued callbacks: the passive side's completion is dispatched

@@ -258,24 +258,6 @@ static void test_interrupted_chunks_and_expiry(void) {
   box_destroy(&b);
 }
 
-typedef struct {
-  pthread_mutex_t m;
-  pthread_cond_t c;
-  int done, ok;
-} donebox;
-
-static void d_on_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
-  (void)mid;
-  donebox *d = ud;
-  (void)msg;
-  (void)comment;
-  pthread_mutex_lock(&d->m);
-  d->done++;
-  if (code == 200) d->ok++;
-  pthread_cond_broadcast(&d->c);
-  pthread_mutex_unlock(&d->m);
-}
-
 /* Item 1, scaled down (1.5 MB messages, 2 MiB per-message limit at both
  * ends instead of 50 MB and 64 MiB): eight large messages and a chat line
  * queued at once are all answered 200 and arrive intact. Before, the
@@ -298,10 +280,8 @@ static void test_many_large_messages_at_once(void) {
   CHECK_OK(msrp_session_new(ta, &o, NULL, NULL, NULL, &sa));
   CHECK_OK(msrp_session_new(tb, &o, &CBS, &b, NULL, &sb));
   donebox d;
-  memset(&d, 0, sizeof d);
-  pthread_mutex_init(&d.m, NULL);
-  pthread_cond_init(&d.c, NULL);
-  msrp_message_callbacks mc = {.on_done = d_on_done};
+  donebox_init(&d);
+  msrp_message_callbacks mc = {.on_done = donebox_on_done};
   for (int i = 0; i < N; i++) {
     uint8_t *body = big_body(SIZE, (uint8_t)i);
     CHECK_OK(msrp_session_send_message(sa, body, SIZE, "application/octet-stream", NULL, &mc, &d, NULL));
@@ -325,8 +305,7 @@ static void test_many_large_messages_at_once(void) {
   msrp_session_free(sa);
   msrp_session_free(sb);
   msrp_context_free(ctx);
-  pthread_mutex_destroy(&d.m);
-  pthread_cond_destroy(&d.c);
+  donebox_destroy(&d);
   box_destroy(&b);
 }
 

@@ -872,22 +872,6 @@ static void test_read_callback_buffer_holds_no_other_message(void) {
   spair_close(&p);
 }
 
-typedef struct {
-  pthread_mutex_t m;
-  pthread_cond_t c;
-  int done, ok;
-} done_count;
-
-static void dc_done(void *ud, uint64_t msg, const char *mid, uint16_t code, const char *comment) {
-  done_count *d = ud;
-  (void)msg, (void)mid, (void)comment;
-  pthread_mutex_lock(&d->m);
-  d->done++;
-  if (code == 200) d->ok++;
-  pthread_cond_broadcast(&d->c);
-  pthread_mutex_unlock(&d->m);
-}
-
 /* Files queued by path hold no descriptor while they wait: with the
  * process allowed only about 40 more descriptors, 200 files queued at once
  * all go (before, each queued file kept its descriptor open, and the 40th
@@ -914,11 +898,9 @@ static void test_many_queued_files_hold_no_descriptors(void) {
   struct rlimit low = old;
   low.rlim_cur = (rlim_t)lowest + 40;
   CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
-  done_count d;
-  memset(&d, 0, sizeof d);
-  pthread_mutex_init(&d.m, NULL);
-  pthread_cond_init(&d.c, NULL);
-  const msrp_message_callbacks cb = {.on_done = dc_done};
+  donebox d;
+  donebox_init(&d);
+  const msrp_message_callbacks cb = {.on_done = donebox_on_done};
   int queued = 0;
   for (int i = 0; i < FILES; i++) {
     msrp_outgoing_file f;
@@ -939,8 +921,7 @@ static void test_many_queued_files_hold_no_descriptors(void) {
   pthread_mutex_unlock(&p.ib.m);
   CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
   spair_close(&p);
-  pthread_mutex_destroy(&d.m);
-  pthread_cond_destroy(&d.c);
+  donebox_destroy(&d);
   for (int i = 0; i < FILES; i++) unlink(path[i]);
   rmdir(dir);
 }
