@@ -12,6 +12,10 @@ between two processes, alternating, in the same run.
 Each figure is the wall time from starting the sender until both processes
 exited (the listener is started first and is waiting). Prints one JSON line
 per case with the medians and the ratio raw/msrpcat time (>= 0.9 is the goal).
+The file and messages cases also time raw TCP with the end-line search MSRP
+requires of every body byte on both sides (`raw_tcp ... scan`, alternating
+with the other two): "floor_ratio" is raw/floor, what an implementation that
+did nothing else of MSRP would reach, and "ratio_to_floor" floor/msrpcat.
 
 usage: benches/two_process.py BUILD_DIR [runs [file,messages,messages-memory,small]]   (a Release build:
 see docs/performance.md; MSRP_BENCH_DIR picks where the files go, e.g. /dev/shm)"""
@@ -58,8 +62,8 @@ def msrpcat_file(src, d):
                  lambda path: [MSRPCAT, "connect", "--local", PEER, "--remote", path, "--send-file", src] + EXTRA)
 
 
-def raw_file(src, d):
-    return timed([RAW, "listen", os.path.join(d, "raw.bin")], lambda port: [RAW, "send", port, src])
+def raw_file(src, d, scan=()):
+    return timed([RAW, "listen", os.path.join(d, "raw.bin"), *scan], lambda port: [RAW, "send", port, src, *scan])
 
 
 def msrpcat_messages():
@@ -68,8 +72,12 @@ def msrpcat_messages():
                                "--count", "20", "--size", "50000000"] + EXTRA)
 
 
-def raw_messages():
-    return timed([RAW, "listen", "-"], lambda port: [RAW, "send", port, "=1000000000"])
+def raw_messages(scan=()):
+    return timed([RAW, "listen", "-", *scan], lambda port: [RAW, "send", port, "=1000000000", *scan])
+
+
+def floor_messages():
+    return raw_messages(["scan"])
 
 
 def raw_messages_in_memory():
@@ -94,20 +102,28 @@ def small_series():
     }), flush=True)
 
 
-def series(name, ours, raw, size):
-    a, b = [], []
+def series(name, ours, raw, size, floor=None):
+    a, b, c = [], [], []
     for _ in range(RUNS):  # alternating
         a.append(ours())
         b.append(raw())
+        if floor:
+            c.append(floor())
     ma, mb = statistics.median(a), statistics.median(b)
-    print(json.dumps({
+    out = {
         "case": name, "runs": RUNS, "bytes": size,
         "msrpcat_s": round(ma, 3), "raw_tcp_s": round(mb, 3),
         "msrpcat_MBps": round(size / ma / 1e6, 1), "raw_tcp_MBps": round(size / mb / 1e6, 1),
         "ratio": round(mb / ma, 3),
         "ratio_range": [round(min(y / x for x, y in zip(a, b)), 3), round(max(y / x for x, y in zip(a, b)), 3)],
-        "msrpcat_all_s": [round(x, 3) for x in a], "raw_tcp_all_s": [round(y, 3) for y in b],
-    }), flush=True)
+    }
+    if floor:
+        mc = statistics.median(c)
+        out.update({"floor_s": round(mc, 3), "floor_ratio": round(mb / mc, 3), "ratio_to_floor": round(mc / ma, 3)})
+    out.update({"msrpcat_all_s": [round(x, 3) for x in a], "raw_tcp_all_s": [round(y, 3) for y in b]})
+    if floor:
+        out["floor_all_s"] = [round(z, 3) for z in c]
+    print(json.dumps(out), flush=True)
 
 
 def main():
@@ -127,15 +143,17 @@ def main():
             os.remove(os.path.join(rx, "big.bin"))
             return r
 
-        def raw_f():
-            r = raw_file(src, rx)
+        def raw_f(scan=()):
+            r = raw_file(src, rx, scan)
             os.remove(os.path.join(rx, "raw.bin"))
             return r
 
         if "file" in CASES:
-            series("1 GB file, --send-file to --recv-dir", ours_file, raw_f, 1048576000)
+            series("1 GB file, --send-file to --recv-dir", ours_file, raw_f, 1048576000,
+                   lambda: raw_f(["scan"]))
         if "messages" in CASES:
-            series("20 x 50 MB messages at once, in memory", msrpcat_messages, raw_messages, 1000000000)
+            series("20 x 50 MB messages at once, in memory", msrpcat_messages, raw_messages, 1000000000,
+                   floor_messages)
         if "messages-memory" in CASES:
             # The same 20 messages over raw TCP with the memory work an
             # application does for them: a copy of each to send (as the C

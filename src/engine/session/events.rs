@@ -17,6 +17,9 @@ use crate::proto::session::SessionEvent;
 pub(super) struct Budget {
     pub(super) used: AtomicUsize,
     pub(super) freed: Notify,
+    /// The most `used` has been (tests).
+    #[cfg(test)]
+    pub(super) peak: AtomicUsize,
 }
 
 /// Holds received bytes against the session's budget until it is dropped,

@@ -69,12 +69,22 @@ impl<R: std::io::Read + Send> Supplier for ReadSupplier<R> {
 /// it was read up to `end` (the message's size) or to its end: a queued or
 /// fully read file holds no descriptor, so more files can be queued than
 /// the process may have open. (The caller checks it opens when queued.)
+/// It reads `PATH_READ` bytes at a time and hands out pieces of them, in
+/// buffers of its own that come back once their pieces were written.
 pub struct PathSupplier {
     path: std::path::PathBuf,
+    /// Bytes handed out so far (from the file's start).
     position: u64,
     end: u64,
-    file: Option<ReadSupplier<std::fs::File>>,
+    file: Option<std::fs::File>,
+    /// Bytes read and not handed out yet (they follow `position`).
+    ahead: bytes::Bytes,
+    bufs: std::sync::Arc<crate::proto::bufpool::Private>,
 }
+
+/// Bytes a [`PathSupplier`] reads at once: a quarter of the system calls
+/// of a read per 64 KiB piece, and one round of the session's read-ahead.
+const PATH_READ: usize = 256 * 1024;
 
 impl PathSupplier {
     /// The file at `path`, from byte `position` (0-based) to `end`.
@@ -84,38 +94,54 @@ impl PathSupplier {
             position,
             end,
             file: None,
+            ahead: bytes::Bytes::new(),
+            bufs: crate::proto::bufpool::Private::new(),
         }
     }
-}
 
-impl Supplier for PathSupplier {
-    fn next_piece(&mut self, want: usize) -> std::io::Result<Piece> {
-        if self.position >= self.end {
-            return Ok(Piece::empty());
-        }
+    /// Reads on so that `ahead` holds at least `want` bytes, unless the
+    /// file or `end` comes first (then the file is closed).
+    fn read_ahead(&mut self, want: usize) -> std::io::Result<()> {
+        let from = self.position + self.ahead.len() as u64;
+        let left = usize::try_from(self.end.saturating_sub(from)).unwrap_or(usize::MAX);
+        let more = (want - self.ahead.len()).max(PATH_READ).min(left);
         let file = match &mut self.file {
             Some(f) => f,
             None => {
                 use std::io::{Seek, SeekFrom};
                 let opened = std::fs::File::open(&self.path).and_then(|mut f| {
-                    f.seek(SeekFrom::Start(self.position))?;
+                    f.seek(SeekFrom::Start(from))?;
                     Ok(f)
                 });
                 let f = opened.map_err(|e| {
                     std::io::Error::other(format!("cannot open '{}': {e}", self.path.display()))
                 })?;
-                self.file.insert(ReadSupplier(f))
+                self.file.insert(f)
             }
         };
-        let piece = file.next_piece(want)?;
-        self.position += piece.len() as u64;
-        if piece.len() < want || self.position >= self.end {
+        let kept = self.ahead.len();
+        let mut buf = self.bufs.take(kept + more);
+        buf[..kept].copy_from_slice(&self.ahead);
+        let got = read_full(file, &mut buf[kept..])?;
+        if got < more || from + got as u64 >= self.end {
             // Read to the end: its descriptor goes now, not when the
             // message is done.
             self.file = None;
-            self.end = self.position;
+            self.end = from + got as u64;
         }
-        Ok(piece)
+        self.ahead = self.bufs.lend(buf, kept + got);
+        Ok(())
+    }
+}
+
+impl Supplier for PathSupplier {
+    fn next_piece(&mut self, want: usize) -> std::io::Result<Piece> {
+        if self.ahead.len() < want && self.position + (self.ahead.len() as u64) < self.end {
+            self.read_ahead(want)?;
+        }
+        let piece = self.ahead.split_to(want.min(self.ahead.len()));
+        self.position += piece.len() as u64;
+        Ok(Piece::Shared(piece))
     }
 }
 
@@ -136,6 +162,8 @@ struct Shared {
     drained: Notify,
     events: Arc<EventQueue>,
     budget: Arc<Budget>,
+    /// Parts of messages for sinks were queued since the read loop last looked.
+    parts_queued: AtomicBool,
     fast: Option<FastPath>,
     /// Transaction responses for the fast path, held until the session lock
     /// is released: the caller they wake goes straight for that lock, and
@@ -226,8 +254,13 @@ impl Shared {
                 SessionEvent::Chunk(c) | SessionEvent::MessagePart(c) => c.size(),
                 _ => 0,
             };
+            if matches!(e, SessionEvent::MessagePart(_)) {
+                self.parts_queued.store(true, Ordering::Release);
+            }
             let permit = (bytes > 0).then(|| {
-                self.budget.used.fetch_add(bytes, Ordering::AcqRel);
+                let _was = self.budget.used.fetch_add(bytes, Ordering::AcqRel);
+                #[cfg(test)]
+                self.budget.peak.fetch_max(_was + bytes, Ordering::Relaxed);
                 Permit {
                     budget: self.budget.clone(),
                     bytes,
@@ -529,6 +562,7 @@ impl SessionDriver {
             drained: Notify::new(),
             events: events.clone(),
             budget: Arc::new(Budget::default()),
+            parts_queued: AtomicBool::new(false),
             fast,
             deferred: Mutex::new(Vec::new()),
             writer_unarmed: AtomicBool::new(true),
@@ -741,6 +775,18 @@ async fn read_until_closed(t: &Arc<Transport>, sh: &Arc<Shared>) {
         if wake {
             sh.wake.notify_one();
         }
+        // Parts of messages for sinks wait in the event queue: let the
+        // event task write them now, on this thread, while they are still
+        // in the cache, instead of reading on until the budget is used up.
+        // The read buffers they hold are then free again for the next read
+        // (two alternate instead of five or six in a file transfer, whose
+        // copies in and out of them cost 1.7 times raw TCP's before).
+        // Not for chunks handed to the application as they come: there
+        // reading ahead while its callbacks run was faster (in-process bulk
+        // 0.89x raw TCP with this yield, 1.0x without).
+        if sh.parts_queued.swap(false, Ordering::AcqRel) {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -914,26 +960,42 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// A file by path: opened at the first piece, from its position; its
-    /// descriptor let go once read to the end it was given (or to the
-    /// file's end); a file gone by its turn is an error naming it.
+    /// A file by path: opened at the first piece, from its position, and
+    /// read `PATH_READ` bytes at a time, handed out in the pieces asked
+    /// for; its descriptor let go once read to the end it was given (or to
+    /// the file's end); a file gone by its turn is an error naming it.
     #[test]
     fn a_path_is_opened_at_its_turn_and_closed_when_read() {
         let dir = std::env::temp_dir().join(format!("msrp_path_supplier_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f");
-        std::fs::write(&path, b"0123456789").unwrap();
-        let mut s = PathSupplier::new(&path, 2, 10);
+        let bytes: Vec<u8> = (0..PATH_READ + 10).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let end = bytes.len() as u64 - 1;
+        let mut s = PathSupplier::new(&path, 2, end);
         assert!(s.file.is_none(), "not opened when made");
-        assert_eq!(s.next_piece(5).unwrap().as_slice(), b"23456");
-        assert!(s.file.is_some());
-        assert_eq!(s.next_piece(3).unwrap().as_slice(), b"789");
+        assert_eq!(s.next_piece(5).unwrap().as_slice(), &bytes[2..7]);
+        assert!(s.file.is_some(), "open while the rest is not read");
+        assert_eq!(s.ahead.len(), PATH_READ - 5, "one read of PATH_READ bytes");
+        // A piece longer than what was read ahead: the rest read on.
+        let p = s.next_piece(PATH_READ).unwrap();
+        assert_eq!(p.as_slice(), &bytes[7..7 + PATH_READ]);
+        assert_eq!(
+            s.next_piece(PATH_READ).unwrap().as_slice(),
+            &bytes[7 + PATH_READ..end as usize]
+        );
         assert!(s.file.is_none(), "closed at the end it was given");
         assert!(s.next_piece(3).unwrap().is_empty());
         // A file shorter than the end given: closed at its own end.
-        let mut short = PathSupplier::new(&path, 0, 100);
-        assert_eq!(short.next_piece(64).unwrap().len(), 10);
-        assert!(short.file.is_none());
+        let from = PATH_READ - 20;
+        let mut short = PathSupplier::new(&path, from as u64, bytes.len() as u64 + 100);
+        assert_eq!(
+            short.next_piece(8).unwrap().as_slice(),
+            &bytes[from..from + 8]
+        );
+        assert!(short.file.is_none(), "read to its end at once");
+        assert_eq!(short.next_piece(64).unwrap().as_slice(), &bytes[from + 8..]);
+        assert!(short.next_piece(64).unwrap().is_empty());
         std::fs::remove_file(&path).unwrap();
         let mut gone = PathSupplier::new(&path, 0, 10);
         let e = gone.next_piece(4).unwrap_err().to_string();
@@ -1017,6 +1079,62 @@ mod tests {
                 "nothing is queued after close"
             );
         });
+    }
+
+    /// A receiver hands the parts of a message for a sink that a read
+    /// brought to the event task before it reads on, while the bytes are
+    /// still in the cache, instead of reading ahead until the receive budget
+    /// is used up: then the read buffers its chunks hold are free again for
+    /// the next read (a file transfer used five or six in turn, and its
+    /// copies out of them cost 1.7 times raw TCP's). 16 MiB in 64 KiB
+    /// chunks, received as announced parts: never more than about two
+    /// reads' worth (`SEGMENT`) waits for the application (1.25 MiB before).
+    #[test]
+    fn received_data_is_handed_over_before_the_next_reads() {
+        use crate::proto::session::OutgoingMessage;
+        const SIZE: usize = 16 << 20;
+        let (_ctx, ta, tb) = crate::engine::connector::loopback_context(2);
+        let cfg = SessionConfig {
+            chunk_size: 64 * 1024,
+            ..Default::default()
+        };
+        let got = Arc::new(AtomicUsize::new(0));
+        let g = got.clone();
+        let a = SessionDriver::start(ta, cfg.clone(), None, Box::new(|_| {}), None);
+        let b = SessionDriver::start(
+            tb,
+            SessionConfig {
+                announce: true,
+                ..cfg
+            },
+            None,
+            Box::new(move |e| {
+                if let DriverEvent::Session(SessionEvent::MessagePart(c), _) = e {
+                    g.fetch_add(c.size(), Ordering::AcqRel);
+                }
+            }),
+            None,
+        );
+        let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+        a.with(|s| {
+            s.send_message(OutgoingMessage {
+                quiet: true,
+                no_progress: true,
+                ..OutgoingMessage::from_bytes("application/octet-stream", body)
+            })
+        })
+        .unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        while got.load(Ordering::Acquire) < SIZE && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(got.load(Ordering::Acquire), SIZE);
+        let peak = b.shared.budget.peak.load(Ordering::Relaxed);
+        assert!(peak > 0, "the parts were counted against the budget");
+        assert!(
+            peak <= 2 * SEGMENT,
+            "{peak} bytes waited for the application at once (budget {RECEIVE_BUDGET})"
+        );
     }
 
     /// After a response timeout without new messages or transactions, a
