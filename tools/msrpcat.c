@@ -910,7 +910,15 @@ static int run_peer(const options *o) {
     lb->refs = 1;
     lb->data = malloc(o->size ? o->size : 1);
     if (!lb->data) die("out of memory");
-    for (size_t i = 0; i < o->size; i++) lb->data[i] = (uint8_t)('a' + i % 26);
+    /* 'a'..'z' over and over: one round written, then copied on in
+     * doubling steps (a byte at a time took 50 ms for 50 MB). */
+    size_t filled = o->size < 26 ? o->size : 26;
+    for (size_t i = 0; i < filled; i++) lb->data[i] = (uint8_t)('a' + i);
+    while (filled < o->size) {
+      size_t n = filled < o->size - filled ? filled : o->size - filled;
+      memcpy(lb->data + filled, lb->data, n);
+      filled += n;
+    }
     for (long i = 0; i < o->count; i++)
       send_message_from(&a, lb->data, o->size, "application/octet-stream", NULL, lb);
     lent_release(lb);
