@@ -19,9 +19,14 @@
  * finds where the body ends), with nothing else of MSRP: the floor of what
  * any implementation can reach against the plain figures. (A match cut
  * between two blocks is not looked for: that costs a few bytes a block.)
+ * `scan+respond` also has the receiver answer every 128 KiB (a chunk of
+ * msrpcat's) with a 200 response of MSRP's size, written once per read
+ * (RFC 4975 §7.2: a response for every chunk unless Failure-Report says
+ * otherwise), which the sender reads as they come and to the end.
  */
 #define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -31,6 +36,11 @@
 #include <unistd.h>
 
 enum { BLOCK = 256 * 1024 };
+
+static int fail(const char *what) {
+  perror(what);
+  return 1;
+}
 
 /* What a sender must not send and a receiver looks for: the end-line of a
  * chunk with a 16-character transaction id, without its flag (the
@@ -76,9 +86,37 @@ static void scan(int on, const char *h, size_t n, const char *nd) {
   if (on && find(h, n, nd, strlen(nd))) found++;
 }
 
-static int fail(const char *what) {
-  perror(what);
-  return 1;
+/* A 200 response as libmsrp writes one (transaction id, both paths). */
+static const char RESPONSE[] =
+    "MSRP f3Kq9TzX2bW7pLmA 200 OK\r\n"
+    "To-Path: msrp://127.0.0.1:40000/s2Kd8wq3nZ;tcp\r\n"
+    "From-Path: msrp://127.0.0.1:40001/a7Lp2xv9cQ;tcp\r\n"
+    "-------f3Kq9TzX2bW7pLmA$\r\n";
+enum { CHUNK = 128 * 1024, MAX_RESPONSES = BLOCK / CHUNK + 1 };
+
+/* Answers the chunks that `n` more bytes completed, in one write. */
+static int respond(int s, unsigned long long *since, size_t n) {
+  static char out[MAX_RESPONSES * sizeof RESPONSE];
+  size_t k = 0;
+  for (*since += n; *since >= CHUNK && k < MAX_RESPONSES; *since -= CHUNK)
+    memcpy(out + k++ * (sizeof RESPONSE - 1), RESPONSE, sizeof RESPONSE - 1);
+  for (size_t off = 0, len = k * (sizeof RESPONSE - 1); off < len;) {
+    ssize_t w = write(s, out + off, len - off);
+    if (w <= 0) return fail("write"), -1;
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads what the peer answered so far without waiting (`wait`: to its end). */
+static int drain(int s, int wait) {
+  static char sink[64 * 1024];
+  for (;;) {
+    ssize_t r = recv(s, sink, sizeof sink, wait ? 0 : MSG_DONTWAIT);
+    if (r > 0) continue;
+    if (r == 0 || (!wait && (errno == EAGAIN || errno == EWOULDBLOCK))) return 0;
+    return fail("recv"), -1;
+  }
 }
 
 /* Listens on a free loopback port, prints it, accepts one connection. */
@@ -112,18 +150,19 @@ static int connect_to(const char *port) {
   return s;
 }
 
-static int do_listen(const char *out, int scanning) {
+static int do_listen(const char *out, int scanning, int responding) {
   int s = accept_one();
   if (s < 0) return 1;
   FILE *f = strcmp(out, "-") ? fopen(out, "wb") : NULL;
   if (strcmp(out, "-") && !f) return fail(out);
   static char buf[BLOCK];
-  unsigned long long total = 0;
+  unsigned long long total = 0, since = 0;
   for (;;) {
     ssize_t n = read(s, buf, sizeof buf);
     if (n < 0) return fail("read");
     if (n == 0) break;
     scan(scanning, buf, (size_t)n, END_RX);
+    if (responding && respond(s, &since, (size_t)n) != 0) return 1;
     if (f && fwrite(buf, 1, (size_t)n, f) != (size_t)n) return fail("write");
     total += (unsigned long long)n;
   }
@@ -132,7 +171,7 @@ static int do_listen(const char *out, int scanning) {
   return 0;
 }
 
-static int do_send(const char *port, const char *what, int scanning) {
+static int do_send(const char *port, const char *what, int scanning, int responding) {
   int s = connect_to(port);
   if (s < 0) return 1;
   static char buf[BLOCK];
@@ -154,8 +193,11 @@ static int do_send(const char *port, const char *what, int scanning) {
       if (w <= 0) return fail("write");
       off += (size_t)w;
     }
+    if (responding && drain(s, 0) != 0) return 1;
   }
   if (f) fclose(f);
+  /* The last responses come after the last byte: read them to the end. */
+  if (responding && (shutdown(s, SHUT_WR) != 0 || drain(s, 1) != 0)) return 1;
   close(s);
   return 0;
 }
@@ -209,10 +251,12 @@ static int do_send_msgs(const char *port, long n, size_t size) {
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "listen-msgs")) return do_listen_msgs(atol(argv[2]), (size_t)atol(argv[3]));
   if (argc == 5 && !strcmp(argv[1], "send-msgs")) return do_send_msgs(argv[2], atol(argv[3]), (size_t)atol(argv[4]));
-  int scanning = argc > 2 && !strcmp(argv[argc - 1], "scan");
-  if (argc == 3 + scanning && !strcmp(argv[1], "listen")) return do_listen(argv[2], scanning);
-  if (argc == 4 + scanning && !strcmp(argv[1], "send")) return do_send(argv[2], argv[3], scanning);
-  fprintf(stderr, "usage: raw_tcp listen OUT|- [scan] | raw_tcp send PORT FILE|=N [scan] | raw_tcp listen-msgs N SIZE |\n"
+  int responding = argc > 2 && !strcmp(argv[argc - 1], "scan+respond");
+  int scanning = responding || (argc > 2 && !strcmp(argv[argc - 1], "scan"));
+  if (argc == 3 + scanning && !strcmp(argv[1], "listen")) return do_listen(argv[2], scanning, responding);
+  if (argc == 4 + scanning && !strcmp(argv[1], "send")) return do_send(argv[2], argv[3], scanning, responding);
+  fprintf(stderr, "usage: raw_tcp listen OUT|- [scan|scan+respond] | raw_tcp send PORT FILE|=N [scan|scan+respond] |\n"
+                  "       raw_tcp listen-msgs N SIZE |\n"
                   "       raw_tcp send-msgs PORT N SIZE\n");
   return 2;
 }

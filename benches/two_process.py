@@ -13,9 +13,11 @@ Each figure is the wall time from starting the sender until both processes
 exited (the listener is started first and is waiting). Prints one JSON line
 per case with the medians and the ratio raw/msrpcat time (>= 0.9 is the goal).
 The file and messages cases also time raw TCP with the end-line search MSRP
-requires of every body byte on both sides (`raw_tcp ... scan`, alternating
-with the other two): "floor_ratio" is raw/floor, what an implementation that
-did nothing else of MSRP would reach, and "ratio_to_floor" floor/msrpcat.
+requires of every body byte on both sides (`raw_tcp ... scan`), and with
+that search and a response to every 128 KiB chunk (`scan+respond`), all
+alternating: "floor_ratio" is raw/floor, what an implementation that did
+nothing else of MSRP would reach, "ratio_to_floor" floor/msrpcat, and the
+"respond_" figures the same for the second floor.
 
 usage: benches/two_process.py BUILD_DIR [runs [file,messages,messages-memory,small]]   (a Release build:
 see docs/performance.md; MSRP_BENCH_DIR picks where the files go, e.g. /dev/shm)"""
@@ -80,6 +82,10 @@ def floor_messages():
     return raw_messages(["scan"])
 
 
+def respond_floor_messages():
+    return raw_messages(["scan+respond"])
+
+
 def raw_messages_in_memory():
     return timed([RAW, "listen-msgs", "20", "50000000"], lambda port: [RAW, "send-msgs", port, "20", "50000000"])
 
@@ -102,13 +108,14 @@ def small_series():
     }), flush=True)
 
 
-def series(name, ours, raw, size, floor=None):
-    a, b, c = [], [], []
+def series(name, ours, raw, size, floors=()):
+    """floors: (key, timer) pairs of further baselines, timed in the same alternation."""
+    a, b, c = [], [], {k: [] for k, _ in floors}
     for _ in range(RUNS):  # alternating
         a.append(ours())
         b.append(raw())
-        if floor:
-            c.append(floor())
+        for k, f in floors:
+            c[k].append(f())
     ma, mb = statistics.median(a), statistics.median(b)
     out = {
         "case": name, "runs": RUNS, "bytes": size,
@@ -117,12 +124,12 @@ def series(name, ours, raw, size, floor=None):
         "ratio": round(mb / ma, 3),
         "ratio_range": [round(min(y / x for x, y in zip(a, b)), 3), round(max(y / x for x, y in zip(a, b)), 3)],
     }
-    if floor:
-        mc = statistics.median(c)
-        out.update({"floor_s": round(mc, 3), "floor_ratio": round(mb / mc, 3), "ratio_to_floor": round(mc / ma, 3)})
+    for k, _ in floors:
+        mc = statistics.median(c[k])
+        out.update({f"{k}_s": round(mc, 3), f"{k}_ratio": round(mb / mc, 3), f"ratio_to_{k}": round(mc / ma, 3)})
     out.update({"msrpcat_all_s": [round(x, 3) for x in a], "raw_tcp_all_s": [round(y, 3) for y in b]})
-    if floor:
-        out["floor_all_s"] = [round(z, 3) for z in c]
+    for k, _ in floors:
+        out[f"{k}_all_s"] = [round(z, 3) for z in c[k]]
     print(json.dumps(out), flush=True)
 
 
@@ -150,10 +157,10 @@ def main():
 
         if "file" in CASES:
             series("1 GB file, --send-file to --recv-dir", ours_file, raw_f, 1048576000,
-                   lambda: raw_f(["scan"]))
+                   [("floor", lambda: raw_f(["scan"])), ("respond_floor", lambda: raw_f(["scan+respond"]))])
         if "messages" in CASES:
             series("20 x 50 MB messages at once, in memory", msrpcat_messages, raw_messages, 1000000000,
-                   floor_messages)
+                   [("floor", floor_messages), ("respond_floor", respond_floor_messages)])
         if "messages-memory" in CASES:
             # The same 20 messages over raw TCP with the memory work an
             # application does for them: a copy of each to send (as the C
