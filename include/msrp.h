@@ -28,7 +28,9 @@
  *    36 KiB (rustls' state). While data flows, a session stops reading
  *    when 1 MiB of received data waits for its callbacks (the sender is held
  *    back by TCP), and reads an outgoing file at most 256 KiB ahead of the
- *    chunks that went out.
+ *    chunks that went out. After a message of 4 MiB or more was reassembled
+ *    in memory, its buffer stays with the session for the next such message
+ *    until one second after the last (see max_receive_memory).
  *    Over msrps up to 256 KiB of encrypted data waits in a connection whose
  *    peer stopped reading.
  */
@@ -1004,7 +1006,10 @@ typedef struct msrp_session_options {
    * chunks and are reassembled in memory, all together (0, the default:
    * twice `max_message_size`, 128 MiB). The message whose chunk would
    * cross it gets 413 and frees its share; others go on. Messages that
-   * arrive in one chunk do not count.
+   * arrive in one chunk do not count. After `on_message` returns, the
+   * buffer of a message of 4 MiB or more is kept for the session's next
+   * message of about its size (at most two buffers, freed 1 s after the
+   * last one came back, or when the session closes).
    */
   uint64_t max_receive_memory;
   /**

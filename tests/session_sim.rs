@@ -8,8 +8,8 @@ use msrp::proto::chunk::encode_end_line;
 use msrp::proto::decoder::{Limits, decode_all};
 use msrp::proto::header::{ByteRange, HeaderName, ReportMode};
 use msrp::proto::session::{
-    ANNOUNCE_ABOVE, DataRequest, Frame, INTERRUPTIBLE, MsgId, OutgoingMessage, PIECE, Session,
-    SessionConfig, SessionEvent, Source, TURN, accepts,
+    ANNOUNCE_ABOVE, DataRequest, Frame, INTERRUPTIBLE, MsgId, OutgoingMessage, PIECE, SPARE_MIN,
+    Session, SessionConfig, SessionEvent, Source, TURN, accepts,
 };
 use msrp::proto::uri::{Uri, parse_path};
 use msrp::proto::{Chunk, Flag};
@@ -1908,4 +1908,83 @@ fn announce_mode_also_announces_a_large_message_in_one_chunk() {
         .collect();
     // (The small one goes first: it does not wait behind a large one.)
     assert_eq!(kinds, ["message", "start", "part", "end"]);
+}
+
+/// A SEND of message `id` (`total` bytes in all) carrying `data` from byte
+/// `start` (1-based), as received.
+fn part_of(id: &str, start: u64, data: &[u8], total: u64) -> Chunk {
+    let mut c = Chunk::request("SEND").unwrap();
+    c.set_to_path(&path("msrp://127.0.0.1:2000/bob;tcp"));
+    c.set_from_path(&path("msrp://127.0.0.1:1000/alice;tcp"));
+    c.set_message_id(id).unwrap();
+    let end = start + data.len() as u64 - 1;
+    c.set_byte_range(ByteRange {
+        start,
+        end: Some(end),
+        total: Some(total),
+    })
+    .unwrap();
+    c.set_content_type("application/octet-stream").unwrap();
+    c.set_data(data);
+    c.set_flag(if end == total { Flag::End } else { Flag::More });
+    c
+}
+
+/// Receives message `id` of `len` bytes of `byte`, its second half first
+/// (so its buffer has a gap at first), and returns its data.
+fn receive_whole(p: &mut Pair, id: &str, len: usize, byte: u8) -> Vec<u8> {
+    let half = len / 2;
+    let body = vec![byte; len];
+    p.b.handle_chunk(
+        part_of(id, half as u64 + 1, &body[half..], len as u64),
+        p.now,
+    );
+    p.b.handle_chunk(part_of(id, 1, &body[..half], len as u64), p.now);
+    let mut got = messages(p.events_b());
+    assert_eq!(got.len(), 1);
+    got.remove(0).1
+}
+
+/// The buffer of a large message reassembled in memory, given back once
+/// the application is done with it, takes the next large message of about
+/// its size (no fresh memory for the kernel to fault in and zero), never
+/// showing the old bytes; small messages, smaller buffers and buffers much
+/// larger than the message are not matched; at most two are kept, and
+/// `release_spare` and `close` free them.
+#[test]
+fn a_large_message_buffer_given_back_serves_the_next_one() {
+    const BIG: usize = 8 << 20;
+    let mut p = pair(SessionConfig::default(), SessionConfig::default());
+    let a = receive_whole(&mut p, "msgA", BIG, 0xAA);
+    assert!(a.iter().all(|&b| b == 0xAA));
+    let at = a.as_ptr();
+    let first = p.b.recycle(a).expect("kept");
+    assert!(p.b.spare_bytes() >= BIG);
+    let b = receive_whole(&mut p, "msgB", BIG, 0xBB);
+    assert_eq!(b.as_ptr(), at, "the buffer given back was used");
+    assert!(b.iter().all(|&x| x == 0xBB), "none of the old bytes shows");
+    assert_eq!(p.b.spare_bytes(), 0, "taken");
+    let second = p.b.recycle(b).expect("kept");
+    // A message less than half its size does not take it.
+    let small = receive_whole(&mut p, "msgC", BIG / 4, 0xCC);
+    assert_ne!(small.as_ptr(), at);
+    assert!(p.b.spare_bytes() >= BIG);
+    assert_eq!(p.b.recycle(small), None, "below SPARE_MIN: not kept");
+    // An older generation's release leaves a newer buffer alone.
+    p.b.release_spare(first);
+    assert!(p.b.spare_bytes() >= BIG);
+    p.b.release_spare(second);
+    assert_eq!(p.b.spare_bytes(), 0);
+    // At most two.
+    for _ in 0..3 {
+        p.b.recycle(Vec::with_capacity(SPARE_MIN)).expect("kept");
+    }
+    assert_eq!(p.b.spare_bytes(), 2 * SPARE_MIN);
+    p.b.close("done");
+    assert_eq!(p.b.spare_bytes(), 0, "freed at close");
+    assert_eq!(
+        p.b.recycle(Vec::with_capacity(SPARE_MIN)),
+        None,
+        "not kept after close"
+    );
 }

@@ -213,7 +213,13 @@ impl Sinks {
                 return Err(SinkError::TooLarge(self.max_message));
             }
             None => Sink::Memory {
-                data: Vec::new(),
+                // A buffer the session kept from an earlier large message.
+                data: total
+                    .and_then(|t| {
+                        let d = self.driver.get()?.upgrade()?;
+                        d.with_any_mut(|s| s.take_spare(t))
+                    })
+                    .unwrap_or_default(),
                 limit: self.max_message,
             },
         };
@@ -434,6 +440,45 @@ mod tests {
             .unwrap();
         c.set_data(data);
         c
+    }
+
+    /// A memory sink takes a buffer its session kept from an earlier large
+    /// message (`SessionDriver::recycle`) when it fits, and the message's
+    /// bytes are its own.
+    #[test]
+    fn a_memory_sink_takes_a_kept_buffer() {
+        use crate::proto::session::{SPARE_MIN, SessionConfig};
+        let (_ctx, ta, _tb) = crate::engine::connector::loopback_context(1);
+        let d = std::sync::Arc::new(crate::engine::session::SessionDriver::start(
+            ta,
+            SessionConfig::default(),
+            None,
+            Box::new(|_| {}),
+            None,
+        ));
+        let total = SPARE_MIN as u64;
+        let sinks = Sinks::new(2 * total, 4 * total);
+        let _ = sinks.driver.set(std::sync::Arc::downgrade(&d));
+        let kept = vec![0xEEu8; SPARE_MIN];
+        let at = kept.as_ptr();
+        d.recycle(kept);
+        let head = Chunk::request("SEND").unwrap();
+        sinks
+            .start("bigmsg".into(), head, Some(total), None)
+            .unwrap();
+        assert_eq!(d.with_any(|s| s.spare_bytes()), 0, "taken");
+        let body: Vec<u8> = (0..SPARE_MIN).map(|i| (i % 251) as u8).collect();
+        let half = SPARE_MIN / 2;
+        // The second half first: the gap before it must not show old bytes.
+        sinks.part(&part_of("bigmsg", half as u64 + 1, &body[half..], total));
+        sinks.part(&part_of("bigmsg", 1, &body[..half], total));
+        match sinks.end("bigmsg", total) {
+            Some(Finished::InMemory(_, data)) => {
+                assert_eq!(data.as_ptr(), at, "the kept buffer was used");
+                assert!(data == body);
+            }
+            _ => panic!("not in memory"),
+        }
     }
 
     /// The session's limits hold for messages reassembled in memory: one

@@ -71,7 +71,10 @@ pub struct msrp_session_options {
     /// chunks and are reassembled in memory, all together (0, the default:
     /// twice `max_message_size`, 128 MiB). The message whose chunk would
     /// cross it gets 413 and frees its share; others go on. Messages that
-    /// arrive in one chunk do not count.
+    /// arrive in one chunk do not count. After `on_message` returns, the
+    /// buffer of a message of 4 MiB or more is kept for the session's next
+    /// message of about its size (at most two buffers, freed 1 s after the
+    /// last one came back, or when the session closes).
     pub max_receive_memory: u64,
     /// Most incoming messages open at once (some chunks received, not yet
     /// complete); the next one gets 413 (0, the default: 32).

@@ -158,12 +158,17 @@ pub(super) fn make_sink(
                 }
                 composing.peer_message();
                 if let Some(f) = cbs.on_message {
+                    let driver = sinks.0.driver.get().cloned();
                     ctx.deliver(move || {
                         let _hold = (hold, permit);
                         let h = msrp_chunk { inner: head };
                         // SAFETY: valid pointers for the duration of the call.
                         unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) };
-                        crate::proto::bufpool::give(data);
+                        // A large buffer serves the session's next large message.
+                        match driver.and_then(|d| d.upgrade()) {
+                            Some(d) => d.recycle(data),
+                            None => crate::proto::bufpool::give(data),
+                        }
                     })
                 }
             }
@@ -415,6 +420,10 @@ impl CSinks {
                     let h = msrp_chunk { inner: head };
                     // SAFETY: the application's callback; valid pointers during the call.
                     unsafe { f(ud.ptr(), &h, data.as_ptr(), data.len()) };
+                }
+                // A large buffer serves the session's next large message.
+                if let Some(d) = self.0.driver.get().and_then(|d| d.upgrade()) {
+                    d.recycle(data);
                 }
             }
             Some(Finished::Saved(head)) => {

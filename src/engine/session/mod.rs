@@ -615,6 +615,30 @@ impl SessionDriver {
         }
     }
 
+    /// Gives back the data of a [`SessionEvent::Message`] once the
+    /// application is done with it: a large buffer is kept for the session's
+    /// next large message ([`Session::recycle`]) and freed `SPARE_KEEP`
+    /// after the last one came back; others go to the shared pool.
+    pub fn recycle(&self, data: Vec<u8>) {
+        if data.capacity() < crate::proto::session::SPARE_MIN {
+            crate::proto::bufpool::give(data);
+            return;
+        }
+        if self.is_closed() {
+            return;
+        }
+        let kept = self.with_any_mut(|s| s.recycle(data));
+        if let Some(generation) = kept {
+            let sh = Arc::downgrade(&self.shared);
+            self.ctx.spawn(async move {
+                tokio::time::sleep(SPARE_KEEP).await;
+                if let Some(sh) = sh.upgrade() {
+                    sh.lock().release_spare(generation);
+                }
+            });
+        }
+    }
+
     /// Lets the events of a driver from `start_held` reach its sink.
     pub fn release_events(&self) {
         if let Some(g) = self.gate.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -682,6 +706,12 @@ impl SessionDriver {
         f(&self.shared.lock())
     }
 
+    /// Changes the session's state without sending anything (also once it
+    /// closed): for state the writer does not act on.
+    pub fn with_any_mut<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
+        f(&mut self.shared.lock())
+    }
+
     /// Reference `shutdown`: with `sync`, what is queued is sent and answered
     /// first (bounded by the caller's timeout), then the connection closes;
     /// without, it closes now and everything pending fails locally.
@@ -722,6 +752,12 @@ impl Drop for SessionDriver {
 
 /// Most received chunks handled under one lock (their responses leave together).
 const READ_BURST: usize = 64;
+
+/// How long the buffers of large messages given back with
+/// [`SessionDriver::recycle`] are kept when no other comes back: long enough
+/// for the next of a series, short enough that a session which received
+/// one large message does not hold its memory.
+const SPARE_KEEP: Duration = Duration::from_secs(1);
 /// Room for this many received chunks is kept between bursts; a larger
 /// burst's room (about 270 bytes a chunk, 17 KiB for a full burst) is freed,
 /// so that a session that goes quiet does not keep it.
@@ -1146,6 +1182,31 @@ mod tests {
             peak <= 2 * SEGMENT,
             "{peak} bytes waited for the application at once (budget {RECEIVE_BUDGET})"
         );
+    }
+
+    /// A large buffer given back after its message is kept for the
+    /// session's next large message, and freed about `SPARE_KEEP` after the
+    /// last one came back: a session that received one large message does
+    /// not keep its memory. (That a buffer coming back meanwhile keeps the
+    /// others is `Session::release_spare`'s, tested in `session_sim`.)
+    #[test]
+    fn a_recycled_buffer_is_freed_when_no_other_comes_back() {
+        use crate::proto::session::SPARE_MIN;
+        let (_ctx, ta, _tb) = crate::engine::connector::loopback_context(1);
+        let d = SessionDriver::start(ta, SessionConfig::default(), None, Box::new(|_| {}), None);
+        let spare = |d: &SessionDriver| d.with_any(|s| s.spare_bytes());
+        let start = Instant::now();
+        d.recycle(Vec::with_capacity(SPARE_MIN));
+        assert_eq!(spare(&d), SPARE_MIN, "kept");
+        let until = start + SPARE_KEEP * 10;
+        while spare(&d) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(spare(&d), 0, "freed after SPARE_KEEP");
+        assert!(start.elapsed() >= SPARE_KEEP, "not before SPARE_KEEP");
+        // A small buffer is not kept.
+        d.recycle(vec![0; 1000]);
+        assert_eq!(spare(&d), 0);
     }
 
     /// After a response timeout without new messages or transactions, a

@@ -425,6 +425,11 @@ pub struct Session {
     waiting_for_window: usize,
     incoming: HashMap<String, Incoming>,
     incoming_bytes: u64,
+    /// Buffers of large messages reassembled here, given back by the
+    /// driver once the application had them (see [`Session::recycle`]).
+    spare: Vec<Vec<u8>>,
+    /// Counts [`Session::recycle`] calls that kept a buffer.
+    spare_gen: u64,
     /// Message-IDs of incoming messages refused part-way or expired, most
     /// recent last (at most `REFUSED_KEPT`): their later chunks get 413.
     refused: VecDeque<String>,
@@ -447,6 +452,14 @@ const REFUSED_KEPT: usize = 64;
 /// Room for this many entries is kept by an empty queue or map (see
 /// [`Session::trim`]).
 const KEEP_ROOM: usize = 8;
+
+/// Reassembly buffers of at least this capacity are kept for the next
+/// large message when the driver gives them back ([`Session::recycle`]).
+pub const SPARE_MIN: usize = 4 << 20;
+
+/// Most reassembly buffers kept at once (a message that starts while the
+/// one before it is with the application finds the one before that).
+const SPARE_KEPT: usize = 2;
 
 impl Session {
     /// A session between `local` and `remote` paths.
@@ -479,6 +492,8 @@ impl Session {
             waiting_for_window: 0,
             incoming: HashMap::new(),
             incoming_bytes: 0,
+            spare: Vec::new(),
+            spare_gen: 0,
             refused: VecDeque::new(),
             events: VecDeque::new(),
             next: 1,
@@ -789,6 +804,7 @@ impl Session {
     pub fn close(&mut self, why: &str) {
         self.closed = true;
         self.open = None;
+        self.spare = Vec::new();
         self.control.clear();
         while let Some((tx, c)) = self.raw.pop_front() {
             if c.method() != Some("REPORT") {

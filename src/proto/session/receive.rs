@@ -57,7 +57,63 @@ impl Incoming {
     }
 }
 
+/// Whether a kept buffer of `capacity` bytes takes a message of `total`:
+/// large enough, and not more than twice as large (a small message does
+/// not hold a large buffer).
+fn spare_fits(capacity: usize, total: usize) -> bool {
+    capacity >= total && capacity / 2 <= total
+}
+
+/// A kept buffer for a message of `total` bytes, emptied (its old bytes
+/// lie past its length: never seen).
+fn take_spare(spare: &mut Vec<Vec<u8>>, total: usize) -> Option<Vec<u8>> {
+    let i = spare.iter().position(|v| spare_fits(v.capacity(), total))?;
+    let mut v = spare.swap_remove(i);
+    v.clear();
+    Some(v)
+}
+
 impl Session {
+    /// A buffer given back with [`Session::recycle`] for a message of
+    /// `total` bytes reassembled elsewhere (a memory sink), if one fits.
+    pub fn take_spare(&mut self, total: u64) -> Option<Vec<u8>> {
+        take_spare(&mut self.spare, usize::try_from(total).ok()?)
+    }
+
+    /// Gives back the buffer of a message reassembled in memory (the data
+    /// of a [`SessionEvent::Message`], or of a memory sink) once the
+    /// application is done with it: one of at least [`SPARE_MIN`] bytes is kept for the next
+    /// large message whose size is announced, which then needs no fresh
+    /// memory (its pages would each be faulted in and zeroed by the
+    /// kernel: a quarter of the receiver's time for 50 MB messages). At
+    /// most two are kept; the driver frees them with
+    /// [`Session::release_spare`] once no other came back for a while.
+    /// Returns the number to pass to that call when the buffer was kept.
+    pub fn recycle(&mut self, v: Vec<u8>) -> Option<u64> {
+        if v.capacity() < SPARE_MIN || self.closed {
+            return None;
+        }
+        if self.spare.len() >= SPARE_KEPT {
+            self.spare.remove(0);
+        }
+        self.spare.push(v);
+        self.spare_gen += 1;
+        Some(self.spare_gen)
+    }
+
+    /// Frees the kept buffers unless one came back after the
+    /// [`Session::recycle`] call that returned `generation`.
+    pub fn release_spare(&mut self, generation: u64) {
+        if generation == self.spare_gen {
+            self.spare = Vec::new();
+        }
+    }
+
+    /// Bytes the kept buffers hold (their capacity).
+    pub fn spare_bytes(&self) -> usize {
+        self.spare.iter().map(Vec::capacity).sum()
+    }
+
     /// Makes room for the responses to `n` requests about to be handled
     /// (a burst read at once), so the queue does not regrow step by step.
     pub fn expect_requests(&mut self, n: usize) {
@@ -393,7 +449,11 @@ impl Session {
                 // announced (at most `max_message_size`, checked above):
                 // growing step by step would copy it again and again.
                 if let Some(t) = range.total {
-                    inc.data.reserve_exact(t as usize);
+                    let t = t as usize;
+                    match take_spare(&mut self.spare, t) {
+                        Some(v) => inc.data = v,
+                        None => inc.data.reserve_exact(t),
+                    }
                 }
             }
             // Piece by piece: a body left in several read buffers is not
