@@ -1128,6 +1128,33 @@ mod tests {
         });
     }
 
+    /// Two drivers on a loopback connection of a context with `workers`
+    /// threads; the count adds up what `count` makes of each session event
+    /// the second one delivers.
+    fn counting_pair(
+        workers: usize,
+        cfg_a: SessionConfig,
+        cfg_b: SessionConfig,
+        count: impl Fn(&SessionEvent) -> usize + Send + 'static,
+    ) -> (Arc<Context>, SessionDriver, SessionDriver, Arc<AtomicUsize>) {
+        let (ctx, ta, tb) = crate::engine::connector::loopback_context(workers);
+        let got = Arc::new(AtomicUsize::new(0));
+        let g = got.clone();
+        let a = SessionDriver::start(ta, cfg_a, None, Box::new(|_| {}), None);
+        let b = SessionDriver::start(
+            tb,
+            cfg_b,
+            None,
+            Box::new(move |e| {
+                if let DriverEvent::Session(e, _) = &e {
+                    g.fetch_add(count(e), Ordering::AcqRel);
+                }
+            }),
+            None,
+        );
+        (ctx, a, b, got)
+    }
+
     /// A receiver hands the parts of a message for a sink that a read
     /// brought to the event task before it reads on, while the bytes are
     /// still in the cache, instead of reading ahead until the receive budget
@@ -1136,32 +1163,25 @@ mod tests {
     /// copies out of them cost 1.7 times raw TCP's). 16 MiB in 64 KiB
     /// chunks, received as announced parts: never more than about two
     /// reads' worth (`SEGMENT`) waits for the application (1.25 MiB before).
+    /// On one worker thread, so that what is pinned is what the read loop
+    /// does: with two, which thread runs the event task when is the
+    /// scheduler's choice (a loaded machine made it 576 KiB once).
     #[test]
     fn received_data_is_handed_over_before_the_next_reads() {
         use crate::proto::session::OutgoingMessage;
         const SIZE: usize = 16 << 20;
-        let (_ctx, ta, tb) = crate::engine::connector::loopback_context(2);
         let cfg = SessionConfig {
             chunk_size: 64 * 1024,
             ..Default::default()
         };
-        let got = Arc::new(AtomicUsize::new(0));
-        let g = got.clone();
-        let a = SessionDriver::start(ta, cfg.clone(), None, Box::new(|_| {}), None);
-        let b = SessionDriver::start(
-            tb,
-            SessionConfig {
-                announce: true,
-                ..cfg
-            },
-            None,
-            Box::new(move |e| {
-                if let DriverEvent::Session(SessionEvent::MessagePart(c), _) = e {
-                    g.fetch_add(c.size(), Ordering::AcqRel);
-                }
-            }),
-            None,
-        );
+        let receiver = SessionConfig {
+            announce: true,
+            ..cfg.clone()
+        };
+        let (_ctx, a, b, got) = counting_pair(1, cfg, receiver, |e| match e {
+            SessionEvent::MessagePart(c) => c.size(),
+            _ => 0,
+        });
         let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
         a.with(|s| {
             s.send_message(OutgoingMessage {
@@ -1217,25 +1237,13 @@ mod tests {
     fn a_quiet_session_stops_waking_its_writer() {
         use crate::proto::session::OutgoingMessage;
         const T: Duration = Duration::from_secs(10);
-        let (_ctx, ta, tb) = crate::engine::connector::loopback_context(1);
         let cfg = SessionConfig {
             response_timeout: Duration::from_secs(1),
             ..Default::default()
         };
-        let got = Arc::new(AtomicUsize::new(0));
-        let g = got.clone();
-        let a = SessionDriver::start(ta, cfg.clone(), None, Box::new(|_| {}), None);
-        let b = SessionDriver::start(
-            tb,
-            cfg,
-            None,
-            Box::new(move |e| {
-                if let DriverEvent::Session(SessionEvent::Message { .. }, _) = e {
-                    g.fetch_add(1, Ordering::AcqRel);
-                }
-            }),
-            None,
-        );
+        let (_ctx, a, b, got) = counting_pair(1, cfg.clone(), cfg, |e| {
+            usize::from(matches!(e, SessionEvent::Message { .. }))
+        });
         let send = || {
             a.with(|s| {
                 s.send_message(OutgoingMessage {
