@@ -214,7 +214,10 @@ impl Sinks {
             }
             None => Sink::Memory {
                 // A buffer the session kept from an earlier large message.
+                // (Kept buffers hold at least SPARE_MIN and take messages of
+                // at least half their size: smaller ones skip the lock.)
                 data: total
+                    .filter(|&t| t >= crate::proto::session::SPARE_MIN as u64 / 2)
                     .and_then(|t| {
                         let d = self.driver.get()?.upgrade()?;
                         d.with_any_mut(|s| s.take_spare(t))
